@@ -1,0 +1,1 @@
+"""Face detector backends: each module registers one backend with ``FACE_DETECTORS``."""

@@ -1,0 +1,235 @@
+"""Typed records passed between the stages: media -> faces -> model -> explanation -> verdict -> report.
+
+Every stage takes and returns these small dataclasses, so a stage can be replaced or tested alone.
+Images are always RGB ``uint8`` arrays of shape ``(H, W, 3)``; coordinates are pixels in the
+frame they belong to (x to the right, y down).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Literal
+
+import numpy as np
+
+
+class Verdict(str, Enum):
+    """The answer for a file, a track or a face."""
+
+    FAKE = "fake"
+    REAL = "real"
+    NO_FACE = "no_face"  # nothing to judge: never reported as real
+    ERROR = "error"  # unreadable or rejected input; FileResult.error says why
+
+
+@dataclass(frozen=True)
+class Box:
+    """Axis-aligned box in pixels, ``(x1, y1)`` top-left inclusive, ``(x2, y2)`` bottom-right exclusive."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+    @property
+    def width(self) -> float:
+        return self.x2 - self.x1
+
+    @property
+    def height(self) -> float:
+        return self.y2 - self.y1
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return ((self.x1 + self.x2) / 2.0, (self.y1 + self.y2) / 2.0)
+
+    @property
+    def area(self) -> float:
+        return max(0.0, self.width) * max(0.0, self.height)
+
+    def iou(self, other: "Box") -> float:
+        ix = max(0.0, min(self.x2, other.x2) - max(self.x1, other.x1))
+        iy = max(0.0, min(self.y2, other.y2) - max(self.y1, other.y1))
+        inter = ix * iy
+        union = self.area + other.area - inter
+        return inter / union if union > 0 else 0.0
+
+    def scaled(self, factor: float) -> "Box":
+        """The box scaled about its centre by ``factor`` (coordinates are not clipped)."""
+        cx, cy = self.center
+        hw, hh = self.width * factor / 2.0, self.height * factor / 2.0
+        return Box(cx - hw, cy - hh, cx + hw, cy + hh)
+
+    def to_list(self) -> list[float]:
+        return [round(self.x1, 1), round(self.y1, 1), round(self.x2, 1), round(self.y2, 1)]
+
+
+@dataclass
+class Frame:
+    """One decoded picture: a still image is a single frame with index 0."""
+
+    index: int  # frame number in the source (0 for a still image)
+    timestamp: float | None  # seconds from the start (None for a still image)
+    image: np.ndarray  # RGB uint8 (H, W, 3)
+
+
+@dataclass
+class MediaInfo:
+    """What the media stage learned about a file before judging it."""
+
+    path: str
+    kind: Literal["image", "video"]
+    width: int
+    height: int
+    format: str | None = None  # e.g. "JPEG", "h264"
+    duration: float | None = None  # seconds (videos)
+    fps: float | None = None  # average frame rate (videos)
+    frame_count: int | None = None  # frames in the stream, when known (videos)
+    sampled_frames: int = 1  # frames actually decoded and analysed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "width": self.width,
+            "height": self.height,
+            "format": self.format,
+            "duration": self.duration,
+            "fps": self.fps,
+            "frame_count": self.frame_count,
+            "sampled_frames": self.sampled_frames,
+        }
+
+
+LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+
+
+@dataclass
+class Face:
+    """A face found by a detector backend, in frame coordinates."""
+
+    box: Box
+    confidence: float  # detector confidence in [0, 1]
+    landmarks: np.ndarray | None = None  # (5, 2) float32 in LANDMARK_NAMES order (subject's left/right as seen in the image: left = smaller x), or None
+
+
+@dataclass
+class FaceCrop:
+    """A face cut out of a frame, ready for the model (the same code prepares faces for training and scanning)."""
+
+    image: np.ndarray  # RGB uint8 (S, S, 3), S = model input size
+    region: Box  # the square region of the frame the crop shows (may extend past the frame edge)
+    face: Face
+    frame_index: int
+    timestamp: float | None = None
+    track_id: int = 0
+
+
+@dataclass
+class FaceResult:
+    """The model's judgement of one face in one frame."""
+
+    frame_index: int
+    timestamp: float | None
+    track_id: int
+    box: Box  # detected face box
+    region: Box  # crop region the model saw (the heatmap covers this)
+    detection_confidence: float
+    probability: float  # calibrated probability that the face is fake
+    scores: dict[str, float] = field(default_factory=dict)  # per model head, e.g. {"swap": .., "synthetic": ..}
+    heatmap: np.ndarray | None = None  # float32 (h, w) in [0, 1] over `region`; not serialised
+    heatmap_file: str | None = None  # set by the report stage when a PNG was written
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "frame_index": self.frame_index,
+            "timestamp": self.timestamp,
+            "track_id": self.track_id,
+            "box": self.box.to_list(),
+            "region": self.region.to_list(),
+            "detection_confidence": round(float(self.detection_confidence), 4),
+            "probability": round(float(self.probability), 4),
+            "scores": {k: round(float(v), 4) for k, v in self.scores.items()},
+            "heatmap_file": self.heatmap_file,
+        }
+
+
+@dataclass
+class FrameResult:
+    """Per-frame summary (the timeline of a video)."""
+
+    index: int
+    timestamp: float | None
+    n_faces: int
+    probability: float | None  # max over the faces in the frame; None when no face
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "timestamp": self.timestamp,
+            "n_faces": self.n_faces,
+            "probability": None if self.probability is None else round(float(self.probability), 4),
+        }
+
+
+@dataclass
+class TrackResult:
+    """One person followed across frames, judged as a whole."""
+
+    track_id: int
+    probability: float
+    verdict: Verdict
+    n_faces: int
+    first_frame: int
+    last_frame: int
+    scores: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "track_id": self.track_id,
+            "probability": round(float(self.probability), 4),
+            "verdict": self.verdict.value,
+            "n_faces": self.n_faces,
+            "first_frame": self.first_frame,
+            "last_frame": self.last_frame,
+            "scores": {k: round(float(v), 4) for k, v in self.scores.items()},
+        }
+
+
+@dataclass
+class FileResult:
+    """Everything known about one scanned file. ``to_dict`` gives the documented JSON schema."""
+
+    path: str
+    verdict: Verdict
+    probability: float | None = None  # calibrated probability of fake for the file; None for no_face/error
+    threshold: float | None = None  # decision threshold the verdict used
+    media: MediaInfo | None = None
+    faces: list[FaceResult] = field(default_factory=list)
+    frames: list[FrameResult] = field(default_factory=list)
+    tracks: list[TrackResult] = field(default_factory=list)
+    scores: dict[str, float] = field(default_factory=dict)  # per model head, file level
+    error: str | None = None
+    model: str | None = None  # model name and version
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: decode, detect, classify, ...
+    keyframes: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # frame index -> RGB frame kept for rendering; not serialised
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict is not Verdict.ERROR
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "verdict": self.verdict.value,
+            "probability": None if self.probability is None else round(float(self.probability), 4),
+            "threshold": self.threshold,
+            "scores": {k: round(float(v), 4) for k, v in self.scores.items()},
+            "error": self.error,
+            "model": self.model,
+            "media": None if self.media is None else self.media.to_dict(),
+            "tracks": [t.to_dict() for t in self.tracks],
+            "faces": [f.to_dict() for f in self.faces],
+            "frames": [f.to_dict() for f in self.frames],
+            "timings": {k: round(float(v), 4) for k, v in self.timings.items()},
+        }
