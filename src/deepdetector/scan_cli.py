@@ -1,7 +1,209 @@
-"""CLI commands of the scanner: scan, demo, detectors, aggregations."""
+"""CLI commands of the scanner: ``scan``, ``demo``, ``detectors``, ``aggregations``, ``info``.
+
+Exit codes of ``scan``: 0 every file was analysed (whatever the verdicts), 1 the scan could not
+start (bad option, no model), 3 some files could not be read (their error entries are in every
+output, and the other files were still scanned).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
 
 import typer
+
+from deepdetector.config import ScanConfig
+
+MEDIA_EXTENSIONS = {
+    ".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif",
+    ".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp",
+}  # fmt: skip
+
+EXIT_OK, EXIT_FAILED, EXIT_SOME_ERRORS = 0, 1, 3
+
+
+def expand_inputs(inputs: list[Path]) -> list[str]:
+    """Files as given, folders expanded recursively to their media files (sorted). Missing paths are
+    kept so that they get an error entry of their own."""
+    out: list[str] = []
+    for item in inputs:
+        if item.is_dir():
+            found = []
+            for root, dirs, files in os.walk(item):
+                dirs.sort()
+                found.extend(os.path.join(root, f) for f in files if os.path.splitext(f)[1].lower() in MEDIA_EXTENSIONS)
+            out.extend(sorted(found))
+        else:
+            out.append(str(item))
+    return out
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(EXIT_FAILED)
+
+
+def _make_detector(config: ScanConfig):
+    from deepdetector.api import Detector
+    from deepdetector.errors import DeepDetectorError
+
+    try:
+        return Detector(config)
+    except DeepDetectorError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _scan_with_progress(detector, paths: list[str], quiet: bool):
+    """Scan every path with a progress bar over files and, for videos, over frames."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    results = []
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=quiet or not console.is_terminal,
+        transient=True,
+    ) as progress:
+        files_task = progress.add_task("files", total=len(paths))
+        frames_task = progress.add_task("frames", total=None, visible=False)
+        for path in paths:
+            name = os.path.basename(path)
+            progress.update(frames_task, description=name[:40], completed=0, total=None, visible=False)
+
+            def on_progress(done: int, total: int, _task=frames_task) -> None:
+                if total > 1:
+                    progress.update(_task, completed=done, total=total, visible=True)
+
+            results.append(detector.scan(path, on_progress=on_progress))
+            progress.advance(files_task)
+    return results
 
 
 def register(app: typer.Typer) -> None:
     """Add the scanner's commands to ``app``."""
+
+    @app.command()
+    def scan(
+        inputs: list[Path] = typer.Argument(..., help="Images, videos or folders (searched recursively)."),
+        json_out: Optional[str] = typer.Option(None, "--json", help="Write results as JSON to this file ('-' for stdout)."),
+        csv_out: Optional[Path] = typer.Option(None, "--csv", help="Write one CSV row per file."),
+        heatmaps: Optional[Path] = typer.Option(None, "--heatmaps", help="Write heatmap overlays (PNG) into this folder."),
+        report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report."),
+        frames: int = typer.Option(ScanConfig.frames, help="Frames sampled per video, evenly spaced."),
+        fps: Optional[float] = typer.Option(None, help="Sample this many frames per second instead of --frames."),
+        detector: str = typer.Option(ScanConfig.detector, help="Face detector backend (see `deepdetector detectors`)."),
+        margin: Optional[float] = typer.Option(None, help="Crop size as a multiple of the face box (default: as trained)."),
+        aggregation: str = typer.Option(ScanConfig.aggregation, help="Video aggregation strategy (see `deepdetector aggregations`)."),
+        threshold: Optional[float] = typer.Option(None, help="Decision threshold (default: the model card's)."),
+        model: Optional[Path] = typer.Option(None, help="Model folder or model_card.json (default: the shipped model)."),
+        threads: int = typer.Option(0, help="onnxruntime threads (0 = all cores)."),
+        flip_tta: bool = typer.Option(False, "--flip-tta", help="Also classify mirrored faces and average."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No table or progress, only the files asked for."),
+    ) -> None:
+        """Judge images and videos: verdict, calibrated probability, faces, timeline and heatmaps."""
+        from deepdetector import report as rep
+
+        config = ScanConfig(
+            frames=frames, fps=fps, detector=detector, margin=margin, aggregation=aggregation,
+            threshold=threshold, model_path=model, threads=threads, flip_tta=flip_tta,
+            heatmaps=True,
+        )  # fmt: skip
+        if frames < 1:
+            raise _fail("--frames must be at least 1")
+        paths = expand_inputs(inputs)
+        if not paths:
+            raise _fail("no image or video files found in the given folders")
+        det = _make_detector(config)
+        results = _scan_with_progress(det, paths, quiet)
+
+        if heatmaps is not None:
+            heatmaps.mkdir(parents=True, exist_ok=True)
+            for res in results:
+                if res.ok:
+                    rep.write_heatmaps(res, heatmaps)
+        if json_out is not None:
+            rep.write_json(results, sys.stdout if json_out == "-" else Path(json_out))
+        if csv_out is not None:
+            rep.write_csv(results, csv_out)
+        if report is not None:
+            rep.write_html_report(results, report)
+        if not quiet:
+            from rich.console import Console
+
+            console = Console(stderr=json_out == "-")
+            rep.print_table(results, console)
+            for label, target in (("JSON", json_out if json_out not in (None, "-") else None), ("CSV", csv_out), ("heatmaps", heatmaps), ("report", report)):
+                if target is not None:
+                    console.print(f"{label}: {target}")
+        if any(r.error for r in results):
+            raise typer.Exit(EXIT_SOME_ERRORS)
+
+    @app.command()
+    def demo(
+        out: Path = typer.Option(Path("demo-output"), help="Folder for the demo's pictures and report."),
+        model: Optional[Path] = typer.Option(None, help="Model folder (default: the shipped model)."),
+    ) -> None:
+        """Make a self-blended fake of a real photo that ships with scikit-image, scan both, write the report."""
+        from deepdetector.demo import run_demo
+        from deepdetector.errors import DeepDetectorError
+
+        try:
+            ok = run_demo(out, model)
+        except DeepDetectorError as exc:
+            raise _fail(str(exc)) from None
+        raise typer.Exit(EXIT_OK if ok else EXIT_FAILED)
+
+    @app.command()
+    def detectors() -> None:
+        """List the face detector backends and whether each can run here."""
+        from rich.console import Console
+        from rich.table import Table
+
+        from deepdetector.faces import FACE_DETECTORS, create_detector
+
+        table = Table("name", "available", "description")
+        for entry in FACE_DETECTORS.entries():
+            try:
+                create_detector(entry.name)
+                status = "[green]yes[/]"
+            except Exception as exc:  # report why a backend cannot run, keep listing
+                status = f"[red]no[/]: {exc}"
+            default = " (default)" if entry.name == ScanConfig.detector else ""
+            table.add_row(entry.name + default, status, entry.description)
+        Console().print(table)
+
+    @app.command()
+    def aggregations() -> None:
+        """List the video aggregation strategies."""
+        from deepdetector.verdict import AGGREGATIONS
+
+        for entry in AGGREGATIONS.entries():
+            default = " (default)" if entry.name == ScanConfig.aggregation else ""
+            typer.echo(f"{entry.name}{default}: {entry.description}")
+
+    @app.command()
+    def info(model: Optional[Path] = typer.Option(None, help="Model folder (default: the shipped model).")) -> None:
+        """Show the model card of the shipped (or given) model and check its checksum."""
+        import json
+
+        from deepdetector.errors import DeepDetectorError
+        from deepdetector.model import ModelCard, default_card_path
+
+        try:
+            card = ModelCard.load(model if model is not None else default_card_path())
+            card.verify()
+        except DeepDetectorError as exc:
+            raise _fail(str(exc)) from None
+        typer.echo(f"model: {card.label}\nfile: {card.file}\nsha256: {card.sha256} (verified)")
+        typer.echo(f"input: {card.input_size} px, crop margin {card.margin}x, heads: {', '.join(h.name for h in card.heads)}")
+        typer.echo(f"threshold: {card.threshold}")
+        if card.extra.get("metrics"):
+            typer.echo("metrics: " + json.dumps(card.extra["metrics"], indent=2)[:4000])

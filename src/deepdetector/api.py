@@ -1,0 +1,223 @@
+"""The Python API: ``Detector().scan(path)`` runs media -> faces -> model -> explanation -> verdict.
+
+    from deepdetector import Detector
+    result = Detector().scan("clip.mp4")
+    print(result.verdict, result.probability)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepdetector.config import ScanConfig
+from deepdetector.errors import ConfigError, DeepDetectorError, MediaError
+from deepdetector.faces import create_detector, crop_face
+from deepdetector.faces.detect import detect_faces
+from deepdetector.faces.tracking import Tracker
+from deepdetector.media import open_media
+from deepdetector.model import FaceClassifier, ModelCard
+from deepdetector.types import FaceCrop, FaceResult, FileResult, Frame, Verdict
+from deepdetector.verdict import AGGREGATIONS
+from deepdetector.verdict.decide import decide_file, decide_tracks, frame_timeline
+
+FrameTransform = Callable[[np.ndarray], np.ndarray]
+ProgressCallback = Callable[[int, int], None]
+
+
+class _Timer:
+    """Accumulates seconds per stage."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
+@dataclass
+class _Pending:
+    """Crops waiting for the next model call, with the frames they came from."""
+
+    crops: list[FaceCrop] = field(default_factory=list)
+    frames: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+class Detector:
+    """Scans images and videos for manipulated faces.
+
+    Args:
+        config: all settings (see :class:`deepdetector.config.ScanConfig`); defaults are safe.
+        **overrides: any ScanConfig field, e.g. ``Detector(detector="haar", frames=16)``.
+
+    Raises:
+        ModelError: no model is installed, or its file does not match its card.
+        ConfigError: an unknown detector backend or aggregation strategy.
+    """
+
+    def __init__(self, config: ScanConfig | None = None, **overrides: Any) -> None:
+        config = config or ScanConfig()
+        if overrides:
+            config = config.with_(**overrides)
+        self.config = config
+        if config.aggregation not in AGGREGATIONS:
+            raise ConfigError(f"unknown aggregation {config.aggregation!r}; available: {', '.join(AGGREGATIONS.names())}")
+        self.classifier = FaceClassifier(config.model_path, threads=config.threads)
+        try:
+            self.face_detector = create_detector(config.detector, confidence=config.detector_confidence, **config.extra)
+        except KeyError as exc:
+            raise ConfigError(str(exc)) from None
+        self.margin = config.margin if config.margin is not None else self.classifier.card.margin
+        self.threshold = config.threshold if config.threshold is not None else self.classifier.card.threshold
+
+    @property
+    def card(self) -> ModelCard:
+        return self.classifier.card
+
+    # ------------------------------------------------------------------------------------------
+    def scan(self, path: str | Path, frame_transform: FrameTransform | None = None, on_progress: ProgressCallback | None = None) -> FileResult:
+        """Judge one image or video. Never raises for bad input: returns a result with verdict ``error``."""
+        path_str = str(path)
+        started = time.perf_counter()
+        timer = _Timer()
+        try:
+            result = self._scan(path_str, timer, frame_transform, on_progress)
+        except (MediaError, DeepDetectorError) as exc:
+            result = FileResult(path=path_str, verdict=Verdict.ERROR, error=str(exc))
+        except MemoryError:
+            result = FileResult(path=path_str, verdict=Verdict.ERROR, error="out of memory while decoding this file")
+        except Exception as exc:  # a broken file must never stop a batch; report it as an error entry
+            result = FileResult(path=path_str, verdict=Verdict.ERROR, error=f"could not analyse this file ({type(exc).__name__}: {exc})")
+        result.model = self.card.label
+        result.threshold = self.threshold
+        timer.seconds["total"] = time.perf_counter() - started
+        result.timings = timer.seconds
+        return result
+
+    def scan_many(self, paths: Iterable[str | Path]) -> Iterator[FileResult]:
+        """Scan each path in turn; every path yields exactly one result."""
+        for path in paths:
+            yield self.scan(path)
+
+    # ------------------------------------------------------------------------------------------
+    def _scan(self, path: str, timer: _Timer, frame_transform: FrameTransform | None, on_progress: ProgressCallback | None) -> FileResult:
+        cfg = self.config
+        with timer.stage("decode"):
+            info, frames = open_media(path, cfg)
+        tracker = Tracker(iou_threshold=cfg.track_iou)
+        pending = _Pending()
+        faces: list[FaceResult] = []
+        analysed: list[tuple[int, float | None]] = []
+        best: dict[int, tuple[float, int]] = {}  # track -> (probability, frame index) of its most suspicious face
+        keyframes: dict[int, np.ndarray] = {}
+        total = info.sampled_frames
+
+        iterator = iter(frames)
+        while True:
+            with timer.stage("decode"):
+                frame: Frame | None = next(iterator, None)
+            if frame is None:
+                break
+            image = frame.image
+            if frame_transform is not None:
+                with timer.stage("transform"):
+                    image = np.ascontiguousarray(frame_transform(image))
+            analysed.append((frame.index, frame.timestamp))
+            with timer.stage("detect"):
+                found = detect_faces(self.face_detector, image, cfg)
+            if found:
+                track_ids = tracker.update(found)
+                with timer.stage("crop"):
+                    for face, track_id in zip(found, track_ids):
+                        crop = crop_face(image, face, self.classifier.input_size, self.margin, frame.index, frame.timestamp)
+                        crop.track_id = track_id
+                        pending.crops.append(crop)
+                pending.frames[frame.index] = image
+            if len(pending.crops) >= cfg.batch_size:
+                self._flush(pending, faces, best, keyframes, timer)
+            if on_progress is not None:
+                on_progress(len(analysed), max(total, len(analysed)))
+        self._flush(pending, faces, best, keyframes, timer)
+        info.sampled_frames = len(analysed)
+        if not analysed:
+            raise MediaError("no frame could be decoded from this file")
+
+        with timer.stage("verdict"):
+            timeline = frame_timeline(faces, analysed)
+            tracks = decide_tracks(faces, cfg.aggregation, self.threshold)
+            verdict, probability, head_scores = decide_file(tracks, self.threshold, min_track_faces=2 if len(analysed) >= 4 else 1)
+        return FileResult(
+            path=path,
+            verdict=verdict,
+            probability=probability,
+            media=info,
+            faces=faces,
+            frames=timeline,
+            tracks=tracks,
+            scores=head_scores,
+            keyframes=keyframes,
+        )
+
+    def _flush(self, pending: _Pending, faces: list[FaceResult], best: dict[int, tuple[float, int]], keyframes: dict[int, np.ndarray], timer: _Timer) -> None:
+        """Classify the waiting crops, record their results and keep each track's most suspicious frame."""
+        if not pending.crops:
+            pending.frames.clear()
+            return
+        with timer.stage("classify"):
+            batch = np.stack([c.image for c in pending.crops])
+            pred = self.classifier.predict(batch, with_cam=self.config.heatmaps, flip_tta=self.config.flip_tta)
+        heads = self.classifier.head_names
+        with timer.stage("explain"):
+            for i, crop in enumerate(pending.crops):
+                probs = pred.probabilities[i]
+                p = float(probs.max())
+                heatmap = None
+                if pred.cams is not None:
+                    heatmap = _heatmap(pred.cams[i, int(probs.argmax())], p)
+                faces.append(
+                    FaceResult(
+                        frame_index=crop.frame_index,
+                        timestamp=crop.timestamp,
+                        track_id=crop.track_id,
+                        box=crop.face.box,
+                        region=crop.region,
+                        detection_confidence=crop.face.confidence,
+                        probability=p,
+                        scores={name: float(probs[k]) for k, name in enumerate(heads)},
+                        heatmap=heatmap,
+                    )
+                )
+                previous = best.get(crop.track_id)
+                if previous is None or p > previous[0]:
+                    best[crop.track_id] = (p, crop.frame_index)
+        # keep only the frames that are some track's most suspicious one (memory stays bounded)
+        wanted = {idx for _, idx in best.values()}
+        for idx in wanted:
+            if idx not in keyframes and idx in pending.frames:
+                keyframes[idx] = pending.frames[idx]
+        for idx in list(keyframes):
+            if idx not in wanted:
+                del keyframes[idx]
+        pending.crops.clear()
+        pending.frames.clear()
+
+
+def _heatmap(cam: np.ndarray, probability: float) -> np.ndarray:
+    """A CAM as float32 in [0, 1]: positive evidence only, scaled by how fake the face is judged,
+    so that a face judged real shows little heat."""
+    positive = np.maximum(cam.astype(np.float32), 0.0)
+    peak = float(positive.max())
+    if peak <= 1e-6:
+        return np.zeros_like(positive)
+    return positive / peak * float(probability)
