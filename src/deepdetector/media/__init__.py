@@ -1,1 +1,66 @@
-"""media stage."""
+"""Media stage: open an image or a video and give the frames to analyse.
+
+    info, frames = open_media("clip.mp4", ScanConfig(frames=32))
+    for frame in frames:          # lazily decoded, evenly spaced
+        frame.index, frame.timestamp, frame.image  # RGB uint8 (H, W, 3)
+
+The kind of file is found from its content, never its extension: Pillow is tried first (JPEG, PNG,
+WebP, BMP, TIFF, GIF, ...), then PyAV/FFmpeg (mp4, mov, mkv, webm, avi, ...). Animated GIF, PNG
+and WebP files are treated as short videos. Every problem (missing, empty, too large, damaged,
+not media) is a :class:`deepdetector.errors.MediaError` with a message for a person.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from deepdetector.config import ScanConfig
+from deepdetector.errors import MediaError
+from deepdetector.media.images import is_animation, open_pillow, read_animation, read_still
+from deepdetector.media.sampling import sample_count, sample_indices
+from deepdetector.media.video import read_video
+from deepdetector.types import Frame, MediaInfo
+
+__all__ = ["open_media", "sample_count", "sample_indices"]
+
+
+def _check_file(path: str, config: ScanConfig) -> None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise MediaError("file not found") from None
+    except OSError as exc:
+        raise MediaError(f"cannot read the file ({exc.strerror or exc})") from None
+    if os.path.isdir(path):
+        raise MediaError("is a folder, not a file")
+    if st.st_size == 0:
+        raise MediaError("the file is empty")
+    if st.st_size > config.max_file_bytes:
+        raise MediaError(
+            f"the file is {st.st_size / 1e6:.0f} MB, over the limit of {config.max_file_bytes / 1e6:.0f} MB (max_file_bytes)"
+        )
+    if not os.access(path, os.R_OK):
+        raise MediaError("no permission to read the file")
+
+
+def open_media(path: str | os.PathLike[str], config: ScanConfig | None = None) -> tuple[MediaInfo, Iterator[Frame]]:
+    """Open ``path`` and return what it is and an iterator over the frames to analyse.
+
+    A still image gives one frame (decoded now, EXIF orientation applied). A video gives
+    ``config.frames`` evenly spaced frames (or ``config.fps`` per second, at most
+    ``config.max_frames``), decoded as the iterator is consumed; ``info.sampled_frames`` holds the
+    planned count and is corrected to the count actually produced when the iterator finishes.
+
+    Raises :class:`MediaError` for anything that cannot be read as an image or video.
+    """
+    config = config or ScanConfig()
+    path_str = str(Path(path))
+    _check_file(path_str, config)
+    img = open_pillow(path_str, config)
+    if img is not None:
+        if is_animation(img):
+            return read_animation(img, path_str, config)
+        return read_still(img, path_str, config)
+    return read_video(path_str, config)
