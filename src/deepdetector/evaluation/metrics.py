@@ -1,0 +1,374 @@
+"""Binary detection metrics, numpy only (no scikit-learn).
+
+Conventions: label ``1`` = fake (the positive class), ``0`` = real; a score is the probability of
+fake. An item is called fake when ``score >= threshold`` (as :mod:`deepdetector.verdict` does).
+
+Metrics that need both classes (AUC, EER, AP, FPR on an all-fake set, ...) are *undefined* on a
+one-class set: they come back as ``None`` with a ``reason`` instead of raising, so a table can say
+why a cell is empty.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+LOG_LOSS_EPS = 1e-6
+"""Probabilities are clipped to ``[eps, 1 - eps]`` before the log-loss, so one confident mistake
+costs at most ``-log(1e-6) = 13.8`` instead of infinity."""
+
+
+# --- small result records ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A number that may be undefined. ``value`` is ``None`` exactly when ``reason`` says why."""
+
+    value: float | None
+    reason: str | None = None
+
+    @property
+    def defined(self) -> bool:
+        return self.value is not None
+
+    def __float__(self) -> float:
+        return math.nan if self.value is None else float(self.value)
+
+
+@dataclass(frozen=True)
+class RocCurve:
+    """Points of the ROC curve, from ``(0, 0)`` (threshold +inf) to ``(1, 1)``.
+
+    ``thresholds[i]`` is the score threshold giving ``(fpr[i], tpr[i])`` with the rule
+    ``score >= threshold``. Empty arrays with a ``reason`` when undefined.
+    """
+
+    fpr: np.ndarray
+    tpr: np.ndarray
+    thresholds: np.ndarray
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class EqualErrorRate:
+    """The error rate where the false-positive and false-negative rates are equal.
+
+    ``threshold`` is the first score threshold (walking down from the top score) at which the
+    miss rate falls to or below the false-alarm rate.
+    """
+
+    value: float | None
+    threshold: float | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Confusion counts at one threshold."""
+
+    tp: int
+    fp: int
+    tn: int
+    fn: int
+
+    @property
+    def n(self) -> int:
+        return self.tp + self.fp + self.tn + self.fn
+
+    @property
+    def n_pos(self) -> int:
+        return self.tp + self.fn
+
+    @property
+    def n_neg(self) -> int:
+        return self.tn + self.fp
+
+
+@dataclass(frozen=True)
+class ThresholdMetrics:
+    """Decision quality at one threshold. Each rate is ``None`` when its denominator is zero."""
+
+    threshold: float
+    counts: Counts
+    accuracy: float | None
+    tpr: float | None  # recall / detection rate: fakes called fake
+    fpr: float | None  # false alarms: reals called fake
+    tnr: float | None  # reals called real
+    fnr: float | None  # misses: fakes called real
+    precision: float | None  # of the items called fake, the share that are fake
+    reasons: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CalibrationBins:
+    """Reliability diagram data: equal-width probability bins.
+
+    ``mean_score[i]`` / ``fraction_fake[i]`` are ``nan`` for an empty bin. ``ece`` is the expected
+    calibration error: the count-weighted mean of ``|fraction_fake - mean_score|``.
+    """
+
+    edges: np.ndarray
+    count: np.ndarray
+    mean_score: np.ndarray
+    fraction_fake: np.ndarray
+    ece: float | None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class BinaryMetrics:
+    """Every summary metric of one scored set (see :func:`binary_metrics`)."""
+
+    n: int
+    n_pos: int
+    n_neg: int
+    auc: Metric
+    ap: Metric
+    eer: EqualErrorRate
+    log_loss: Metric
+    at_threshold: ThresholdMetrics
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (undefined values are ``None``; reasons kept under ``reasons``)."""
+        t = self.at_threshold
+        reasons: dict[str, str] = {}
+        for name, m in (("auc", self.auc), ("ap", self.ap), ("log_loss", self.log_loss)):
+            if m.reason:
+                reasons[name] = m.reason
+        if self.eer.reason:
+            reasons["eer"] = self.eer.reason
+        reasons.update(t.reasons)
+        return {
+            "n": self.n,
+            "n_fake": self.n_pos,
+            "n_real": self.n_neg,
+            "auc": _r(self.auc.value),
+            "ap": _r(self.ap.value),
+            "eer": _r(self.eer.value),
+            "eer_threshold": _r(self.eer.threshold),
+            "log_loss": _r(self.log_loss.value),
+            "threshold": t.threshold,
+            "accuracy": _r(t.accuracy),
+            "tpr": _r(t.tpr),
+            "fpr": _r(t.fpr),
+            "precision": _r(t.precision),
+            "counts": asdict(t.counts),
+            "reasons": reasons,
+        }
+
+
+def _r(x: float | None, nd: int = 4) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), nd)
+
+
+# --- input checks -----------------------------------------------------------------------------
+
+
+def _as_arrays(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(labels)
+    s = np.asarray(scores, dtype=np.float64)
+    if y.ndim != 1 or s.ndim != 1 or y.shape != s.shape:
+        raise ValueError(f"labels and scores must be 1-D and of equal length (got {y.shape} and {s.shape})")
+    if y.size and not np.isin(y, (0, 1)).all():
+        raise ValueError("labels must be 0 (real) or 1 (fake)")
+    if not np.isfinite(s).all():
+        raise ValueError("scores must be finite numbers; drop unscored items (no face, error) before computing metrics")
+    return y.astype(np.int64), s
+
+
+def _two_classes(y: np.ndarray) -> str | None:
+    """None when both classes are present, else the reason a ranking metric is undefined."""
+    if y.size == 0:
+        return "no scored items"
+    n_pos = int(y.sum())
+    if n_pos == 0:
+        return "only real items: needs fakes too"
+    if n_pos == y.size:
+        return "only fake items: needs reals too"
+    return None
+
+
+# --- ranking metrics --------------------------------------------------------------------------
+
+
+def rankdata(values: np.ndarray) -> np.ndarray:
+    """Ranks 1..n with tied values sharing the mean of their ranks (like ``scipy.stats.rankdata``)."""
+    v = np.asarray(values, dtype=np.float64)
+    order = np.argsort(v, kind="mergesort")
+    sorted_v = v[order]
+    # start index of each run of equal values
+    starts = np.flatnonzero(np.r_[True, sorted_v[1:] != sorted_v[:-1]])
+    ends = np.r_[starts[1:], v.size]
+    mean_rank = (starts + ends + 1) / 2.0  # ranks are 1-based: mean of (start+1 .. end)
+    ranks = np.empty(v.size, dtype=np.float64)
+    ranks[order] = np.repeat(mean_rank, ends - starts)
+    return ranks
+
+
+def roc_auc(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray) -> Metric:
+    """Area under the ROC curve: the probability that a random fake scores above a random real,
+    ties counting one half (the Mann-Whitney U statistic divided by ``n_fake * n_real``)."""
+    y, s = _as_arrays(labels, scores)
+    reason = _two_classes(y)
+    if reason:
+        return Metric(None, reason)
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    ranks = rankdata(s)
+    u = ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2.0
+    return Metric(float(u / (n_pos * n_neg)))
+
+
+def roc_curve(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray) -> RocCurve:
+    """ROC curve points, one per distinct score (plus the origin)."""
+    y, s = _as_arrays(labels, scores)
+    reason = _two_classes(y)
+    if reason:
+        empty = np.zeros(0)
+        return RocCurve(empty, empty, empty, reason)
+    tps, fps, thresholds = _cumulative_counts(y, s)
+    n_pos, n_neg = tps[-1], fps[-1]
+    return RocCurve(
+        fpr=np.r_[0.0, fps / n_neg],
+        tpr=np.r_[0.0, tps / n_pos],
+        thresholds=np.r_[np.inf, thresholds],
+    )
+
+
+def _cumulative_counts(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """True/false positives when calling fake every score >= each distinct threshold (descending)."""
+    order = np.argsort(-s, kind="mergesort")
+    s_sorted, y_sorted = s[order], y[order]
+    last_of_run = np.r_[np.flatnonzero(s_sorted[1:] != s_sorted[:-1]), y.size - 1]
+    tps = np.cumsum(y_sorted)[last_of_run].astype(np.float64)
+    fps = (last_of_run + 1 - tps).astype(np.float64)
+    return tps, fps, s_sorted[last_of_run]
+
+
+def equal_error_rate(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray) -> EqualErrorRate:
+    """EER: where the ROC curve crosses ``FPR = 1 - TPR``, interpolated linearly between the two
+    ROC points around the crossing."""
+    curve = roc_curve(labels, scores)
+    if curve.reason:
+        return EqualErrorRate(None, None, curve.reason)
+    fnr = 1.0 - curve.tpr
+    diff = fnr - curve.fpr  # starts at 1 (origin), ends at -1; non-increasing
+    i = int(np.flatnonzero(diff <= 0)[0])  # exists: the last point has diff = -1
+    if diff[i] == 0:
+        value = float(curve.fpr[i])
+    else:
+        t = diff[i - 1] / (diff[i - 1] - diff[i])
+        value = float(curve.fpr[i - 1] + t * (curve.fpr[i] - curve.fpr[i - 1]))
+    return EqualErrorRate(value, float(curve.thresholds[i]))
+
+
+def average_precision(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray) -> Metric:
+    """Average precision: ``sum_k (R_k - R_{k-1}) * P_k`` over distinct thresholds (the step-wise
+    area under the precision-recall curve, as in scikit-learn; no interpolation)."""
+    y, s = _as_arrays(labels, scores)
+    reason = _two_classes(y)
+    if reason:
+        return Metric(None, reason)
+    tps, fps, _ = _cumulative_counts(y, s)
+    precision = tps / (tps + fps)
+    recall = tps / tps[-1]
+    recall_steps = np.diff(np.r_[0.0, recall])
+    return Metric(float(np.sum(recall_steps * precision)))
+
+
+def log_loss(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray, eps: float = LOG_LOSS_EPS) -> Metric:
+    """Mean binary cross-entropy (natural log) of the probabilities, clipped to ``[eps, 1-eps]``.
+    Defined on one class too (it measures confidence, not ranking)."""
+    y, s = _as_arrays(labels, scores)
+    if y.size == 0:
+        return Metric(None, "no scored items")
+    p = np.clip(s, eps, 1.0 - eps)
+    return Metric(float(-np.mean(y * np.log(p) + (1 - y) * np.log(1.0 - p))))
+
+
+# --- threshold metrics ------------------------------------------------------------------------
+
+
+def confusion_counts(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray, threshold: float) -> Counts:
+    """Confusion counts with the rule ``fake if score >= threshold``."""
+    y, s = _as_arrays(labels, scores)
+    called_fake = s >= threshold
+    tp = int(np.sum(called_fake & (y == 1)))
+    fp = int(np.sum(called_fake & (y == 0)))
+    fn = int(np.sum(~called_fake & (y == 1)))
+    tn = int(np.sum(~called_fake & (y == 0)))
+    return Counts(tp=tp, fp=fp, tn=tn, fn=fn)
+
+
+def threshold_metrics(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray, threshold: float) -> ThresholdMetrics:
+    """Accuracy, TPR, FPR, TNR, FNR and precision at ``threshold``."""
+    c = confusion_counts(labels, scores, threshold)
+    reasons: dict[str, str] = {}
+
+    def rate(num: int, den: int, name: str, why: str) -> float | None:
+        if den == 0:
+            reasons[name] = why
+            return None
+        return num / den
+
+    accuracy = rate(c.tp + c.tn, c.n, "accuracy", "no scored items")
+    tpr = rate(c.tp, c.n_pos, "tpr", "no fake items")
+    fnr = rate(c.fn, c.n_pos, "fnr", "no fake items")
+    fpr = rate(c.fp, c.n_neg, "fpr", "no real items")
+    tnr = rate(c.tn, c.n_neg, "tnr", "no real items")
+    precision = rate(c.tp, c.tp + c.fp, "precision", "nothing called fake")
+    return ThresholdMetrics(float(threshold), c, accuracy, tpr, fpr, tnr, fnr, precision, reasons)
+
+
+def calibration_bins(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray, n_bins: int = 10) -> CalibrationBins:
+    """Equal-width bins of predicted probability with the observed fraction of fakes in each."""
+    y, s = _as_arrays(labels, scores)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    which = np.clip(np.digitize(s, edges[1:-1], right=False), 0, n_bins - 1)
+    count = np.bincount(which, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_score = np.bincount(which, weights=s, minlength=n_bins) / count
+        fraction = np.bincount(which, weights=y.astype(np.float64), minlength=n_bins) / count
+    if y.size == 0:
+        return CalibrationBins(edges, count, mean_score, fraction, None, "no scored items")
+    nonempty = count > 0
+    ece = float(np.sum(count[nonempty] * np.abs(fraction[nonempty] - mean_score[nonempty])) / y.size)
+    return CalibrationBins(edges, count, mean_score, fraction, ece)
+
+
+def binary_metrics(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray, threshold: float) -> BinaryMetrics:
+    """AUC, AP, EER, log-loss and the threshold metrics of one scored set in one call."""
+    y, s = _as_arrays(labels, scores)
+    n_pos = int(y.sum())
+    return BinaryMetrics(
+        n=int(y.size),
+        n_pos=n_pos,
+        n_neg=int(y.size) - n_pos,
+        auc=roc_auc(y, s),
+        ap=average_precision(y, s),
+        eer=equal_error_rate(y, s),
+        log_loss=log_loss(y, s),
+        at_threshold=threshold_metrics(y, s, threshold),
+    )
+
+
+# --- frame scores -> video score --------------------------------------------------------------
+
+
+def aggregate_frame_scores(frame_scores: Sequence[float | None], method: str = "mean") -> float | None:
+    """One video score from its frame scores (``None`` = no face in that frame, skipped).
+
+    ``method`` is any strategy of :data:`deepdetector.verdict.AGGREGATIONS` (``mean``, ``median``,
+    ``max``, ``confident``, ...). Returns ``None`` when no frame has a score.
+    """
+    from deepdetector.verdict.aggregation import AGGREGATIONS
+
+    values = np.asarray([v for v in frame_scores if v is not None], dtype=np.float64)
+    if values.size == 0:
+        return None
+    return float(AGGREGATIONS.get(method)(values))

@@ -1,0 +1,135 @@
+"""Evaluation metrics against values computed by hand on small fixtures."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from deepdetector.evaluation import metrics as M
+
+# The classic 4-item example: fakes score 0.35 and 0.8, reals 0.1 and 0.4.
+Y4 = [0, 0, 1, 1]
+S4 = [0.1, 0.4, 0.35, 0.8]
+
+
+def test_auc_counts_pairs():
+    # pairs (fake, real): (0.35>0.1) (0.35<0.4) (0.8>0.1) (0.8>0.4) -> 3 of 4
+    assert M.roc_auc(Y4, S4).value == pytest.approx(0.75)
+
+
+def test_auc_ties_count_half():
+    # fakes {0.5, 0.5, 0.9}, real {0.5}: two ties (0.5 each) and one win -> 2/3
+    assert M.roc_auc([0, 1, 1, 1], [0.5, 0.5, 0.5, 0.9]).value == pytest.approx(2 / 3)
+    # everything tied: chance
+    assert M.roc_auc([0, 1, 0, 1], [0.3, 0.3, 0.3, 0.3]).value == pytest.approx(0.5)
+    # perfectly inverted ranking
+    assert M.roc_auc([1, 1, 0, 0], [0.1, 0.2, 0.8, 0.9]).value == pytest.approx(0.0)
+
+
+def test_auc_matches_brute_force_pair_count_with_many_ties():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 300)
+    s = np.round(rng.random(300), 1)  # 11 distinct values: lots of ties
+    pos, neg = s[y == 1], s[y == 0]
+    wins = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    assert M.roc_auc(y, s).value == pytest.approx(wins / (len(pos) * len(neg)))
+
+
+def test_rankdata_averages_ties():
+    np.testing.assert_allclose(M.rankdata(np.array([3.0, 1.0, 3.0, 2.0])), [3.5, 1.0, 3.5, 2.0])
+
+
+def test_one_class_is_undefined_not_a_crash():
+    auc = M.roc_auc([1, 1], [0.2, 0.9])
+    assert auc.value is None and "only fake" in auc.reason
+    assert math.isnan(float(auc))
+    assert M.average_precision([0, 0], [0.1, 0.2]).reason.startswith("only real")
+    eer = M.equal_error_rate([], [])
+    assert eer.value is None and eer.reason == "no scored items"
+    assert M.roc_curve([1], [0.3]).fpr.size == 0
+    t = M.threshold_metrics([1, 1, 1], [0.9, 0.2, 0.7], 0.5)
+    assert t.tpr == pytest.approx(2 / 3) and t.fpr is None and "fpr" in t.reasons
+
+
+def test_roc_curve_points():
+    c = M.roc_curve(Y4, S4)
+    np.testing.assert_allclose(c.fpr, [0, 0, 0.5, 0.5, 1])
+    np.testing.assert_allclose(c.tpr, [0, 0.5, 0.5, 1, 1])
+    np.testing.assert_allclose(c.thresholds[1:], [0.8, 0.4, 0.35, 0.1])
+    # tied scores make a single (diagonal) step
+    c2 = M.roc_curve([0, 1, 1], [0.5, 0.5, 0.9])
+    np.testing.assert_allclose(c2.fpr, [0, 0, 1])
+    np.testing.assert_allclose(c2.tpr, [0, 0.5, 1])
+
+
+def test_eer_exact_and_interpolated():
+    # ROC of Y4: at threshold 0.4 FPR = FNR = 0.5
+    e = M.equal_error_rate(Y4, S4)
+    assert e.value == pytest.approx(0.5) and e.threshold == pytest.approx(0.4)
+    # fakes 0.6, 0.9; reals 0.2, 0.7, 0.8 -> ROC (0,0) (0,.5)@.9 (1/3,.5)@.8 (2/3,.5)@.7 (2/3,1)@.6 (1,1)@.2
+    # FNR-FPR: 1, .5, 1/6, -1/6 -> crossing halfway between (1/3, .5) and (2/3, .5): EER = 0.5
+    e2 = M.equal_error_rate([1, 1, 0, 0, 0], [0.6, 0.9, 0.2, 0.7, 0.8])
+    assert e2.value == pytest.approx(0.5) and e2.threshold == pytest.approx(0.7)
+    # perfect separation
+    assert M.equal_error_rate([0, 1], [0.1, 0.9]).value == pytest.approx(0.0)
+
+
+def test_average_precision_by_hand():
+    # ranking 0.8(F) 0.4(R) 0.35(F) 0.1(R): recall steps at P=1 and P=2/3 -> 0.5*1 + 0.5*2/3
+    assert M.average_precision(Y4, S4).value == pytest.approx(0.5 + 0.5 * 2 / 3)
+    # a tie between a fake and a real at the top: one step with precision 1/2
+    assert M.average_precision([1, 0], [0.5, 0.5]).value == pytest.approx(0.5)
+
+
+def test_log_loss_by_hand_and_clipping():
+    expected = -(math.log(0.9) + math.log(1 - 0.2)) / 2
+    assert M.log_loss([1, 0], [0.9, 0.2]).value == pytest.approx(expected)
+    # a certain mistake is clipped at eps instead of infinity
+    assert M.log_loss([1], [0.0]).value == pytest.approx(-math.log(M.LOG_LOSS_EPS))
+    assert M.log_loss([1], [0.0], eps=1e-3).value == pytest.approx(-math.log(1e-3))
+
+
+def test_threshold_metrics_by_hand():
+    # threshold 0.4 (>=): called fake 0.4(R), 0.8(F); 0.35(F) missed
+    t = M.threshold_metrics(Y4, S4, 0.4)
+    assert (t.counts.tp, t.counts.fp, t.counts.tn, t.counts.fn) == (1, 1, 1, 1)
+    assert t.accuracy == pytest.approx(0.5) and t.tpr == pytest.approx(0.5) and t.fpr == pytest.approx(0.5)
+    assert t.precision == pytest.approx(0.5)
+    t2 = M.threshold_metrics(Y4, S4, 0.3)
+    assert t2.tpr == 1.0 and t2.fpr == pytest.approx(0.5) and t2.accuracy == pytest.approx(0.75)
+    nothing = M.threshold_metrics(Y4, S4, 0.99)
+    assert nothing.precision is None and nothing.tnr == 1.0
+
+
+def test_calibration_bins_and_ece():
+    c = M.calibration_bins(Y4, S4, n_bins=4)
+    np.testing.assert_array_equal(c.count, [1, 2, 0, 1])
+    np.testing.assert_allclose(c.fraction_fake[[0, 1, 3]], [0, 0.5, 1])
+    assert math.isnan(c.mean_score[2])
+    # |0-0.1|*1 + |0.5-0.375|*2 + |1-0.8|*1, over 4
+    assert c.ece == pytest.approx((0.1 + 0.25 + 0.2) / 4)
+    # a score of exactly 1.0 lands in the last bin
+    assert M.calibration_bins([1], [1.0], n_bins=4).count[-1] == 1
+
+
+def test_binary_metrics_dict_is_json_ready():
+    d = M.binary_metrics([1, 1], [0.9, 0.3], 0.5).to_dict()
+    assert d["auc"] is None and d["reasons"]["auc"].startswith("only fake")
+    assert d["tpr"] == 0.5 and d["counts"] == {"tp": 1, "fp": 0, "tn": 0, "fn": 1}
+
+
+def test_bad_inputs_are_refused():
+    with pytest.raises(ValueError):
+        M.roc_auc([0, 2], [0.1, 0.2])
+    with pytest.raises(ValueError):
+        M.roc_auc([0, 1], [0.1, float("nan")])
+    with pytest.raises(ValueError):
+        M.roc_auc([0, 1, 1], [0.1, 0.2])
+
+
+def test_aggregate_frame_scores_skips_faceless_frames():
+    assert M.aggregate_frame_scores([0.2, None, 0.4], "mean") == pytest.approx(0.3)
+    assert M.aggregate_frame_scores([0.2, None, 0.4], "max") == pytest.approx(0.4)
+    assert M.aggregate_frame_scores([None, None], "mean") is None
