@@ -1,7 +1,187 @@
-"""CLI commands of the evaluation front end (registered on the main app by ``register``)."""
+"""CLI commands of the evaluation front end: ``evaluate`` and ``robustness``.
+
+Exit codes: 0 done, 1 the run could not start or was interrupted (bad option, manifest, model,
+output; Ctrl-C keeps everything written so far: rerun with ``--resume``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
 
 import typer
 
+from deepdetector.config import ScanConfig
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(EXIT_FAILED)
+
+
+def _progress(quiet: bool):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=quiet,
+        transient=True,
+    )
+
+
+def _selection(manifest: Path, subset: list[str], kind: list[str], split: Optional[Path], limit: Optional[int], seed: int):
+    from deepdetector.evaluation.manifest import select
+
+    if limit is not None and limit < 1:
+        raise _fail("--limit must be at least 1")
+    return select(manifest, subsets=subset, kinds=kind, split=split, limit=limit, seed=seed)
+
 
 def register(app: typer.Typer) -> None:
-    """Add this front end's commands to ``app`` (filled in as the front end is built)."""
+    """Add ``evaluate`` and ``robustness`` to ``app``."""
+
+    @app.command()
+    def evaluate(
+        manifest: Path = typer.Argument(..., help="CSV with path,label[,kind,source_dataset,group]; paths relative to its folder."),
+        output: Path = typer.Option(Path("predictions.csv"), "--output", "-o", help="Predictions CSV (one row per item); metrics go to <output>.metrics.json beside it."),
+        report: Optional[Path] = typer.Option(None, "--report", help="Also write a self-contained HTML report with tables and plots."),
+        frames: int = typer.Option(ScanConfig.frames, help="Frames sampled per video."),
+        detector: str = typer.Option(ScanConfig.detector, help="Face detector backend (see `deepdetector detectors`)."),
+        margin: Optional[float] = typer.Option(None, help="Crop size as a multiple of the face box (default: as trained)."),
+        aggregation: str = typer.Option(ScanConfig.aggregation, help="Video aggregation strategy (see `deepdetector aggregations`)."),
+        threshold: Optional[float] = typer.Option(None, help="Decision threshold (default: the model card's)."),
+        flip_tta: bool = typer.Option(False, "--flip-tta", help="Also classify mirrored faces and average."),
+        model: Optional[Path] = typer.Option(None, help="Model folder or model_card.json (default: the shipped model)."),
+        split: Optional[Path] = typer.Option(None, help="Keep only the groups or paths listed in this file (e.g. the validation split shipped with a model)."),
+        subset: list[str] = typer.Option([], help="Keep items whose source_dataset contains this text (repeatable)."),
+        kind: list[str] = typer.Option([], help="Keep items whose kind contains this text (repeatable), e.g. video."),
+        limit: Optional[int] = typer.Option(None, help="Evaluate a seeded, label-balanced sample of this many items."),
+        seed: int = typer.Option(0, help="Seed of the --limit sample."),
+        resume: bool = typer.Option(False, "--resume", help="Keep the rows already in --output and scan only the rest."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --output."),
+        threads: int = typer.Option(0, help="onnxruntime threads (0 = all cores)."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables."),
+    ) -> None:
+        """Measure accuracy on a labelled manifest: predictions CSV, metrics JSON, tables, HTML report."""
+        from rich.console import Console
+
+        from deepdetector.errors import DeepDetectorError
+        from deepdetector.evaluation.evaluate import evaluate as run_evaluate
+        from deepdetector.evaluation.evaluate import metrics_path_for, print_tables
+
+        if frames < 1:
+            raise _fail("--frames must be at least 1")
+        if resume and overwrite:
+            raise _fail("choose --resume or --overwrite, not both")
+        config = ScanConfig(
+            frames=frames, detector=detector, margin=margin, aggregation=aggregation, threshold=threshold,
+            model_path=model, threads=threads, flip_tta=flip_tta, heatmaps=False,
+        )  # fmt: skip
+        progress = _progress(quiet)
+        try:
+            from deepdetector.api import Detector
+
+            selection = _selection(manifest, subset, kind, split, limit, seed)
+            det = Detector(config)
+            with progress:
+                task = progress.add_task("evaluate", total=None)
+
+                def on_start(todo: int) -> None:
+                    progress.update(task, total=todo)
+
+                def on_item(item, row) -> None:
+                    progress.update(task, advance=1, description=item.file.name[:40])
+
+                rows, metrics, info = run_evaluate(det, selection, output, report, resume, overwrite, on_item=on_item, on_start=on_start)
+        except KeyboardInterrupt:
+            raise _fail(f"interrupted; the rows written so far are in {output}: rerun with --resume to continue") from None
+        except DeepDetectorError as exc:
+            raise _fail(str(exc)) from None
+        if not quiet:
+            console = Console()
+            for note in info.selection_notes:
+                console.print(f"[dim]{note}[/dim]")
+            print_tables(console, metrics)
+            console.print(f"predictions: {output} ({len(rows)} rows, {info.n_scanned_now} scanned now, {info.seconds:.0f} s)")
+            console.print(f"metrics: {metrics_path_for(output)}")
+            if report is not None:
+                console.print(f"report: {report}")
+
+    @app.command()
+    def robustness(
+        manifest: Path = typer.Argument(..., help="CSV with path,label[,kind,source_dataset,group]; paths relative to its folder."),
+        report: Path = typer.Option(Path("robustness.html"), "--report", help="Self-contained HTML report (a JSON with the same numbers is written beside it)."),
+        limit: Optional[int] = typer.Option(40, help="Seeded, label-balanced sample of this many items (each is scanned once per level)."),
+        seed: int = typer.Option(0, help="Seed of the sample."),
+        workdir: Optional[Path] = typer.Option(None, help="Cache of per-level results (JSON lines); default: <report>-work beside the report. Rerunning resumes."),
+        experiments: Optional[str] = typer.Option(None, help="Comma-separated experiments (default all): brightness,detector,margin,resolution,rotation,scale,jpeg."),
+        levels: Optional[str] = typer.Option(None, help="Comma-separated levels for a single experiment, e.g. --experiments jpeg --levels 90,50."),
+        frames: int = typer.Option(8, help="Frames sampled per video (small: every item is scanned once per level)."),
+        detector: str = typer.Option(ScanConfig.detector, help="Face detector of the baseline."),
+        model: Optional[Path] = typer.Option(None, help="Model folder or model_card.json (default: the shipped model)."),
+        split: Optional[Path] = typer.Option(None, help="Keep only the groups or paths listed in this file."),
+        subset: list[str] = typer.Option([], help="Keep items whose source_dataset contains this text (repeatable)."),
+        kind: list[str] = typer.Option([], help="Keep items whose kind contains this text (repeatable)."),
+        threads: int = typer.Option(0, help="onnxruntime threads (0 = all cores)."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables."),
+    ) -> None:
+        """Robustness study: brightness, face detector, crop margin, resolution, rotation, scale and JPEG sweeps."""
+        from rich.console import Console
+
+        from deepdetector.errors import DeepDetectorError
+        from deepdetector.evaluation import robustness_report as rr
+        from deepdetector.evaluation.robustness import RobustnessStudy, choose
+
+        if frames < 1:
+            raise _fail("--frames must be at least 1")
+        workdir = workdir or report.with_name(report.stem + "-work")
+        config = ScanConfig(frames=frames, detector=detector, model_path=model, threads=threads, heatmaps=False)
+        progress = _progress(quiet)
+        try:
+            selection = _selection(manifest, subset, kind, split, limit, seed)
+            study = RobustnessStudy(config, selection.items, workdir)
+            chosen = choose(study.experiments(), experiments.split(",") if experiments else None, levels.split(",") if levels else None)
+            plan = study.plan(chosen)
+            with progress:
+                task = progress.add_task("robustness", total=plan.todo)
+
+                def on_unit(experiment: str, level: str, item) -> None:
+                    progress.update(task, advance=1, description=f"{experiment} {level}")
+
+                results = study.run(chosen, on_unit)
+            info = {
+                "manifest": str(selection.manifest),
+                "model": study.base.card.label,
+                "model_sha256": study.base.card.sha256[:16],
+                "threshold": study.threshold,
+                "items": len(selection.items),
+                "frames_per_video": frames,
+                "baseline_detector": detector,
+                "baseline_margin": study.base.margin,
+                "seed": seed,
+                "workdir": str(workdir),
+                "scans_this_run": plan.todo,
+                "scans_from_cache": plan.cached,
+                "selection": selection.notes,
+            }
+            rr.write_json(report.with_suffix(".json"), results, info)
+            rr.write_html(report, results, info)
+        except KeyboardInterrupt:
+            raise _fail(f"interrupted; finished scans are cached in {workdir}: rerun the same command to resume") from None
+        except DeepDetectorError as exc:
+            raise _fail(str(exc)) from None
+        if not quiet:
+            console = Console()
+            rr.print_results(console, results, study.threshold)
+            if study.cache.ignored:
+                console.print(f"[dim]{study.cache.ignored} cached results from another model or settings were ignored[/dim]")
+            console.print(f"report: {report}  (numbers: {report.with_suffix('.json')})")
