@@ -1,7 +1,73 @@
-"""CLI commands of the web front end (registered on the main app by ``register``)."""
+"""CLI commands of the web front end: ``deepdetector serve``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
 
 import typer
 
+from deepdetector.web.settings import MB, default_data_dir
+
 
 def register(app: typer.Typer) -> None:
-    """Add this front end's commands to ``app`` (filled in as the front end is built)."""
+    """Add ``serve`` to the ``deepdetector`` command."""
+    app.command("serve")(serve)
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on. Anything but loopback needs --token (or --insecure)."),
+    port: int = typer.Option(8000, help="TCP port."),
+    workers: int = typer.Option(1, min=0, help="Files analysed at the same time (each worker loads the model once)."),
+    db: Optional[Path] = typer.Option(
+        None, help=f"SQLite database of scans and results [default: {default_data_dir() / 'scans.sqlite3'}]."
+    ),
+    data_dir: Optional[Path] = typer.Option(None, help="Folder for uploads waiting to be scanned [default: 'uploads' beside --db]."),
+    max_upload_mb: float = typer.Option(500, help="Largest accepted upload, in MB (1 MB = 2^20 bytes)."),
+    queue_size: int = typer.Option(16, min=1, help="Scans that may wait for a worker; more uploads get HTTP 429."),
+    token: Optional[str] = typer.Option(
+        None, envvar="DEEPDETECTOR_TOKEN", help="Bearer token required by the API and the page (prefer the environment variable)."
+    ),
+    insecure: bool = typer.Option(False, "--insecure", help="Allow a non-loopback --host without --token."),
+    model: Optional[Path] = typer.Option(None, help="A model_card.json (or its folder); default: the shipped model."),
+    frames: int = typer.Option(32, min=1, help="Frames sampled per video."),
+    detector: str = typer.Option("yunet", help="Face detector backend."),
+    log_level: str = typer.Option("info", help="uvicorn log level."),
+) -> None:
+    """Start the web page and REST API (http://127.0.0.1:8000 by default); Ctrl+C stops it.
+
+    Scans survive restarts: finished results stay in the database and scans that were queued or
+    running are analysed when the service starts again.
+    """
+    try:
+        import uvicorn
+
+        from deepdetector.web.app import create_app
+    except ImportError as exc:
+        typer.echo(f"error: the web service needs the 'web' extra ({exc.name} is missing): pip install 'deepdetector[web]'", err=True)
+        raise typer.Exit(1) from None
+    from deepdetector.config import ScanConfig
+    from deepdetector.errors import DeepDetectorError
+    from deepdetector.web.settings import WebSettings
+
+    settings = WebSettings(
+        host=host,
+        port=port,
+        workers=workers,
+        max_upload_bytes=int(max_upload_mb * MB),
+        queue_size=queue_size,
+        token=token or None,
+        insecure=insecure,
+        data_dir=data_dir,
+        scan=ScanConfig(model_path=model, frames=frames, detector=detector),
+    )
+    if db is not None:
+        settings.db_path = db
+    try:
+        application = create_app(settings)
+    except DeepDetectorError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"DeepDetector on http://{shown}:{port}  (scans in {settings.db_path})", err=True)
+    uvicorn.run(application, host=host, port=port, log_level=log_level, proxy_headers=False, server_header=False)
