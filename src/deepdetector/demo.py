@@ -30,12 +30,18 @@ def demo_photo() -> np.ndarray:
 def make_demo_fake(real: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A self-blended fake of ``real`` and its blend mask (float32 HxW in [0, 1])."""
     from deepdetector.faces import create_detector
-    from deepdetector.training.synth import SelfBlender
+    from deepdetector.training.sbi import self_blend
 
     faces = create_detector(ScanConfig.detector).detect(real)
     if not faces or faces[0].landmarks is None:
         raise ConfigError("the demo photo's face was not found by the default detector")
-    return SelfBlender(seed=seed).blend_demo(real, faces[0].landmarks)
+    # The recipe alters either the pasted face or the picture around it; the demo wants the real
+    # photo untouched around the face, so take the first seed that altered the pasted face.
+    for attempt in range(seed, seed + 50):
+        blend = self_blend(real, faces[0].landmarks, np.random.default_rng(attempt), variant="full")
+        if np.array_equal(blend.real, real):
+            return blend.fake, blend.mask
+    raise ConfigError("could not make a demo fake")  # unreachable in practice: each seed has a 1/2 chance
 
 
 def run_demo(out: Path, model: Path | None = None) -> bool:
