@@ -125,9 +125,14 @@ def blend_heat(image: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> None
     exact value; the colour fades in up to :data:`HEAT_FULL`, where it has weight ``alpha``.
     """
     idx = heat if heat.dtype == np.uint8 else cv2.convertScaleAbs(np.asarray(heat, np.float32), alpha=255.0)
-    idx = np.ascontiguousarray(idx)
-    if int(idx.max()) < int(np.ceil(HEAT_FLOOR * 255.0)):
+    # Only the bounding rectangle of the visible heat is blended.
+    floor = int(np.ceil(HEAT_FLOOR * 255.0))
+    _, visible = cv2.threshold(np.ascontiguousarray(idx), floor, 255, cv2.THRESH_BINARY)
+    x, y, w, h = cv2.boundingRect(visible)
+    if w == 0 or h == 0:
         return
+    idx = np.ascontiguousarray(idx[y : y + h, x : x + w])
+    image = image[y : y + h, x : x + w]
     lut = _weight_lut(alpha)
     w_colour = cv2.LUT(idx, lut)
     w_image = cv2.LUT(idx, (1.0 - lut).astype(np.float32))

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import IO
 
 from deepdetector.report._common import ReportError, ensure_parent, total_seconds
-from deepdetector.types import FileResult
+from deepdetector.types import FileResult, Verdict
 
 #: Column names, in order (documented in docs/output-formats.md).
 CSV_COLUMNS = (
@@ -49,7 +49,7 @@ def csv_row(result: FileResult) -> dict[str, str]:
     seconds = total_seconds(result)
     return {
         "path": _text(result.path),
-        "verdict": result.verdict.value,
+        "verdict": Verdict(result.verdict).value,
         "probability": _num(result.probability),
         "threshold": _num(result.threshold),
         "n_faces": str(len(result.faces)),
