@@ -259,6 +259,8 @@ def test_html_report_is_one_self_contained_page(tmp_path):
     assert "Case &lt;42&gt;" in page
     # file names escaped
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; [red]co.jpg" in page
+    for name in ("clips/interview.mp4", "empty_room.png", "broken.jpg"):
+        assert name in page
     assert page.count("<img ") >= 1 + 1 + 1 + 2  # image thumb + panel, video thumb + 2 panels
     assert page.count("data:image/jpeg;base64,") == page.count("<img ")
     # the video's timeline: threshold line, three suspicious frames, a break where no face was found
