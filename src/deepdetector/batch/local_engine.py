@@ -1,0 +1,173 @@
+"""The local engine: worker processes on this machine, each holding one Detector.
+
+Each worker is a ``spawn``-ed process (no state inherited from the driver, safe with onnxruntime
+and OpenCV threads) with its own small inbox queue, so the driver always knows which tasks a worker
+holds; all workers answer on one shared queue. When a worker dies (a decoder crash, the OOM killer,
+``kill -9``), the tasks it held come back as ``crashed`` outcomes and a new worker takes its place.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from deepdetector.batch.tasks import Outcome, Task, Worker
+from deepdetector.config import ScanConfig
+from deepdetector.errors import DeepDetectorError
+
+#: Tasks queued per worker beyond the one it is running (keeps workers busy, queues bounded).
+PREFETCH = 2
+
+
+class EngineError(DeepDetectorError):
+    """The workers could not start (for example the model cannot be loaded) or keep dying."""
+
+
+def default_workers() -> int:
+    """One worker per core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _worker_main(index: int, config: ScanConfig, inbox: Any, outbox: Any, parent_pid: int) -> None:
+    """Body of a worker process: build the Detector once, then run tasks until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    try:
+        worker = Worker(config)
+    except DeepDetectorError as exc:
+        outbox.put(("fatal", index, str(exc)))
+        return
+    except Exception as exc:  # anything else that stops the model from loading
+        outbox.put(("fatal", index, f"the scanner could not start ({type(exc).__name__}: {exc})"))
+        return
+    outbox.put(("ready", index, os.getpid()))
+    while True:
+        try:
+            task = inbox.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent_pid:  # the driver was killed: do not linger as an orphan
+                return
+            continue
+        if task is None:
+            return
+        outbox.put(("done", index, worker.run(task)))
+
+
+@dataclass
+class _Slot:
+    """One worker process and the tasks it holds."""
+
+    process: Any
+    inbox: Any
+    tasks: dict[int, Task] = field(default_factory=dict)
+
+
+class LocalEngine:
+    """Runs tasks on ``workers`` local processes.
+
+    Args:
+        config: the scan settings every worker's Detector is built with.
+        workers: number of processes (default: one per core).
+    """
+
+    name = "local"
+
+    def __init__(self, config: ScanConfig, workers: int | None = None) -> None:
+        self.config = config
+        self.workers = workers or default_workers()
+        self.capacity = self.workers * (1 + PREFETCH)
+        self._ctx = mp.get_context("spawn")
+        self._outbox: Any = None
+        self._slots: list[_Slot] = []
+        self._deaths_without_progress = 0
+
+    # ------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._outbox = self._ctx.Queue()
+        self._slots = [self._spawn(i) for i in range(self.workers)]
+
+    def _spawn(self, index: int) -> _Slot:
+        inbox = self._ctx.Queue(maxsize=PREFETCH + 1)
+        proc = self._ctx.Process(
+            target=_worker_main, args=(index, self.config, inbox, self._outbox, os.getpid()), name=f"deepdetector-batch-{index}", daemon=True
+        )
+        proc.start()
+        return _Slot(process=proc, inbox=inbox)
+
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the current workers."""
+        return [s.process.pid for s in self._slots]
+
+    def outstanding(self) -> int:
+        return sum(len(s.tasks) for s in self._slots)
+
+    def submit(self, task: Task) -> None:
+        """Hand ``task`` to the least busy worker (the caller keeps at most ``capacity`` outstanding)."""
+        slot = min(self._slots, key=lambda s: len(s.tasks))
+        slot.tasks[task.id] = task
+        slot.inbox.put(task)
+
+    def poll(self, timeout: float) -> list[Outcome]:
+        """Outcomes that arrived within ``timeout`` seconds (all that are ready, possibly none)."""
+        outcomes: list[Outcome] = []
+        try:
+            self._handle(self._outbox.get(timeout=timeout) if timeout > 0 else self._outbox.get_nowait(), outcomes)
+        except queue.Empty:
+            pass
+        self._drain(outcomes)
+        for index, slot in enumerate(self._slots):
+            if not slot.process.is_alive():
+                self._drain(outcomes)  # anything it sent before dying
+                for task in slot.tasks.values():
+                    outcomes.append(Outcome(task, crashed=True, error=f"worker process died (exit code {slot.process.exitcode})"))
+                self._deaths_without_progress += 1
+                if self._deaths_without_progress > 3 * self.workers:
+                    raise EngineError("batch worker processes keep dying before finishing any file; see the messages above")
+                slot.inbox.cancel_join_thread()  # tasks left in a dead worker's inbox are dropped
+                self._slots[index] = self._spawn(index)
+        return outcomes
+
+    def _drain(self, outcomes: list[Outcome]) -> None:
+        while True:
+            try:
+                self._handle(self._outbox.get_nowait(), outcomes)
+            except queue.Empty:
+                return
+
+    def _handle(self, message: tuple, outcomes: list[Outcome]) -> None:
+        kind, index, payload = message
+        if kind == "fatal":
+            raise EngineError(payload)
+        if kind == "done":
+            slot = self._slots[index]
+            if slot.tasks.pop(payload.task.id, None) is not None:  # a late answer from a replaced worker is dropped
+                outcomes.append(payload)
+                self._deaths_without_progress = 0
+
+    def close(self) -> None:
+        """Stop every worker (politely, then by force)."""
+        for slot in self._slots:
+            try:
+                slot.inbox.put_nowait(None)
+            except (queue.Full, ValueError, OSError):
+                pass
+        deadline = time.monotonic() + 5.0
+        for slot in self._slots:
+            slot.process.join(timeout=max(0.1, deadline - time.monotonic()))
+            if slot.process.is_alive():
+                slot.process.kill()
+                slot.process.join(timeout=5.0)
+            slot.inbox.cancel_join_thread()
+        self._slots = []
+        if self._outbox is not None:
+            self._outbox.cancel_join_thread()
+            self._outbox.close()
+            self._outbox = None

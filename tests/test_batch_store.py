@@ -1,0 +1,219 @@
+"""Batch building blocks that need no model: listing sources, the SQLite job store, output writers."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from deepdetector.batch.output import record_to_result, write_output
+from deepdetector.batch.sources import SourceFile, iter_sources, stat_file, walk_folder
+from deepdetector.batch.store import JobStore, JobStoreError
+from deepdetector.batch.tasks import Task, Worker, hash_file
+from deepdetector.errors import ConfigError
+from deepdetector.types import FileResult, Verdict
+
+
+def _touch(path: Path, data: bytes = b"x") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+# --- sources ---------------------------------------------------------------------------------
+def test_folder_is_walked_recursively_and_filtered_by_extension(tmp_path):
+    root = tmp_path / "archive"
+    wanted = {_touch(root / "a.jpg"), _touch(root / "sub" / "b.PNG"), _touch(root / "sub" / "deep" / "c.mp4")}
+    _touch(root / "notes.txt")
+    _touch(root / "sub" / "thumbs.db")
+    (root / "empty_dir").mkdir()
+    assert set(walk_folder(root)) == {str(p) for p in wanted}
+    listed = list(iter_sources([root]))
+    assert {f.path for f in listed} == {str(p) for p in wanted} and all(f.size == 1 for f in listed)
+
+
+def test_folder_walk_is_lazy(tmp_path):
+    for i in range(50):
+        _touch(tmp_path / f"d{i % 5}" / f"{i}.jpg")
+    it = walk_folder(tmp_path)
+    first = next(it)  # a generator: nothing is listed before it is asked for
+    assert first.endswith(".jpg") and len(list(it)) == 49
+
+
+def test_text_list_resolves_relative_paths_against_its_folder(tmp_path):
+    _touch(tmp_path / "data" / "one.jpg")
+    listing = tmp_path / "lists" / "paths.txt"
+    listing.parent.mkdir()
+    listing.write_text(f"# my files\n../data/one.jpg\n\n{tmp_path / 'elsewhere' / 'missing.bin'}\n")
+    got = list(iter_sources([listing]))
+    assert [Path(f.path) for f in got] == [(tmp_path / "data" / "one.jpg").resolve(), tmp_path / "elsewhere" / "missing.bin"]
+    assert got[0].size == 1 and got[1].size is None  # a missing file is still listed (it becomes an error row)
+
+
+def test_manifest_csv_path_column_relative_to_the_csv(tmp_path):
+    _touch(tmp_path / "m" / "clips" / "x.mp4")
+    manifest = tmp_path / "m" / "manifest.csv"
+    manifest.write_text("label,path\nfake,clips/x.mp4\nreal,clips/y.mp4\n")
+    assert [Path(f.path) for f in iter_sources([manifest])] == [tmp_path / "m" / "clips" / "x.mp4", tmp_path / "m" / "clips" / "y.mp4"]
+
+
+def test_manifest_without_path_column_is_refused(tmp_path):
+    manifest = tmp_path / "bad.csv"
+    manifest.write_text("file,label\na.jpg,real\n")
+    with pytest.raises(ConfigError, match="no 'path' column"):
+        list(iter_sources([manifest]))
+
+
+def test_missing_source_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        list(iter_sources([tmp_path / "nope"]))
+
+
+# --- hashing ---------------------------------------------------------------------------------
+def test_hash_is_of_content_only(tmp_path):
+    a = _touch(tmp_path / "a.jpg", b"same bytes" * 100_000)
+    b = _touch(tmp_path / "other" / "b.png", b"same bytes" * 100_000)
+    c = _touch(tmp_path / "c.jpg", b"other bytes")
+    assert hash_file(str(a)) == hash_file(str(b)) != hash_file(str(c))
+
+
+def test_worker_reports_unreadable_files_as_errors(tmp_path):
+    worker = Worker.__new__(Worker)  # hashing needs no detector
+    out = worker.run(Task(1, "hash", 1, str(tmp_path / "gone.jpg")))
+    assert out.error == "file not found" and out.value is None
+
+
+# --- job store -------------------------------------------------------------------------------
+def _files(tmp_path: Path, names: list[str]) -> list[SourceFile]:
+    return [stat_file(str(_touch(tmp_path / n, n.encode()))) for n in names]
+
+
+def test_store_dedups_by_hash_and_resumes(tmp_path):
+    job = tmp_path / "job.sqlite"
+    with JobStore(job) as store:
+        store.check_identity({"sources": ["a"]})
+        store.add_files(_files(tmp_path, ["a.jpg", "b.jpg", "c.jpg"]))
+        taken = store.take_files(10)
+        assert len(taken) == 3 and store.take_files(10) == []
+        (ia, pa), (ib, pb), (ic, pc) = taken
+        assert store.set_hash(ia, "h1", pa) == "scan"
+        assert store.set_hash(ib, "h1", pb) == "wait"  # same content, being scanned for a.jpg
+        assert store.set_hash(ic, "h2", pc) == "scan"
+        assert [h for h, _ in store.take_scans(10)] == ["h1", "h2"]
+        assert store.set_result("h1", {"path": pa, "verdict": "fake", "probability": 0.9, "timings": {"total": 0.1}}) == 2
+        store.commit()
+        # killed here: h2 was running when the process died (simulated by not closing cleanly)
+    with JobStore(job) as store:
+        store.check_identity({"sources": ["a"]})
+        assert store.recover() == 1
+        assert store.take_files(10) == []
+        assert [h for h, _ in store.take_scans(10)] == ["h2"]
+        store.set_result("h2", {"path": pc, "verdict": "real", "probability": 0.2})
+        rows = list(store.rows())
+        assert [Path(r.path).name for r in rows] == ["a.jpg", "b.jpg", "c.jpg"]
+        assert rows[1].result["path"] == rows[1].path and rows[1].result["verdict"] == "fake"  # reused, with its own path
+        assert [Path(r.path).name for r in store.rows(min_score=0.5)] == ["a.jpg", "b.jpg"]
+        assert store.verdict_counts() == {"fake": 2, "real": 1}
+        assert store.scan_stats() == {"scans": 2, "reused": 1, "max_scan_count": 1}
+        assert store.top_suspicious(1)[0][1] == 0.9
+
+
+def test_store_refuses_a_job_with_other_settings(tmp_path):
+    job = tmp_path / "job.sqlite"
+    with JobStore(job) as store:
+        store.check_identity({"sources": ["a"], "settings": {"frames": 32}})
+    with JobStore(job) as store, pytest.raises(JobStoreError, match="settings differ"):
+        store.check_identity({"sources": ["a"], "settings": {"frames": 8}})
+
+
+def test_store_is_locked_to_one_run(tmp_path):
+    job = tmp_path / "job.sqlite"
+    with JobStore(job):
+        with pytest.raises(JobStoreError, match="another process"):
+            JobStore(job)
+    JobStore(job).close()  # free again once the first run ends
+
+
+def test_store_uses_wal(tmp_path):
+    JobStore(tmp_path / "job.sqlite").close()
+    assert sqlite3.connect(tmp_path / "job.sqlite").execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_changed_file_is_hashed_again(tmp_path):
+    with JobStore(tmp_path / "job.sqlite") as store:
+        (f,) = _files(tmp_path, ["a.jpg"])
+        store.add_files([f])
+        (fid, path), = store.take_files(1)
+        store.set_hash(fid, "h1", path)
+        store.add_files([f])  # listed again, unchanged: keeps its state
+        assert store.take_files(1) == []
+        store.add_files([SourceFile(f.path, (f.size or 0) + 5, f.mtime)])
+        assert store.take_files(1) == [(fid, path)]
+
+
+def test_unreadable_file_is_an_error_row(tmp_path):
+    with JobStore(tmp_path / "job.sqlite") as store:
+        store.add_files([SourceFile(str(tmp_path / "gone.jpg"), None, None)])
+        (fid, _), = store.take_files(1)
+        store.set_file_error(fid, "file not found")
+        (row,) = store.rows()
+        assert row.result["verdict"] == "error" and row.result["error"] == "file not found" and row.hash is None
+        assert store.verdict_counts() == {"error": 1} and store.errors() == [(str(tmp_path / "gone.jpg"), "file not found")]
+
+
+# --- output ----------------------------------------------------------------------------------
+def _done_store(tmp_path: Path) -> JobStore:
+    store = JobStore(tmp_path / "job.sqlite")
+    store.add_files(_files(tmp_path, ["a.jpg", "b.jpg"]) + [SourceFile(str(tmp_path / "c.jpg"), None, None)])
+    (ia, pa), (ib, pb), (ic, _) = store.take_files(10)
+    record = FileResult(path=pa, verdict=Verdict.FAKE, probability=0.8, threshold=0.5, scores={"swap": 0.8}).to_dict()
+    store.set_hash(ia, "h1", pa)
+    store.set_result("h1", record)
+    store.set_hash(ib, "h2", pb)
+    store.set_result("h2", {**record, "path": pb, "verdict": "no_face", "probability": None, "scores": {}})
+    store.set_file_error(ic, "file not found")
+    store.commit()
+    return store
+
+
+def test_jsonl_output_with_min_score(tmp_path):
+    with _done_store(tmp_path) as store:
+        assert write_output(store, tmp_path / "all.jsonl") == 3
+        assert write_output(store, tmp_path / "sus.jsonl", min_score=0.5) == 1
+    rows = [json.loads(line) for line in (tmp_path / "all.jsonl").read_text().splitlines()]
+    assert [r["verdict"] for r in rows] == ["fake", "no_face", "error"] and rows[0]["hash"] == "h1"
+    (sus,) = [json.loads(line) for line in (tmp_path / "sus.jsonl").read_text().splitlines()]
+    assert sus["path"].endswith("a.jpg") and sus["probability"] == 0.8
+
+
+def test_csv_and_parquet_outputs(tmp_path):
+    import pyarrow.parquet as pq
+
+    with _done_store(tmp_path) as store:
+        write_output(store, tmp_path / "r.csv")
+        write_output(store, tmp_path / "r.parquet")
+    lines = (tmp_path / "r.csv").read_text().splitlines()
+    assert lines[0].startswith("path,verdict,probability") and len(lines) == 4 and ",fake,0.8," in lines[1]
+    table = pq.read_table(tmp_path / "r.parquet").to_pylist()
+    assert [r["verdict"] for r in table] == ["fake", "no_face", "error"]
+    assert table[0]["probability"] == 0.8 and dict(table[0]["scores"]) == {"swap": 0.8} and json.loads(table[0]["result"])["verdict"] == "fake"
+
+
+def test_bad_output_suffix(tmp_path):
+    with _done_store(tmp_path) as store, pytest.raises(ConfigError, match="--out must end in"):
+        write_output(store, tmp_path / "r.xlsx")
+
+
+def test_record_round_trips_to_file_result():
+    from deepdetector.types import Box, FaceResult, MediaInfo, TrackResult
+
+    res = FileResult(
+        path="x.mp4", verdict=Verdict.FAKE, probability=0.7, threshold=0.5,
+        media=MediaInfo(path="x.mp4", kind="video", width=64, height=48, fps=24.0, sampled_frames=2),
+        faces=[FaceResult(0, 0.0, 1, Box(1, 2, 30, 40), Box(0, 0, 50, 50), 0.9, 0.7, {"swap": 0.7})],
+        tracks=[TrackResult(1, 0.7, Verdict.FAKE, 1, 0, 0, {"swap": 0.7})],
+        scores={"swap": 0.7}, model="m v1", timings={"total": 0.5},
+    )  # fmt: skip
+    assert record_to_result(res.to_dict()).to_dict() == res.to_dict()
