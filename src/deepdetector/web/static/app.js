@@ -160,6 +160,7 @@ function upload(file) {
       history.pushState({}, "", `/scans/${body.id}`);
       setStatus("Waiting for analysis", file.name, "", null);
       follow(body.id);
+      loadHistory();
     } else if (xhr.status === 401) {
       show("status", false);
       showSignIn();
@@ -301,7 +302,7 @@ function renderFaces(scan, r) {
     const label = h.probability >= (r.threshold ?? 0.5) ? "fake" : "real";
     const img = el("img", { src: h.url, alt: `Face ${h.face + 1} and its heatmap`, loading: "lazy", width: "452", height: "224" });
     const caption = el("figcaption", {},
-      el("span", { class: `pill ${label}`, text: `${pct(h.probability)} manipulated` }),
+      el("span", { class: `pill ${label}`, title: "probability that this face is manipulated", text: pct(h.probability) }),
       ` face ${h.face + 1}${r.tracks && r.tracks.length > 1 ? `, person ${h.track_id + 1}` : ""}${where}`);
     box.append(el("figure", { class: "face" }, img, caption));
   }
