@@ -100,6 +100,10 @@ def test_predictions_round_trip_and_resume_guard(rows, tmp_path):
         PredictionWriter(out, ["swap", "synthetic"])
     with pytest.raises(ManifestError, match="another model"):
         PredictionWriter(out, ["swap"], resume=True)
+    with out.open("a") as fh:
+        fh.write("half.mp4,fake,faceswap-video,X,,video,0.5,fake,1,1,0.1,,m,,,\"[[0,0.")  # killed mid-row
     w = PredictionWriter(out, ["swap", "synthetic"], resume=True)
-    assert len(w.done) == len(rows)
+    assert [r.path for r in w.done] == [r.path for r in rows]  # the torn row is dropped, to be scanned again
+    w.write(rows[0])
     w.close()
+    assert [r.path for r in read_predictions(out)][-2:] == ["h1.jpg", "f1.mp4"]

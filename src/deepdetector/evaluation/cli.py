@@ -38,6 +38,17 @@ def _progress(quiet: bool):
     )
 
 
+def _console():
+    """Tables go to stdout; when it is not a terminal (a pipe, a log file) use a wide page so
+    the metric tables are not folded into narrow columns."""
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
+    return console
+
+
 def _selection(manifest: Path, subset: list[str], kind: list[str], split: Optional[Path], limit: Optional[int], seed: int):
     from deepdetector.evaluation.manifest import select
 
@@ -72,8 +83,6 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables."),
     ) -> None:
         """Measure accuracy on a labelled manifest: predictions CSV, metrics JSON, tables, HTML report."""
-        from rich.console import Console
-
         from deepdetector.errors import DeepDetectorError
         from deepdetector.evaluation.evaluate import evaluate as run_evaluate
         from deepdetector.evaluation.evaluate import metrics_path_for, print_tables
@@ -107,7 +116,7 @@ def register(app: typer.Typer) -> None:
         except DeepDetectorError as exc:
             raise _fail(str(exc)) from None
         if not quiet:
-            console = Console()
+            console = _console()
             for note in info.selection_notes:
                 console.print(f"[dim]{note}[/dim]")
             print_tables(console, metrics)
@@ -135,8 +144,6 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables."),
     ) -> None:
         """Robustness study: brightness, face detector, crop margin, resolution, rotation, scale and JPEG sweeps."""
-        from rich.console import Console
-
         from deepdetector.errors import DeepDetectorError
         from deepdetector.evaluation import robustness_report as rr
         from deepdetector.evaluation.robustness import RobustnessStudy, choose
@@ -180,7 +187,7 @@ def register(app: typer.Typer) -> None:
         except DeepDetectorError as exc:
             raise _fail(str(exc)) from None
         if not quiet:
-            console = Console()
+            console = _console()
             rr.print_results(console, results, study.threshold)
             if study.cache.ignored:
                 console.print(f"[dim]{study.cache.ignored} cached results from another model or settings were ignored[/dim]")

@@ -154,19 +154,36 @@ def subset_cells(s: SubsetMetrics) -> list[str]:
 SUBSET_HEADER = ["subset", "vs", "n", "fake/real", "scored", "no face", "error", "AUC", "frame AUC", "acc", "TPR", "FPR", "EER", "AP", "log-loss"]
 
 
+TERMINAL_HEADER = ["subset", "n", "scored", "no face", "error", "AUC", "frame AUC", "acc", "TPR", "FPR", "EER", "AP", "log-loss"]
+
+
+def terminal_cells(s: SubsetMetrics, mark: str = "") -> list[str]:
+    """The terminal's compact row: as the HTML row without the fake/real split and with the
+    reference as a footnote mark."""
+    cells = subset_cells(s)
+    return [cells[0] + mark, *cells[2:3], *cells[4:]]
+
+
 def print_tables(console: "Console", metrics: EvaluationMetrics) -> None:
     from rich.table import Table
 
+    footnotes: list[str] = []
     for title, levels in (("overall", ("overall", "media")), ("by kind", ("kind",)), ("by source dataset", ("source_dataset",))):
         subsets = [s for s in metrics.subsets if s.level in levels]
         if not subsets:
             continue
         table = Table(title=f"{title} (threshold {metrics.threshold:g})", title_justify="left")
-        for i, h in enumerate(SUBSET_HEADER):
-            table.add_column(h, justify="left" if i < 2 else "right", overflow="fold")
+        for i, h in enumerate(TERMINAL_HEADER):
+            table.add_column(h, justify="left" if i == 0 else "right", overflow="fold", min_width=None if i else 12)
         for s in subsets:
-            table.add_row(*subset_cells(s))
+            mark = ""
+            if s.reference is not None:
+                footnotes.append(f"{s.name}: ranked vs {s.reference} ({s.n_reference})")
+                mark = f" [{len(footnotes)}]"
+            table.add_row(*terminal_cells(s, mark))
         console.print(table)
+    for i, note in enumerate(footnotes, start=1):
+        console.print(f"[dim][{i}] {note}[/dim]", highlight=False)
     console.print(f"[dim]{TABLE_NOTE}[/dim]")
     table = Table(title="targets", title_justify="left")
     for h in ("target", "goal", "measured", "status", "on"):

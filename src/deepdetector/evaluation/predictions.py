@@ -189,6 +189,7 @@ class PredictionWriter:
             raise ManifestError(f"{self.path} already exists: add --resume to continue it, or --overwrite to start again")
         append = exists and resume
         if append:
+            _drop_torn_last_line(self.path)
             with self.path.open(newline="", encoding="utf-8") as fh:
                 header = next(csv.reader(fh), [])
             if header != self.columns:
@@ -216,6 +217,14 @@ class PredictionWriter:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _drop_torn_last_line(path: Path) -> None:
+    """An interrupted run can leave half a row at the end: cut the file back to its last full line."""
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with path.open("r+b") as fh:
+            fh.truncate(data.rfind(b"\n") + 1)
 
 
 def rows_for(items: Iterable[ManifestItem], rows: Iterable[PredictionRow]) -> list[PredictionRow]:

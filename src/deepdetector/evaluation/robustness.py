@@ -218,8 +218,14 @@ class ResultCache:
         return records
 
     def add(self, experiment: str, level: str, record: Record) -> None:
-        with self.file(experiment).open("a", encoding="utf-8") as fh:
-            fh.write(record.to_json(self.fingerprint, level) + "\n")
+        path = self.file(experiment)
+        torn = False
+        if path.exists() and path.stat().st_size > 0:
+            with path.open("rb") as fh:
+                fh.seek(-1, 2)
+                torn = fh.read(1) != b"\n"  # the last run stopped mid-line: start a fresh one
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(("\n" if torn else "") + record.to_json(self.fingerprint, level) + "\n")
         self.load(experiment)[(level, record.path)] = record
 
 

@@ -302,8 +302,8 @@ def compute_metrics(rows: Sequence[PredictionRow], threshold: float, aggregation
     targets: list[TargetResult] = []
     for t in TARGETS:
         part = [r for r in rows if t.members(r)]
-        if not part:
-            targets.append(TargetResult(t, None, "n/a", None, "no such items in this evaluation"))
+        if not part or (t.metric == "auc" and not any(r.label == 1 for r in part)):
+            targets.append(TargetResult(t, None, "n/a", None, "no such fakes in this evaluation"))
             continue
         sm = subset_metrics(t.name, "target", part, threshold, aggregations=aggs)
         value = sm.value(t.metric)
