@@ -168,7 +168,6 @@ def run_batch(options: BatchOptions, on_progress: ProgressCallback | None = None
         try:
             with _StopOnSignal() as stop:
                 driver.stop = stop
-                engine.start()
                 driver.run()
             interrupted = stop.requested
         except KeyboardInterrupt:  # a second Ctrl-C, or one outside the loop: drop the open transaction
@@ -214,6 +213,7 @@ class _Driver:
         self.hash_queue: deque[Task] = deque()
         self.ids = itertools.count(1)
         self.stop = _StopOnSignal()
+        self.started = False
         progress = store.progress()
         self.total = progress.total
         self.finished = self.finished_at_start = progress.finished
@@ -269,6 +269,11 @@ class _Driver:
         return None
 
     def _feed(self) -> None:
+        if not self.started:
+            if not self.store.has_work():
+                return
+            self.engine.start()  # only when there is something to do: a finished job starts no workers
+            self.started = True
         while len(self.inflight) < self.engine.capacity:
             task = self._next_task()
             if task is None:

@@ -276,6 +276,14 @@ class JobStore:
         ).fetchone()[0]
         return Progress(total=total, finished=finished)
 
+    def has_work(self) -> bool:
+        """True when some file waits to be hashed or some content waits to be scanned."""
+        return bool(
+            self.db.execute(
+                "SELECT EXISTS (SELECT 1 FROM files WHERE state='pending') OR EXISTS (SELECT 1 FROM scans WHERE state='pending')"
+            ).fetchone()[0]
+        )
+
     def unfinished(self) -> int:
         """Files without a final result yet."""
         p = self.progress()
