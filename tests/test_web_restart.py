@@ -24,7 +24,7 @@ pytest.importorskip("uvicorn")
 from tests.media_factory import write_video  # noqa: E402
 from tests.test_web_browser import TIMEOUT, _free_port, _wait_healthy  # noqa: E402
 
-FRAMES = 96  # enough frames that the scan is still running when the test sees it start
+FRAMES = 40  # enough frames that the scan is still running when the test sees it start
 
 
 def _start(tmp_path: Path, model_dir: Path, port: int, log: Path) -> subprocess.Popen:
@@ -68,7 +68,7 @@ def test_killed_server_finishes_the_scan_after_restart(tmp_path: Path, tiny_mode
             scan = _get(scan_url)
             if scan["status"] == "running" and scan["progress"]["done"] >= 1:
                 break
-            assert scan["status"] == "queued", f"the scan ended before it could be interrupted: {scan['status']}"
+            assert scan["status"] in ("queued", "running"), f"the scan ended before it could be interrupted: {scan['status']}"
             assert time.monotonic() < deadline, "the scan never started"
             time.sleep(0.02)
         first.send_signal(signal.SIGKILL)  # no shutdown code runs
