@@ -289,21 +289,23 @@ def create_app(settings: WebSettings | None = None, detector_factory: DetectorFa
             raise HTTPException(429, "the scan queue is full; try again in a minute", headers={"Retry-After": "30"})
         scan_id = uuid.uuid4().hex
         dest = upload_path(settings.uploads_dir, scan_id)
+        queued = False
         try:
             upload = await receive_upload(request, dest, settings.max_upload_bytes)
             store.add(scan_id, upload.filename, upload.media.mime, upload.media.kind, upload.size)
+            queue.put(scan_id, reserved=True)
+            queued = True
         except UploadRejected as exc:
-            queue.release()
             raise HTTPException(exc.status_code, exc.message) from None
         except ClientDisconnect:
-            queue.release()
             return JSONResponse({"detail": "the upload was interrupted"}, status_code=400)
         except OSError as exc:
-            queue.release()
-            dest.unlink(missing_ok=True)
             log.error("cannot store an upload: %s", exc)
             raise HTTPException(507, "the server could not store the file (disk full or not writable)") from None
-        queue.put(scan_id, reserved=True)
+        finally:
+            if not queued:  # refused, broken or abandoned: give the place back and keep no file
+                queue.release()
+                dest.unlink(missing_ok=True)
         url = f"{API}/scans/{scan_id}"
         return JSONResponse({"id": scan_id, "status": "queued", "url": url}, status_code=202, headers={"Location": url})
 
@@ -387,11 +389,11 @@ def create_app(settings: WebSettings | None = None, detector_factory: DetectorFa
     # The page: one static document; its script reads the scan id from the address.
     index = STATIC_DIR / "index.html"
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def page() -> FileResponse:
         return FileResponse(index, headers={"Cache-Control": "no-cache"})
 
-    @app.get("/scans/{scan_id}", include_in_schema=False)
+    @app.api_route("/scans/{scan_id}", methods=["GET", "HEAD"], include_in_schema=False)
     def scan_page(scan_id: str = scan_id_param) -> FileResponse:
         return FileResponse(index, headers={"Cache-Control": "no-cache"})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -20,9 +21,9 @@ def serve(
     port: int = typer.Option(8000, help="TCP port."),
     workers: int = typer.Option(1, min=0, help="Files analysed at the same time (each worker loads the model once)."),
     db: Optional[Path] = typer.Option(
-        None, help=f"SQLite database of scans and results [default: {default_data_dir() / 'scans.sqlite3'}]."
+        None, help=f"SQLite database of scans and results (default: {default_data_dir() / 'scans.sqlite3'})."
     ),
-    data_dir: Optional[Path] = typer.Option(None, help="Folder for uploads waiting to be scanned [default: 'uploads' beside --db]."),
+    data_dir: Optional[Path] = typer.Option(None, help="Folder for uploads waiting to be scanned (default: 'uploads' beside --db)."),
     max_upload_mb: float = typer.Option(500, help="Largest accepted upload, in MB (1 MB = 2^20 bytes)."),
     queue_size: int = typer.Option(16, min=1, help="Scans that may wait for a worker; more uploads get HTTP 429."),
     token: Optional[str] = typer.Option(
@@ -36,8 +37,7 @@ def serve(
 ) -> None:
     """Start the web page and REST API (http://127.0.0.1:8000 by default); Ctrl+C stops it.
 
-    Scans survive restarts: finished results stay in the database and scans that were queued or
-    running are analysed when the service starts again.
+    Scans survive restarts: results stay in the database, and scans that were waiting or being analysed are analysed when the service starts again.
     """
     try:
         import uvicorn
@@ -63,6 +63,11 @@ def serve(
     )
     if db is not None:
         settings.db_path = db
+    if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        # The face detector's OpenMP pool would otherwise start one thread per core in every worker;
+        # oversubscribed OpenMP threads spin and slow detection down many times. Must be set
+        # before the detector's library is loaded (create_app loads it).
+        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
     try:
         application = create_app(settings)
     except DeepDetectorError as exc:
