@@ -11,6 +11,7 @@ or network file system). Ray is imported only here: the ``ray`` extra is optiona
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,9 +81,9 @@ class RayEngine:
         if not ray.is_initialized():
             try:
                 if self.address is None:
-                    ray.init(num_cpus=self.workers or default_workers(), include_dashboard=False, log_to_driver=False)
+                    ray.init(num_cpus=self.workers or default_workers(), include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
                 else:
-                    ray.init(address=self.address, log_to_driver=False)
+                    ray.init(address=self.address, log_to_driver=False, logging_level=logging.ERROR)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise ConfigError(f"cannot start or join Ray{' at ' + self.address if self.address else ''}: {exc}") from None
             self._owns_ray = True
