@@ -187,10 +187,6 @@ class ResultCache:
     def __init__(self, workdir: Path, fingerprint: str) -> None:
         self.workdir = Path(workdir)
         self.fingerprint = fingerprint
-        try:
-            self.workdir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"cannot create the work folder {self.workdir}: {exc}") from None
         self._loaded: dict[str, dict[tuple[str, str], Record]] = {}
         self.ignored = 0  # records of another model / other settings
 
@@ -218,6 +214,10 @@ class ResultCache:
         return records
 
     def add(self, experiment: str, level: str, record: Record) -> None:
+        try:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the work folder {self.workdir}: {exc}") from None
         path = self.file(experiment)
         torn = False
         if path.exists() and path.stat().st_size > 0:
