@@ -107,3 +107,17 @@ def test_predictions_round_trip_and_resume_guard(rows, tmp_path):
     w.write(rows[0])
     w.close()
     assert [r.path for r in read_predictions(out)][-2:] == ["h1.jpg", "f1.mp4"]
+
+
+def test_report_without_matplotlib_still_has_every_table(rows, tmp_path, monkeypatch):
+    from deepdetector.evaluation import plots
+    from deepdetector.evaluation.evaluate import RunInfo, write_report
+
+    monkeypatch.setattr(plots, "matplotlib_available", lambda: False)
+    metrics = compute_metrics(rows, 0.5, aggregations=["mean"])
+    info = RunInfo("dev.csv", "p.csv", {"name": "m", "version": "1", "sha256": "ab" * 32}, {"threshold": 0.5}, [], 8, 8, 8, 1.0)
+    page = write_report(tmp_path / "r.html", rows, metrics, info).read_text()
+    assert "<img" not in page and "pip install" in page
+    for heading in ("Targets", "Overall", "By kind", "By source dataset", "Items without a score (2)"):
+        assert heading in page
+    assert "FaceForensics++ c23 original (2)" in page  # the borrowed reference is named

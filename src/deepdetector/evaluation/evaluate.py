@@ -230,9 +230,9 @@ def write_report(path: Path, rows: Sequence[PredictionRow], metrics: EvaluationM
 
     page.heading("Targets")
     page.table(
-        ["target", "goal", "measured", "status", "on", "items (scored)"],
+        ["target", "on", "goal", "measured", "status", "items (scored)"],
         [
-            [t.target.name, t.to_dict()["goal"], fmt(t.value) if t.value is not None else (t.reason or "—"), t.status, t.target.description,
+            [t.target.name, t.target.description, t.to_dict()["goal"], fmt(t.value) if t.value is not None else (t.reason or "—"), t.status,
              "" if t.subset is None else f"{t.subset.n} ({t.subset.n_scored})"]
             for t in metrics.targets
         ],
@@ -248,7 +248,7 @@ def write_report(path: Path, rows: Sequence[PredictionRow], metrics: EvaluationM
     page.paragraph(TABLE_NOTE)
 
     video_rows = [s for s in metrics.subsets if s.aggregations and s.level in ("overall", "media", "kind")] + [
-        t.subset for t in metrics.targets if t.subset is not None and t.subset.aggregations
+        t.subset for t in metrics.targets if t.subset is not None and t.subset.aggregations and t.target.metric == "auc"
     ]
     if video_rows and metrics.aggregations:
         page.heading("Video AUC by aggregation of frame scores")
