@@ -164,11 +164,13 @@ def _draw_box_and_label(image: np.ndarray, face: FaceResult, threshold: float) -
     thickness = max(1, side // 100)
     cv2.rectangle(image, (bx1, by1), (bx2, by2), colour, thickness, cv2.LINE_AA)
 
-    # Label: a filled tag on the box's top edge, never wider than the box.
+    # Label: a filled tag on the box's top-left corner, readable but never past the crop region's
+    # right edge (so the overlay changes nothing outside the regions).
     text = face_label(face, threshold)
     font = cv2.FONT_HERSHEY_SIMPLEX
     (tw, th), base = cv2.getTextSize(text, font, 1.0, 1)
-    scale = min(max(side / 160.0, 0.35), 1.5, (bx2 - bx1) * 0.9 / tw)
+    room = min(face.region.x2, width) - bx1
+    scale = min(max(side / 160.0, 0.4), 1.5, room * 0.85 / tw)
     t_thick = max(1, int(round(scale * 1.5)))
     (tw, th), base = cv2.getTextSize(text, font, scale, t_thick)
     pad = max(2, int(th * 0.3))

@@ -48,8 +48,6 @@ def build_table(results: Iterable[FileResult]) -> Table:
     for r in results:
         verdict = Verdict(r.verdict)
         file_cell = Text(r.path)
-        if r.error:
-            file_cell.append("\n" + r.error, style="magenta")
         prob = Text("-" if r.probability is None else f"{r.probability:.1%}")
         if r.probability is not None and r.threshold is not None:
             prob.stylize("red" if r.probability >= r.threshold else "green")
@@ -67,10 +65,16 @@ def build_table(results: Iterable[FileResult]) -> Table:
 
 
 def print_table(results: Iterable[FileResult], console: Console | None = None) -> None:
-    """Print the results table and a one-line summary (``4 files: 1 fake, 2 real, ...``)."""
+    """Print the results table, each error message, and a one-line summary (``4 files: 1 fake, 2 real, ...``)."""
     results = list(results)
     console = console or Console()
     console.print(build_table(results))
+    for r in results:
+        if r.error:
+            line = Text("error ", style="bold magenta")
+            line.append(r.path)
+            line.append(": " + r.error, style="magenta")
+            console.print(line)
     counts = summary_counts(results)
     style = "bold red" if counts["fake"] else "bold"
     console.print(Text(summary_line(counts), style=style))
