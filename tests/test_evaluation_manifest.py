@@ -108,6 +108,12 @@ def test_split_files_keep_groups_and_paths(manifest, tmp_path, suffix):
     assert sorted(i.path for i in kept) == ["ff/fake/0.mp4", "ff/real/0.mp4", "ff/real/1.mp4", "gan/3.jpg"]
 
 
+def test_model_card_can_serve_as_split(manifest, tmp_path):
+    card = _write(tmp_path / "model_card.json", json.dumps({"name": "m", "training": {"split": {"validation_groups": ["1_11"], "seed": 0}}}))
+    assert read_split(card) == {"1_11"}
+    assert [i.path for i in apply_split(read_manifest(manifest), read_split(card), manifest)] == ["ff/fake/1.mp4", "ff/real/1.mp4"]
+
+
 def test_split_errors(tmp_path):
     with pytest.raises(ManifestError, match="lists no groups"):
         read_split(_write(tmp_path / "s.txt", "# nothing\n"))

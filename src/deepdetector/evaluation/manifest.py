@@ -144,7 +144,8 @@ def read_split(path: str | Path) -> set[str]:
     - text: one group or path per line; blank lines and ``#`` comments are skipped;
     - JSON: a list of strings, or an object whose validation list is under a key such as
       ``validation``, ``val``, ``val_groups``, ``validation_groups``, ``groups`` or ``paths``
-      (several such keys are merged);
+      (several such keys are merged); a model card whose ``training`` record (or its ``split``)
+      holds such a list also works;
     - CSV with a header holding ``group`` and/or ``path``; with a ``split`` column only rows whose
       split is ``val``/``valid``/``validation``/``test`` are kept.
     """
@@ -166,8 +167,10 @@ def read_split(path: str | Path) -> set[str]:
         if isinstance(data, list):
             lists = [data]
         elif isinstance(data, dict):
-            keys = [k for k in data if k.lower() in _SPLIT_KEYS or "val" in k.lower()]
-            lists = [data[k] for k in keys]
+            # a split file, or a model card whose "training" record lists its validation groups
+            for obj in (data, data.get("training"), (data.get("training") or {}).get("split") if isinstance(data.get("training"), dict) else None):
+                if isinstance(obj, dict):
+                    lists += [v for k, v in obj.items() if (k.lower() in _SPLIT_KEYS or "val" in k.lower()) and isinstance(v, list)]
         if not lists or not all(isinstance(v, list) for v in lists):
             raise ManifestError(
                 f"split file {path}: expected a JSON list of groups/paths, or an object with a 'validation' "
