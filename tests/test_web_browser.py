@@ -11,6 +11,7 @@ other host and its background services are switched off.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import select
@@ -37,6 +38,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 TIMEOUT = 60.0
+#: HTTP opener that never uses a proxy from the environment: the test talks to 127.0.0.1 only.
+LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class DevTools:
@@ -44,8 +47,11 @@ class DevTools:
     separated by NUL bytes, commands written to the browser's fd 3 and answers read from its fd 4."""
 
     def __init__(self, chromium: str, user_data_dir: Path) -> None:
-        to_browser_r, self._to_browser = os.pipe()
-        self._from_browser, from_browser_w = os.pipe()
+        # Pipe ends numbered 10 or above, so that the shell's "3<&N 4>&M" cannot clobber one with the other.
+        to_browser_r, self._to_browser = (_high_fd(fd) for fd in os.pipe())
+        self._from_browser, from_browser_w = (_high_fd(fd) for fd in os.pipe())
+        self.log = user_data_dir.parent / "chromium.log"
+        self._log_file = open(self.log, "wb")
         args = [
             chromium,
             "--headless",
@@ -68,13 +74,14 @@ class DevTools:
             "--remote-debugging-pipe",
             "about:blank",
         ]
-        # The shell puts the two pipe ends on fds 3 and 4, where Chromium expects them.
+        # bash puts the two pipe ends on fds 3 and 4, where Chromium expects them (dash cannot
+        # redirect from fds above 9).
         launcher = f'exec "$@" 3<&{to_browser_r} 4>&{from_browser_w}'
         self.proc = subprocess.Popen(
-            ["/bin/sh", "-c", launcher, "sh", *args],
+            ["bash", "-c", launcher, "bash", *args],
             pass_fds=(to_browser_r, from_browser_w),
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=self._log_file,
         )
         os.close(to_browser_r)
         os.close(from_browser_w)
@@ -92,7 +99,7 @@ class DevTools:
             if ready:
                 chunk = os.read(self._from_browser, 1 << 20)
                 if not chunk:
-                    raise RuntimeError("Chromium closed the DevTools pipe (it exited)")
+                    raise RuntimeError(f"Chromium closed the DevTools pipe (it exited):\n{self.log.read_text(errors='replace')[-3000:]}")
                 self._buffer += chunk
         message, self._buffer = self._buffer.split(b"\0", 1)
         return json.loads(message)
@@ -102,7 +109,10 @@ class DevTools:
         msg: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
         if session and self.session:
             msg["sessionId"] = self.session
-        os.write(self._to_browser, json.dumps(msg).encode() + b"\0")
+        try:
+            os.write(self._to_browser, json.dumps(msg).encode() + b"\0")
+        except BrokenPipeError:
+            raise RuntimeError(f"Chromium exited:\n{self.log.read_text(errors='replace')[-3000:]}") from None
         deadline = time.monotonic() + timeout
         while True:
             reply = self._read_message(deadline)
@@ -157,6 +167,14 @@ class DevTools:
             self.proc.wait()
         os.close(self._to_browser)
         os.close(self._from_browser)
+        self._log_file.close()
+
+
+def _high_fd(fd: int) -> int:
+    """A copy of ``fd`` numbered 10 or above (close-on-exec), the original closed."""
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    return high
 
 
 def _free_port() -> int:
@@ -171,7 +189,7 @@ def _wait_healthy(base: str, proc: subprocess.Popen, log: Path) -> None:
         if proc.poll() is not None:
             raise AssertionError(f"the server exited ({proc.returncode}):\n{log.read_text()}")
         try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as r:
+            with LOCAL.open(f"{base}/healthz", timeout=2) as r:
                 if r.status == 200:
                     return
         except OSError:

@@ -22,7 +22,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
 from tests.media_factory import write_video  # noqa: E402
-from tests.test_web_browser import TIMEOUT, _free_port, _wait_healthy  # noqa: E402
+from tests.test_web_browser import LOCAL, TIMEOUT, _free_port, _wait_healthy  # noqa: E402
 
 FRAMES = 40  # enough frames that the scan is still running when the test sees it start
 
@@ -37,7 +37,7 @@ def _start(tmp_path: Path, model_dir: Path, port: int, log: Path) -> subprocess.
 
 
 def _get(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=10) as r:
+    with LOCAL.open(url, timeout=10) as r:
         return json.loads(r.read())
 
 
@@ -48,7 +48,7 @@ def _post_file(url: str, path: Path) -> dict:
         "Content-Type: video/mp4\r\n\r\n"
     ).encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
     request = urllib.request.Request(url, data=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
-    with urllib.request.urlopen(request, timeout=30) as r:
+    with LOCAL.open(request, timeout=30) as r:
         assert r.status == 202
         return json.loads(r.read())
 
