@@ -273,3 +273,14 @@ def test_openapi_lists_the_endpoints(tmp_path, tiny_model_dir):
     assert {"202", "413", "415", "429"} <= set(post["responses"])
     assert "image/png" in paths["/api/v1/scans/{scan_id}/heatmaps/{n}.png"]["get"]["responses"]["200"]["content"]
     assert "result" in schema["components"]["schemas"]["ScanDetail"]["properties"]
+
+
+def test_unreadable_media_finishes_with_an_error_verdict(tmp_path, tiny_model_dir, jpeg_bytes):
+    settings = make_settings(tmp_path, tiny_model_dir)
+    with TestClient(create_app(settings)) as client:
+        r = upload(client, jpeg_bytes[:600], name="truncated.jpg")  # looks like a JPEG, cannot be decoded
+        assert r.status_code == 202
+        scan = wait_finished(client, r.json()["id"])
+    assert scan["status"] == "done" and scan["verdict"] == "error"
+    assert scan["result"]["verdict"] == "error" and scan["result"]["error"]
+    assert scan["heatmaps"] == [] and uploads_left(settings) == []

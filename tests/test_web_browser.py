@@ -138,12 +138,20 @@ class DevTools:
 
     def wait_for(self, expression: str, what: str, timeout: float = TIMEOUT) -> Any:
         deadline = time.monotonic() + timeout
+        problem = ""
         while time.monotonic() < deadline:
-            value = self.evaluate(expression)
+            try:
+                value = self.evaluate(expression)
+            except RuntimeError as exc:  # e.g. while a navigation replaces the page
+                problem = str(exc)
+                value = None
             if value:
                 return value
             time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}; page says: {self.evaluate('document.body.innerText')[:2000]}")
+        raise AssertionError(
+            f"timed out waiting for {what} ({problem or 'condition never true'}); "
+            f"page says: {self.evaluate('document.body.innerText')[:2000]}"
+        )
 
     def page_errors(self) -> list[str]:
         """Uncaught exceptions and console errors the page reported so far."""
