@@ -12,6 +12,7 @@ records and writes outcomes into the job store.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -67,17 +68,28 @@ def batch_config(config: ScanConfig) -> ScanConfig:
     return config.with_(heatmaps=False, threads=config.threads or 1)
 
 
+def limit_threads(threads: int) -> None:
+    """Give this worker process ``threads`` threads in every native thread pool it uses.
+
+    Must run before the face detector is first imported: YuNet (yuface) runs on OpenMP, which
+    reads ``OMP_NUM_THREADS`` once, when it loads. Without this, each worker starts one OpenMP
+    thread per core, and on a busy machine their spinning made detection about 5x slower
+    (benchmarks/bench_batch.py, one worker, busy 2-core machine: 1.06 s against 0.24 s per image).
+    """
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import cv2
+
+    cv2.setNumThreads(threads)
+
+
 class Worker:
     """Runs tasks in one process with one :class:`deepdetector.Detector` (one onnxruntime session)."""
 
     def __init__(self, config: ScanConfig) -> None:
+        config = batch_config(config)
+        limit_threads(config.threads)
         from deepdetector.api import Detector
 
-        config = batch_config(config)
-        if config.threads == 1:
-            import cv2
-
-            cv2.setNumThreads(1)  # one core per worker: no oversubscription by OpenCV's thread pool
         self.detector = Detector(config)
 
     def run(self, task: Task) -> Outcome:
