@@ -217,3 +217,64 @@ def test_record_round_trips_to_file_result():
         scores={"swap": 0.7}, model="m v1", timings={"total": 0.5},
     )  # fmt: skip
     assert record_to_result(res.to_dict()).to_dict() == res.to_dict()
+
+
+# --- the driver loop, with a stand-in engine (no model needed) --------------------------------
+class _FakeEngine:
+    """Hashes for real; "scans" by returning the file's size as its probability; crashes on poison files."""
+
+    name = "fake"
+    workers = 1
+    capacity = 3
+
+    def __init__(self) -> None:
+        self.pending: list = []
+        self.scanned: list[str] = []
+        self.started = False
+
+    def start(self) -> None:
+        self.started = True
+
+    def submit(self, task) -> None:
+        self.pending.append(task)
+
+    def poll(self, timeout: float) -> list:
+        from deepdetector.batch.tasks import Outcome
+
+        out = []
+        for task in self.pending:
+            if task.kind == "hash":
+                out.append(Worker.__new__(Worker).run(task))
+            elif "poison" in task.path:
+                out.append(Outcome(task, crashed=True, error="worker process died (exit code -9)"))
+            else:
+                self.scanned.append(task.path)
+                record = FileResult(path=task.path, verdict=Verdict.FAKE, probability=Path(task.path).stat().st_size / 100).to_dict()
+                out.append(Outcome(task, value=record))
+        self.pending = []
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+def test_driver_dedups_retries_crashes_then_records_an_error(tmp_path, tiny_model_dir):
+    from deepdetector.batch import BatchOptions, run_batch
+    from deepdetector.config import ScanConfig
+
+    src = tmp_path / "src"
+    for name, data in {"a.jpg": b"1" * 10, "b.jpg": b"1" * 10, "c.jpg": b"2" * 20, "poison.jpg": b"3" * 30}.items():
+        _touch(src / name, data)
+    options = BatchOptions(sources=[src], out=tmp_path / "r.jsonl", config=ScanConfig(model_path=tiny_model_dir))
+    engine = _FakeEngine()
+    summary = run_batch(options, engine=engine)
+    assert sorted(Path(p).name for p in engine.scanned) in (["a.jpg", "c.jpg"], ["b.jpg", "c.jpg"])  # a and b are one content
+    rows = {Path(json.loads(line)["path"]).name: json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()}
+    assert rows["a.jpg"]["probability"] == rows["b.jpg"]["probability"] == 0.1 and rows["c.jpg"]["probability"] == 0.2
+    assert rows["poison.jpg"]["verdict"] == "error" and "died on this file 2 times" in rows["poison.jpg"]["error"]
+    assert summary.counts == {"fake": 3, "error": 1} and summary.scans == 3 and summary.reused == 1
+    crashes, attempts = sqlite3.connect(tmp_path / "r.jsonl.job.sqlite").execute("SELECT crashes, attempts FROM scans WHERE path LIKE '%poison%'").fetchone()
+    assert (crashes, attempts) == (2, 2)
+    # run again: the job is complete, nothing is handed to the engine
+    again = _FakeEngine()
+    assert run_batch(options, engine=again).finished_this_run == 0 and not again.started
