@@ -90,7 +90,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def batch(
-        sources: list[Path] = typer.Argument(..., help="Folders (searched recursively), text files of paths (one per line), or manifest CSVs (a 'path' column)."),
+        sources: list[Path] = typer.Argument(..., metavar="SOURCE", help="Folders (searched recursively), text files of paths (one per line), or manifest CSVs (a 'path' column)."),
         out: Path = typer.Option(..., "--out", "-o", help="Output file: .jsonl, .csv or .parquet."),
         job: Optional[Path] = typer.Option(None, help="Job store (SQLite) that makes the batch resumable. Default: OUT.job.sqlite next to the output."),
         workers: Optional[int] = typer.Option(None, help="Worker processes (local) or actors (ray). Default: one per core / per cluster CPU."),
@@ -100,7 +100,7 @@ def register(app: typer.Typer) -> None:
         frames: int = typer.Option(ScanConfig.frames, help="Frames sampled per video, evenly spaced."),
         detector: str = typer.Option(ScanConfig.detector, help="Face detector backend (see `deepdetector detectors`)."),
         model: Optional[Path] = typer.Option(None, help="Model folder or model_card.json (default: the shipped model)."),
-        threads: int = typer.Option(1, help="onnxruntime threads per worker."),
+        threads: int = typer.Option(1, help="Threads per worker (onnxruntime, OpenCV, OpenMP)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
     ) -> None:
         """Scan a whole archive: resumable (rerun the same command after an interruption), identical files scanned once, on local processes or Ray."""
