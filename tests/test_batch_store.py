@@ -124,8 +124,24 @@ def test_store_refuses_a_job_with_other_settings(tmp_path):
     job = tmp_path / "job.sqlite"
     with JobStore(job) as store:
         store.check_identity({"sources": ["a"], "settings": {"frames": 32}})
+        store.add_files(_files(tmp_path, ["a.jpg", "b.jpg"]))
+        (fid, path), _ = store.take_files(2)
+        store.set_hash(fid, "h1", path)
+        store.take_scans(1)
+        store.set_result("h1", {"path": path, "verdict": "real", "probability": 0.1})
     with JobStore(job) as store, pytest.raises(JobStoreError, match="settings differ"):
         store.check_identity({"sources": ["a"], "settings": {"frames": 8}})
+
+
+def test_a_job_that_finished_nothing_can_change_settings(tmp_path):
+    job = tmp_path / "job.sqlite"
+    with JobStore(job) as store:  # e.g. a first run that could not load its detector
+        store.check_identity({"sources": ["a"], "settings": {"detector": "typo"}})
+        store.add_files(_files(tmp_path, ["a.jpg"]))
+    with JobStore(job) as store:
+        store.check_identity({"sources": ["b"], "settings": {"detector": "yunet"}})  # starts afresh
+        assert store.progress().total == 0
+        store.check_identity({"sources": ["b"], "settings": {"detector": "yunet"}})
 
 
 def test_store_is_locked_to_one_run(tmp_path):

@@ -2,7 +2,8 @@
 
 Each worker is a ``spawn``-ed process (no state inherited from the driver, safe with onnxruntime
 and OpenCV threads) with its own small inbox queue, so the driver always knows which tasks a worker
-holds; all workers answer on one shared queue. When a worker dies (a decoder crash, the OOM killer,
+holds, and its own result pipe, so a worker killed in the middle of sending a result can only
+garble its own pipe, never another worker's. When a worker dies (a decoder crash, the OOM killer,
 ``kill -9``), the tasks it held come back as ``crashed`` outcomes and a new worker takes its place.
 """
 
@@ -10,10 +11,12 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import pickle
 import queue
 import signal
 import time
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from deepdetector.batch.tasks import Outcome, Task, Worker
@@ -36,18 +39,18 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _worker_main(index: int, config: ScanConfig, inbox: Any, outbox: Any, parent_pid: int) -> None:
+def _worker_main(config: ScanConfig, inbox: Any, results: Connection, parent_pid: int) -> None:
     """Body of a worker process: build the Detector once, then run tasks until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     try:
         worker = Worker(config)
     except DeepDetectorError as exc:
-        outbox.put(("fatal", index, str(exc)))
+        results.send(("fatal", str(exc)))
         return
     except Exception as exc:  # anything else that stops the model from loading
-        outbox.put(("fatal", index, f"the scanner could not start ({type(exc).__name__}: {exc})"))
+        results.send(("fatal", f"the scanner could not start ({type(exc).__name__}: {exc})"))
         return
-    outbox.put(("ready", index, os.getpid()))
+    results.send(("ready", os.getpid()))
     while True:
         try:
             task = inbox.get(timeout=1.0)
@@ -57,7 +60,7 @@ def _worker_main(index: int, config: ScanConfig, inbox: Any, outbox: Any, parent
             continue
         if task is None:
             return
-        outbox.put(("done", index, worker.run(task)))
+        results.send(("done", worker.run(task)))
 
 
 @dataclass
@@ -66,6 +69,7 @@ class _Slot:
 
     process: Any
     inbox: Any
+    results: Connection  # the driver's reading end of this worker's result pipe
     tasks: dict[int, Task] = field(default_factory=dict)
 
 
@@ -84,22 +88,20 @@ class LocalEngine:
         self.workers = workers or default_workers()
         self.capacity = self.workers * (1 + PREFETCH)
         self._ctx = mp.get_context("spawn")
-        self._outbox: Any = None
         self._slots: list[_Slot] = []
         self._deaths_without_progress = 0
 
     # ------------------------------------------------------------------------------------------
     def start(self) -> None:
-        self._outbox = self._ctx.Queue()
         self._slots = [self._spawn(i) for i in range(self.workers)]
 
     def _spawn(self, index: int) -> _Slot:
         inbox = self._ctx.Queue(maxsize=PREFETCH + 1)
-        proc = self._ctx.Process(
-            target=_worker_main, args=(index, self.config, inbox, self._outbox, os.getpid()), name=f"deepdetector-batch-{index}", daemon=True
-        )
+        reader, writer = self._ctx.Pipe(duplex=False)
+        proc = self._ctx.Process(target=_worker_main, args=(self.config, inbox, writer, os.getpid()), name=f"deepdetector-batch-{index}", daemon=True)
         proc.start()
-        return _Slot(process=proc, inbox=inbox)
+        writer.close()  # the worker holds the only writing end: its death shows as end-of-file here
+        return _Slot(process=proc, inbox=inbox, results=reader)
 
     @property
     def pids(self) -> list[int]:
@@ -118,39 +120,43 @@ class LocalEngine:
     def poll(self, timeout: float) -> list[Outcome]:
         """Outcomes that arrived within ``timeout`` seconds (all that are ready, possibly none)."""
         outcomes: list[Outcome] = []
-        try:
-            self._handle(self._outbox.get(timeout=timeout) if timeout > 0 else self._outbox.get_nowait(), outcomes)
-        except queue.Empty:
-            pass
-        self._drain(outcomes)
-        for index, slot in enumerate(self._slots):
-            if not slot.process.is_alive():
-                self._drain(outcomes)  # anything it sent before dying
-                for task in slot.tasks.values():
-                    outcomes.append(Outcome(task, crashed=True, error=f"worker process died (exit code {slot.process.exitcode})"))
-                self._deaths_without_progress += 1
-                if self._deaths_without_progress > 3 * self.workers:
-                    raise EngineError("batch worker processes keep dying before finishing any file; see the messages above")
-                slot.inbox.cancel_join_thread()  # tasks left in a dead worker's inbox are dropped
-                self._slots[index] = self._spawn(index)
+        by_conn = {slot.results: index for index, slot in enumerate(self._slots)}
+        dead: set[int] = set()
+        for conn in wait(list(by_conn), timeout=max(0.0, timeout)):
+            index = by_conn[conn]  # type: ignore[index]
+            try:
+                while conn.poll():  # type: ignore[union-attr]
+                    self._handle(index, conn.recv(), outcomes)  # type: ignore[union-attr]
+            except (EOFError, OSError, pickle.UnpicklingError):  # the worker is gone (or died mid-message)
+                dead.add(index)
+        dead.update(i for i, slot in enumerate(self._slots) if not slot.process.is_alive())
+        for index in sorted(dead):
+            self._replace(index, outcomes)
         return outcomes
 
-    def _drain(self, outcomes: list[Outcome]) -> None:
-        while True:
-            try:
-                self._handle(self._outbox.get_nowait(), outcomes)
-            except queue.Empty:
-                return
-
-    def _handle(self, message: tuple, outcomes: list[Outcome]) -> None:
-        kind, index, payload = message
+    def _handle(self, index: int, message: tuple, outcomes: list[Outcome]) -> None:
+        kind, payload = message
         if kind == "fatal":
             raise EngineError(payload)
         if kind == "done":
-            slot = self._slots[index]
-            if slot.tasks.pop(payload.task.id, None) is not None:  # a late answer from a replaced worker is dropped
-                outcomes.append(payload)
-                self._deaths_without_progress = 0
+            self._slots[index].tasks.pop(payload.task.id, None)
+            outcomes.append(payload)
+            self._deaths_without_progress = 0
+
+    def _replace(self, index: int, outcomes: list[Outcome]) -> None:
+        """Report the tasks of a dead worker as crashed and start a new worker in its place."""
+        slot = self._slots[index]
+        if slot.process.is_alive():
+            slot.process.kill()
+        slot.process.join(timeout=5.0)
+        for task in slot.tasks.values():
+            outcomes.append(Outcome(task, crashed=True, error=f"worker process died (exit code {slot.process.exitcode})"))
+        self._deaths_without_progress += 1
+        if self._deaths_without_progress > 3 * self.workers:
+            raise EngineError("batch worker processes keep dying before finishing any file")
+        slot.inbox.cancel_join_thread()  # tasks left in a dead worker's inbox are dropped
+        slot.results.close()
+        self._slots[index] = self._spawn(index)
 
     def close(self) -> None:
         """Stop every worker (politely, then by force)."""
@@ -166,8 +172,5 @@ class LocalEngine:
                 slot.process.kill()
                 slot.process.join(timeout=5.0)
             slot.inbox.cancel_join_thread()
+            slot.results.close()
         self._slots = []
-        if self._outbox is not None:
-            self._outbox.cancel_join_thread()
-            self._outbox.close()
-            self._outbox = None

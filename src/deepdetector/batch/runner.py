@@ -195,6 +195,9 @@ def run_batch(options: BatchOptions, on_progress: ProgressCallback | None = None
             rows_written=rows,
             interrupted=interrupted,
         )
+    except BaseException:
+        store.rollback()  # never commit half of a step; what was committed stays, the rest is redone
+        raise
     finally:
         store.close()
 

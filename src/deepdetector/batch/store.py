@@ -181,6 +181,15 @@ class JobStore:
             self.db.execute("INSERT INTO meta VALUES ('identity', ?), ('schema', ?)", (want, SCHEMA_VERSION))
             self.commit()
             return
+        if row[0] != want and not self._anything_finished():
+            # nothing was finished under the old settings (e.g. the first run failed to start):
+            # start this job afresh rather than refuse it
+            self._begin()
+            self.db.execute("DELETE FROM files")
+            self.db.execute("DELETE FROM scans")
+            self.db.execute("UPDATE meta SET value=? WHERE key='identity'", (want,))
+            self.commit()
+            return
         if row[0] != want:
             have = json.loads(row[0])
             diffs = [k for k in sorted(set(have) | set(identity)) if have.get(k) != identity.get(k)]
@@ -188,6 +197,13 @@ class JobStore:
                 f"the job store {self.path} was made by a batch with other settings ({', '.join(diffs)} differ); "
                 "rerun with the same sources and settings to resume it, or pass a new --job path"
             )
+
+    def _anything_finished(self) -> bool:
+        return bool(
+            self.db.execute(
+                "SELECT EXISTS (SELECT 1 FROM scans WHERE state='done') OR EXISTS (SELECT 1 FROM files WHERE state='error')"
+            ).fetchone()[0]
+        )
 
     # --- state changes -------------------------------------------------------------------------
     def recover(self) -> int:
