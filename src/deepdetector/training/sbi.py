@@ -1,0 +1,202 @@
+"""Self-blended pseudo-fakes (SBI, Shiohara & Yamasaki, CVPR 2022) made from one real face.
+
+A face is blended into a slightly transformed copy of itself. The result has the artefacts of a
+face swap (blending seam, colour and sharpness mismatch between face and surroundings, a face
+that sits a few pixels off) without any face-swap method, so a detector trained on it
+generalises to swaps it never saw. Recipe (``../shared/notes/field.md``):
+
+1. Mask: the convex hull of the face outline. The detectors give 5 landmarks, so the outline is a
+   mean-face template warped onto them with a similarity transform. Variants: whole face, inner
+   face (eyes-nose-mouth, like reenactment) and lower face (mouth and chin, like lip-sync).
+2. Source S = copy of the image; transform S or the target T: RGB shift, hue/saturation/value,
+   brightness/contrast, then down-and-up-scaling (x1/2, x1/4) or sharpening.
+3. Shift S and the mask together (x +-3%, y +-1.5%, scale 0.95-1.05; borders reflected, never
+   black); deform the mask elastically.
+4. Blend mask: blur, zero everything below 1 (erodes the edge), blur again, times a ratio from
+   {0.25, 0.5, 0.75, 1, 1, 1}.
+5. fake = M*S + (1-M)*T; the real example is T.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+# Mean face in the 112x112 ArcFace frame: 5 landmarks (left eye, right eye, nose, mouth corners).
+TEMPLATE_5 = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+    dtype=np.float32,
+)
+# Face outline in the same frame: jaw from temple to temple, then the eyebrows (like the 68-point hull).
+OUTLINE_FULL = np.array(
+    [[17, 50], [18, 64], [21, 78], [26, 91], [34, 103], [44, 112], [56, 116], [68, 112], [78, 103], [86, 91],
+     [91, 78], [94, 64], [95, 50], [90, 40], [82, 34], [72, 33], [62, 36], [50, 36], [40, 33], [30, 34], [22, 40]],
+    dtype=np.float32,
+)
+OUTLINE_INNER = np.array(
+    [[26, 42], [40, 38], [56, 40], [72, 38], [86, 42], [88, 70], [80, 100], [56, 108], [32, 100], [24, 70]],
+    dtype=np.float32,
+)
+OUTLINE_LOWER = np.array(
+    [[26, 70], [56, 66], [86, 70], [88, 92], [78, 106], [56, 114], [34, 106], [24, 92]],
+    dtype=np.float32,
+)
+MASK_VARIANTS = {"full": OUTLINE_FULL, "inner": OUTLINE_INNER, "lower": OUTLINE_LOWER}
+# Regions for landmark part dropout (same frame).
+PARTS = {
+    "left_eye": np.array([[26, 44], [50, 44], [50, 60], [26, 60]], np.float32),
+    "right_eye": np.array([[62, 44], [86, 44], [86, 60], [62, 60]], np.float32),
+    "nose": np.array([[48, 54], [64, 54], [68, 80], [44, 80]], np.float32),
+    "mouth": np.array([[34, 84], [78, 84], [78, 102], [34, 102]], np.float32),
+    "face": OUTLINE_FULL,
+}
+
+
+@dataclass
+class SBIConfig:
+    """Probabilities and ranges of the self-blending recipe."""
+
+    mask_variants: tuple[tuple[str, float], ...] = (("full", 0.6), ("inner", 0.2), ("lower", 0.2))
+    shift_x: float = 0.03
+    shift_y: float = 0.015
+    scale: tuple[float, float] = (0.95, 1.05)
+    elastic: float = 0.04  # elastic displacement amplitude as a fraction of the image side
+    blend_ratios: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)
+
+
+@dataclass
+class SelfBlend:
+    """A real/fake pair and the blend mask (float32 in [0, 1]) that made the fake."""
+
+    real: np.ndarray
+    fake: np.ndarray
+    mask: np.ndarray
+
+
+def similarity_to(landmarks: np.ndarray) -> np.ndarray:
+    """2x3 similarity transform from the template frame to an image with these 5 landmarks."""
+    m, _ = cv2.estimateAffinePartial2D(TEMPLATE_5, np.asarray(landmarks, np.float32), method=cv2.LMEDS)
+    if m is None:  # degenerate landmarks: fall back to least squares on the eye/mouth centres
+        m = cv2.getAffineTransform(TEMPLATE_5[[0, 1, 3]], np.asarray(landmarks, np.float32)[[0, 1, 3]])
+    return m.astype(np.float32)
+
+
+def warp_points(points: np.ndarray, m: np.ndarray) -> np.ndarray:
+    return points @ m[:, :2].T + m[:, 2]
+
+
+def polygon_mask(shape: tuple[int, int], landmarks: np.ndarray, outline: np.ndarray) -> np.ndarray:
+    """uint8 mask (0/1) of the convex hull of ``outline`` (template frame) placed on ``landmarks``."""
+    pts = warp_points(outline, similarity_to(landmarks))
+    hull = cv2.convexHull(np.round(pts).astype(np.int32))
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(mask, hull, 1)
+    return mask
+
+
+def face_mask(shape: tuple[int, int], landmarks: np.ndarray, variant: str = "full") -> np.ndarray:
+    """The face hull mask (uint8 0/1) of one variant: ``full``, ``inner`` or ``lower``."""
+    return polygon_mask(shape, landmarks, MASK_VARIANTS[variant])
+
+
+def _elastic(mask: np.ndarray, rng: np.random.Generator, amplitude: float) -> np.ndarray:
+    h, w = mask.shape
+    grid = 5
+    dx = cv2.resize(rng.uniform(-1, 1, (grid, grid)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    dy = cv2.resize(rng.uniform(-1, 1, (grid, grid)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    amp = amplitude * max(h, w)
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(mask, xs + dx * amp, ys + dy * amp, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def _colour_transform(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    out = img.astype(np.float32)
+    out += rng.uniform(-20, 20, size=3).astype(np.float32)  # RGB shift
+    hsv = cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_RGB2HSV).astype(np.float32)
+    hsv[..., 0] = (hsv[..., 0] + rng.uniform(-0.3, 0.3) * 18.0) % 180.0  # hue: +-0.3 of a 60-degree sector
+    hsv[..., 1] *= 1.0 + rng.uniform(-0.3, 0.3)
+    hsv[..., 2] *= 1.0 + rng.uniform(-0.3, 0.3) * 0.5
+    out = cv2.cvtColor(np.clip(hsv, 0, [179, 255, 255]).astype(np.uint8), cv2.COLOR_HSV2RGB).astype(np.float32)
+    alpha, beta = 1.0 + rng.uniform(-0.1, 0.1), rng.uniform(-0.1, 0.1) * 255.0
+    out = (out - 127.5) * alpha + 127.5 + beta
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def _frequency_transform(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    h, w = img.shape[:2]
+    choice = rng.integers(3)
+    if choice < 2:  # down- and up-scale by 1/2 or 1/4
+        f = 2 if choice == 0 else 4
+        small = cv2.resize(img, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
+        return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    amount = rng.uniform(0.2, 1.0)  # sharpen (unsharp mask)
+    blur = cv2.GaussianBlur(img, (0, 0), 1.0)
+    return cv2.addWeighted(img, 1.0 + amount, blur, -amount, 0)
+
+
+def _odd(x: float) -> int:
+    k = int(round(x))
+    return max(1, k + (1 - k % 2))
+
+
+def self_blend(
+    image: np.ndarray,
+    landmarks: np.ndarray,
+    rng: np.random.Generator,
+    config: SBIConfig | None = None,
+    variant: str | None = None,
+) -> SelfBlend:
+    """Make a self-blended fake of ``image`` (RGB uint8) with 5 ``landmarks`` in its coordinates."""
+    cfg = config or SBIConfig()
+    h, w = image.shape[:2]
+    if variant is None:
+        names = [n for n, _ in cfg.mask_variants]
+        probs = np.array([p for _, p in cfg.mask_variants], np.float64)
+        variant = names[rng.choice(len(names), p=probs / probs.sum())]
+    mask = face_mask((h, w), landmarks, variant).astype(np.float32)
+
+    target = image
+    source = image.copy()
+    if rng.random() < 0.5:
+        source = _frequency_transform(_colour_transform(source, rng), rng)
+    else:
+        target = _frequency_transform(_colour_transform(target, rng), rng)
+
+    # shift the source and the mask together; reflect the border (black padding would be a shortcut)
+    s = rng.uniform(*cfg.scale)
+    tx, ty = rng.uniform(-cfg.shift_x, cfg.shift_x) * w, rng.uniform(-cfg.shift_y, cfg.shift_y) * h
+    cx, cy = w / 2.0, h / 2.0
+    m = np.array([[s, 0, (1 - s) * cx + tx], [0, s, (1 - s) * cy + ty]], np.float32)
+    source = cv2.warpAffine(source, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    mask = cv2.warpAffine(mask, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    mask = _elastic(mask, rng, cfg.elastic * rng.uniform(0.3, 1.0))
+
+    # blend mask: blur, erode the soft edge, blur again, scale
+    k1 = _odd(rng.uniform(5, 25) * w / 380.0)
+    mask = cv2.GaussianBlur(mask, (k1, k1), 0)
+    mask[mask < 1.0] = 0.0
+    sigma = rng.uniform(5, 45) * w / 380.0
+    k2 = _odd(sigma * 3) * 2 + 1
+    mask = cv2.GaussianBlur(mask, (k2, k2), sigma)
+    mask *= float(rng.choice(cfg.blend_ratios))
+    mask = np.clip(mask, 0.0, 1.0)
+
+    m3 = mask[..., None]
+    fake = np.where(m3 > 0, m3 * source.astype(np.float32) + (1.0 - m3) * target.astype(np.float32), target)
+    fake = np.clip(np.round(fake), 0, 255).astype(np.uint8)
+    return SelfBlend(real=np.ascontiguousarray(target), fake=fake, mask=mask)
+
+
+def flip_landmarks(landmarks: np.ndarray, width: int) -> np.ndarray:
+    """Landmarks of the horizontally mirrored image (left/right names swapped back into order)."""
+    lm = np.asarray(landmarks, np.float32).copy()
+    lm[:, 0] = width - 1 - lm[:, 0]
+    return lm[[1, 0, 2, 4, 3]]
+
+
+def side_by_side(blend: SelfBlend) -> np.ndarray:
+    """real | mask | fake in one RGB picture (what ``deepdetector synth`` writes)."""
+    mask_rgb = np.repeat(np.clip(blend.mask * 255.0, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    return np.concatenate([blend.real, mask_rgb, blend.fake], axis=1)

