@@ -198,5 +198,5 @@ def flip_landmarks(landmarks: np.ndarray, width: int) -> np.ndarray:
 
 def side_by_side(blend: SelfBlend) -> np.ndarray:
     """real | mask | fake in one RGB picture (what ``deepdetector synth`` writes)."""
-    mask_rgb = np.repeat(np.clip(blend.mask * 255.0, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    mask_rgb = np.repeat(np.clip(np.round(blend.mask * 255.0), 0, 255).astype(np.uint8)[..., None], 3, axis=2)
     return np.concatenate([blend.real, mask_rgb, blend.fake], axis=1)
