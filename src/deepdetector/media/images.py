@@ -15,6 +15,8 @@ from deepdetector.types import Frame, MediaInfo
 
 # Formats whose multi-frame files are animations (multi-page TIFF, MPO stereo pairs, ICO sizes are not).
 ANIMATED_FORMATS = {"GIF", "PNG", "WEBP"}
+# Longer animations take the first frame's duration for every frame instead of reading them all.
+MAX_TIMED_FRAMES = 1000
 
 # What Pillow raises for broken files besides OSError: it uses SyntaxError and ValueError for
 # malformed headers, struct.error (a ValueError) for short reads, EOFError for truncated sequences.
@@ -120,12 +122,18 @@ def read_still(img: Image.Image, path: str, config: ScanConfig) -> tuple[MediaIn
 def read_animation(img: Image.Image, path: str, config: ScanConfig) -> tuple[MediaInfo, Iterator[Frame]]:
     """An animated GIF/PNG/WebP as a short video: evenly spaced frames, timestamps from frame durations."""
     fmt = img.format
+    def frame_duration(i: int) -> float:
+        img.seek(i)
+        if "duration" not in img.info:
+            img.load()  # WebP sets a frame's duration only once the frame is decoded
+        return float(img.info.get("duration") or 0.0)
+
     try:
         total = int(getattr(img, "n_frames", 1))
-        durations_ms: list[float] = []
-        for i in range(total):
-            img.seek(i)
-            durations_ms.append(float(img.info.get("duration") or 0.0))
+        # reading every frame's duration means decoding every frame: long animations use the first's
+        timed = total if total <= MAX_TIMED_FRAMES else 1
+        durations_ms = [frame_duration(i) for i in range(timed)]
+        durations_ms += [durations_ms[0]] * (total - timed)
         img.seek(0)
     except PILLOW_ERRORS as exc:
         img.close()
