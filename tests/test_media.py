@@ -325,3 +325,15 @@ def test_audio_only_file(tmp_path):
             c.mux(p)
     with pytest.raises(MediaError, match="no video stream"):
         open_media(path, ScanConfig())
+
+
+def test_truncated_animated_gif_keeps_frames_before_the_damage(tmp_path, photo):
+    frames_in = [Image.fromarray(np.roll(photo, 8 * i, axis=1)) for i in range(12)]
+    path = tmp_path / "cut.gif"
+    frames_in[0].save(path, save_all=True, append_images=frames_in[1:], duration=50, loop=0)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * 0.6)])
+    info, frames = open_media(path, ScanConfig(frames=12))
+    frames = list(frames)
+    assert 1 <= len(frames) < 12 and info.sampled_frames == len(frames)
+    assert [f.index for f in frames] == sorted(f.index for f in frames)

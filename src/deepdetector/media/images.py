@@ -156,22 +156,30 @@ def read_animation(img: Image.Image, path: str, config: ScanConfig) -> tuple[Med
         sampled_frames=len(indices),
     )
 
+    def decode(i: int) -> Frame:
+        img.seek(i)
+        return Frame(index=i, timestamp=round(float(starts[i]), 4), image=to_rgb(img))
+
+    try:  # the first frame now, so that a damaged file fails at open time
+        first = decode(indices[0])
+    except PILLOW_ERRORS as exc:
+        img.close()
+        raise MediaError(f"the animated {fmt} file is damaged ({exc})") from None
+
     def frames() -> Iterator[Frame]:
         done = 0
         try:
-            for i in indices:
+            done += 1
+            yield first
+            for i in indices[1:]:
                 try:
-                    img.seek(i)
-                    rgb = to_rgb(img)
-                except PILLOW_ERRORS as exc:
-                    if done == 0:
-                        raise MediaError(f"the animated {fmt} file is damaged ({exc})") from None
+                    frame = decode(i)
+                except PILLOW_ERRORS:
                     break  # keep what was decoded before the damage
                 done += 1
-                yield Frame(index=i, timestamp=round(float(starts[i]), 4), image=rgb)
+                yield frame
         finally:
             info.sampled_frames = done
             img.close()
 
     return info, frames()
-
