@@ -18,8 +18,8 @@ import numpy as np
 
 from deepdetector.config import ScanConfig
 from deepdetector.errors import ConfigError, DeepDetectorError, MediaError
-from deepdetector.faces import create_detector, crop_face
-from deepdetector.faces.detect import detect_faces
+from deepdetector.faces import crop_face
+from deepdetector.faces.detect import detect_faces, detector_from_config
 from deepdetector.faces.tracking import Tracker
 from deepdetector.media import open_media
 from deepdetector.model import FaceClassifier, ModelCard
@@ -74,10 +74,7 @@ class Detector:
         if config.aggregation not in AGGREGATIONS:
             raise ConfigError(f"unknown aggregation {config.aggregation!r}; available: {', '.join(AGGREGATIONS.names())}")
         self.classifier = FaceClassifier(config.model_path, threads=config.threads)
-        try:
-            self.face_detector = create_detector(config.detector, confidence=config.detector_confidence, **config.extra)
-        except KeyError as exc:
-            raise ConfigError(str(exc)) from None
+        self.face_detector = detector_from_config(config)
         self.margin = config.margin if config.margin is not None else self.classifier.card.margin
         self.threshold = config.threshold if config.threshold is not None else self.classifier.card.threshold
 
