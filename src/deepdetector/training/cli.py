@@ -26,6 +26,14 @@ def _need_torch() -> None:
         _fail(DeepDetectorError("training needs the [train] extra: pip install 'deepdetector[train]'"))
 
 
+def _parse_taps(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        _fail(DeepDetectorError(f"--taps must be comma-separated block numbers, got {text!r}"))
+        return ()
+
+
 def train(
     data: list[str] = typer.Option([], "--data", "-d", help="Manifest CSV or dataset folder (labelled real/ fake/, FaceForensics++, Celeb-DF v2, DFDC), split by group into training and validation. Repeatable."),
     train_only: list[str] = typer.Option([], "--train-only", help="Manifest CSV or dataset folder used for training only (e.g. a pool of real faces). Repeatable."),
@@ -50,6 +58,7 @@ def train(
     threads: int = typer.Option(2, help="torch CPU threads."),
     workers: int = typer.Option(1, help="Data worker processes (0: make batches in the main process)."),
     max_minutes: Optional[float] = typer.Option(None, help="Start no new epoch after this many minutes of training."),
+    taps: str = typer.Option("2,4,7,10,14,15", help="MBConv blocks whose rectified outputs also feed the CAM head (comma-separated; empty: final features only)."),
     method: str = typer.Option("finetune", help="finetune: train the network; probe: frozen backbone, linear CAM heads (CPU budgets)."),
     probe_chunks: int = typer.Option(200, help="probe: training batches whose features are extracted."),
     probe_val_frames: int = typer.Option(8, help="probe: frames per validation video."),
@@ -67,7 +76,7 @@ def train(
         run_dir=str(run_dir), seed=seed, epochs=epochs, steps_per_epoch=steps_per_epoch, pairs=pairs, synthetic=synthetic,
         supervised=supervised, input_size=input_size, margin=margin, lr=lr, freeze_blocks=freeze_blocks,
         val_fraction=val_fraction, video_frames=video_frames, real_video_frames=real_video_frames, max_per_subset=max_per_subset, patience=patience,
-        threads=threads, workers=workers, max_minutes=max_minutes, method=method, probe_chunks=probe_chunks,
+        threads=threads, workers=workers, max_minutes=max_minutes, method=method, probe_chunks=probe_chunks, taps=_parse_taps(taps),
         probe_val_frames=probe_val_frames, name=name, version=version,
         pretrained=not no_pretrained, progress=progress,
     )
@@ -120,6 +129,7 @@ def export(
     checkpoint: Path = typer.Argument(..., help="A training checkpoint (runs/train/best.pt)."),
     out: Path = typer.Option(Path("src/deepdetector/model/weights"), "--out", "-o", help="Folder for deepdetector.onnx and model_card.json."),
     input_size: int = typer.Option(192, help="Model input size the checkpoint was trained at."),
+    taps: str = typer.Option("2,4,7,10,14,15", help="The --taps the checkpoint was trained with."),
 ) -> None:
     """Export a checkpoint to ONNX; keep the calibration of an existing card there and refresh its sha256."""
     _need_torch()
@@ -136,7 +146,7 @@ def export(
             raise DeepDetectorError(f"checkpoint {checkpoint} does not exist")
         state = torch.load(checkpoint, map_location="cpu", weights_only=False)
         state = state.get("model", state)
-        model = build_model(HEADS, pretrained=False)
+        model = build_model(HEADS, pretrained=False, taps=_parse_taps(taps))
         model.load_state_dict(state)
         onnx_path = export_onnx(model.eval(), out / ONNX_NAME, input_size)
         diff = check_parity(model, onnx_path, np.random.default_rng(0).integers(0, 256, (2, input_size, input_size, 3), dtype=np.uint8))

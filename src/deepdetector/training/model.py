@@ -21,6 +21,7 @@ def build_model(
     pretrained: bool = True,
     dropout: float = 0.2,
     freeze_blocks: int = 0,
+    taps: tuple[int, ...] = (),
     width: str = "efficientnet-lite0",
 ) -> Any:
     """A ``torch.nn.Module`` mapping uint8 NHWC images to ``(logits [B,K], cam [B,K,h,w])``.
@@ -28,6 +29,11 @@ def build_model(
     ``freeze_blocks`` > 0 keeps the stem and the first ``freeze_blocks`` MBConv blocks at their
     ImageNet weights (no gradients, batch-norm statistics frozen): the high-resolution early
     layers are the most expensive to train on a CPU and carry generic low-level filters.
+
+    ``taps`` lists MBConv blocks whose outputs also feed the CAM head: each is rectified
+    (absolute value: a per-channel texture/artefact energy), average-pooled down to the final
+    feature grid and concatenated with the final features. The logit stays the exact spatial mean
+    of the CAM, and it stays a linear function of the pooled features (what probe training fits).
     """
     import torch
     from torch import nn
@@ -54,7 +60,10 @@ def build_model(
             super().__init__()
             self.backbone = backbone
             self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
-            channels = backbone._bn1.num_features
+            self.taps = tuple(sorted(taps))
+            channels = backbone._bn1.num_features + sum(
+                backbone._blocks[i]._block_args.output_filters for i in self.taps
+            )
             self.head = nn.Conv2d(channels, len(heads), kernel_size=1, bias=True)
             nn.init.normal_(self.head.weight, std=0.01)
             nn.init.zeros_(self.head.bias)
@@ -72,10 +81,31 @@ def build_model(
                 mod.eval()
             return self
 
+        def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+            """Backbone features (with the tapped blocks) of normalised NCHW input, on the final grid."""
+            if not self.taps:
+                return self.backbone.extract_features(x)
+            bb = self.backbone
+            x = bb._swish(bb._bn0(bb._conv_stem(x)))
+            tapped = []
+            for idx, block in enumerate(bb._blocks):
+                rate = bb._global_params.drop_connect_rate
+                x = block(x, drop_connect_rate=rate * float(idx) / len(bb._blocks) if rate else rate)
+                if idx in self.taps:
+                    tapped.append(x)
+            final = bb._swish(bb._bn1(bb._conv_head(x)))
+            h = final.shape[-1]
+            pooled = []
+            for t in tapped:
+                k = t.shape[-1] // h
+                t = t.abs()
+                pooled.append(torch.nn.functional.avg_pool2d(t, kernel_size=k, stride=k) if k > 1 else t)
+            return torch.cat(pooled + [final], dim=1)
+
         def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             x = image.permute(0, 3, 1, 2).to(torch.float32)
             x = (x - 127.0) / 128.0
-            feats = self.backbone.extract_features(x)
+            feats = self.feature_map(x)
             cam = self.head(self.dropout(feats))
             logits = cam.mean(dim=(2, 3))
             return logits, cam

@@ -60,6 +60,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_steps: int = 50
     freeze_blocks: int = 5
+    taps: tuple[int, ...] = (2, 4, 7, 10, 14, 15)  # blocks whose rectified outputs also feed the CAM head
     patience: int = 4
     threads: int = 2
     workers: int = 1
@@ -72,7 +73,7 @@ class TrainConfig:
 
     def fingerprint(self) -> str:
         """Hash of the settings that change what is trained (resume refuses a different run)."""
-        keep = {k: v for k, v in asdict(self).items() if k not in {"out", "run_dir", "progress", "max_minutes", "workers", "threads", "epochs", "patience"}}
+        keep = {k: v for k, v in asdict(self).items() if k not in {"out", "run_dir", "progress", "max_minutes", "workers", "threads", "epochs", "patience", "probe_chunks"}}
         return hashlib.sha1(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -382,7 +383,7 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
     val_imgs, val_owner = eval_crops(val_quick, cfg, cfg.val_frames)
     log(f"validation: {len(val_faces)} files, {len(val_imgs)} crops per epoch")
 
-    model = build_model(HEADS, pretrained=cfg.pretrained, freeze_blocks=cfg.freeze_blocks)
+    model = build_model(HEADS, pretrained=cfg.pretrained, freeze_blocks=cfg.freeze_blocks, taps=tuple(cfg.taps))
     model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay)
 
@@ -519,16 +520,16 @@ def _run_probe(cfg: TrainConfig, split: Split, train_faces: list[CachedFaces], v
         f"{len(val_imgs)} validation crops")
     te = time.time()
     feats, labels, val_feats = extract_training_features(
-        pools, spec, scfg, cfg.seed, cfg.probe_chunks, Path(cfg.run_dir) / "features", processes=max(1, cfg.workers),
+        pools, spec, scfg, cfg.seed, cfg.probe_chunks, Path(cfg.run_dir) / f"features-{cfg.fingerprint()}", processes=max(1, cfg.workers),
         threads=max(1, cfg.threads), pretrained=cfg.pretrained, log=log, val_images=val_imgs,
-        time_limit_s=None if cfg.max_minutes is None else cfg.max_minutes * 60.0,
+        time_limit_s=None if cfg.max_minutes is None else cfg.max_minutes * 60.0, taps=tuple(cfg.taps),
     )
     log(f"features: {len(feats)} training samples, {0 if val_feats is None else len(val_feats)} validation crops")
     val_y = np.array([val_faces[o].item.y for o in val_owner])
     val_kind = np.array([head_of(val_faces[o].item) if val_faces[o].item.label == "fake" else "real" for o in val_owner])
     W, B, fit_report = fit_heads(feats, labels, val_feats, val_y, val_kind, HEADS)
     torch.manual_seed(cfg.seed)
-    model = build_model(HEADS, pretrained=cfg.pretrained).eval()
+    model = build_model(HEADS, pretrained=cfg.pretrained, taps=tuple(cfg.taps)).eval()
     with torch.no_grad():
         model.head.weight.copy_(torch.from_numpy(W).reshape(len(HEADS), -1, 1, 1))
         model.head.bias.copy_(torch.from_numpy(B))
@@ -539,7 +540,7 @@ def _run_probe(cfg: TrainConfig, split: Split, train_faces: list[CachedFaces], v
     state = {"epoch": 1, "best_epoch": 1, "best": None, "train_seconds": time.time() - te}
     n_chunks = len(feats) // max(1, 2 * (cfg.pairs + cfg.synthetic + cfg.supervised))
     return _finish(cfg, model, split, val_faces, pools, state, stats, t_start, log, val_logits=(val_owner, val_logits),
-                   extra={"method": "probe: frozen ImageNet EfficientNet-Lite0, linear CAM heads by L2 logistic regression "
+                   extra={"method": f"probe: frozen ImageNet EfficientNet-Lite0 (final features + rectified outputs of blocks {list(cfg.taps)}), linear CAM heads by L2 logistic regression "
                           "on pooled features (L2 strength chosen per head by validation frame AUC)",
                           "probe_chunks_used": n_chunks, "probe_samples": int(len(feats)), "probe_fit": fit_report,
                           "probe_fold_max_abs_diff": fold_diff})
