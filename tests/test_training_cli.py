@@ -42,3 +42,72 @@ def test_synth_without_a_face_is_a_clear_error(tmp_path):
 def test_train_without_data_is_a_clear_error(tmp_path):
     res = runner.invoke(app, ["train", "--out", str(tmp_path / "m"), "--cache-dir", str(tmp_path / "c"), "--run-dir", str(tmp_path / "r")])
     assert res.exit_code == 2 and "no training data" in res.output
+
+
+def _captured_config(monkeypatch, argv):
+    """Run ``deepdetector train ARGV`` with the training itself replaced; return its TrainConfig."""
+    import deepdetector.training.train as train_mod
+
+    seen = {}
+
+    def fake_run(cfg, log=print):
+        seen["cfg"] = cfg
+        return {"threshold": 0.5, "metrics": {}}
+
+    monkeypatch.setattr(train_mod, "run_training", fake_run)
+    res = runner.invoke(app, argv)
+    assert res.exit_code == 0, res.output
+    return seen["cfg"]
+
+
+def test_card_command_line_reproduces_the_recorded_settings(monkeypatch, tmp_path):
+    import shlex
+    from dataclasses import asdict
+
+    from deepdetector.training.report import train_command
+    from deepdetector.training.train import TrainConfig
+
+    cfg = TrainConfig(data=["a.csv", "b dir"], train_only=["reals.csv"], seed=3, epochs=40, steps_per_epoch=7, pairs=5,
+                      synthetic=2, supervised=1, input_size=160, margin=1.8, lr=1e-3, freeze_blocks=2, max_per_subset=9,
+                      patience=3, taps=(4, 7), max_minutes=70.0, method="finetune", name="m", version="9")
+    recorded = {k: v for k, v in asdict(cfg).items() if k != "progress"}
+    recorded["taps"] = list(recorded["taps"])  # as JSON stores it
+    cmd = train_command({"settings": recorded, "epochs_run": 12})
+    argv = shlex.split(cmd)
+    assert argv[:2] == ["deepdetector", "train"] and "--max-minutes" not in argv and "--out" not in argv
+    got = asdict(_captured_config(monkeypatch, argv[1:] + ["--no-progress"]))
+    want = asdict(cfg)
+    # the time budget becomes the epochs it allowed; output folders are the defaults
+    want.update(epochs=12, max_minutes=None, out=TrainConfig.out, run_dir=TrainConfig.run_dir, cache_dir=TrainConfig.cache_dir, progress=False)
+    assert got == want
+
+
+def test_card_command_of_a_card_without_taps_trains_without_taps(monkeypatch):
+    import shlex
+
+    from deepdetector.training.report import train_command
+
+    cmd = train_command({"settings": {"data": ["d.csv"], "method": "probe", "probe_chunks": 400, "max_minutes": 5.0}, "probe_chunks_used": 37})
+    cfg = _captured_config(monkeypatch, shlex.split(cmd)[1:])
+    assert cfg.taps == () and cfg.probe_chunks == 37 and cfg.max_minutes is None
+
+
+def test_card_renders_the_shipped_model_card(tmp_path):
+    out = tmp_path / "card.md"
+    res = runner.invoke(app, ["card", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    text = out.read_text()
+    from deepdetector.model.card import ModelCard, WEIGHTS_DIR
+
+    card = ModelCard.load(WEIGHTS_DIR)
+    assert card.sha256 in text and "deepdetector train" in text and f"**{card.threshold}**" in text
+    assert "| **total** |" in text and "## Licence" in text
+
+
+def test_card_refuses_an_evaluation_of_another_model(tmp_path):
+    import json
+
+    ev = tmp_path / "p.metrics.json"
+    ev.write_text(json.dumps({"run": {"model": {"sha256": "0" * 64}}, "targets": [], "subsets": []}))
+    res = runner.invoke(app, ["card", "--evaluation", str(ev)])
+    assert res.exit_code == 2 and "another model" in res.output and "Traceback" not in res.output

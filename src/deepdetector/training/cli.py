@@ -162,8 +162,45 @@ def export(
     typer.echo(f"wrote {onnx_path} (torch/onnxruntime max diff {diff:.2e}) and {card_path}")
 
 
+def card(
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Model folder (default: the shipped model)."),
+    evaluation: Optional[Path] = typer.Option(None, "--evaluation", "-e", help="A predictions.metrics.json of `deepdetector evaluate` to include."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Markdown file to write (default: print)."),
+) -> None:
+    """Render a model card as Markdown (docs/model-card.md is made this way); verifies the checksum first."""
+    import json
+
+    from deepdetector.model.card import WEIGHTS_DIR, ModelCard
+    from deepdetector.training.report import model_card_markdown
+
+    try:
+        folder = model or WEIGHTS_DIR
+        loaded = ModelCard.load(folder)
+        loaded.verify()
+        raw = json.loads((loaded.file.parent / "model_card.json").read_text(encoding="utf-8"))
+        ev = None
+        if evaluation is not None:
+            try:
+                ev = json.loads(evaluation.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise DeepDetectorError(f"cannot read evaluation {evaluation}: {exc}") from None
+            if ev.get("run", {}).get("model", {}).get("sha256") not in (None, loaded.sha256):
+                raise DeepDetectorError(f"{evaluation} was measured on another model (sha256 differs from {loaded.sha256[:12]})")
+        text = model_card_markdown(raw, ev, onnx_bytes=loaded.file.stat().st_size)
+    except DeepDetectorError as exc:
+        _fail(exc)
+        return
+    if output is None:
+        typer.echo(text)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {output}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``train``, ``synth`` and ``export`` to ``app``."""
+    """Add ``train``, ``synth``, ``export`` and ``card`` to ``app``."""
     app.command("train")(train)
     app.command("synth")(synth)
     app.command("export")(export)
+    app.command("card")(card)
