@@ -155,3 +155,35 @@ def test_forced_training_groups_never_reach_validation(tmp_path):
     assert groups[0] not in {i.group for i in val}
     with pytest.raises(ConfigError):
         split_by_group(items, 1.0, seed=0)
+
+
+def _faces(n: int, label: str, kind: str, source: str, ext: str = ".jpg"):
+    import numpy as np
+
+    from deepdetector.training.cache import CachedFaces
+    from deepdetector.training.datasets import MediaItem
+
+    z = np.zeros((1, 8, 8, 3), np.uint8)
+    return [CachedFaces(MediaItem(f"/{source}/{label}{i}{ext}", label, kind, source, f"{source}{i}", source), z,
+                        np.zeros((1, 5, 2), np.float32), np.zeros((1, 4), np.float32), np.zeros(1, np.int32)) for i in range(n)]
+
+
+def test_synthetic_head_reals_same_source_or_mixed():
+    import pytest
+
+    from deepdetector.errors import ConfigError
+    from deepdetector.training.train import build_pools
+
+    dev_fakes = _faces(4, "fake", "gan-image", "dev.csv")
+    dev_reals = _faces(3, "real", "image", "dev.csv")
+    pool_reals = _faces(10, "real", "image", "reals.csv")
+    videos = _faces(2, "real", "video", "reals.csv", ".mp4")
+    faces = dev_fakes + dev_reals + pool_reals + videos
+    same = build_pools(faces, "same-source").synthetic_reals.faces
+    assert {f.item.path for f in same} == {f.item.path for f in dev_reals}
+    mixed = build_pools(faces, "mixed", seed=1).synthetic_reals.faces
+    assert len(mixed) == 6 and sum(f.item.source == "reals.csv" for f in mixed) == 3
+    assert all(not f.item.is_video for f in mixed)
+    assert [f.item.path for f in build_pools(faces, "mixed", seed=1).synthetic_reals.faces] == [f.item.path for f in mixed]
+    with pytest.raises(ConfigError):
+        build_pools(faces, "everything")

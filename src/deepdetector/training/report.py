@@ -21,7 +21,7 @@ _OPTIONS = {
     "synthetic": "--synthetic", "supervised": "--supervised", "input_size": "--input-size", "margin": "--margin",
     "lr": "--lr", "freeze_blocks": "--freeze-blocks", "val_fraction": "--val-fraction", "video_frames": "--video-frames",
     "real_video_frames": "--real-video-frames", "max_per_subset": "--max-per-subset", "patience": "--patience",
-    "threads": "--threads", "workers": "--workers", "max_minutes": "--max-minutes", "taps": "--taps", "method": "--method",
+    "threads": "--threads", "workers": "--workers", "max_minutes": "--max-minutes", "taps": "--taps", "synthetic_reals": "--synthetic-reals", "method": "--method",
     "probe_chunks": "--probe-chunks", "probe_val_frames": "--probe-val-frames", "name": "--name", "version": "--version",
 }
 # Settings that only matter for one training method.
@@ -62,8 +62,8 @@ def train_command(training: dict[str, Any]) -> str:
         settings["max_minutes"] = None
     skip = _METHOD_ONLY.get(method, set())
     parts = ["deepdetector", "train"]
-    # cards written before --taps existed were trained without taps
-    settings = {**settings, "taps": settings.get("taps", [])}
+    # cards written before --taps / --synthetic-reals existed were trained without taps, same-source
+    settings = {**settings, "taps": settings.get("taps", []), "synthetic_reals": settings.get("synthetic_reals", "same-source")}
     for key, opt in _OPTIONS.items():
         if key not in settings or key in skip:
             continue

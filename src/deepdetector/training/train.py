@@ -61,6 +61,7 @@ class TrainConfig:
     warmup_steps: int = 50
     freeze_blocks: int = 5
     taps: tuple[int, ...] = (2, 4, 7, 10, 14, 15)  # blocks whose rectified outputs also feed the CAM head
+    synthetic_reals: str = "mixed"  # real images beside generated ones for the synthetic head (see build_pools)
     patience: int = 4
     threads: int = 2
     workers: int = 1
@@ -142,14 +143,31 @@ def load_faces(cache: FaceCache, items: list[MediaItem], cfg: TrainConfig) -> li
     return out
 
 
-def build_pools(faces: list[CachedFaces]) -> Pools:
-    """Sort the training faces into the pools of :class:`~deepdetector.training.data.Pools`."""
+SYNTHETIC_REALS = ("same-source", "mixed")
+
+
+def build_pools(faces: list[CachedFaces], synthetic_reals: str = "mixed", seed: int = 0) -> Pools:
+    """Sort the training faces into the pools of :class:`~deepdetector.training.data.Pools`.
+
+    ``synthetic_reals`` picks the real images the synthetic head sees beside generated ones:
+    ``same-source``: only real stills of the manifests that hold the generated images (FFHQ for
+    the dev set), so that source cues (alignment, size, compression) cannot separate them; but then
+    every real photo unlike FFHQ is out of that head's experience and may be called generated.
+    ``mixed``: those, plus as many real stills drawn (seeded) from every other real source.
+    """
+    if synthetic_reals not in SYNTHETIC_REALS:
+        raise ConfigError(f"unknown synthetic_reals {synthetic_reals!r}; choose one of {', '.join(SYNTHETIC_REALS)}")
     reals = [f for f in faces if f.item.label == "real"]
     syn = [f for f in faces if f.item.label == "fake" and head_of(f.item) == "synthetic"]
     sup = [f for f in faces if f.item.label == "fake" and head_of(f.item) == "swap"]
     syn_sources = {f.item.source for f in syn}
     sup_sources = {f.item.source for f in sup}
-    syn_reals = [f for f in reals if not f.item.is_video and f.item.source in syn_sources] or [f for f in reals if not f.item.is_video]
+    stills = [f for f in reals if not f.item.is_video]
+    syn_reals = [f for f in stills if f.item.source in syn_sources] or stills
+    if synthetic_reals == "mixed":
+        others = [f for f in stills if f.item.source not in syn_sources]
+        pick = np.random.default_rng([seed, 7]).permutation(len(others))[: len(syn_reals)]
+        syn_reals = syn_reals + [others[i] for i in sorted(pick)]
     sup_reals = [f for f in reals if f.item.is_video and f.item.source in sup_sources] or [f for f in reals if f.item.is_video]
     return Pools(
         sbi_reals=FacePool.build(reals),
@@ -371,7 +389,7 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
     log(f"face cache: {stats} ({time.time() - t0:.0f} s)")
     train_faces = load_faces(cache, split.train, cfg)
     val_faces = load_faces(cache, split.val, cfg)
-    pools = build_pools(train_faces)
+    pools = build_pools(train_faces, cfg.synthetic_reals, cfg.seed)
     log(f"pools: {pools.counts()}")
     if len(pools.sbi_reals) == 0:
         raise ConfigError("no real faces were found in the training data: self-blended training needs real faces")
