@@ -134,3 +134,95 @@ def test_retinaface_priors_match_the_network_outputs():
     for h, w in [(480, 640), (333, 517)]:
         loc, conf, lms = det._session.run(None, {det._input: np.zeros((1, 3, h, w), np.float32)})
         assert loc.shape[1] == priors(h, w).shape[0]
+
+
+class _Counting(FaceDetector):
+    """Wraps a backend and records the size of every picture it was asked to search."""
+
+    name = "counting"
+
+    def __init__(self, inner: FaceDetector) -> None:
+        self.inner = inner
+        self.sizes: list[int] = []
+
+    def detect(self, image):
+        self.sizes.append(max(image.shape[:2]))
+        return self.inner.detect(image)
+
+
+def _frame_with_face(face_rgb, side: int, frame=(1080, 1920)) -> np.ndarray:
+    import cv2
+
+    canvas = np.full((*frame, 3), 110, np.uint8)
+    face = cv2.resize(face_rgb, (side, side), interpolation=cv2.INTER_AREA)
+    y, x = (frame[0] - side) // 2, (frame[1] - side) // 2
+    canvas[y : y + side, x : x + side] = face
+    return canvas
+
+
+def test_video_finder_searches_large_faces_quickly_and_matches_full_search(face_rgb):
+    from deepdetector.faces.detect import VideoFaceFinder
+
+    cfg = ScanConfig(video_quick_side=320, video_full_every=4)
+    counting = _Counting(detector_from_config(cfg))
+    frame = _frame_with_face(face_rgb, 900)
+    finder = VideoFaceFinder(counting, cfg)
+    found = [finder(frame) for _ in range(8)]
+    full = detect_faces(detector_from_config(cfg), frame, cfg)
+    assert all(len(f) == 1 for f in found)
+    assert all(f[0].box.iou(full[0].box) > 0.85 for f in found)
+    # frames 0 and 4: full + quick; the other six: quick only
+    assert finder.full_searches == 2 and counting.sizes.count(640) == 2 and counting.sizes.count(320) == 8
+
+
+class _BlindWhenSmall(_Counting):
+    """A backend that finds nothing in pictures of at most ``blind_at`` px on the frames listed."""
+
+    def __init__(self, inner: FaceDetector, blind_at: int, frames: set[int] | None = None) -> None:
+        super().__init__(inner)
+        self.blind_at, self.frames, self.frame = blind_at, frames, -1
+
+    def detect(self, image):
+        self.sizes.append(max(image.shape[:2]))
+        if max(image.shape[:2]) <= self.blind_at and (self.frames is None or self.frame in self.frames):
+            return []
+        return self.inner.detect(image)
+
+
+def test_video_finder_searches_a_whole_video_at_full_size_when_the_quick_pass_misses_its_faces(face_rgb):
+    from deepdetector.faces.detect import VideoFaceFinder
+
+    cfg = ScanConfig(video_quick_side=320, video_full_every=8)
+    blind = _BlindWhenSmall(detector_from_config(cfg), 320)
+    finder = VideoFaceFinder(blind, cfg)
+    frame = _frame_with_face(face_rgb, 900)
+    found = [finder(frame) for _ in range(6)]
+    assert all(len(f) == 1 for f in found)
+    assert blind.sizes == [640, 320, 640, 640, 640, 640, 640]  # frame 0 compared both, then full size only
+
+
+def test_video_finder_searches_at_full_size_when_the_quick_pass_finds_fewer_faces(face_rgb):
+    from deepdetector.faces.detect import VideoFaceFinder
+
+    cfg = ScanConfig(video_quick_side=320, video_full_every=8)
+    blind = _BlindWhenSmall(detector_from_config(cfg), 320, frames={2})
+    finder = VideoFaceFinder(blind, cfg)
+    frame = _frame_with_face(face_rgb, 900)
+    found = []
+    for i in range(4):
+        blind.frame = i
+        found.append(finder(frame))
+    assert all(len(f) == 1 for f in found)
+    assert blind.sizes == [640, 320, 320, 320, 640, 320]  # frame 2's quick pass came back empty
+
+
+def test_video_finder_quick_pass_off(face_rgb):
+    from deepdetector.faces.detect import VideoFaceFinder
+
+    cfg = ScanConfig(video_quick_side=0)
+    counting = _Counting(detector_from_config(cfg))
+    finder = VideoFaceFinder(counting, cfg)
+    frame = _frame_with_face(face_rgb, 900)
+    for _ in range(3):
+        finder(frame)
+    assert counting.sizes == [640, 640, 640]

@@ -19,7 +19,7 @@ import numpy as np
 from deepdetector.config import ScanConfig
 from deepdetector.errors import ConfigError, DeepDetectorError, MediaError
 from deepdetector.faces import crop_face
-from deepdetector.faces.detect import detect_faces, detector_from_config
+from deepdetector.faces.detect import VideoFaceFinder, detect_faces, detector_from_config
 from deepdetector.faces.tracking import Tracker
 from deepdetector.media import open_media
 from deepdetector.model import FaceClassifier, ModelCard
@@ -113,6 +113,7 @@ class Detector:
         with timer.stage("decode"):
             info, frames = open_media(path, cfg)
         tracker = Tracker(iou_threshold=cfg.track_iou)
+        find_faces = VideoFaceFinder(self.face_detector, cfg) if info.kind == "video" else (lambda im: detect_faces(self.face_detector, im, cfg))
         pending = _Pending()
         faces: list[FaceResult] = []
         analysed: list[tuple[int, float | None]] = []
@@ -132,7 +133,7 @@ class Detector:
                     image = np.ascontiguousarray(frame_transform(image))
             analysed.append((frame.index, frame.timestamp))
             with timer.stage("detect"):
-                found = detect_faces(self.face_detector, image, cfg)
+                found = find_faces(image)
             if found:
                 track_ids = tracker.update(found)
                 with timer.stage("crop"):

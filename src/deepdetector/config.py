@@ -35,6 +35,13 @@ class ScanConfig:
     """Minimum detector confidence for a face."""
     detect_max_side: int = 640
     """Frames are downscaled so that the longer side is at most this before detection."""
+    video_quick_side: int = 320
+    """Video frames after the first are searched at this size first (4x fewer pixels than 640); the
+    full ``detect_max_side`` search still runs on the first frame, every ``video_full_every``-th
+    frame and whenever the quick pass finds fewer faces than the last full one, and a video whose
+    faces the quick pass misses is searched at full size throughout. 0 turns the quick pass off."""
+    video_full_every: int = 8
+    """With ``video_quick_side``: a full-size search every this many sampled frames (new or small faces)."""
     min_face_size: int = 32
     """Faces smaller than this (shorter box side, in source pixels) are ignored."""
     max_faces: int = 8
