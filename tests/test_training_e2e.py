@@ -48,6 +48,13 @@ def test_tiny_training_run_ships_a_model_the_scanner_accepts(tmp_path, folder, m
     assert 0.0 <= raw["threshold"] <= 1.0
     assert raw["training"]["data"]["validation_files"] and raw["training"]["data"]["train_files"]
     assert raw["metrics"]["overall"]["n_files"] >= 2 and "licence" in raw
+    # the card names its validation groups, and `evaluate --split model_card.json` reads them
+    from deepdetector.evaluation.manifest import read_split
+
+    groups = raw["training"]["split"]["validation_groups"]
+    assert groups and set(read_split(tmp_path / "model" / "model_card.json")) == set(groups)
+    n_val = sum(v["real"] + v["fake"] for v in raw["training"]["data"]["validation_files"].values())
+    assert 1 <= len(groups) <= n_val
     loaded = ModelCard.load(tmp_path / "model")
     loaded.verify()
     res = Detector(ScanConfig(model_path=tmp_path / "model")).scan(folder / "real" / "r0.png")

@@ -581,6 +581,8 @@ def training_record(cfg: TrainConfig, split: Split, pools: Pools, state: dict, c
         "settings": {k: v for k, v in asdict(cfg).items() if k not in {"progress"}},
         "data": {"train_files": count(split.train), "validation_files": count(split.val),
                  "pools": pools.counts(), "cache": cache_stats},
+        # what `deepdetector evaluate --split model_card.json` keeps: numbers on data training never saw
+        "split": {"validation_groups": sorted({it.group for it in split.val})},
         "epochs_run": state["epoch"],
         "best_epoch": state["best_epoch"],
         "best_validation_score": state["best"],
