@@ -13,6 +13,8 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from deepdetector.evaluation.markdown import evaluation_markdown
+
 # TrainConfig fields -> the ``deepdetector train`` option that sets them (fields absent here have
 # no option and are reported as fixed settings).
 _OPTIONS = {
@@ -105,44 +107,6 @@ def metrics_markdown(card: dict[str, Any]) -> str:
     if reals:
         lines += ["", "| real validation source | files | false-positive rate |", "|---|---|---|"]
         lines += [f"| {k} | {v['n_files']} | {_f(v['file_fpr'], 2)} |" for k, v in reals.items()]
-    return "\n".join(lines) + "\n"
-
-
-def evaluation_markdown(payload: dict[str, Any]) -> str:
-    """The targets and per-kind / per-source tables of a ``predictions.metrics.json``."""
-    run = payload.get("run", {})
-    model = run.get("model", {})
-    settings = run.get("config", {})
-    lines = []
-    if model:
-        lines.append(f"Model {model.get('name')} v{model.get('version')} (sha256 {str(model.get('sha256', ''))[:12]}...), "
-                     f"threshold {_f(payload.get('threshold'), 4)}.")
-    if run.get("manifest"):
-        lines += ["", "```bash", f"deepdetector evaluate {run['manifest']} --split src/deepdetector/model/weights/model_card.json "
-                  f"--output {run.get('predictions', 'predictions.csv')}", "```"]
-    if run.get("selection"):
-        lines += ["", "Items: " + "; ".join(run["selection"]) + f" ({run.get('n_selected')} of {run.get('n_manifest')} in the manifest)."]
-    if settings:
-        lines += ["", "Settings: " + ", ".join(f"{k} {v}" for k, v in settings.items()) + "."]
-    lines += ["", "| target | goal | measured | status | items (scored) |", "|---|---|---|---|---|"]
-    for t in payload.get("targets", []):
-        n = "" if t.get("n") is None else f"{t['n']} ({t['n_scored']})"
-        lines.append(f"| {t['name']} | {t['goal']} | {_f(t.get('value'))} | {t['status']} | {n} |")
-    lines += ["", "| subset | n (fake/real) | scored | no face | error | vs | AUC | frame AUC | AP | EER | acc | TPR | FPR |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for s in payload.get("subsets", []):
-        lines.append(
-            f"| {s['name']} | {s['n']} ({s['n_fake']}/{s['n_real']}) | {s['n_scored']} | {s['n_no_face']} | {s['n_error']} | "
-            f"{s.get('vs') or ''} | {_f(s.get('auc'))} | {_f(s.get('frame_auc'))} | {_f(s.get('ap'))} | {_f(s.get('eer'))} | "
-            f"{_f(s.get('accuracy'))} | {_f(s.get('tpr'))} | {_f(s.get('fpr'))} |"
-        )
-    aggs = [s for s in payload.get("subsets", []) if s.get("video_auc_by_aggregation") and s["level"] in {"overall", "media"}]
-    if aggs:
-        names = payload.get("aggregations", [])
-        lines += ["", "Video AUC by aggregation of frame scores:", "",
-                  "| subset | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-        for s in aggs:
-            lines.append(f"| {s['name']} | " + " | ".join(_f(s["video_auc_by_aggregation"].get(n)) for n in names) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,95 @@
+"""Markdown tables of evaluation outputs, for docs and model cards.
+
+    python -m deepdetector.evaluation.markdown predictions.metrics.json   # deepdetector evaluate
+    python -m deepdetector.evaluation.markdown robustness.json            # deepdetector robustness
+
+Only formatting: every number comes from the JSON file the command wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _f(v: Any, digits: int = 3) -> str:
+    return "n/a" if v is None else f"{v:.{digits}f}"
+
+
+def evaluation_markdown(payload: dict[str, Any]) -> str:
+    """The targets and per-kind / per-source tables of a ``predictions.metrics.json``."""
+    run = payload.get("run", {})
+    model = run.get("model", {})
+    settings = run.get("config", {})
+    lines = []
+    if model:
+        lines.append(f"Model {model.get('name')} v{model.get('version')} (sha256 {str(model.get('sha256', ''))[:12]}...), "
+                     f"threshold {_f(payload.get('threshold'), 4)}.")
+    if run.get("manifest"):
+        lines += ["", "```bash", f"deepdetector evaluate {run['manifest']} --split src/deepdetector/model/weights/model_card.json "
+                  f"--output {run.get('predictions', 'predictions.csv')}", "```"]
+    if run.get("selection"):
+        lines += ["", "Items: " + "; ".join(run["selection"]) + f" ({run.get('n_selected')} of {run.get('n_manifest')} in the manifest)."]
+    if settings:
+        lines += ["", "Settings: " + ", ".join(f"{k} {v}" for k, v in settings.items()) + "."]
+    lines += ["", "| target | goal | measured | status | items (scored) |", "|---|---|---|---|---|"]
+    for t in payload.get("targets", []):
+        n = "" if t.get("n") is None else f"{t['n']} ({t['n_scored']})"
+        lines.append(f"| {t['name']} | {t['goal']} | {_f(t.get('value'))} | {t['status']} | {n} |")
+    lines += ["", "| subset | n (fake/real) | scored | no face | error | vs | AUC | frame AUC | AP | EER | acc | TPR | FPR |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for s in payload.get("subsets", []):
+        lines.append(
+            f"| {s['name']} | {s['n']} ({s['n_fake']}/{s['n_real']}) | {s['n_scored']} | {s['n_no_face']} | {s['n_error']} | "
+            f"{s.get('vs') or ''} | {_f(s.get('auc'))} | {_f(s.get('frame_auc'))} | {_f(s.get('ap'))} | {_f(s.get('eer'))} | "
+            f"{_f(s.get('accuracy'))} | {_f(s.get('tpr'))} | {_f(s.get('fpr'))} |"
+        )
+    aggs = [s for s in payload.get("subsets", []) if s.get("video_auc_by_aggregation") and s["level"] in {"overall", "media"}]
+    if aggs:
+        names = payload.get("aggregations", [])
+        lines += ["", "Video AUC by aggregation of frame scores:", "",
+                  "| subset | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        for s in aggs:
+            lines.append(f"| {s['name']} | " + " | ".join(_f(s["video_auc_by_aggregation"].get(n)) for n in names) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def robustness_markdown(payload: dict[str, Any]) -> str:
+    """One table per experiment of a ``robustness.json`` (baseline level in bold)."""
+    run = payload.get("run", {})
+    lines = [f"Model {run.get('model')} (sha256 {run.get('model_sha256')}...), threshold {_f(run.get('threshold'), 4)}; "
+             f"{run.get('items')} items, {run.get('frames_per_video')} frames per video, seed {run.get('seed')}; "
+             + "; ".join(run.get("selection", [])) + "."]
+    for ex in payload.get("experiments", []):
+        lines += ["", f"**{ex.get('title', ex.get('name'))}**: {ex.get('description', '')}", "",
+                  "| level | AUC | acc | TPR | FPR | mean abs change | mean change | scored | no face | error | s/item |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for lv in ex.get("levels", []):
+            label = f"**{lv['label']}**" if lv.get("baseline") else lv["label"]
+            if lv.get("unavailable"):
+                lines.append(f"| {label} | unavailable: {lv['unavailable']} |||||||||| ")
+                continue
+            lines.append(f"| {label} | {_f(lv.get('auc'))} | {_f(lv.get('accuracy'))} | {_f(lv.get('tpr'))} | {_f(lv.get('fpr'))} | "
+                         f"{_f(lv.get('mean_abs_change'))} | {_f(lv.get('mean_change'))} | {lv.get('n_scored')} | {lv.get('n_no_face')} | "
+                         f"{lv.get('n_error')} | {_f(lv['seconds'] / lv['n'] if lv.get('n') else None, 2)} |")  # "seconds": all items of the level
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m deepdetector.evaluation.markdown FILE.json", file=sys.stderr)
+        return 2
+    try:
+        payload = json.loads(Path(args[0]).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot read {args[0]}: {exc}", file=sys.stderr)
+        return 2
+    print(robustness_markdown(payload) if "experiments" in payload else evaluation_markdown(payload), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
