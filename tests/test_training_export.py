@@ -60,3 +60,31 @@ def test_card_is_accepted_by_the_scanner_and_checks_sha256(exported, tmp_path):
     card = ModelCard.load(card_path)
     card.verify()
     assert [h.name for h in card.heads] == list(HEADS) and card.input_size == SIZE
+
+
+def test_weight_average_follows_the_weights_slowly_and_copies_batch_norm_statistics():
+    import torch
+
+    from deepdetector.training.train import WeightAverage
+
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    avg = WeightAverage(net, decay=0.9)
+    start = net[0].weight.detach().clone()
+    with torch.no_grad():
+        net[0].weight.add_(1.0)
+        net[1].running_mean.fill_(3.0)
+    for _ in range(200):
+        avg.update(net)
+    w = avg.model[0].weight
+    assert torch.allclose(w, start + 1.0, atol=1e-3)  # converged to the (fixed) current weights
+    assert torch.equal(avg.model[1].running_mean, torch.full((2,), 3.0))
+    fresh = WeightAverage(net, decay=0.9)
+    with torch.no_grad():
+        net[0].weight.add_(10.0)
+    fresh.update(net)  # first step: decay (1+1)/(10+1) = 0.18, so the average moves most of the way
+    moved = (fresh.model[0].weight - (start + 1.0)).mean().item()
+    assert 7.5 < moved < 8.5
+    state = fresh.state_dict()
+    again = WeightAverage(net, decay=0.9)
+    again.load_state_dict(state)
+    assert again.steps == 1 and torch.equal(again.model[0].weight, fresh.model[0].weight)

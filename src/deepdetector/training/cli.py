@@ -50,6 +50,7 @@ def train(
     margin: float = typer.Option(1.6, help="Crop margin (multiple of the face box) used by the model."),
     lr: float = typer.Option(3e-4, help="AdamW learning rate (constant after warm-up)."),
     freeze_blocks: int = typer.Option(5, help="Keep the stem and this many early blocks at their ImageNet weights."),
+    ema: float = typer.Option(0.998, help="finetune: validate and ship an exponential moving average of the weights with this decay per step (0: the raw weights)."),
     val_fraction: float = typer.Option(0.5, help="Fraction of groups of the --data sources held out for validation."),
     video_frames: int = typer.Option(16, help="Frames sampled per fake video."),
     real_video_frames: int = typer.Option(32, help="Frames sampled per real video of the --data sources."),
@@ -75,7 +76,7 @@ def train(
     cfg = TrainConfig(
         data=[str(d) for d in data], train_only=[str(d) for d in train_only], out=str(out), cache_dir=str(cache_dir),
         run_dir=str(run_dir), seed=seed, epochs=epochs, steps_per_epoch=steps_per_epoch, pairs=pairs, synthetic=synthetic,
-        supervised=supervised, input_size=input_size, margin=margin, lr=lr, freeze_blocks=freeze_blocks,
+        supervised=supervised, input_size=input_size, margin=margin, lr=lr, freeze_blocks=freeze_blocks, ema=ema,
         val_fraction=val_fraction, video_frames=video_frames, real_video_frames=real_video_frames, max_per_subset=max_per_subset, patience=patience,
         threads=threads, workers=workers, max_minutes=max_minutes, method=method, probe_chunks=probe_chunks, taps=_parse_taps(taps), synthetic_reals=synthetic_reals,
         probe_val_frames=probe_val_frames, name=name, version=version,

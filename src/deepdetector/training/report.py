@@ -21,13 +21,13 @@ _OPTIONS = {
     "data": "--data", "train_only": "--train-only", "out": "--out", "cache_dir": "--cache-dir", "run_dir": "--run-dir",
     "seed": "--seed", "epochs": "--epochs", "steps_per_epoch": "--steps-per-epoch", "pairs": "--pairs",
     "synthetic": "--synthetic", "supervised": "--supervised", "input_size": "--input-size", "margin": "--margin",
-    "lr": "--lr", "freeze_blocks": "--freeze-blocks", "val_fraction": "--val-fraction", "video_frames": "--video-frames",
+    "lr": "--lr", "freeze_blocks": "--freeze-blocks", "ema": "--ema", "val_fraction": "--val-fraction", "video_frames": "--video-frames",
     "real_video_frames": "--real-video-frames", "max_per_subset": "--max-per-subset", "patience": "--patience",
     "threads": "--threads", "workers": "--workers", "max_minutes": "--max-minutes", "taps": "--taps", "synthetic_reals": "--synthetic-reals", "method": "--method",
     "probe_chunks": "--probe-chunks", "probe_val_frames": "--probe-val-frames", "name": "--name", "version": "--version",
 }
 # Settings that only matter for one training method.
-_METHOD_ONLY = {"probe": {"epochs", "steps_per_epoch", "lr", "freeze_blocks", "patience"},
+_METHOD_ONLY = {"probe": {"epochs", "steps_per_epoch", "lr", "freeze_blocks", "patience", "ema"},
                 "finetune": {"probe_chunks", "probe_val_frames"}}
 
 
@@ -64,8 +64,9 @@ def train_command(training: dict[str, Any]) -> str:
         settings["max_minutes"] = None
     skip = _METHOD_ONLY.get(method, set())
     parts = ["deepdetector", "train"]
-    # cards written before --taps / --synthetic-reals existed were trained without taps, same-source
-    settings = {**settings, "taps": settings.get("taps", []), "synthetic_reals": settings.get("synthetic_reals", "same-source")}
+    # cards written before --taps / --synthetic-reals / --ema existed: no taps, same-source, raw weights
+    settings = {**settings, "taps": settings.get("taps", []), "synthetic_reals": settings.get("synthetic_reals", "same-source"),
+                "ema": settings.get("ema", 0.0)}
     for key, opt in _OPTIONS.items():
         if key not in settings or key in skip:
             continue
@@ -122,7 +123,8 @@ def _method(tr: dict[str, Any]) -> str:
             f"AdamW, lr {st.get('lr')} after {st.get('warmup_steps')} warm-up steps, {st.get('steps_per_epoch')} steps per epoch "
             f"of {batch} images ({st.get('pairs')} real/self-blended pairs, {st.get('synthetic')} generated + {st.get('synthetic')} real "
             f"images, {st.get('supervised')} manipulated + {st.get('supervised')} real video faces), binary cross-entropy per head; "
-            f"the epoch with the best validation frame AUC (mean over heads) is kept")
+            + (f"; validated and shipped: the moving average of the weights (decay {st['ema']} per step)" if st.get("ema") else "")
+            + "; the epoch with the best validation frame AUC (mean over heads) is kept")
 
 
 def _heads(tr: dict[str, Any]) -> dict[str, str]:

@@ -60,6 +60,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_steps: int = 50
     freeze_blocks: int = 5
+    ema: float = 0.998  # fine-tune: validate and ship an exponential moving average of the weights (0: the raw weights)
     taps: tuple[int, ...] = (2, 4, 7, 10, 14, 15)  # blocks whose rectified outputs also feed the CAM head
     synthetic_reals: str = "mixed"  # real images beside generated ones for the synthetic head (see build_pools)
     patience: int = 4
@@ -403,6 +404,7 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
 
     model = build_model(HEADS, pretrained=cfg.pretrained, freeze_blocks=cfg.freeze_blocks, taps=tuple(cfg.taps))
     model = model.to(memory_format=torch.channels_last)
+    ema = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     def lr_at(step: int) -> float:
@@ -416,6 +418,8 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
         if ck["state"]["fingerprint"] != cfg.fingerprint():
             raise ConfigError(f"{last} belongs to a run with other settings; use another --run-dir or delete it")
         model.load_state_dict(ck["model"])
+        if ema is not None:
+            ema.load_state_dict(ck["ema"])
         opt.load_state_dict(ck["opt"])
         sched.load_state_dict(ck["sched"])
         state = ck["state"]
@@ -448,11 +452,14 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
             loss.backward()
             opt.step()
             sched.step()
+            if ema is not None:
+                ema.update(model)
             losses.append(float(loss.detach()))
             bar.advance(losses[-1], step)
         bar.close()
         train_time = time.time() - te
-        aucs = head_aucs(val_quick, val_owner, torch_logits(model, val_imgs), HEADS)
+        judged = model if ema is None else ema.model
+        aucs = head_aucs(val_quick, val_owner, torch_logits(judged, val_imgs), HEADS)
         valid = [v for v in aucs.values() if v is not None]
         score = float(np.mean(valid)) if valid else -float(np.mean(losses))
         state["epoch"] = epoch + 1
@@ -460,11 +467,12 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
         improved = score > state["best"]
         if improved:
             state["best"], state["best_epoch"] = score, epoch + 1
-            torch.save(model.state_dict(), run_dir / "best.pt")
+            torch.save(judged.state_dict(), run_dir / "best.pt")
             bad_epochs = 0
         else:
             bad_epochs += 1
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "state": state}, last)
+        torch.save({"model": model.state_dict(), "ema": None if ema is None else ema.state_dict(), "opt": opt.state_dict(),
+                    "sched": sched.state_dict(), "state": state}, last)
         rec = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_auc": aucs, "score": score, "best": improved,
                "epoch_seconds": round(time.time() - te, 1), "train_images_per_s": round(len(losses) * 2 * (cfg.pairs + cfg.synthetic + cfg.supervised) / train_time, 1)}
         _log(run_dir, rec)
@@ -472,6 +480,43 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
 
     model.load_state_dict(torch.load(run_dir / "best.pt", map_location="cpu"))
     return _finish(cfg, model, split, val_faces, pools, state, stats, t_start, log)
+
+
+class WeightAverage:
+    """An exponential moving average of a model's weights (batch-norm statistics are copied).
+
+    With a constant learning rate the raw weights keep jumping around a good region; their
+    average sits nearer its middle and changes slowly, so validation picks less noise. The decay
+    ramps up over the first steps (``(1 + n) / (10 + n)``) so early averages are not dominated by the
+    initial weights.
+    """
+
+    def __init__(self, model: Any, decay: float) -> None:
+        import copy
+
+        self.decay = decay
+        self.steps = 0
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    def update(self, model: Any) -> None:
+        import torch
+
+        self.steps += 1
+        d = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        with torch.no_grad():
+            for avg, cur in zip(self.model.parameters(), model.parameters()):
+                avg.mul_(d).add_(cur.detach(), alpha=1.0 - d)
+            for avg, cur in zip(self.model.buffers(), model.buffers()):
+                avg.copy_(cur)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"steps": self.steps, "model": self.model.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.steps = state["steps"]
+        self.model.load_state_dict(state["model"])
 
 
 def _finish(cfg: TrainConfig, model: Any, split: Split, val_faces: list[CachedFaces], pools: Pools, state: dict,
