@@ -111,3 +111,13 @@ def test_card_refuses_an_evaluation_of_another_model(tmp_path):
     ev.write_text(json.dumps({"run": {"model": {"sha256": "0" * 64}}, "targets": [], "subsets": []}))
     res = runner.invoke(app, ["card", "--evaluation", str(ev)])
     assert res.exit_code == 2 and "another model" in res.output and "Traceback" not in res.output
+
+
+def test_card_command_of_an_older_finetune_card_trains_without_the_newer_options(monkeypatch):
+    import shlex
+
+    from deepdetector.training.report import train_command
+
+    cmd = train_command({"settings": {"data": ["d.csv"], "method": "finetune", "epochs": 5}, "epochs_run": 5})
+    cfg = _captured_config(monkeypatch, shlex.split(cmd)[1:])
+    assert cfg.ema == 0.0 and cfg.taps == () and cfg.synthetic_reals == "same-source" and cfg.epochs == 5
