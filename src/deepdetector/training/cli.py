@@ -50,7 +50,7 @@ def train(
     margin: float = typer.Option(1.6, help="Crop margin (multiple of the face box) used by the model."),
     lr: float = typer.Option(3e-4, help="AdamW learning rate (constant after warm-up)."),
     freeze_blocks: int = typer.Option(5, help="Keep the stem and this many early blocks at their ImageNet weights."),
-    ema: float = typer.Option(0.998, help="finetune: validate and ship an exponential moving average of the weights with this decay per step (0: the raw weights)."),
+    ema: float = typer.Option(0.0, help="finetune: validate and ship an exponential moving average of the weights with this decay per step, e.g. 0.998 (0: the raw weights)."),
     val_fraction: float = typer.Option(0.5, help="Fraction of groups of the --data sources held out for validation."),
     video_frames: int = typer.Option(16, help="Frames sampled per fake video."),
     real_video_frames: int = typer.Option(32, help="Frames sampled per real video of the --data sources."),
