@@ -36,6 +36,8 @@ def test_command_line_refuses_unreadable_input(tmp_path, capsys):
     bad = tmp_path / "x.json"
     bad.write_text("{not json")
     assert main([str(bad)]) == 2 and "cannot read" in capsys.readouterr().err
+    bad.write_text("[]")
+    assert main([str(bad)]) == 2 and "neither" in capsys.readouterr().err
     good = tmp_path / "r.json"
     good.write_text(json.dumps({"run": {}, "experiments": []}))
     assert main([str(good)]) == 0

@@ -101,7 +101,7 @@ def test_card_renders_the_shipped_model_card(tmp_path):
 
     card = ModelCard.load(WEIGHTS_DIR)
     assert card.sha256 in text and "deepdetector train" in text and f"**{card.threshold}**" in text
-    assert "| **total** |" in text and "## Licence" in text
+    assert "| **total** |" in text and "## Licence" in text and "; ;" not in text
 
 
 def test_card_refuses_an_evaluation_of_another_model(tmp_path):
@@ -111,6 +111,9 @@ def test_card_refuses_an_evaluation_of_another_model(tmp_path):
     ev.write_text(json.dumps({"run": {"model": {"sha256": "0" * 64}}, "targets": [], "subsets": []}))
     res = runner.invoke(app, ["card", "--evaluation", str(ev)])
     assert res.exit_code == 2 and "another model" in res.output and "Traceback" not in res.output
+    ev.write_text("[1, 2]")
+    res = runner.invoke(app, ["card", "--evaluation", str(ev)])
+    assert res.exit_code == 2 and "not a predictions.metrics.json" in res.output and "Traceback" not in res.output
 
 
 def test_card_command_of_an_older_finetune_card_trains_without_the_newer_options(monkeypatch):
@@ -121,3 +124,16 @@ def test_card_command_of_an_older_finetune_card_trains_without_the_newer_options
     cmd = train_command({"settings": {"data": ["d.csv"], "method": "finetune", "epochs": 5}, "epochs_run": 5})
     cfg = _captured_config(monkeypatch, shlex.split(cmd)[1:])
     assert cfg.ema == 0.0 and cfg.taps == () and cfg.synthetic_reals == "same-source" and cfg.epochs == 5
+
+
+def test_export_of_a_checkpoint_with_other_taps_is_a_clear_error(tmp_path):
+    import torch
+
+    from deepdetector.training.model import HEADS, build_model
+
+    ck = tmp_path / "best.pt"
+    torch.save(build_model(HEADS, pretrained=False, taps=()).state_dict(), ck)
+    res = runner.invoke(app, ["export", str(ck), "--out", str(tmp_path / "m")])  # default --taps differs
+    assert res.exit_code == 2 and "does not fit" in res.output and "Traceback" not in res.output
+    ok = runner.invoke(app, ["export", str(ck), "--out", str(tmp_path / "m"), "--taps", "", "--input-size", "64"])
+    assert ok.exit_code == 0, ok.output

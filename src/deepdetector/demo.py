@@ -34,8 +34,8 @@ def make_demo_fake(real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     common face-swap artefacts fixed instead of drawn at random, so every run shows the same,
     typical fake: the face is replaced by a copy of itself at half resolution (a swapped face is
     generated small and scaled up) with a warmer skin tone (+12 red, -8 blue: mid-range of the
-    recipe's +-20 shift), blended in through the full face-hull mask with a soft edge (blur at the
-    middle of the recipe's range, scaled to the face). Around the face the photo is untouched.
+    recipe's +-20 shift), blended in through the full face-hull mask with a soft edge (Gaussian sigma
+    8% of the face side; the recipe draws 3-24% for a face of half its crop). Around the face the photo is untouched.
     Random draws of the recipe are far more varied (from barely visible to obvious); the model card
     reports how the model does on real fakes.
     """

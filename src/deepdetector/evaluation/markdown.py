@@ -87,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: cannot read {args[0]}: {exc}", file=sys.stderr)
         return 2
+    if not isinstance(payload, dict) or not ({"experiments", "targets"} & payload.keys()):
+        print(f"error: {args[0]} is neither a robustness.json nor a predictions.metrics.json", file=sys.stderr)
+        return 2
     print(robustness_markdown(payload) if "experiments" in payload else evaluation_markdown(payload), end="")
     return 0
 

@@ -149,7 +149,11 @@ def export(
         state = torch.load(checkpoint, map_location="cpu", weights_only=False)
         state = state.get("model", state)
         model = build_model(HEADS, pretrained=False, taps=_parse_taps(taps))
-        model.load_state_dict(state)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+            raise DeepDetectorError(f"checkpoint {checkpoint} does not fit this network (trained with other --taps?): {first}") from None
         onnx_path = export_onnx(model.eval(), out / ONNX_NAME, input_size)
         diff = check_parity(model, onnx_path, np.random.default_rng(0).integers(0, 256, (2, input_size, input_size, 3), dtype=np.uint8))
         card_path = out / CARD_NAME
@@ -186,6 +190,8 @@ def card(
                 ev = json.loads(evaluation.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
                 raise DeepDetectorError(f"cannot read evaluation {evaluation}: {exc}") from None
+            if not isinstance(ev, dict) or "targets" not in ev:
+                raise DeepDetectorError(f"{evaluation} is not a predictions.metrics.json written by `deepdetector evaluate`")
             if ev.get("run", {}).get("model", {}).get("sha256") not in (None, loaded.sha256):
                 raise DeepDetectorError(f"{evaluation} was measured on another model (sha256 differs from {loaded.sha256[:12]})")
         text = model_card_markdown(raw, ev, onnx_bytes=loaded.file.stat().st_size)

@@ -122,7 +122,7 @@ def _method(tr: dict[str, Any]) -> str:
             f"beside the final features; " if taps else "") +
             f"AdamW, lr {st.get('lr')} after {st.get('warmup_steps')} warm-up steps, {st.get('steps_per_epoch')} steps per epoch "
             f"of {batch} images ({st.get('pairs')} real/self-blended pairs, {st.get('synthetic')} generated + {st.get('synthetic')} real "
-            f"images, {st.get('supervised')} manipulated + {st.get('supervised')} real video faces), binary cross-entropy per head; "
+            f"images, {st.get('supervised')} manipulated + {st.get('supervised')} real video faces), binary cross-entropy per head"
             + (f"; validated and shipped: the moving average of the weights (decay {st['ema']} per step)" if st.get("ema") else "")
             + "; the epoch with the best validation frame AUC (mean over heads) is kept")
 
