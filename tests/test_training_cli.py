@@ -137,3 +137,41 @@ def test_export_of_a_checkpoint_with_other_taps_is_a_clear_error(tmp_path):
     assert res.exit_code == 2 and "does not fit" in res.output and "Traceback" not in res.output
     ok = runner.invoke(app, ["export", str(ck), "--out", str(tmp_path / "m"), "--taps", "", "--input-size", "64"])
     assert ok.exit_code == 0, ok.output
+
+
+def test_cosine_schedule_warms_up_then_decays_to_the_floor_and_constant_stays_flat():
+    from deepdetector.training.train import LR_FLOOR, TrainConfig, lr_factor
+
+    cos = lr_factor(TrainConfig(lr_schedule="cosine", epochs=10, steps_per_epoch=10, warmup_steps=10))
+    flat = lr_factor(TrainConfig(epochs=10, steps_per_epoch=10, warmup_steps=10))
+    assert cos(0) == flat(0) == 0.1 and cos(9) == flat(9) == 1.0
+    assert cos(10) == 1.0 and abs(cos(55) - (LR_FLOOR + (1 - LR_FLOOR) * 0.5)) < 1e-9 and abs(cos(100) - LR_FLOOR) < 1e-9
+    assert all(cos(s) > cos(s + 1) for s in range(10, 99)) and all(flat(s) == 1.0 for s in range(10, 200))
+
+
+def test_cosine_runs_depend_on_their_planned_length_constant_ones_do_not():
+    from deepdetector.training.train import TrainConfig
+
+    assert TrainConfig(epochs=5).fingerprint() == TrainConfig(epochs=9).fingerprint()
+    assert TrainConfig(epochs=5, lr_schedule="cosine").fingerprint() != TrainConfig(epochs=9, lr_schedule="cosine").fingerprint()
+    assert TrainConfig(lr_schedule="cosine").fingerprint() != TrainConfig().fingerprint()
+
+
+def test_unknown_schedule_is_a_clear_error():
+    import pytest
+
+    from deepdetector.errors import ConfigError
+    from deepdetector.training.train import TrainConfig, lr_factor
+
+    with pytest.raises(ConfigError, match="cosine"):
+        lr_factor(TrainConfig(lr_schedule="step"))
+
+
+def test_card_command_of_a_cosine_run_keeps_its_planned_epochs(monkeypatch):
+    import shlex
+
+    from deepdetector.training.report import train_command
+
+    cmd = train_command({"settings": {"data": ["d.csv"], "method": "finetune", "epochs": 20, "lr_schedule": "cosine"}, "epochs_run": 14})
+    cfg = _captured_config(monkeypatch, shlex.split(cmd)[1:])
+    assert cfg.lr_schedule == "cosine" and cfg.epochs == 20

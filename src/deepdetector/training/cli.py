@@ -48,7 +48,8 @@ def train(
     supervised: int = typer.Option(3, help="Real manipulated video faces of training groups per step (each with one real video face)."),
     input_size: int = typer.Option(192, help="Model input size in pixels."),
     margin: float = typer.Option(1.6, help="Crop margin (multiple of the face box) used by the model."),
-    lr: float = typer.Option(3e-4, help="AdamW learning rate (constant after warm-up)."),
+    lr: float = typer.Option(3e-4, help="AdamW peak learning rate (reached after the warm-up)."),
+    lr_schedule: str = typer.Option("constant", help="Learning rate after the warm-up: constant, or cosine (decays to 2% of --lr over --epochs)."),
     freeze_blocks: int = typer.Option(5, help="Keep the stem and this many early blocks at their ImageNet weights."),
     ema: float = typer.Option(0.0, help="finetune: validate and ship an exponential moving average of the weights with this decay per step, e.g. 0.998 (0: the raw weights)."),
     val_fraction: float = typer.Option(0.5, help="Fraction of groups of the --data sources held out for validation."),
@@ -76,7 +77,7 @@ def train(
     cfg = TrainConfig(
         data=[str(d) for d in data], train_only=[str(d) for d in train_only], out=str(out), cache_dir=str(cache_dir),
         run_dir=str(run_dir), seed=seed, epochs=epochs, steps_per_epoch=steps_per_epoch, pairs=pairs, synthetic=synthetic,
-        supervised=supervised, input_size=input_size, margin=margin, lr=lr, freeze_blocks=freeze_blocks, ema=ema,
+        supervised=supervised, input_size=input_size, margin=margin, lr=lr, lr_schedule=lr_schedule, freeze_blocks=freeze_blocks, ema=ema,
         val_fraction=val_fraction, video_frames=video_frames, real_video_frames=real_video_frames, max_per_subset=max_per_subset, patience=patience,
         threads=threads, workers=workers, max_minutes=max_minutes, method=method, probe_chunks=probe_chunks, taps=_parse_taps(taps), synthetic_reals=synthetic_reals,
         probe_val_frames=probe_val_frames, name=name, version=version,

@@ -21,13 +21,13 @@ _OPTIONS = {
     "data": "--data", "train_only": "--train-only", "out": "--out", "cache_dir": "--cache-dir", "run_dir": "--run-dir",
     "seed": "--seed", "epochs": "--epochs", "steps_per_epoch": "--steps-per-epoch", "pairs": "--pairs",
     "synthetic": "--synthetic", "supervised": "--supervised", "input_size": "--input-size", "margin": "--margin",
-    "lr": "--lr", "freeze_blocks": "--freeze-blocks", "ema": "--ema", "val_fraction": "--val-fraction", "video_frames": "--video-frames",
+    "lr": "--lr", "lr_schedule": "--lr-schedule", "freeze_blocks": "--freeze-blocks", "ema": "--ema", "val_fraction": "--val-fraction", "video_frames": "--video-frames",
     "real_video_frames": "--real-video-frames", "max_per_subset": "--max-per-subset", "patience": "--patience",
     "threads": "--threads", "workers": "--workers", "max_minutes": "--max-minutes", "taps": "--taps", "synthetic_reals": "--synthetic-reals", "method": "--method",
     "probe_chunks": "--probe-chunks", "probe_val_frames": "--probe-val-frames", "name": "--name", "version": "--version",
 }
 # Settings that only matter for one training method.
-_METHOD_ONLY = {"probe": {"epochs", "steps_per_epoch", "lr", "freeze_blocks", "patience", "ema"},
+_METHOD_ONLY = {"probe": {"epochs", "steps_per_epoch", "lr", "lr_schedule", "freeze_blocks", "patience", "ema"},
                 "finetune": {"probe_chunks", "probe_val_frames"}}
 
 
@@ -56,7 +56,8 @@ def train_command(training: dict[str, Any]) -> str:
     method = settings.get("method", "finetune")
     for key in ("out", "run_dir", "cache_dir"):
         settings.pop(key, None)
-    if settings.get("max_minutes") is not None:
+    # a cosine schedule depends on the planned epochs: there the budget stays (machine-dependent)
+    if settings.get("max_minutes") is not None and settings.get("lr_schedule", "constant") == "constant":
         if method == "finetune" and training.get("epochs_run") is not None and training["epochs_run"] < settings.get("epochs", 0):
             settings["epochs"] = training["epochs_run"]
         if method == "probe" and training.get("probe_chunks_used") is not None:
@@ -66,7 +67,7 @@ def train_command(training: dict[str, Any]) -> str:
     parts = ["deepdetector", "train"]
     # cards written before --taps / --synthetic-reals / --ema existed: no taps, same-source, raw weights
     settings = {**settings, "taps": settings.get("taps", []), "synthetic_reals": settings.get("synthetic_reals", "same-source"),
-                "ema": settings.get("ema", 0.0)}
+                "ema": settings.get("ema", 0.0), "lr_schedule": settings.get("lr_schedule", "constant")}
     for key, opt in _OPTIONS.items():
         if key not in settings or key in skip:
             continue
@@ -120,7 +121,9 @@ def _method(tr: dict[str, Any]) -> str:
     return (f"fine-tuned end to end except the stem and the first {st.get('freeze_blocks')} MBConv blocks (kept at their "
             f"ImageNet weights); " + (f"rectified outputs of blocks {', '.join(map(str, taps))} pooled into the CAM head "
             f"beside the final features; " if taps else "") +
-            f"AdamW, lr {st.get('lr')} after {st.get('warmup_steps')} warm-up steps, {st.get('steps_per_epoch')} steps per epoch "
+            f"AdamW, lr {st.get('lr')} after {st.get('warmup_steps')} warm-up steps"
+            + (", then cosine decay to 2% over the planned epochs" if st.get("lr_schedule") == "cosine" else "")
+            + f", {st.get('steps_per_epoch')} steps per epoch "
             f"of {batch} images ({st.get('pairs')} real/self-blended pairs, {st.get('synthetic')} generated + {st.get('synthetic')} real "
             f"images, {st.get('supervised')} manipulated + {st.get('supervised')} real video faces), binary cross-entropy per head"
             + (f"; validated and shipped: the moving average of the weights (decay {st['ema']} per step)" if st.get("ema") else "")
