@@ -83,3 +83,36 @@ def test_bad_settings_are_clear_errors(tiny_model_dir, tmp_path):
         Detector(model_path=tiny_model_dir, aggregation="nope")
     with pytest.raises(ModelError):
         Detector(model_path=tmp_path)
+
+
+def _card_with_media_thresholds(src, dst, thresholds):
+    import json
+    import shutil
+
+    src = src if src.is_dir() else src.parent
+    shutil.copytree(src, dst)
+    card = json.loads((dst / "model_card.json").read_text())
+    card["thresholds"] = thresholds
+    (dst / "model_card.json").write_text(json.dumps(card))
+    return dst
+
+
+def test_images_and_videos_are_judged_at_their_own_card_thresholds(tiny_model_dir, face_rgb, tmp_path):
+    model = _card_with_media_thresholds(tiny_model_dir, tmp_path / "m", {"image": 0.0, "video": 1.01})
+    det = Detector(model_path=model, frames=4)
+    photo = det.scan(write_image(tmp_path / "face.png", face_rgb))
+    clip = det.scan(write_video(tmp_path / "clip.mp4", n_frames=12, fps=12))
+    assert photo.verdict is Verdict.FAKE and photo.threshold == 0.0
+    assert clip.verdict is Verdict.REAL and clip.threshold == 1.01 and clip.probability is not None
+    unreadable = tmp_path / "broken.mp4"
+    unreadable.write_bytes(b"not a video")
+    assert det.scan(unreadable).threshold == 0.5  # media type unknown: the card's default
+    # an explicit threshold applies to every media type
+    both = Detector(model_path=model, frames=4, threshold=0.3)
+    assert both.scan(tmp_path / "face.png").threshold == 0.3 and both.scan(tmp_path / "clip.mp4").threshold == 0.3
+
+
+def test_a_card_with_bad_media_thresholds_is_refused(tiny_model_dir, tmp_path):
+    model = _card_with_media_thresholds(tiny_model_dir, tmp_path / "m", {"image": "high"})
+    with pytest.raises(ModelError, match="thresholds"):
+        Detector(model_path=model)

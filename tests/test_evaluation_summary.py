@@ -121,3 +121,22 @@ def test_report_without_matplotlib_still_has_every_table(rows, tmp_path, monkeyp
     for heading in ("Targets", "Overall", "By kind", "By source dataset", "Items without a score (2)"):
         assert heading in page
     assert "FaceForensics++ c23 original (2)" in page  # the borrowed reference is named
+
+
+def test_per_media_thresholds_judge_each_item_by_its_media_type(rows):
+    from deepdetector.types import Thresholds
+
+    th = Thresholds.of(0.5, {"video": 0.25, "image": 0.95})
+    m = compute_metrics(rows, th, aggregations=[])
+    # videos at 0.25: fakes 0.8, 0.3 called fake; reals 0.4 fake (false alarm), 0.1 real
+    # images at 0.95: the GAN face 0.9 is missed, FFHQ 0.2 real
+    t = by_name(m, "all items").at_threshold
+    assert (t.counts.tp, t.counts.fn, t.counts.tn, t.counts.fp) == (2, 1, 2, 1) and t.threshold is None
+    v = by_name(m, "all videos").at_threshold
+    assert (v.tpr, v.fpr, v.threshold) == (1.0, 0.5, 0.25)
+    assert by_name(m, "all images").at_threshold.tpr == 0.0
+    assert m.to_dict()["thresholds"] == {"default": 0.5, "image": 0.95, "video": 0.25}
+    # ranking metrics do not depend on thresholds
+    assert by_name(m, "all items").auc.value == pytest.approx(8 / 9)
+    # a single float is the same as Thresholds without media entries
+    assert compute_metrics(rows, 0.5, aggregations=[]).to_dict() == compute_metrics(rows, Thresholds.of(0.5), aggregations=[]).to_dict()

@@ -57,3 +57,13 @@ def test_classifier_rejects_wrong_crop_shape(tiny_model_dir):
     clf = FaceClassifier(tiny_model_dir)
     with pytest.raises(ModelError, match="crops must be"):
         clf.predict(np.zeros((1, 10, 10, 3), np.uint8))
+
+
+def test_thresholds_per_media_fall_back_to_the_default():
+    from deepdetector.types import Thresholds
+
+    th = Thresholds.of(0.4, {"video": 0.3, "image": 0.7})
+    assert th.for_media("video") == 0.3 and th.for_media("image") == 0.7 and th.for_media(None) == 0.4 and th.for_media("audio") == 0.4
+    assert list(th.of_items(["image", "video", None])) == [0.7, 0.3, 0.4]
+    assert th.describe() == "image 0.7, video 0.3" and not th.single
+    assert Thresholds.of(0.4).describe() == "0.4" and Thresholds.of(0.4, {"image": 0.4}).single

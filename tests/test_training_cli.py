@@ -175,3 +175,24 @@ def test_card_command_of_a_cosine_run_keeps_its_planned_epochs(monkeypatch):
     cmd = train_command({"settings": {"data": ["d.csv"], "method": "finetune", "epochs": 20, "lr_schedule": "cosine"}, "epochs_run": 14})
     cfg = _captured_config(monkeypatch, shlex.split(cmd)[1:])
     assert cfg.lr_schedule == "cosine" and cfg.epochs == 20
+
+
+def test_images_and_videos_get_their_own_balanced_threshold():
+    import numpy as np
+
+    from deepdetector.training.datasets import MediaItem
+    from deepdetector.training.train import media_thresholds
+
+    def item(i, label, ext):
+        return MediaItem(f"/d/{label}{i}.{ext}", label, "x", "s", f"g{i}")
+
+    # images: reals 0.5-0.6, fakes 0.8-0.9; videos: reals 0.1-0.2, fakes 0.3-0.4 (one scale would not fit both)
+    items = [item(i, "real", "jpg") for i in range(5)] + [item(i, "fake", "jpg") for i in range(5)]
+    items += [item(i, "real", "mp4") for i in range(5)] + [item(i, "fake", "mp4") for i in range(5)]
+    p = np.concatenate([np.linspace(0.5, 0.6, 5), np.linspace(0.8, 0.9, 5), np.linspace(0.1, 0.2, 5), np.linspace(0.3, 0.4, 5)])
+    y = np.array([it.y for it in items])
+    th = media_thresholds(items, y, p, default=0.45)
+    assert th["image"] == 0.7 and th["video"] == 0.25
+    # fewer than 5 files of a class of one media type: that type keeps the default
+    th = media_thresholds(items[:19], y[:19], p[:19], default=0.45)
+    assert th == {"image": 0.7, "video": 0.45}

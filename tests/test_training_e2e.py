@@ -46,6 +46,8 @@ def test_tiny_training_run_ships_a_model_the_scanner_accepts(tmp_path, folder, m
     assert raw == card
     assert raw["input_size"] == 64 and [h["name"] for h in raw["heads"]] == ["swap", "synthetic"]
     assert 0.0 <= raw["threshold"] <= 1.0
+    # too few validation files of each media type for thresholds of their own: the default for both
+    assert raw["thresholds"] == {"image": raw["threshold"], "video": raw["threshold"]}
     assert raw["training"]["data"]["validation_files"] and raw["training"]["data"]["train_files"]
     assert raw["metrics"]["overall"]["n_files"] >= 2 and "licence" in raw
     # the card names its validation groups, and `evaluate --split model_card.json` reads them

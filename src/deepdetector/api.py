@@ -23,7 +23,7 @@ from deepdetector.faces.detect import VideoFaceFinder, detect_faces, detector_fr
 from deepdetector.faces.tracking import Tracker
 from deepdetector.media import open_media
 from deepdetector.model import FaceClassifier, ModelCard
-from deepdetector.types import FaceCrop, FaceResult, FileResult, Frame, Verdict
+from deepdetector.types import FaceCrop, FaceResult, FileResult, Frame, Thresholds, Verdict
 from deepdetector.verdict import AGGREGATIONS
 from deepdetector.verdict.decide import decide_file, decide_tracks, frame_timeline
 
@@ -76,7 +76,9 @@ class Detector:
         self.classifier = FaceClassifier(config.model_path, threads=config.threads)
         self.face_detector = detector_from_config(config)
         self.margin = config.margin if config.margin is not None else self.classifier.card.margin
-        self.threshold = config.threshold if config.threshold is not None else self.classifier.card.threshold
+        # --threshold applies to every media type; otherwise the card's per-media thresholds
+        self.thresholds = Thresholds.of(config.threshold) if config.threshold is not None else self.classifier.card.thresholds
+        self.threshold = self.thresholds.default
 
     @property
     def card(self) -> ModelCard:
@@ -97,7 +99,8 @@ class Detector:
         except Exception as exc:  # a broken file must never stop a batch; report it as an error entry
             result = FileResult(path=path_str, verdict=Verdict.ERROR, error=f"could not analyse this file ({type(exc).__name__}: {exc})")
         result.model = self.card.label
-        result.threshold = self.threshold
+        if result.threshold is None:  # an unreadable file: its media type is unknown
+            result.threshold = self.thresholds.for_media(result.media.kind if result.media else None)
         timer.seconds["total"] = time.perf_counter() - started
         result.timings = timer.seconds
         return result
@@ -153,8 +156,9 @@ class Detector:
 
         with timer.stage("verdict"):
             timeline = frame_timeline(faces, analysed)
-            tracks = decide_tracks(faces, cfg.aggregation, self.threshold)
-            verdict, probability, head_scores = decide_file(tracks, self.threshold, min_track_faces=2 if len(analysed) >= 4 else 1)
+            threshold = self.thresholds.for_media(info.kind)
+            tracks = decide_tracks(faces, cfg.aggregation, threshold)
+            verdict, probability, head_scores = decide_file(tracks, threshold, min_track_faces=2 if len(analysed) >= 4 else 1)
         return FileResult(
             path=path,
             verdict=verdict,
@@ -165,6 +169,7 @@ class Detector:
             tracks=tracks,
             scores=head_scores,
             keyframes=keyframes,
+            threshold=threshold,
         )
 
     def _flush(self, pending: _Pending, faces: list[FaceResult], best: dict[int, tuple[float, int]], keyframes: dict[int, np.ndarray], timer: _Timer) -> None:

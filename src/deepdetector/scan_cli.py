@@ -204,6 +204,6 @@ def register(app: typer.Typer) -> None:
             raise _fail(str(exc)) from None
         typer.echo(f"model: {card.label}\nfile: {card.file}\nsha256: {card.sha256} (verified)")
         typer.echo(f"input: {card.input_size} px, crop margin {card.margin}x, heads: {', '.join(h.name for h in card.heads)}")
-        typer.echo(f"threshold: {card.threshold}")
+        typer.echo(f"threshold: {card.thresholds.describe()}" + ("" if card.thresholds.single else f" (other media {card.threshold})"))
         if card.extra.get("metrics"):
             typer.echo("metrics: " + json.dumps(card.extra["metrics"], indent=2)[:4000])

@@ -24,6 +24,44 @@ class Verdict(str, Enum):
 
 
 @dataclass(frozen=True)
+class Thresholds:
+    """Decision thresholds on the calibrated probability of fake: one per media type, and a default.
+
+    Videos and still images differ in what the model sees (codec blur and many frames against one
+    sharp photo), so their scores do not sit on the same scale; a model card may calibrate a
+    threshold for each. ``by_media`` maps ``"image"`` / ``"video"`` to a threshold; any other media
+    type (and a card without them) uses ``default``.
+    """
+
+    default: float
+    by_media: tuple[tuple[str, float], ...] = ()
+
+    @classmethod
+    def of(cls, default: float, by_media: dict[str, float] | None = None) -> "Thresholds":
+        return cls(float(default), tuple(sorted((str(k), float(v)) for k, v in (by_media or {}).items())))
+
+    def for_media(self, media: str | None) -> float:
+        return dict(self.by_media).get(media or "", self.default)
+
+    def of_items(self, media: list[str | None]) -> np.ndarray:
+        """The threshold of each item, given its media type."""
+        return np.array([self.for_media(m) for m in media], dtype=np.float64)
+
+    @property
+    def single(self) -> bool:
+        return all(v == self.default for _, v in self.by_media)
+
+    def describe(self) -> str:
+        """``0.365`` or ``image 0.758, video 0.291``."""
+        if self.single:
+            return f"{self.default:g}"
+        return ", ".join(f"{k} {v:g}" for k, v in self.by_media)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"default": self.default, **dict(self.by_media)}
+
+
+@dataclass(frozen=True)
 class Box:
     """Axis-aligned box in pixels, ``(x1, y1)`` top-left inclusive, ``(x2, y2)`` bottom-right exclusive."""
 

@@ -170,6 +170,7 @@ def register(app: typer.Typer) -> None:
                 "model": study.base.card.label,
                 "model_sha256": study.base.card.sha256[:16],
                 "threshold": study.threshold,
+                "thresholds": study.thresholds.to_dict(),
                 "items": len(selection.items),
                 "frames_per_video": frames,
                 "baseline_detector": detector,
@@ -188,7 +189,7 @@ def register(app: typer.Typer) -> None:
             raise _fail(str(exc)) from None
         if not quiet:
             console = _console()
-            rr.print_results(console, results, study.threshold)
+            rr.print_results(console, results, study.thresholds.describe())
             if study.cache.ignored:
                 console.print(f"[dim]{study.cache.ignored} cached results from another model or settings were ignored[/dim]")
             console.print(f"report: {report}  (numbers: {report.with_suffix('.json')})")

@@ -18,6 +18,7 @@ from deepdetector.evaluation.html import HtmlPage, fmt, pct
 from deepdetector.evaluation.manifest import ManifestItem, Selection
 from deepdetector.evaluation.predictions import PredictionRow, PredictionWriter, rows_for
 from deepdetector.evaluation.summary import EvaluationMetrics, SubsetMetrics, compute_metrics
+from deepdetector.types import Thresholds
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -97,6 +98,7 @@ def model_info(detector: "Detector") -> dict[str, Any]:
         "sha256": card.sha256,
         "file": str(card.file),
         "threshold": detector.threshold,
+        "thresholds": detector.thresholds.to_dict(),
         "heads": [h.name for h in card.heads],
         "untrained": card.untrained,
     }
@@ -111,7 +113,7 @@ def config_info(detector: "Detector") -> dict[str, Any]:
         "margin": detector.margin,
         "aggregation": c.aggregation,
         "flip_tta": c.flip_tta,
-        "threshold": detector.threshold,
+        "threshold": detector.thresholds.describe(),
     }
 
 
@@ -164,6 +166,10 @@ def terminal_cells(s: SubsetMetrics, mark: str = "") -> list[str]:
     return [cells[0] + mark, *cells[2:3], *cells[4:]]
 
 
+def threshold_text(metrics: EvaluationMetrics) -> str:
+    return (metrics.thresholds or Thresholds.of(metrics.threshold)).describe()
+
+
 def print_tables(console: "Console", metrics: EvaluationMetrics) -> None:
     from rich.table import Table
 
@@ -172,7 +178,7 @@ def print_tables(console: "Console", metrics: EvaluationMetrics) -> None:
         subsets = [s for s in metrics.subsets if s.level in levels]
         if not subsets:
             continue
-        table = Table(title=f"{title} (threshold {metrics.threshold:g})", title_justify="left")
+        table = Table(title=f"{title} (threshold {threshold_text(metrics)})", title_justify="left")
         for i, h in enumerate(TERMINAL_HEADER):
             table.add_column(h, justify="left" if i == 0 else "right", overflow="fold", min_width=None if i else 12)
         for s in subsets:
@@ -217,7 +223,7 @@ def write_report(path: Path, rows: Sequence[PredictionRow], metrics: EvaluationM
     m = info.model
     page.items(
         [
-            f"model: {m['name']} v{m['version']} (sha256 {m['sha256'][:12]}…), threshold {info.config['threshold']:g}"
+            f"model: {m['name']} v{m['version']} (sha256 {m['sha256'][:12]}…), threshold {info.config['threshold']}"
             + (" (UNTRAINED test model)" if m.get("untrained") else ""),
             "settings: " + ", ".join(f"{k}={v}" for k, v in info.config.items()),
             f"manifest: {info.manifest} ({info.n_manifest} items); evaluated {info.n_selected}",
@@ -278,12 +284,13 @@ def write_report(path: Path, rows: Sequence[PredictionRow], metrics: EvaluationM
     page.image(plots.roc_plot(target_curves, "target subsets"), "ROC curves per target subset")
 
     page.heading("Score histograms")
-    panels = [("all items", *_arrays(rows))]
+    th = metrics.thresholds or Thresholds.of(metrics.threshold)
+    panels = [("all items", *_arrays(rows), th.default if th.single else None)]
     for media in ("video", "image"):
         part = [r for r in rows if r.media == media]
-        if part and len(part) != len(rows):
-            panels.append((f"{media}s", *_arrays(part)))
-    page.image(plots.histogram_plot(panels, metrics.threshold), "score histograms")
+        if part and (len(part) != len(rows) or not th.single):
+            panels.append((f"{media}s", *_arrays(part), th.for_media(media)))
+    page.image(plots.histogram_plot(panels), "score histograms")
 
     page.heading("Calibration")
     y, sc = _arrays(rows)
@@ -328,7 +335,7 @@ def evaluate(
         notes.append(f"resumed: {len(selection.items) - todo} rows were already in {output}")
     if other_models:
         notes.append(f"WARNING: some resumed rows were made by another model ({', '.join(sorted(other_models))})")
-    metrics = compute_metrics(rows, detector.threshold)
+    metrics = compute_metrics(rows, detector.thresholds)
     info = RunInfo(
         manifest=str(selection.manifest),
         predictions=str(output),

@@ -18,6 +18,15 @@ def _f(v: Any, digits: int = 3) -> str:
     return "n/a" if v is None else f"{v:.{digits}f}"
 
 
+def _thresholds(per_media: Any, default: Any) -> str:
+    """``0.3653`` or ``image 0.7580, video 0.2910`` (files written before per-media thresholds: the single one)."""
+    if isinstance(per_media, dict):
+        media = {k: v for k, v in per_media.items() if k != "default"}
+        if any(v != per_media.get("default") for v in media.values()):
+            return ", ".join(f"{k} {_f(v, 4)}" for k, v in sorted(media.items()))
+    return _f(default, 4)
+
+
 def evaluation_markdown(payload: dict[str, Any]) -> str:
     """The targets and per-kind / per-source tables of a ``predictions.metrics.json``."""
     run = payload.get("run", {})
@@ -26,7 +35,7 @@ def evaluation_markdown(payload: dict[str, Any]) -> str:
     lines = []
     if model:
         lines.append(f"Model {model.get('name')} v{model.get('version')} (sha256 {str(model.get('sha256', ''))[:12]}...), "
-                     f"threshold {_f(payload.get('threshold'), 4)}.")
+                     f"threshold {_thresholds(payload.get('thresholds'), payload.get('threshold'))}.")
     if run.get("manifest"):
         lines += ["", "```bash", f"deepdetector evaluate {run['manifest']} --split src/deepdetector/model/weights/model_card.json "
                   f"--output {run.get('predictions', 'predictions.csv')}", "```"]
@@ -59,7 +68,7 @@ def evaluation_markdown(payload: dict[str, Any]) -> str:
 def robustness_markdown(payload: dict[str, Any]) -> str:
     """One table per experiment of a ``robustness.json`` (baseline level in bold)."""
     run = payload.get("run", {})
-    lines = [f"Model {run.get('model')} (sha256 {run.get('model_sha256')}...), threshold {_f(run.get('threshold'), 4)}; "
+    lines = [f"Model {run.get('model')} (sha256 {run.get('model_sha256')}...), threshold {_thresholds(run.get('thresholds'), run.get('threshold'))}; "
              f"{run.get('items')} items, {run.get('frames_per_video')} frames per video, seed {run.get('seed')}; "
              + "; ".join(run.get("selection", [])) + "."]
     for ex in payload.get("experiments", []):

@@ -93,7 +93,7 @@ class Counts:
 class ThresholdMetrics:
     """Decision quality at one threshold. Each rate is ``None`` when its denominator is zero."""
 
-    threshold: float
+    threshold: float | None  # None: items were judged at thresholds of their own (per media type)
     counts: Counts
     accuracy: float | None
     tpr: float | None  # recall / detection rate: fakes called fake
@@ -294,10 +294,10 @@ def log_loss(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.nd
 # --- threshold metrics ------------------------------------------------------------------------
 
 
-def confusion_counts(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray, threshold: float) -> Counts:
-    """Confusion counts with the rule ``fake if score >= threshold``."""
+def confusion_counts(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray, threshold: float | Sequence[float] | np.ndarray) -> Counts:
+    """Confusion counts with the rule ``fake if score >= threshold`` (one threshold, or one per item)."""
     y, s = _as_arrays(labels, scores)
-    called_fake = s >= threshold
+    called_fake = s >= np.asarray(threshold, dtype=np.float64)
     tp = int(np.sum(called_fake & (y == 1)))
     fp = int(np.sum(called_fake & (y == 0)))
     fn = int(np.sum(~called_fake & (y == 1)))
@@ -305,8 +305,8 @@ def confusion_counts(labels: Sequence[int] | np.ndarray, scores: Sequence[float]
     return Counts(tp=tp, fp=fp, tn=tn, fn=fn)
 
 
-def threshold_metrics(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray, threshold: float) -> ThresholdMetrics:
-    """Accuracy, TPR, FPR, TNR, FNR and precision at ``threshold``."""
+def threshold_metrics(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray, threshold: float | Sequence[float] | np.ndarray) -> ThresholdMetrics:
+    """Accuracy, TPR, FPR, TNR, FNR and precision at ``threshold`` (one, or one per item)."""
     c = confusion_counts(labels, scores, threshold)
     reasons: dict[str, str] = {}
 
@@ -322,7 +322,8 @@ def threshold_metrics(labels: Sequence[int] | np.ndarray, scores: Sequence[float
     fpr = rate(c.fp, c.n_neg, "fpr", "no real items")
     tnr = rate(c.tn, c.n_neg, "tnr", "no real items")
     precision = rate(c.tp, c.tp + c.fp, "precision", "nothing called fake")
-    return ThresholdMetrics(float(threshold), c, accuracy, tpr, fpr, tnr, fnr, precision, reasons)
+    t = np.unique(np.asarray(threshold, dtype=np.float64))
+    return ThresholdMetrics(float(t[0]) if t.size == 1 else None, c, accuracy, tpr, fpr, tnr, fnr, precision, reasons)
 
 
 def calibration_bins(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray, n_bins: int = 10) -> CalibrationBins:

@@ -68,17 +68,19 @@ def roc_plot(curves: Sequence[tuple[str, np.ndarray, np.ndarray]], title: str) -
     return to_data_uri(fig)
 
 
-def histogram_plot(panels: Sequence[tuple[str, np.ndarray, np.ndarray]], threshold: float) -> str | None:
-    """Score histograms of reals and fakes, one panel per ``(title, labels, scores)``."""
+def histogram_plot(panels: Sequence[tuple[str, np.ndarray, np.ndarray, float | None]]) -> str | None:
+    """Score histograms of reals and fakes, one panel per ``(title, labels, scores, threshold)``
+    (threshold ``None``: the panel mixes items judged at different thresholds; no line)."""
     if not matplotlib_available() or not panels:
         return None
     fig, axes = _figure(4.2, 3.4, ncols=len(panels))
     bins = np.linspace(0, 1, 21)
-    for ax, (title, y, s) in zip(axes, panels):
+    for ax, (title, y, s, threshold) in zip(axes, panels):
         y, s = np.asarray(y), np.asarray(s, dtype=float)
         ax.hist(s[y == 0], bins=bins, alpha=0.6, color=REAL_COLOUR, label=f"real ({int((y == 0).sum())})")
         ax.hist(s[y == 1], bins=bins, alpha=0.6, color=FAKE_COLOUR, label=f"fake ({int((y == 1).sum())})")
-        ax.axvline(threshold, color="k", lw=1, ls="--", label=f"threshold {threshold:g}")
+        if threshold is not None:
+            ax.axvline(threshold, color="k", lw=1, ls="--", label=f"threshold {threshold:g}")
         ax.set_xlabel("probability of fake")
         ax.set_ylabel("items")
         ax.set_title(title)

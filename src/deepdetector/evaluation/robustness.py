@@ -39,6 +39,7 @@ from deepdetector.errors import ConfigError, DeepDetectorError
 from deepdetector.evaluation import metrics as M
 from deepdetector.evaluation import perturb
 from deepdetector.evaluation.manifest import ManifestItem
+from deepdetector.types import Thresholds
 
 if TYPE_CHECKING:
     from deepdetector.api import Detector
@@ -310,7 +311,9 @@ class ExperimentResult:
         return {"name": self.experiment.name, "title": self.experiment.title, "description": self.experiment.description, "levels": [lv.to_dict() for lv in self.levels]}
 
 
-def level_result(level: Level, records: Sequence[Record], baseline: dict[str, Record], threshold: float, unavailable: str | None = None) -> LevelResult:
+def level_result(level: Level, records: Sequence[Record], baseline: dict[str, Record], threshold: "float | Thresholds", unavailable: str | None = None) -> LevelResult:
+    """``threshold``: one for all items, or per media type (each item judged as the scanner would)."""
+    th = threshold if isinstance(threshold, Thresholds) else Thresholds.of(float(threshold))
     scored = [r for r in records if r.score is not None]
     y = np.array([r.label for r in scored], dtype=np.int64)
     s = np.array([r.score for r in scored], dtype=float)
@@ -324,7 +327,7 @@ def level_result(level: Level, records: Sequence[Record], baseline: dict[str, Re
         n_no_face=sum(1 for r in records if r.verdict == "no_face"),
         n_error=sum(1 for r in records if r.verdict == "error"),
         auc=M.roc_auc(y, s) if unavailable is None else M.Metric(None, unavailable),
-        at_threshold=M.threshold_metrics(y, s, threshold) if unavailable is None else None,
+        at_threshold=M.threshold_metrics(y, s, th.of_items([r.media for r in scored])) if unavailable is None else None,
         mean_abs_change=float(np.mean(np.abs(diffs))) if diffs else None,
         mean_change=float(np.mean(diffs)) if diffs else None,
         n_paired=len(diffs),
@@ -374,7 +377,8 @@ class RobustnessStudy:
     def __post_init__(self) -> None:
         self.base = self.make_detector(self.config)
         self._detectors[()] = self.base
-        self.threshold: float = self.base.threshold
+        self.threshold: float = self.base.threshold  # the default; per media type in ``thresholds``
+        self.thresholds: Thresholds = self.base.thresholds
         self.cache = ResultCache(self.workdir, fingerprint(self.base))
 
     def experiments(self) -> dict[str, Experiment]:
@@ -423,14 +427,14 @@ class RobustnessStudy:
             out = []
             for lv in levels:
                 if lv.is_baseline:
-                    out.append(level_result(lv, baseline, base_by_path, self.threshold))
+                    out.append(level_result(lv, baseline, base_by_path, self.thresholds))
                     continue
                 detector, reason = self._detector_for(lv)
                 if detector is None:
-                    out.append(level_result(lv, [], base_by_path, self.threshold, unavailable=reason))
+                    out.append(level_result(lv, [], base_by_path, self.thresholds, unavailable=reason))
                     continue
                 records = self._run_level(exp.name, lv, detector, on_unit)
-                out.append(level_result(lv, records, base_by_path, self.threshold))
+                out.append(level_result(lv, records, base_by_path, self.thresholds))
             results.append(ExperimentResult(exp, out))
         return results
 

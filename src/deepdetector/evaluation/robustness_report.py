@@ -59,7 +59,7 @@ def summary_rows(results: Sequence[ExperimentResult]) -> list[list[str]]:
 SUMMARY_HEADER = ["experiment", "baseline AUC", "worst level: AUC", "AUC drop", "largest mean |Δ|"]
 
 
-def print_results(console: "Console", results: Sequence[ExperimentResult], threshold: float) -> None:
+def print_results(console: "Console", results: Sequence[ExperimentResult], threshold: "float | str") -> None:
     from rich.table import Table
 
     for res in results:
@@ -69,7 +69,7 @@ def print_results(console: "Console", results: Sequence[ExperimentResult], thres
         for lv in res.levels:
             table.add_row(*level_cells(lv))
         console.print(table)
-    table = Table(title=f"summary (threshold {threshold:g})", title_justify="left")
+    table = Table(title=f"summary (threshold {threshold:g})" if isinstance(threshold, float) else f"summary (threshold {threshold})", title_justify="left")
     for h in SUMMARY_HEADER:
         table.add_column(h)
     for row in summary_rows(results):

@@ -24,6 +24,7 @@ import numpy as np
 
 from deepdetector.evaluation import metrics as M
 from deepdetector.evaluation.predictions import PredictionRow
+from deepdetector.types import Thresholds
 
 Predicate = Callable[[PredictionRow], bool]
 
@@ -174,12 +175,17 @@ def subset_metrics(
     name: str,
     level: str,
     rows: Sequence[PredictionRow],
-    threshold: float,
+    threshold: "float | Thresholds",
     reference: Sequence[PredictionRow] = (),
     reference_name: str | None = None,
     aggregations: Sequence[str] = (),
 ) -> SubsetMetrics:
-    """Metrics of ``rows`` (ranking metrics over ``rows + reference``)."""
+    """Metrics of ``rows`` (ranking metrics over ``rows + reference``).
+
+    ``threshold``: one for every item, or :class:`~deepdetector.types.Thresholds` (each item judged
+    at the threshold of its media type, as the scanner does).
+    """
+    th = as_thresholds(threshold)
     scored = [r for r in rows if r.scored]
     ranked = scored + [r for r in reference if r.scored]
     y = np.array([r.label for r in ranked], dtype=np.int64)
@@ -213,7 +219,7 @@ def subset_metrics(
         frame_auc=M.roc_auc(frame_y, frame_s),
         n_frame_scores=int(frame_y.size),
         log_loss=M.log_loss(own_y, own_s),
-        at_threshold=M.threshold_metrics(own_y, own_s, threshold),
+        at_threshold=M.threshold_metrics(own_y, own_s, th.of_items([r.media for r in scored])),
         ece=calib.ece,
         mean_seconds=float(np.mean(seconds)) if seconds else None,
         aggregations=agg,
@@ -260,10 +266,11 @@ def find_reference(rows: Sequence[PredictionRow], all_rows: Sequence[PredictionR
 class EvaluationMetrics:
     """Every table of an evaluation."""
 
-    threshold: float
+    threshold: float  # the default (the only one unless ``thresholds`` holds one per media type)
     subsets: list[SubsetMetrics]
     targets: list[TargetResult]
     aggregations: list[str]
+    thresholds: Thresholds | None = None
 
     def by_level(self, level: str) -> list[SubsetMetrics]:
         return [s for s in self.subsets if s.level == level]
@@ -271,14 +278,22 @@ class EvaluationMetrics:
     def to_dict(self) -> dict[str, Any]:
         return {
             "threshold": self.threshold,
+            "thresholds": (self.thresholds or Thresholds.of(self.threshold)).to_dict(),
             "subsets": [s.to_dict() for s in self.subsets],
             "targets": [t.to_dict() for t in self.targets],
             "aggregations": self.aggregations,
         }
 
 
-def compute_metrics(rows: Sequence[PredictionRow], threshold: float, aggregations: Sequence[str] | None = None) -> EvaluationMetrics:
-    """The overall, per-media, per-kind and per-source tables and the target checks."""
+def as_thresholds(threshold: "float | Thresholds") -> Thresholds:
+    return threshold if isinstance(threshold, Thresholds) else Thresholds.of(float(threshold))
+
+
+def compute_metrics(rows: Sequence[PredictionRow], threshold: "float | Thresholds", aggregations: Sequence[str] | None = None) -> EvaluationMetrics:
+    """The overall, per-media, per-kind and per-source tables and the target checks.
+
+    ``threshold``: one for every item, or the model's :class:`~deepdetector.types.Thresholds`.
+    """
     if aggregations is None:
         from deepdetector.verdict.aggregation import AGGREGATIONS
 
@@ -312,4 +327,5 @@ def compute_metrics(rows: Sequence[PredictionRow], threshold: float, aggregation
             continue
         ok = value >= t.goal if t.higher_is_better else value <= t.goal
         targets.append(TargetResult(t, value, "met" if ok else "missed", sm))
-    return EvaluationMetrics(threshold=threshold, subsets=out, targets=targets, aggregations=aggs)
+    th = as_thresholds(threshold)
+    return EvaluationMetrics(threshold=th.default, subsets=out, targets=targets, aggregations=aggs, thresholds=th)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from deepdetector.errors import ModelError
+from deepdetector.types import Thresholds
 
 CARD_NAME = "model_card.json"
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -51,6 +52,16 @@ class ModelCard:
     @property
     def label(self) -> str:
         return f"{self.name} v{self.version}"
+
+    @property
+    def thresholds(self) -> Thresholds:
+        """The threshold per media type (``thresholds`` in the card), falling back to ``threshold``."""
+        raw = self.extra.get("thresholds") or {}
+        try:
+            by_media = {str(k): float(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+        except (TypeError, ValueError):
+            raise ModelError(f"model card of {self.label}: 'thresholds' must map media types to numbers, got {raw!r}") from None
+        return Thresholds.of(self.threshold, by_media)
 
     @property
     def untrained(self) -> bool:

@@ -89,7 +89,9 @@ def metrics_markdown(card: dict[str, Any]) -> str:
     m = card.get("metrics", {})
     thr = card.get("threshold")
     lines = [
-        f"Threshold {_f(thr, 4)} on the calibrated probability (max over heads; file = mean over frames).",
+        f"Threshold {_f(thr, 4)} on the calibrated probability (max over heads; file = mean over frames)"
+        + ("; TPR and FPR below use each file's media threshold (" + ", ".join(f"{k} {_f(v, 4)}" for k, v in sorted(card["thresholds"].items())) + ")."
+           if card.get("thresholds") else "."),
         "",
         "| validation subset (fakes) | fake files | real files (reference) | file AUC | frame AUC | swap-head file AUC | synthetic-head file AUC | TPR | FPR |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -184,13 +186,17 @@ def model_card_markdown(card: dict[str, Any], evaluation: dict[str, Any] | None 
         "",
         "Per head, `p = sigmoid(a * logit + b)` (Platt scaling) was fitted on the validation files below (each file",
         "weighted once); a face's probability of fake is the maximum over heads. The threshold maximises balanced",
-        "accuracy over the validation files (file probability = mean over frames).",
+        "accuracy over the validation files (file probability = mean over frames); images and videos each get",
+        "their own, chosen the same way on the validation files of that type (where each class has at least 5),",
+        "because a video's mean over codec-blurred frames and a sharp photo's single face do not share a scale.",
         "",
         "| head | a | b |",
         "|---|---|---|",
         *[f"| {h['name']} | {h['a']} | {h['b']} |" for h in heads],
         "",
-        f"Decision threshold: **{card.get('threshold')}**.",
+        f"Decision threshold: **{card.get('threshold')}**"
+        + (" for any other media type; " + ", ".join(f"{k}s **{v}**" for k, v in sorted(card["thresholds"].items())) + "."
+           if card.get("thresholds") else " (one for every file).") ,
         "",
         "## How it was trained",
         "",

@@ -260,13 +260,37 @@ def _aggregate_name(item: MediaItem) -> str | None:
     return None
 
 
+MIN_FILES_PER_CLASS_FOR_MEDIA_THRESHOLD = 5
+
+
+def media_thresholds(items: list[MediaItem], y_file: np.ndarray, p_file: np.ndarray, default: float) -> dict[str, float]:
+    """A balanced-accuracy threshold for images and one for videos.
+
+    The two do not share a score scale: a video's probability is a mean over many codec-blurred
+    frames, an image's is one sharp face, and generated stills push the image threshold up. One
+    threshold for both, chosen where images are the majority, called 30% of the real validation
+    photos fake and let half the fake videos through. A media type with fewer than
+    ``MIN_FILES_PER_CLASS_FOR_MEDIA_THRESHOLD`` validation files of either class keeps ``default``.
+    """
+    out: dict[str, float] = {}
+    for media in ("image", "video"):
+        sel = np.array([(it.is_video) == (media == "video") for it in items], bool)
+        n_fake, n_real = int(y_file[sel].sum()), int((1 - y_file[sel]).sum())
+        if min(n_fake, n_real) >= MIN_FILES_PER_CLASS_FOR_MEDIA_THRESHOLD:
+            out[media] = balanced_threshold(y_file[sel], p_file[sel])
+        else:
+            out[media] = default
+    return out
+
+
 def calibrate_and_measure(faces: list[CachedFaces], owner: np.ndarray, logits: np.ndarray, heads: tuple[str, ...]) -> dict[str, Any]:
     """Fit Platt scaling per head and the threshold on validation data, then measure every subset.
 
     Per head, Platt is fitted on that head's fakes against all reals (frames weighted so every file
     counts once). A face's probability is the max over heads of the calibrated probabilities; a
     file's is the mean over its frames. The threshold maximises balanced accuracy over all
-    validation files.
+    validation files; images and videos also get one each (see :func:`media_thresholds`), which the
+    scanner uses for files of that type.
     """
     items = [f.item for f in faces]
     y_frame = np.array([items[o].y for o in owner])
@@ -283,6 +307,8 @@ def calibrate_and_measure(faces: list[CachedFaces], owner: np.ndarray, logits: n
     head_file = np.stack([np.bincount(owner, weights=probs[:, k], minlength=len(items)) / np.maximum(n_frames, 1.0) for k in range(len(heads))], 1)
     y_file = np.array([it.y for it in items])
     threshold = balanced_threshold(y_file, p_file)
+    per_media = media_thresholds(items, y_file, p_file, threshold)
+    thr_file = np.array([per_media.get("video" if it.is_video else "image", threshold) for it in items], np.float64)
 
     def measure(fake_idx: list[int]) -> dict[str, Any]:
         keys = {_real_key(items[i]) for i in fake_idx}
@@ -304,7 +330,7 @@ def calibrate_and_measure(faces: list[CachedFaces], owner: np.ndarray, logits: n
             "file_auc_per_head": {h: roc_auc(yy, head_file[idx, k]) for k, h in enumerate(heads)},
             "mean_fake_probability": float(p_file[fake_idx].mean()),
         }
-        res.update({f"file_{k}": v for k, v in rates(yy, p_file[idx], threshold).items()})
+        res.update({f"file_{k}": v for k, v in rates(yy, p_file[idx], thr_file[idx]).items()})
         return res
 
     by_subset: dict[str, list[int]] = defaultdict(list)
@@ -321,19 +347,20 @@ def calibrate_and_measure(faces: list[CachedFaces], owner: np.ndarray, logits: n
     overall = {
         "file_auc": roc_auc(y_file, p_file),
         "frame_auc": roc_auc(y_frame, p_frame),
-        **{f"file_{k}": v for k, v in rates(y_file, p_file, threshold).items()},
+        **{f"file_{k}": v for k, v in rates(y_file, p_file, thr_file).items()},
         "n_files": len(items),
         "n_fake_files": len(all_fake),
         "n_frames": int(len(owner)),
     }
     reals = {
         s: {"n_files": sum(1 for it in items if it.label == "real" and it.subset == s),
-            "file_fpr": float(np.mean([p_file[i] >= threshold for i, it in enumerate(items) if it.label == "real" and it.subset == s]))}
+            "file_fpr": float(np.mean([p_file[i] >= thr_file[i] for i, it in enumerate(items) if it.label == "real" and it.subset == s]))}
         for s in sorted({it.subset for it in items if it.label == "real"})
     }
     return {
         "heads": [{"name": h, "a": round(p.a, 6), "b": round(p.b, 6)} for h, p in zip(heads, platts)],
         "threshold": round(float(threshold), 6),
+        "thresholds": {k: round(float(v), 6) for k, v in per_media.items()},
         "overall": overall,
         "subsets": subsets,
         "reals": reals,
@@ -583,6 +610,7 @@ def _finish(cfg: TrainConfig, model: Any, split: Split, val_faces: list[CachedFa
         "margin": cfg.margin,
         "heads": report["heads"],
         "threshold": report["threshold"],
+        "thresholds": report.get("thresholds", {}),
         "training": training,
         "metrics": {
             "validation": "held-out groups of the --data sources (never trained on); also used for model selection, "
