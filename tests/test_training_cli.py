@@ -196,3 +196,18 @@ def test_images_and_videos_get_their_own_balanced_threshold():
     # fewer than 5 files of a class of one media type: that type keeps the default
     th = media_thresholds(items[:19], y[:19], p[:19], default=0.45)
     assert th == {"image": 0.7, "video": 0.45}
+
+
+def test_checkpoints_of_earlier_versions_still_resume():
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    from deepdetector.training.train import TrainConfig
+
+    cfg = TrainConfig(data=["d.csv"], seed=2)
+    # a version that knew --ema but not --lr-schedule / --sbi-smooth hashed ema=0.0 with the rest
+    skip = {"out", "run_dir", "progress", "max_minutes", "workers", "threads", "epochs", "patience", "probe_chunks", "lr_schedule", "sbi_smooth"}
+    old = hashlib.sha1(json.dumps({k: v for k, v in asdict(cfg).items() if k not in skip}, sort_keys=True).encode()).hexdigest()[:12]
+    assert old != cfg.fingerprint() and old in cfg.fingerprints()
+    assert TrainConfig(data=["d.csv"], seed=3).fingerprint() not in cfg.fingerprints()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -87,3 +88,21 @@ def test_compression_degrades_but_keeps_shape(face_crop):
     assert err(lo) > err(hi) > 0
     h_hi, h_lo = h264([crop], 18)[0], h264([crop], 40)[0]
     assert h_lo.shape == crop.shape and err(h_lo) > err(h_hi) > 0
+
+
+def test_smoothing_variant_stays_inside_the_mask_and_off_keeps_the_published_stream(face_crop):
+    from deepdetector.training.sbi import SBIConfig, _smooth
+
+    crop, lm = face_crop
+    for seed in range(4):
+        b = self_blend(crop, lm, np.random.default_rng(seed), SBIConfig(smooth=1.0))
+        outside = b.mask <= 0
+        assert np.array_equal(b.fake[outside], b.real[outside])
+        # smooth=0 draws nothing extra: identical to the default recipe
+        assert np.array_equal(self_blend(crop, lm, np.random.default_rng(seed), SBIConfig(smooth=0.0)).fake,
+                              self_blend(crop, lm, np.random.default_rng(seed)).fake)
+    # the smoothing removes fine detail: less high-frequency energy than the input
+    noisy = np.clip(crop.astype(int) + np.random.default_rng(0).integers(-12, 13, crop.shape), 0, 255).astype(np.uint8)
+    sm = _smooth(noisy, np.random.default_rng(0))
+    lap = lambda im: float(np.abs(cv2.Laplacian(cv2.cvtColor(im, cv2.COLOR_RGB2GRAY), cv2.CV_32F)).mean())
+    assert lap(sm) < 0.7 * lap(noisy)

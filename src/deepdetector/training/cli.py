@@ -61,6 +61,7 @@ def train(
     workers: int = typer.Option(1, help="Data worker processes (0: make batches in the main process)."),
     max_minutes: Optional[float] = typer.Option(None, help="Start no new epoch after this many minutes of training."),
     taps: str = typer.Option("2,4,7,10,14,15", help="MBConv blocks whose rectified outputs also feed the CAM head (comma-separated; empty: final features only)."),
+    sbi_smooth: float = typer.Option(0.0, help="Probability that a self-blend's frequency transform is edge-preserving smoothing (the waxy skin of generated and restored faces) instead of blur or sharpening; 0: the published recipe."),
     synthetic_reals: str = typer.Option("mixed", help="Reals beside generated images for the synthetic head: same-source (only reals of the manifests holding generated images) or mixed (those plus as many from every other real source)."),
     method: str = typer.Option("finetune", help="finetune: train the network; probe: frozen backbone, linear CAM heads (CPU budgets)."),
     probe_chunks: int = typer.Option(200, help="probe: training batches whose features are extracted."),
@@ -79,7 +80,7 @@ def train(
         run_dir=str(run_dir), seed=seed, epochs=epochs, steps_per_epoch=steps_per_epoch, pairs=pairs, synthetic=synthetic,
         supervised=supervised, input_size=input_size, margin=margin, lr=lr, lr_schedule=lr_schedule, freeze_blocks=freeze_blocks, ema=ema,
         val_fraction=val_fraction, video_frames=video_frames, real_video_frames=real_video_frames, max_per_subset=max_per_subset, patience=patience,
-        threads=threads, workers=workers, max_minutes=max_minutes, method=method, probe_chunks=probe_chunks, taps=_parse_taps(taps), synthetic_reals=synthetic_reals,
+        threads=threads, workers=workers, max_minutes=max_minutes, method=method, probe_chunks=probe_chunks, taps=_parse_taps(taps), synthetic_reals=synthetic_reals, sbi_smooth=sbi_smooth,
         probe_val_frames=probe_val_frames, name=name, version=version,
         pretrained=not no_pretrained, progress=progress,
     )

@@ -23,7 +23,7 @@ _OPTIONS = {
     "synthetic": "--synthetic", "supervised": "--supervised", "input_size": "--input-size", "margin": "--margin",
     "lr": "--lr", "lr_schedule": "--lr-schedule", "freeze_blocks": "--freeze-blocks", "ema": "--ema", "val_fraction": "--val-fraction", "video_frames": "--video-frames",
     "real_video_frames": "--real-video-frames", "max_per_subset": "--max-per-subset", "patience": "--patience",
-    "threads": "--threads", "workers": "--workers", "max_minutes": "--max-minutes", "taps": "--taps", "synthetic_reals": "--synthetic-reals", "method": "--method",
+    "threads": "--threads", "workers": "--workers", "max_minutes": "--max-minutes", "taps": "--taps", "synthetic_reals": "--synthetic-reals", "sbi_smooth": "--sbi-smooth", "method": "--method",
     "probe_chunks": "--probe-chunks", "probe_val_frames": "--probe-val-frames", "name": "--name", "version": "--version",
 }
 # Settings that only matter for one training method.
@@ -67,7 +67,8 @@ def train_command(training: dict[str, Any]) -> str:
     parts = ["deepdetector", "train"]
     # cards written before --taps / --synthetic-reals / --ema existed: no taps, same-source, raw weights
     settings = {**settings, "taps": settings.get("taps", []), "synthetic_reals": settings.get("synthetic_reals", "same-source"),
-                "ema": settings.get("ema", 0.0), "lr_schedule": settings.get("lr_schedule", "constant")}
+                "ema": settings.get("ema", 0.0), "lr_schedule": settings.get("lr_schedule", "constant"),
+                "sbi_smooth": settings.get("sbi_smooth", 0.0)}
     for key, opt in _OPTIONS.items():
         if key not in settings or key in skip:
             continue

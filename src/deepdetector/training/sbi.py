@@ -9,7 +9,9 @@ generalises to swaps it never saw. Recipe (``../shared/notes/field.md``):
    mean-face template warped onto them with a similarity transform. Variants: whole face, inner
    face (eyes-nose-mouth, like reenactment) and lower face (mouth and chin, like lip-sync).
 2. Source S = copy of the image; transform S or the target T: RGB shift, hue/saturation/value,
-   brightness/contrast, then down-and-up-scaling (x1/2, x1/4) or sharpening.
+   brightness/contrast, then down-and-up-scaling (x1/2, x1/4) or sharpening; optionally
+   (``SBIConfig.smooth``, off in the published recipe) edge-preserving smoothing instead, the
+   waxy skin of generated and restored faces (talking-head pipelines, GFPGAN, CodeFormer).
 3. Shift S and the mask together (x +-3%, y +-1.5%, scale 0.95-1.05; borders reflected, never
    black); deform the mask elastically.
 4. Blend mask: blur, zero everything below 1 (erodes the edge), blur again, times a ratio from
@@ -64,6 +66,7 @@ class SBIConfig:
     scale: tuple[float, float] = (0.95, 1.05)
     elastic: float = 0.04  # elastic displacement amplitude as a fraction of the image side
     blend_ratios: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)
+    smooth: float = 0.0  # probability that the frequency transform is edge-preserving smoothing (0: the published recipe)
 
 
 @dataclass
@@ -124,8 +127,18 @@ def _colour_transform(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def _frequency_transform(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _smooth(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Edge-preserving smoothing (bilateral filter): skin detail and noise go, edges stay."""
+    w = img.shape[1]
+    sigma_space = rng.uniform(1.5, 4.0) * w / 192.0
+    out = cv2.bilateralFilter(np.ascontiguousarray(img), d=9, sigmaColor=float(rng.uniform(20, 60)), sigmaSpace=float(sigma_space))
+    return out
+
+
+def _frequency_transform(img: np.ndarray, rng: np.random.Generator, smooth: float = 0.0) -> np.ndarray:
     h, w = img.shape[:2]
+    if smooth > 0 and rng.random() < smooth:  # no draw when off: the published recipe's random stream is unchanged
+        return _smooth(img, rng)
     choice = rng.integers(3)
     if choice < 2:  # down- and up-scale by 1/2 or 1/4
         f = 2 if choice == 0 else 4
@@ -160,9 +173,9 @@ def self_blend(
     target = image
     source = image.copy()
     if rng.random() < 0.5:
-        source = _frequency_transform(_colour_transform(source, rng), rng)
+        source = _frequency_transform(_colour_transform(source, rng), rng, cfg.smooth)
     else:
-        target = _frequency_transform(_colour_transform(target, rng), rng)
+        target = _frequency_transform(_colour_transform(target, rng), rng, cfg.smooth)
 
     # shift the source and the mask together; reflect the border (black padding would be a shortcut)
     s = rng.uniform(*cfg.scale)

@@ -8,6 +8,7 @@ resumed from its last checkpoint draws the same batches as an uninterrupted one.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import platform
@@ -25,6 +26,7 @@ from deepdetector.training.cache import CachedFaces, CacheSettings, FaceCache
 from deepdetector.training.data import BatchSpec, FacePool, Pools, SampleConfig, head_of, make_batch, model_crop
 from deepdetector.training.datasets import MediaItem, read_source, resolve_groups, split_by_group
 from deepdetector.training.metrics import Platt, balanced_threshold, fit_platt, rates, roc_auc, sigmoid
+from deepdetector.training.sbi import SBIConfig
 
 HEADS = ("swap", "synthetic")
 
@@ -65,6 +67,7 @@ class TrainConfig:
     ema: float = 0.0  # fine-tune: validate and ship a moving average of the weights with this decay (0: the raw weights; 0.998 measured no better)
     taps: tuple[int, ...] = (2, 4, 7, 10, 14, 15)  # blocks whose rectified outputs also feed the CAM head
     synthetic_reals: str = "mixed"  # real images beside generated ones for the synthetic head (see build_pools)
+    sbi_smooth: float = 0.0  # probability of edge-preserving smoothing as the self-blend's frequency transform (0: published recipe)
     patience: int = 4
     threads: int = 2
     workers: int = 1
@@ -75,15 +78,28 @@ class TrainConfig:
     probe_val_frames: int = 8  # probe: frames per validation video
     progress: bool = True
 
-    def fingerprint(self) -> str:
-        """Hash of the settings that change what is trained (resume refuses a different run)."""
+    def fingerprint(self, keep_later: frozenset[str] = frozenset()) -> str:
+        """Hash of the settings that change what is trained (resume refuses a different run).
+
+        Options added in later versions are left out while they hold their old behaviour
+        (``keep_later`` names ones to hash anyway: see :meth:`fingerprints`).
+        """
         skip = {"out", "run_dir", "progress", "max_minutes", "workers", "threads", "epochs", "patience", "probe_chunks"}
-        if self.lr_schedule == "constant":
-            skip.add("lr_schedule")  # fingerprints of runs from before the option stay valid
-        else:
+        skip |= {k for k, v in _LATER_OPTIONS.items() if getattr(self, k) == v and k not in keep_later}
+        if self.lr_schedule != "constant":
             skip.discard("epochs")  # a decaying schedule depends on the planned length
         keep = {k: v for k, v in asdict(self).items() if k not in skip}
         return hashlib.sha1(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:12]
+
+    def fingerprints(self) -> set[str]:
+        """Every fingerprint a checkpoint of these settings may carry: versions that hashed some of the
+        later options at their old behaviour wrote those (runs made between two options' arrival)."""
+        at_old = [k for k, v in _LATER_OPTIONS.items() if getattr(self, k) == v]
+        out = set()
+        for r in range(len(at_old) + 1):
+            for combo in itertools.combinations(at_old, r):
+                out.add(self.fingerprint(frozenset(combo)))
+        return out
 
 
 # --- data ----------------------------------------------------------------------------------------
@@ -135,6 +151,13 @@ def frames_for(cfg: TrainConfig) -> Callable[[MediaItem], int]:
         return cfg.video_frames
 
     return n
+
+
+_LATER_OPTIONS = {"ema": 0.0, "lr_schedule": "constant", "sbi_smooth": 0.0}  # option -> the behaviour before it existed
+
+
+def sample_config(cfg: TrainConfig) -> SampleConfig:
+    return SampleConfig(input_size=cfg.input_size, margin=cfg.margin, sbi=SBIConfig(smooth=cfg.sbi_smooth))
 
 
 def open_cache(cfg: TrainConfig) -> FaceCache:
@@ -448,7 +471,7 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
     last = run_dir / "last.pt"
     if last.is_file():
         ck = torch.load(last, map_location="cpu", weights_only=False)
-        if ck["state"]["fingerprint"] != cfg.fingerprint():
+        if ck["state"]["fingerprint"] not in cfg.fingerprints():
             raise ConfigError(f"{last} belongs to a run with other settings; use another --run-dir or delete it")
         model.load_state_dict(ck["model"])
         if ema is not None:
@@ -459,7 +482,7 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
         log(f"resumed after epoch {state['epoch']} (best {state['best']:.4f} at epoch {state['best_epoch']})")
 
     spec = BatchSpec(cfg.pairs, cfg.synthetic, cfg.supervised)
-    scfg = SampleConfig(input_size=cfg.input_size, margin=cfg.margin)
+    scfg = sample_config(cfg)
     bad_epochs = state["epoch"] - max(state["best_epoch"], 0) if state["best_epoch"] >= 0 else 0
     while state["epoch"] < cfg.epochs:
         if cfg.max_minutes is not None and state["train_seconds"] / 60.0 >= cfg.max_minutes:
@@ -638,7 +661,7 @@ def _run_probe(cfg: TrainConfig, split: Split, train_faces: list[CachedFaces], v
     from deepdetector.training.probe import extract_training_features, fit_heads
 
     spec = BatchSpec(cfg.pairs, cfg.synthetic, cfg.supervised)
-    scfg = SampleConfig(input_size=cfg.input_size, margin=cfg.margin)
+    scfg = sample_config(cfg)
     val_imgs, val_owner = eval_crops(val_faces, cfg, cfg.probe_val_frames)
     log(f"probe: {cfg.probe_chunks} training chunks of {2 * (cfg.pairs + cfg.synthetic + cfg.supervised)} images, "
         f"{len(val_imgs)} validation crops")
