@@ -113,6 +113,7 @@ def test_images_and_videos_are_judged_at_their_own_card_thresholds(tiny_model_di
 
 
 def test_a_card_with_bad_media_thresholds_is_refused(tiny_model_dir, tmp_path):
-    model = _card_with_media_thresholds(tiny_model_dir, tmp_path / "m", {"image": "high"})
-    with pytest.raises(ModelError, match="thresholds"):
-        Detector(model_path=model)
+    for i, bad in enumerate(({"image": "high"}, [0.3, 0.7])):
+        model = _card_with_media_thresholds(tiny_model_dir, tmp_path / f"m{i}", bad)
+        with pytest.raises(ModelError, match="thresholds"):
+            Detector(model_path=model)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -211,3 +212,13 @@ def test_checkpoints_of_earlier_versions_still_resume():
     old = hashlib.sha1(json.dumps({k: v for k, v in asdict(cfg).items() if k not in skip}, sort_keys=True).encode()).hexdigest()[:12]
     assert old != cfg.fingerprint() and old in cfg.fingerprints()
     assert TrainConfig(data=["d.csv"], seed=3).fingerprint() not in cfg.fingerprints()
+
+
+@pytest.mark.parametrize("option", [["--lr-schedule", "step"], ["--sbi-smooth", "1.5"], ["--synthetic-reals", "all"]])
+def test_bad_training_options_stop_before_any_work(tmp_path, option):
+    (tmp_path / "real").mkdir()
+    res = runner.invoke(app, ["train", "--data", str(tmp_path), "--cache-dir", str(tmp_path / "cache"), "--run-dir", str(tmp_path / "run"),
+                              "--out", str(tmp_path / "out"), "--no-progress", *option])
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    assert option[0].lstrip("-").replace("-", "_") in res.output
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "out").exists()

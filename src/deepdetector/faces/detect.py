@@ -99,11 +99,11 @@ class VideoFaceFinder:
     """Faces in the sampled frames of ONE video: a quick low-resolution search where it is enough.
 
     Detection is most of the cost of a video scan (YuNet: ~20 ms per 640 px frame, ~6 ms at 320
-    px, both finding every face of FaceForensics++ frames; small faces in 1080p need 640). So the
-    first frame is searched at both sizes; if the quick search missed a face there, the whole
-    video is searched at full size. Otherwise later frames get the quick search, with a full one
-    every ``config.video_full_every`` frames (faces that appear, or are small) and whenever the
-    quick pass finds fewer faces than the last full pass did. Boxes match the full search's to about
+    px, both finding every face of FaceForensics++ frames; small faces in 1080p need 640). So every
+    ``config.video_full_every``-th frame, the first included, is searched at both sizes; once the
+    quick search misses a face the full one found, the rest of the video is searched at full size.
+    The frames between get the quick search alone, and a full one whenever the quick pass finds
+    fewer faces than the last full pass did. Boxes match the full search's to about
     1% (benchmarks/bench_detectors.py, "box vs yunet").
     """
 

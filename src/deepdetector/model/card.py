@@ -58,7 +58,9 @@ class ModelCard:
         """The threshold per media type (``thresholds`` in the card), falling back to ``threshold``."""
         raw = self.extra.get("thresholds") or {}
         try:
-            by_media = {str(k): float(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+            if not isinstance(raw, dict):
+                raise TypeError
+            by_media = {str(k): float(v) for k, v in raw.items()}
         except (TypeError, ValueError):
             raise ModelError(f"model card of {self.label}: 'thresholds' must map media types to numbers, got {raw!r}") from None
         return Thresholds.of(self.threshold, by_media)

@@ -31,6 +31,11 @@ _METHOD_ONLY = {"probe": {"epochs", "steps_per_epoch", "lr", "lr_schedule", "fre
                 "finetune": {"probe_chunks", "probe_val_frames"}}
 
 
+def _media_thresholds(card: dict[str, Any], pattern: str) -> str:
+    """The card's per-media thresholds, each written with ``pattern`` (``{k}``: media, ``{v}``: value)."""
+    return ", ".join(pattern.format(k=k, v=v) for k, v in sorted(card.get("thresholds", {}).items()))
+
+
 def _f(v: Any, digits: int = 3) -> str:
     return "n/a" if v is None else f"{v:.{digits}f}"
 
@@ -91,8 +96,7 @@ def metrics_markdown(card: dict[str, Any]) -> str:
     thr = card.get("threshold")
     lines = [
         f"Threshold {_f(thr, 4)} on the calibrated probability (max over heads; file = mean over frames)"
-        + ("; TPR and FPR below use each file's media threshold (" + ", ".join(f"{k} {_f(v, 4)}" for k, v in sorted(card["thresholds"].items())) + ")."
-           if card.get("thresholds") else "."),
+        + (f"; TPR and FPR below use each file's media threshold ({_media_thresholds(card, '{k} {v:.4f}')})." if card.get("thresholds") else "."),
         "",
         "| validation subset (fakes) | fake files | real files (reference) | file AUC | frame AUC | swap-head file AUC | synthetic-head file AUC | TPR | FPR |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -196,8 +200,7 @@ def model_card_markdown(card: dict[str, Any], evaluation: dict[str, Any] | None 
         *[f"| {h['name']} | {h['a']} | {h['b']} |" for h in heads],
         "",
         f"Decision threshold: **{card.get('threshold')}**"
-        + (" for any other media type; " + ", ".join(f"{k}s **{v}**" for k, v in sorted(card["thresholds"].items())) + "."
-           if card.get("thresholds") else " (one for every file).") ,
+        + (f" for any other media type; {_media_thresholds(card, '{k}s **{v}**')}." if card.get("thresholds") else " (one for every file)."),
         "",
         "## How it was trained",
         "",

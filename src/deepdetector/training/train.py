@@ -425,6 +425,16 @@ def _log(run_dir: Path, record: dict[str, Any]) -> None:
         fh.write(json.dumps(record) + "\n")
 
 
+def check_settings(cfg: TrainConfig) -> None:
+    """Refuse option values that would only fail (or silently do something else) later in the run."""
+    if cfg.lr_schedule not in LR_SCHEDULES:
+        raise ConfigError(f"unknown lr_schedule {cfg.lr_schedule!r}; choose one of {', '.join(LR_SCHEDULES)}")
+    if cfg.synthetic_reals not in SYNTHETIC_REALS:
+        raise ConfigError(f"unknown synthetic_reals {cfg.synthetic_reals!r}; choose one of {', '.join(SYNTHETIC_REALS)}")
+    if not 0.0 <= cfg.sbi_smooth <= 1.0:
+        raise ConfigError(f"sbi_smooth is a probability: between 0 and 1, got {cfg.sbi_smooth}")
+
+
 def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train, export and calibrate; returns the model card (also written to ``cfg.out``)."""
     import torch
@@ -432,6 +442,7 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
     from deepdetector.training.export import CARD_NAME, ONNX_NAME, check_parity, export_onnx, write_card
     from deepdetector.training.model import build_model
 
+    check_settings(cfg)  # before minutes of face caching, not after
     t_start = time.time()
     torch.set_num_threads(max(1, cfg.threads))
     torch.manual_seed(cfg.seed)
