@@ -222,3 +222,21 @@ def test_bad_training_options_stop_before_any_work(tmp_path, option):
     assert res.exit_code != 0 and "Traceback" not in res.output
     assert option[0].lstrip("-").replace("-", "_") in res.output
     assert not (tmp_path / "cache").exists() and not (tmp_path / "out").exists()
+
+
+def test_cache_follows_the_input_size_and_a_cache_too_small_for_it_is_refused(monkeypatch, tmp_path):
+    from deepdetector.training.train import TrainConfig, cache_size_for, region_pixels
+
+    # 288 px at 2x holds 230 px of the 1.6x region: enough for 192 and 224, not for 288
+    assert cache_size_for(192, 1.6) == cache_size_for(224, 1.6) == 288
+    assert cache_size_for(288, 1.6) == 360 and region_pixels(TrainConfig(input_size=288, cache_size=360)) >= 288
+    assert _captured_config(monkeypatch, ["train", "--data", "d.csv", "--input-size", "288"]).cache_size == 360
+    assert _captured_config(monkeypatch, ["train", "--data", "d.csv"]).cache_size == 288
+    monkeypatch.undo()
+
+    (tmp_path / "real").mkdir()
+    res = runner.invoke(app, ["train", "--data", str(tmp_path), "--cache-dir", str(tmp_path / "cache"), "--run-dir", str(tmp_path / "run"),
+                              "--out", str(tmp_path / "out"), "--no-progress", "--input-size", "288", "--cache-size", "288"])
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    assert "up-sampled" in res.output and "--cache-size 360" in res.output
+    assert not (tmp_path / "cache").exists()

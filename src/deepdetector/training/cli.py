@@ -48,6 +48,7 @@ def train(
     supervised: int = typer.Option(3, help="Real manipulated video faces of training groups per step (each with one real video face)."),
     input_size: int = typer.Option(192, help="Model input size in pixels."),
     margin: float = typer.Option(1.6, help="Crop margin (multiple of the face box) used by the model."),
+    cache_size: Optional[int] = typer.Option(None, help="Side of the cached face crops (2x the face box); default: 288, or more when the model's region at --input-size needs it (e.g. 360 for 288 px)."),
     lr: float = typer.Option(3e-4, help="AdamW peak learning rate (reached after the warm-up)."),
     lr_schedule: str = typer.Option("constant", help="Learning rate after the warm-up: constant, or cosine (decays to 2% of --lr over --epochs)."),
     freeze_blocks: int = typer.Option(5, help="Keep the stem and this many early blocks at their ImageNet weights."),
@@ -73,12 +74,13 @@ def train(
 ) -> None:
     """Train the detector on real faces (self-blended fakes) and labelled fakes; write ONNX + model card."""
     _need_torch()
-    from deepdetector.training.train import TrainConfig, run_training
+    from deepdetector.training.train import TrainConfig, cache_size_for, run_training
 
     cfg = TrainConfig(
         data=[str(d) for d in data], train_only=[str(d) for d in train_only], out=str(out), cache_dir=str(cache_dir),
         run_dir=str(run_dir), seed=seed, epochs=epochs, steps_per_epoch=steps_per_epoch, pairs=pairs, synthetic=synthetic,
-        supervised=supervised, input_size=input_size, margin=margin, lr=lr, lr_schedule=lr_schedule, freeze_blocks=freeze_blocks, ema=ema,
+        supervised=supervised, input_size=input_size, margin=margin,
+        cache_size=cache_size if cache_size is not None else cache_size_for(input_size, margin), lr=lr, lr_schedule=lr_schedule, freeze_blocks=freeze_blocks, ema=ema,
         val_fraction=val_fraction, video_frames=video_frames, real_video_frames=real_video_frames, max_per_subset=max_per_subset, patience=patience,
         threads=threads, workers=workers, max_minutes=max_minutes, method=method, probe_chunks=probe_chunks, taps=_parse_taps(taps), synthetic_reals=synthetic_reals, sbi_smooth=sbi_smooth,
         probe_val_frames=probe_val_frames, name=name, version=version,

@@ -44,7 +44,7 @@ class TrainConfig:
     version: str = "1"
     input_size: int = 192
     margin: float = 1.6
-    cache_size: int = 288
+    cache_size: int = 288  # cached crop side at cache_margin: must hold the model's region at input_size (see cache_size_for)
     cache_margin: float = 2.0
     detector: str = "yunet"
     video_frames: int = 16  # frames sampled per video
@@ -425,8 +425,28 @@ def _log(run_dir: Path, record: dict[str, Any]) -> None:
         fh.write(json.dumps(record) + "\n")
 
 
+def cache_size_for(input_size: int, margin: float, cache_margin: float = 2.0, minimum: int = 288) -> int:
+    """Smallest cached crop side (a multiple of 8, at least ``minimum``) whose ``margin`` region holds
+    ``input_size`` pixels, so training crops are never up-sampled from the cache."""
+    need = math.ceil(input_size * cache_margin / margin / 8.0) * 8
+    return max(int(minimum), int(need))
+
+
+def region_pixels(cfg: TrainConfig) -> float:
+    """Pixels of the model's crop region (``margin`` x the face box) inside a cached crop."""
+    return cfg.cache_size * cfg.margin / cfg.cache_margin
+
+
 def check_settings(cfg: TrainConfig) -> None:
     """Refuse option values that would only fail (or silently do something else) later in the run."""
+    if cfg.margin > cfg.cache_margin:
+        raise ConfigError(f"margin {cfg.margin} is wider than the face cache's crops ({cfg.cache_margin}x the face box)")
+    if region_pixels(cfg) < cfg.input_size:
+        raise ConfigError(
+            f"the face cache's {cfg.cache_size} px crops hold {region_pixels(cfg):.0f} px of the model's {cfg.margin}x region, "
+            f"less than --input-size {cfg.input_size}: every training face would be up-sampled; "
+            f"use --cache-size {cache_size_for(cfg.input_size, cfg.margin, cfg.cache_margin)} (or leave it out: it follows the input size)"
+        )
     if cfg.lr_schedule not in LR_SCHEDULES:
         raise ConfigError(f"unknown lr_schedule {cfg.lr_schedule!r}; choose one of {', '.join(LR_SCHEDULES)}")
     if cfg.synthetic_reals not in SYNTHETIC_REALS:
