@@ -5,7 +5,7 @@
 Targets (2 CPU cores): a 1080p photo with one face <= 60 ms warm (decode, detect, classify,
 heatmap); a 12-s 720p FaceForensics++ clip at 32 frames <= 2x `ffmpeg -i clip -f null -`; a 10-s
 1080p H.264 video <= 2.0 s; >= 200 face crops/s classified; `deepdetector scan photo.jpg` as a whole
-process <= 2 s. Uses the shipped model.
+process <= 2 s. Uses the shipped model unless ``--model`` names another (e.g. a candidate in runs/).
 """
 
 from __future__ import annotations
@@ -96,11 +96,12 @@ def main() -> None:
     ap.add_argument("--ffpp", default=str(Path(__file__).resolve().parents[2] / "shared/data/ffpp_c23"))
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--model", default=None, help="an ONNX model with its model_card.json beside it (default: the shipped one)")
     ap.add_argument("--clips-per-size", type=int, default=2, help="FF++ clips measured per frame height")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="ddbench-"))
-    det = Detector(ScanConfig(threads=args.threads))
+    det = Detector(ScanConfig(threads=args.threads, model_path=Path(args.model) if args.model else None))
     print(f"model: {det.card.label}, detector: {det.config.detector}, cores: {os.cpu_count()}")
     rows = []
 

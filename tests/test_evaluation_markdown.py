@@ -22,13 +22,13 @@ def test_robustness_table_marks_the_baseline_and_gives_seconds_per_item():
 def test_evaluation_tables_list_targets_and_subsets():
     payload = {"run": {"model": {"name": "m", "version": "1", "sha256": "c" * 64}, "manifest": "dev.csv", "predictions": "p.csv", "config": {"frames": 32}},
                "threshold": 0.4, "aggregations": ["mean"],
-               "targets": [{"name": "FF++ c23 video AUC", "goal": ">= 0.97", "value": 0.8, "status": "missed", "n": 10, "n_scored": 9}],
+               "targets": [{"name": "FF++ c23 video AUC", "goal": ">= 0.97", "value": 0.8, "ci": [0.6123, 0.9456], "status": "missed", "n": 10, "n_scored": 9}],
                "subsets": [{"name": "all items", "level": "overall", "n": 10, "n_fake": 6, "n_real": 4, "n_scored": 9, "n_no_face": 1, "n_error": 0,
-                            "vs": None, "auc": 0.8, "frame_auc": 0.7, "ap": 0.9, "eer": 0.2, "accuracy": 0.75, "tpr": 0.8, "fpr": 0.25,
+                            "vs": None, "auc": 0.8, "auc_ci": [0.55, 0.97], "frame_auc": 0.7, "ap": 0.9, "eer": 0.2, "accuracy": 0.75, "tpr": 0.8, "fpr": 0.25,
                             "video_auc_by_aggregation": {"mean": 0.81}}]}
     text = evaluation_markdown(payload)
-    assert "| FF++ c23 video AUC | >= 0.97 | 0.800 | missed | 10 (9) |" in text
-    assert "| all items | 10 (6/4) | 9 | 1 | 0 |  | 0.800 | 0.700 | 0.900 | 0.200 | 0.750 | 0.800 | 0.250 |" in text
+    assert "| FF++ c23 video AUC | >= 0.97 | 0.800 | 0.61-0.95 | missed | 10 (9) |" in text
+    assert "| all items | 10 (6/4) | 9 | 1 | 0 |  | 0.800 | 0.55-0.97 | 0.700 | 0.900 | 0.200 | 0.750 | 0.800 | 0.250 |" in text
     assert "deepdetector evaluate dev.csv" in text and "| all items | 0.810 |" in text
 
 
@@ -41,3 +41,8 @@ def test_command_line_refuses_unreadable_input(tmp_path, capsys):
     good = tmp_path / "r.json"
     good.write_text(json.dumps({"run": {}, "experiments": []}))
     assert main([str(good)]) == 0
+
+
+def test_files_written_before_intervals_still_render():
+    payload = {"threshold": 0.4, "targets": [{"name": "t", "goal": ">= 0.9", "value": 0.8, "status": "missed", "n": 3, "n_scored": 3}], "subsets": []}
+    assert "| t | >= 0.9 | 0.800 |  | missed | 3 (3) |" in evaluation_markdown(payload)

@@ -133,3 +133,69 @@ def test_aggregate_frame_scores_skips_faceless_frames():
     assert M.aggregate_frame_scores([0.2, None, 0.4], "mean") == pytest.approx(0.3)
     assert M.aggregate_frame_scores([0.2, None, 0.4], "max") == pytest.approx(0.4)
     assert M.aggregate_frame_scores([None, None], "mean") is None
+
+
+# --- bootstrap intervals ---------------------------------------------------------------------
+
+
+def _binormal(n_fake: int, n_real: int, d: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = np.r_[np.ones(n_fake), np.zeros(n_real)].astype(int)
+    return y, rng.normal(size=y.size) + d * y
+
+
+def _hanley_mcneil_se(auc: float, n_pos: int, n_neg: int) -> float:
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    return math.sqrt((auc * (1 - auc) + (n_pos - 1) * (q1 - auc * auc) + (n_neg - 1) * (q2 - auc * auc)) / (n_pos * n_neg))
+
+
+def test_auc_interval_brackets_the_auc_with_the_textbook_width():
+    y, s = _binormal(200, 150, 1.2, seed=3)
+    auc = M.roc_auc(y, s).value
+    iv = M.auc_interval(y, s)
+    assert iv.low < auc < iv.high
+    # Hanley & McNeil (1982): 95% half-width ~ 1.96 SE
+    assert (iv.high - iv.low) / 2 == pytest.approx(1.96 * _hanley_mcneil_se(auc, 200, 150), rel=0.2)
+    assert M.auc_interval(y, s) == iv  # seeded
+    # the same data, ten times fewer items: a wider interval
+    y10, s10 = _binormal(20, 15, 1.2, seed=3)
+    iv10 = M.auc_interval(y10, s10)
+    assert iv10.high - iv10.low > 2.5 * (iv.high - iv.low)
+
+
+def test_auc_interval_of_separated_and_one_class_sets():
+    y = [0] * 5 + [1] * 5
+    assert M.auc_interval(y, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]).to_list() == [1.0, 1.0]
+    few = M.auc_interval([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9])  # AUC 1.0, but 2 + 2 items say little
+    assert few.to_list() is None and "too few" in few.reason
+    one = M.auc_interval([1, 1, 1], [0.2, 0.5, 0.9])
+    assert one.low is None and one.to_list() is None and one.reason
+
+
+def test_auc_interval_without_the_pair_matrix_agrees(monkeypatch):
+    y, s = _binormal(60, 40, 1.0, seed=5)
+    fast = M.auc_interval(y, s)
+    monkeypatch.setattr(M, "_PAIR_MATRIX_LIMIT", 0)  # as for a manifest of many thousand items
+    slow = M.auc_interval(y, s)
+    assert slow != fast and abs(slow.low - fast.low) < 0.03 and abs(slow.high - fast.high) < 0.03
+
+
+def test_paired_auc_difference_tells_noise_from_a_real_gap():
+    y, s = _binormal(150, 150, 1.0, seed=7)
+    same = M.auc_difference(y, s, s)
+    assert same.delta == 0 and same.interval.to_list() == [0.0, 0.0] and not same.differs
+    # B = A plus heavy noise: clearly worse ranking on 300 items
+    worse = s + np.random.default_rng(8).normal(scale=3.0, size=s.size)
+    gap = M.auc_difference(y, s, worse)
+    assert gap.delta == pytest.approx(M.roc_auc(y, s).value - M.roc_auc(y, worse).value)
+    assert gap.differs and gap.interval.low > 0 and gap.p_value < 0.01
+    # the 4-item example against a slightly different ranking: 0.75 vs 0.5, far from evidence
+    small = M.auc_difference(Y4, S4, [0.1, 0.4, 0.3, 0.35])
+    assert small.auc_a == pytest.approx(0.75) and small.auc_b == pytest.approx(0.5) and small.delta == pytest.approx(0.25)
+    assert not small.differs and small.interval.to_list() is None and "too few" in small.reason
+    # one fake against 21 reals: an AUC is its rank, and resampling it says nothing
+    one = M.auc_difference([1] + [0] * 21, [0.9] + [0.5] * 21, [0.1] + [0.5] * 21)
+    assert one.delta == pytest.approx(1.0) and not one.differs
+    assert M.auc_difference([1, 1], [0.1, 0.2], [0.3, 0.4]).reason
+    with pytest.raises(ValueError):
+        M.auc_difference(Y4, S4, S4[:3])

@@ -1,4 +1,4 @@
-"""CLI commands of the evaluation front end: ``evaluate`` and ``robustness``.
+"""CLI commands of the evaluation front end: ``evaluate``, ``robustness`` and ``compare``.
 
 Exit codes: 0 done, 1 the run could not start or was interrupted (bad option, manifest, model,
 output; Ctrl-C keeps everything written so far: rerun with ``--resume``).
@@ -58,7 +58,30 @@ def _selection(manifest: Path, subset: list[str], kind: list[str], split: Option
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``evaluate`` and ``robustness`` to ``app``."""
+    """Add ``evaluate``, ``robustness`` and ``compare`` to ``app``."""
+
+    @app.command()
+    def compare(
+        a: Path = typer.Argument(..., help="predictions.csv of model A (from `deepdetector evaluate`)."),
+        b: Path = typer.Argument(..., help="predictions.csv of model B, on the same manifest."),
+        output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the table as JSON (`python -m deepdetector.evaluation.markdown` renders it)."),
+        seed: int = typer.Option(0, help="Seed of the bootstrap resamples."),
+    ) -> None:
+        """Paired comparison of two evaluations: AUC(A) - AUC(B) per subset and target, with a 95% bootstrap interval."""
+        from deepdetector.errors import DeepDetectorError
+        from deepdetector.evaluation.compare import compare_predictions, print_comparison, write_json
+
+        try:
+            result = compare_predictions(a, b, seed=seed)
+            if output is not None:
+                write_json(output, result)
+        except DeepDetectorError as exc:
+            raise _fail(str(exc)) from None
+        except OSError as exc:
+            raise _fail(f"cannot write {output}: {exc}") from None
+        print_comparison(_console(), result)
+        if output is not None:
+            typer.echo(f"comparison: {output}")
 
     @app.command()
     def evaluate(

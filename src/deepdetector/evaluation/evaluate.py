@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from deepdetector.evaluation import metrics as M
 from deepdetector.evaluation import plots
 from deepdetector.evaluation.html import HtmlPage, fmt, pct
 from deepdetector.evaluation.manifest import ManifestItem, Selection
@@ -127,7 +128,8 @@ def write_metrics_json(path: Path, info: RunInfo, metrics: EvaluationMetrics) ->
 
 TABLE_NOTE = (
     "AUC, frame AUC, AP and EER rank scored items only (no-face and error items are excluded but counted); "
-    "'vs' names the other-class items a one-class subset is ranked against. Acc/TPR/FPR use the subset's own scored items."
+    "'vs' names the other-class items a one-class subset is ranked against. Acc/TPR/FPR use the subset's own scored items. "
+    "AUC 95%: bootstrap interval (fakes and reals resampled, 2,000 times, seeded)."
 )
 
 
@@ -143,6 +145,7 @@ def subset_cells(s: SubsetMetrics) -> list[str]:
         str(s.n_no_face),
         str(s.n_error),
         fmt(s.auc.value),
+        ci_text(s.auc_ci),
         fmt(s.frame_auc.value),
         pct(t.accuracy),
         pct(t.tpr),
@@ -153,10 +156,10 @@ def subset_cells(s: SubsetMetrics) -> list[str]:
     ]
 
 
-SUBSET_HEADER = ["subset", "vs", "n", "fake/real", "scored", "no face", "error", "AUC", "frame AUC", "acc", "TPR", "FPR", "EER", "AP", "log-loss"]
+SUBSET_HEADER = ["subset", "vs", "n", "fake/real", "scored", "no face", "error", "AUC", "AUC 95%", "frame AUC", "acc", "TPR", "FPR", "EER", "AP", "log-loss"]
 
 
-TERMINAL_HEADER = ["subset", "n", "scored", "no face", "error", "AUC", "frame AUC", "acc", "TPR", "FPR", "EER", "AP", "log-loss"]
+TERMINAL_HEADER = ["subset", "n", "scored", "no face", "error", "AUC", "AUC 95%", "frame AUC", "acc", "TPR", "FPR", "EER", "AP", "log-loss"]
 
 
 def terminal_cells(s: SubsetMetrics, mark: str = "") -> list[str]:
@@ -164,6 +167,13 @@ def terminal_cells(s: SubsetMetrics, mark: str = "") -> list[str]:
     reference as a footnote mark."""
     cells = subset_cells(s)
     return [cells[0] + mark, *cells[2:3], *cells[4:]]
+
+
+def ci_text(interval: "M.Interval | None") -> str:
+    """``0.71-0.92``: a bootstrap interval in a table cell (empty when undefined)."""
+    if interval is None or interval.low is None or interval.high is None:
+        return ""
+    return f"{interval.low:.2f}-{interval.high:.2f}"
 
 
 def threshold_text(metrics: EvaluationMetrics) -> str:
@@ -192,13 +202,13 @@ def print_tables(console: "Console", metrics: EvaluationMetrics) -> None:
         console.print(f"[dim][{i}] {note}[/dim]", highlight=False)
     console.print(f"[dim]{TABLE_NOTE}[/dim]")
     table = Table(title="targets", title_justify="left")
-    for h in ("target", "goal", "measured", "status", "on"):
+    for h in ("target", "goal", "measured", "95% interval", "status", "on"):
         table.add_column(h)
     style = {"met": "green", "missed": "red", "n/a": "dim"}
     for t in metrics.targets:
         d = t.to_dict()
         measured = fmt(t.value) if t.value is not None else (t.reason or "—")
-        table.add_row(t.target.name, d["goal"], measured, f"[{style[t.status]}]{t.status}[/]", t.target.description)
+        table.add_row(t.target.name, d["goal"], measured, ci_text(t.interval), f"[{style[t.status]}]{t.status}[/]", t.target.description)
     console.print(table)
 
 
@@ -236,9 +246,9 @@ def write_report(path: Path, rows: Sequence[PredictionRow], metrics: EvaluationM
 
     page.heading("Targets")
     page.table(
-        ["target", "on", "goal", "measured", "status", "items (scored)"],
+        ["target", "on", "goal", "measured", "95% interval", "status", "items (scored)"],
         [
-            [t.target.name, t.target.description, t.to_dict()["goal"], fmt(t.value) if t.value is not None else (t.reason or "—"), t.status,
+            [t.target.name, t.target.description, t.to_dict()["goal"], fmt(t.value) if t.value is not None else (t.reason or "—"), ci_text(t.interval), t.status,
              "" if t.subset is None else f"{t.subset.n} ({t.subset.n_scored})"]
             for t in metrics.targets
         ],

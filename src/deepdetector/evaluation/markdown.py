@@ -2,6 +2,7 @@
 
     python -m deepdetector.evaluation.markdown predictions.metrics.json   # deepdetector evaluate
     python -m deepdetector.evaluation.markdown robustness.json            # deepdetector robustness
+    python -m deepdetector.evaluation.markdown compare.json               # deepdetector compare -o
 
 Only formatting: every number comes from the JSON file the command wrote.
 """
@@ -16,6 +17,11 @@ from typing import Any
 
 def _f(v: Any, digits: int = 3) -> str:
     return "n/a" if v is None else f"{v:.{digits}f}"
+
+
+def _ci(v: Any) -> str:
+    """``0.71-0.92`` from a JSON ``[low, high]``; empty where none was computed (older files)."""
+    return f"{v[0]:.2f}-{v[1]:.2f}" if isinstance(v, list) and len(v) == 2 else ""
 
 
 def _thresholds(per_media: Any, default: Any) -> str:
@@ -43,16 +49,16 @@ def evaluation_markdown(payload: dict[str, Any]) -> str:
         lines += ["", "Items: " + "; ".join(run["selection"]) + f" ({run.get('n_selected')} of {run.get('n_manifest')} in the manifest)."]
     if settings:
         lines += ["", "Settings: " + ", ".join(f"{k} {v}" for k, v in settings.items()) + "."]
-    lines += ["", "| target | goal | measured | status | items (scored) |", "|---|---|---|---|---|"]
+    lines += ["", "| target | goal | measured | 95% interval | status | items (scored) |", "|---|---|---|---|---|---|"]
     for t in payload.get("targets", []):
         n = "" if t.get("n") is None else f"{t['n']} ({t['n_scored']})"
-        lines.append(f"| {t['name']} | {t['goal']} | {_f(t.get('value'))} | {t['status']} | {n} |")
-    lines += ["", "| subset | n (fake/real) | scored | no face | error | vs | AUC | frame AUC | AP | EER | acc | TPR | FPR |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines.append(f"| {t['name']} | {t['goal']} | {_f(t.get('value'))} | {_ci(t.get('ci'))} | {t['status']} | {n} |")
+    lines += ["", "| subset | n (fake/real) | scored | no face | error | vs | AUC | AUC 95% interval | frame AUC | AP | EER | acc | TPR | FPR |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in payload.get("subsets", []):
         lines.append(
             f"| {s['name']} | {s['n']} ({s['n_fake']}/{s['n_real']}) | {s['n_scored']} | {s['n_no_face']} | {s['n_error']} | "
-            f"{s.get('vs') or ''} | {_f(s.get('auc'))} | {_f(s.get('frame_auc'))} | {_f(s.get('ap'))} | {_f(s.get('eer'))} | "
+            f"{s.get('vs') or ''} | {_f(s.get('auc'))} | {_ci(s.get('auc_ci'))} | {_f(s.get('frame_auc'))} | {_f(s.get('ap'))} | {_f(s.get('eer'))} | "
             f"{_f(s.get('accuracy'))} | {_f(s.get('tpr'))} | {_f(s.get('fpr'))} |"
         )
     aggs = [s for s in payload.get("subsets", []) if s.get("video_auc_by_aggregation") and s["level"] in {"overall", "media"}]
@@ -96,10 +102,15 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: cannot read {args[0]}: {exc}", file=sys.stderr)
         return 2
-    if not isinstance(payload, dict) or not ({"experiments", "targets"} & payload.keys()):
-        print(f"error: {args[0]} is neither a robustness.json nor a predictions.metrics.json", file=sys.stderr)
+    if not isinstance(payload, dict) or not ({"experiments", "targets", "comparison"} & payload.keys()):
+        print(f"error: {args[0]} is neither a robustness.json, a predictions.metrics.json nor a compare JSON", file=sys.stderr)
         return 2
-    print(robustness_markdown(payload) if "experiments" in payload else evaluation_markdown(payload), end="")
+    if "comparison" in payload:
+        from deepdetector.evaluation.compare import comparison_markdown
+
+        print(comparison_markdown(payload), end="")
+    else:
+        print(robustness_markdown(payload) if "experiments" in payload else evaluation_markdown(payload), end="")
     return 0
 
 

@@ -358,6 +358,136 @@ def binary_metrics(labels: Sequence[int] | np.ndarray, scores: Sequence[float] |
     )
 
 
+# --- uncertainty: bootstrap intervals -----------------------------------------------------------
+
+BOOTSTRAP_SAMPLES = 2000
+"""Resamples behind every interval (seeded: the same scores give the same interval)."""
+
+MIN_PER_CLASS_FOR_INTERVAL = 5
+"""Fewer fakes or reals than this and no interval is given: resampling one or two items of a class
+says nothing about the spread (the interval would come out far too narrow)."""
+
+_PAIR_MATRIX_LIMIT = 2_000_000
+"""Above this many fake x real pairs the bootstrap ranks each resample instead of using the pair matrix."""
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A bootstrap confidence interval; ``low``/``high`` are ``None`` exactly when ``reason`` says why."""
+
+    low: float | None
+    high: float | None
+    level: float = 0.95
+    reason: str | None = None
+
+    def to_list(self) -> list[float] | None:
+        return None if self.low is None or self.high is None else [round(self.low, 4), round(self.high, 4)]
+
+
+@dataclass(frozen=True)
+class AucDifference:
+    """AUC of scores A minus AUC of scores B on the same items, with a paired bootstrap interval.
+
+    ``p_value`` is the two-sided bootstrap p-value of "no difference" (twice the smaller share of
+    resampled differences on either side of zero). ``differs`` is True when the interval excludes 0.
+    """
+
+    auc_a: float | None
+    auc_b: float | None
+    delta: float | None
+    interval: Interval
+    p_value: float | None
+    n_fake: int
+    n_real: int
+    reason: str | None = None
+
+    @property
+    def differs(self) -> bool:
+        iv = self.interval
+        return iv.low is not None and iv.high is not None and (iv.low > 0 or iv.high < 0)
+
+
+def _too_few(y: np.ndarray) -> str | None:
+    n_pos = int(y.sum())
+    n_neg = int(y.size - n_pos)
+    if min(n_pos, n_neg) < MIN_PER_CLASS_FOR_INTERVAL:
+        return f"too few items for an interval ({n_pos} fake, {n_neg} real; needs {MIN_PER_CLASS_FOR_INTERVAL} of each)"
+    return None
+
+
+def _pair_matrix(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """``C[i, j]`` = 1 if fake i outscores real j, 0.5 on a tie, else 0 (the AUC is its mean)."""
+    return (pos[:, None] > neg[None, :]).astype(np.float32) + 0.5 * (pos[:, None] == neg[None, :]).astype(np.float32)
+
+
+def _bootstrap_aucs(y: np.ndarray, score_sets: Sequence[np.ndarray], n_boot: int, seed: int) -> np.ndarray:
+    """``[n_boot, len(score_sets)]`` AUCs of class-stratified resamples (the same resample for every
+    score set: paired). Fakes and reals are resampled separately, so every resample keeps both classes."""
+    rng = np.random.default_rng(seed)
+    pos_idx, neg_idx = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    n_pos, n_neg = pos_idx.size, neg_idx.size
+    out = np.empty((n_boot, len(score_sets)), dtype=np.float64)
+    if n_pos * n_neg <= _PAIR_MATRIX_LIMIT:
+        # a resample is a count per item: AUC = w_pos . C . w_neg / (n_pos n_neg)
+        w_pos = rng.multinomial(n_pos, np.full(n_pos, 1.0 / n_pos), size=n_boot).astype(np.float32)
+        w_neg = rng.multinomial(n_neg, np.full(n_neg, 1.0 / n_neg), size=n_boot).astype(np.float32)
+        for k, s in enumerate(score_sets):
+            c = _pair_matrix(s[pos_idx], s[neg_idx])
+            out[:, k] = np.einsum("bi,ij,bj->b", w_pos, c, w_neg, optimize=True) / (n_pos * n_neg)
+        return out
+    for b in range(n_boot):
+        idx = np.concatenate([rng.choice(pos_idx, n_pos), rng.choice(neg_idx, n_neg)])
+        yb = y[idx]
+        for k, s in enumerate(score_sets):
+            out[b, k] = float(roc_auc(yb, s[idx]).value)  # both classes present by construction
+    return out
+
+
+def auc_interval(
+    labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray, level: float = 0.95,
+    n_boot: int = BOOTSTRAP_SAMPLES, seed: int = 0,
+) -> Interval:
+    """Percentile bootstrap interval of the ROC AUC (fakes and reals resampled separately).
+
+    Needs :data:`MIN_PER_CLASS_FOR_INTERVAL` fakes and reals. Items are resampled one by one: files that share a source (two fakes of one identity pair,
+    clips cut from one video) are treated as independent, so on such data the interval is if
+    anything too narrow. With a handful of items per class it is wide, which is the point.
+    """
+    y, s = _as_arrays(labels, scores)
+    reason = _two_classes(y) or _too_few(y)
+    if reason:
+        return Interval(None, None, level, reason)
+    aucs = _bootstrap_aucs(y, [s], n_boot, seed)[:, 0]
+    alpha = (1.0 - level) / 2.0
+    return Interval(float(np.quantile(aucs, alpha)), float(np.quantile(aucs, 1.0 - alpha)), level)
+
+
+def auc_difference(
+    labels: Sequence[int] | np.ndarray, scores_a: Sequence[float] | np.ndarray, scores_b: Sequence[float] | np.ndarray,
+    level: float = 0.95, n_boot: int = BOOTSTRAP_SAMPLES, seed: int = 0,
+) -> AucDifference:
+    """AUC(A) - AUC(B) on the same items, with a paired bootstrap interval and p-value: the way to
+    tell whether one model ranks a subset better than another or the gap is resampling noise."""
+    y, a = _as_arrays(labels, scores_a)
+    _, b = _as_arrays(labels, scores_b)
+    if a.shape != b.shape:
+        raise ValueError("scores_a and scores_b must score the same items")
+    n_pos = int(y.sum())
+    reason = _two_classes(y)
+    if reason:
+        return AucDifference(None, None, None, Interval(None, None, level, reason), None, n_pos, y.size - n_pos, reason)
+    auc_a, auc_b = float(roc_auc(y, a).value), float(roc_auc(y, b).value)
+    few = _too_few(y)
+    if few:
+        return AucDifference(auc_a, auc_b, auc_a - auc_b, Interval(None, None, level, few), None, n_pos, y.size - n_pos, few)
+    boot = _bootstrap_aucs(y, [a, b], n_boot, seed)
+    d = boot[:, 0] - boot[:, 1]
+    alpha = (1.0 - level) / 2.0
+    p = min(1.0, 2.0 * min(float(np.mean(d <= 0)), float(np.mean(d >= 0))))
+    return AucDifference(auc_a, auc_b, auc_a - auc_b, Interval(float(np.quantile(d, alpha)), float(np.quantile(d, 1.0 - alpha)), level),
+                         p, n_pos, y.size - n_pos)
+
+
 # --- frame scores -> video score --------------------------------------------------------------
 
 

@@ -10,6 +10,10 @@ items of the other class: those whose ``source_dataset`` shares the longest word
 ("FaceForensics++ c23 original"), or else every item of the other class of the same media type
 ("all real videos"). The table's ``vs`` column names the reference. Threshold metrics (accuracy,
 TPR, FPR) and log-loss always use the subset's own items only.
+
+Every AUC comes with a 95% bootstrap interval (:func:`~deepdetector.evaluation.metrics.auc_interval`,
+seeded): on subsets of a few dozen files it is wide, and a difference between two models smaller
+than it is not evidence (``deepdetector compare`` tests such a difference on the same items).
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class SubsetMetrics:
     ece: float | None
     mean_seconds: float | None
     aggregations: dict[str, M.Metric] = field(default_factory=dict)  # video AUC per re-aggregation of frame scores
+    auc_ci: M.Interval = field(default_factory=lambda: M.Interval(None, None, reason="not computed"))  # bootstrap 95% interval of ``auc``
 
     def value(self, metric: str) -> float | None:
         """An unrounded metric by name: auc, frame_auc, ap, eer, log_loss, accuracy, tpr, fpr, precision."""
@@ -77,6 +82,7 @@ class SubsetMetrics:
             "vs": self.reference,
             "n_vs": self.n_reference,
             "auc": _r(self.auc.value),
+            "auc_ci": self.auc_ci.to_list(),
             "frame_auc": _r(self.frame_auc.value),
             "n_frame_scores": self.n_frame_scores,
             "ap": _r(self.ap.value),
@@ -153,6 +159,11 @@ class TargetResult:
     subset: SubsetMetrics | None
     reason: str | None = None
 
+    @property
+    def interval(self) -> M.Interval | None:
+        """The bootstrap interval of an AUC target's value (other metrics: None)."""
+        return self.subset.auc_ci if self.subset is not None and self.target.metric == "auc" else None
+
     def to_dict(self) -> dict[str, Any]:
         t = self.target
         return {
@@ -160,6 +171,7 @@ class TargetResult:
             "metric": t.metric,
             "goal": f"{'>=' if t.higher_is_better else '<='} {t.goal}",
             "value": _r(self.value),
+            "ci": self.interval.to_list() if self.interval else None,
             "status": self.status,
             "on": t.description,
             "n": None if self.subset is None else self.subset.n,
@@ -223,6 +235,7 @@ def subset_metrics(
         ece=calib.ece,
         mean_seconds=float(np.mean(seconds)) if seconds else None,
         aggregations=agg,
+        auc_ci=M.auc_interval(y, s),
     )
 
 
@@ -285,6 +298,36 @@ class EvaluationMetrics:
         }
 
 
+@dataclass
+class SubsetPart:
+    """The items of one table row, and the other-class items it borrows (see :func:`find_reference`)."""
+
+    name: str
+    level: str
+    rows: list[PredictionRow]
+    reference: list[PredictionRow]
+    reference_name: str | None
+
+
+def subset_parts(rows: Sequence[PredictionRow]) -> list[SubsetPart]:
+    """The rows of the metric table: all items, each media type, each ``kind``, each ``source_dataset``."""
+    out = [SubsetPart("all items", "overall", list(rows), [], None)]
+    for media in ("video", "image"):
+        part = [r for r in rows if r.media == media]
+        if part and len(part) != len(rows):
+            out.append(SubsetPart(f"all {media}s", "media", part, [], None))
+    for level, key in (("kind", lambda r: r.kind), ("source_dataset", lambda r: r.source_dataset)):
+        groups: OrderedDict[str, list[PredictionRow]] = OrderedDict()
+        for r in rows:
+            groups.setdefault(key(r) or "(none)", []).append(r)
+        if len(groups) < 2:
+            continue
+        for name, part in groups.items():
+            ref, ref_name = find_reference(part, rows)
+            out.append(SubsetPart(name, level, part, ref, ref_name))
+    return out
+
+
 def as_thresholds(threshold: "float | Thresholds") -> Thresholds:
     return threshold if isinstance(threshold, Thresholds) else Thresholds.of(float(threshold))
 
@@ -299,21 +342,7 @@ def compute_metrics(rows: Sequence[PredictionRow], threshold: "float | Threshold
 
         aggregations = AGGREGATIONS.names()
     aggs = list(aggregations)
-    out: list[SubsetMetrics] = []
-    out.append(subset_metrics("all items", "overall", rows, threshold, aggregations=aggs))
-    for media in ("video", "image"):
-        part = [r for r in rows if r.media == media]
-        if part and len(part) != len(rows):
-            out.append(subset_metrics(f"all {media}s", "media", part, threshold, aggregations=aggs))
-    for level, key in (("kind", lambda r: r.kind), ("source_dataset", lambda r: r.source_dataset)):
-        groups: OrderedDict[str, list[PredictionRow]] = OrderedDict()
-        for r in rows:
-            groups.setdefault(key(r) or "(none)", []).append(r)
-        if len(groups) < 2:
-            continue
-        for name, part in groups.items():
-            ref, ref_name = find_reference(part, rows)
-            out.append(subset_metrics(name, level, part, threshold, ref, ref_name, aggregations=aggs))
+    out = [subset_metrics(sp.name, sp.level, sp.rows, threshold, sp.reference, sp.reference_name, aggregations=aggs) for sp in subset_parts(rows)]
     targets: list[TargetResult] = []
     for t in TARGETS:
         part = [r for r in rows if t.members(r)]
