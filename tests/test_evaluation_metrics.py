@@ -199,3 +199,11 @@ def test_paired_auc_difference_tells_noise_from_a_real_gap():
     assert M.auc_difference([1, 1], [0.1, 0.2], [0.3, 0.4]).reason
     with pytest.raises(ValueError):
         M.auc_difference(Y4, S4, S4[:3])
+
+
+def test_rate_interval_is_wilsons():
+    # Wilson 95% for 8 of 10: 0.4902 .. 0.9433 (textbook value)
+    iv = M.rate_interval(8, 10)
+    assert iv.low == pytest.approx(0.4902, abs=1e-4) and iv.high == pytest.approx(0.9433, abs=1e-4)
+    assert M.rate_interval(0, 20).low == 0.0 and M.rate_interval(20, 20).high == 1.0
+    assert M.rate_interval(0, 0).to_list() is None

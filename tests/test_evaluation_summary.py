@@ -140,3 +140,20 @@ def test_per_media_thresholds_judge_each_item_by_its_media_type(rows):
     assert by_name(m, "all items").auc.value == pytest.approx(8 / 9)
     # a single float is the same as Thresholds without media entries
     assert compute_metrics(rows, 0.5, aggregations=[]).to_dict() == compute_metrics(rows, Thresholds.of(0.5), aggregations=[]).to_dict()
+
+
+def test_targets_carry_intervals_where_there_are_enough_items():
+    # 10 fake and 10 real videos of FF++ c23: fakes 0.55..1.0, reals 0.0..0.40 and one real at 0.925
+    rows = [row(f"f{i}.mp4", 1, "FaceForensics++ c23 Deepfakes", "faceswap-video", "video", 0.55 + 0.05 * i) for i in range(10)]
+    rows += [row(f"r{i}.mp4", 0, "FaceForensics++ c23 original", "video", "video", 0.05 * i) for i in range(9)]
+    rows.append(row("r9.mp4", 0, "FaceForensics++ c23 original", "video", "video", 0.925))
+    m = compute_metrics(rows, 0.5, aggregations=[])
+    t = {x.target.name: x for x in m.targets}
+    c23 = t["FF++ c23 video AUC"]
+    assert c23.value == pytest.approx(0.92)  # the 0.925 real outscores 8 of 10 fakes: 92 of 100 pairs won
+    lo, hi = c23.to_dict()["ci"]
+    assert lo < 0.92 < hi and hi <= 1.0
+    # FPR 1 of 10 -> Wilson 0.018 .. 0.404
+    assert t["FPR, all videos"].value == pytest.approx(0.1)
+    assert t["FPR, all videos"].to_dict()["ci"] == pytest.approx([0.0179, 0.4042], abs=1e-4)
+    assert t["GAN-face AUC"].to_dict()["ci"] is None  # no such items

@@ -488,6 +488,19 @@ def auc_difference(
                          p, n_pos, y.size - n_pos)
 
 
+def rate_interval(k: int, n: int, level: float = 0.95) -> Interval:
+    """Wilson score interval of a rate ``k / n`` (accuracy, TPR, FPR at the threshold)."""
+    if n <= 0:
+        return Interval(None, None, level, "no items")
+    z = {0.9: 1.6448536, 0.95: 1.9599640, 0.99: 2.5758293}.get(level)
+    if z is None:
+        raise ValueError("level must be 0.9, 0.95 or 0.99")
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return Interval(max(0.0, centre - half), min(1.0, centre + half), level)
+
+
 # --- frame scores -> video score --------------------------------------------------------------
 
 

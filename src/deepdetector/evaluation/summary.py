@@ -161,8 +161,14 @@ class TargetResult:
 
     @property
     def interval(self) -> M.Interval | None:
-        """The bootstrap interval of an AUC target's value (other metrics: None)."""
-        return self.subset.auc_ci if self.subset is not None and self.target.metric == "auc" else None
+        """95% interval of the value: bootstrap for an AUC, Wilson for accuracy / TPR / FPR."""
+        if self.subset is None or self.value is None:
+            return None
+        if self.target.metric == "auc":
+            return self.subset.auc_ci
+        c = self.subset.at_threshold.counts
+        k_n = {"accuracy": (c.tp + c.tn, c.n), "tpr": (c.tp, c.n_pos), "fpr": (c.fp, c.n_neg)}.get(self.target.metric)
+        return None if k_n is None else M.rate_interval(*k_n)
 
     def to_dict(self) -> dict[str, Any]:
         t = self.target
