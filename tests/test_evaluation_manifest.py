@@ -147,3 +147,22 @@ def test_sampling_is_seeded_balanced_and_in_manifest_order(manifest):
     b = sample_items(items, 12, seed=0)
     assert len(b) == 12 and sum(1 for i in b if i.label == 0) == 4
     assert sample_items(items, None) == items
+
+
+def test_several_manifests_are_one_set_and_several_splits_keep_what_any_names(manifest, tmp_path):
+    other_dir = tmp_path / "held"
+    other_dir.mkdir()
+    held = _write(other_dir / "held.csv", "path,label,kind,source_dataset,group\n" + "".join(f"r{i}.jpg,real,image,web crops,\n" for i in range(5)))
+    split = _write(tmp_path / "val.txt", "0_10\n")
+    sel = select([manifest, held], split=[split, held])  # the CSV names its own paths
+    assert sorted(i.path for i in sel.items) == ["ff/fake/0.mp4", "ff/real/0.mp4", *(f"r{i}.jpg" for i in range(5))]
+    assert sel.items[-1].file == (other_dir / "r4.jpg").resolve()  # each path relative to its own manifest
+    assert sel.total == 25 and sel.manifests == [manifest, held] and sel.splits == [str(split), str(held)]
+    assert sel.manifest_text == f"{manifest} {held}"
+    # one path in two manifests: predictions are keyed by path, so this is refused
+    clash = _write(tmp_path / "clash.csv", "path,label\ngan/0.jpg,real\n")
+    with pytest.raises(ManifestError, match="in both"):
+        select([manifest, clash])
+    # nothing left anywhere is still an error
+    with pytest.raises(ManifestError, match="no item"):
+        select([manifest, held], split=_write(tmp_path / "none.txt", "nobody\n"))

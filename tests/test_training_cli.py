@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -240,3 +242,47 @@ def test_cache_follows_the_input_size_and_a_cache_too_small_for_it_is_refused(mo
     assert res.exit_code != 0 and "Traceback" not in res.output
     assert "up-sampled" in res.output and "--cache-size 360" in res.output
     assert not (tmp_path / "cache").exists()
+
+
+def test_unseen_lists_the_training_only_files_the_cap_left_out(tiny_model_dir, tmp_path):
+    import csv
+    import json
+    import shutil
+
+    from deepdetector.training.datasets import read_source
+    from deepdetector.training.train import cap_per_subset
+
+    rows = ["path,label,kind,source_dataset,group"]
+    rows += [f"web/{i}.jpg,real,image,web crops," for i in range(8)]
+    rows += [f"vox/{i}.jpg,real,image,VoxCeleb2 frames,seq{i % 2}" for i in range(6)]  # two sequences of 3 frames
+    rows += [f"small/{i}.jpg,real,image,few photos," for i in range(2)]
+    (tmp_path / "data").mkdir()
+    manifest = tmp_path / "data" / "reals.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    model = tmp_path / "model"
+    src = Path(tiny_model_dir)
+    shutil.copytree(src.parent if src.is_file() else src, model)
+    card = json.loads((model / "model_card.json").read_text())
+    card["training"] = {"settings": {"train_only": [str(manifest)], "max_per_subset": 3, "seed": 4}}
+    (model / "model_card.json").write_text(json.dumps(card))
+
+    out = tmp_path / "out" / "unseen.csv"
+    res = runner.invoke(app, ["unseen", "--model", str(model), "--output", str(out)])
+    assert res.exit_code == 0, res.output
+    got = list(csv.DictReader(out.open()))
+    used = {it.path for it in cap_per_subset(read_source(manifest), 3, 4)}
+    files = {str((out.parent / r["path"]).resolve()) for r in got}
+    # 5 web photos the cap left out; no frame of a VoxCeleb sequence the training used; nothing of the small subset
+    assert len([r for r in got if r["source_dataset"] == "web crops"]) == 5
+    assert not files & used and not [r for r in got if r["source_dataset"] == "few photos"]
+    vox = [it for it in read_source(manifest) if it.subset == "VoxCeleb2 frames"]
+    used_seqs = {it.group for it in vox if it.path in used}
+    want_vox = sorted(it.path for it in vox if it.group not in used_seqs)
+    assert sorted(f for f in files if "/vox/" in f) == want_vox
+    assert f"{5 + len(want_vox)} files never used" in res.output
+    assert f"{sum(1 for it in vox if it.path not in used) - len(want_vox)} more left out for sharing a group" in res.output
+    # a card without a cap trained on everything: a clear error, no file
+    card["training"]["settings"]["max_per_subset"] = None
+    (model / "model_card.json").write_text(json.dumps(card))
+    res = runner.invoke(app, ["unseen", "--model", str(model), "--output", str(tmp_path / "x.csv")])
+    assert res.exit_code != 0 and "no --max-per-subset" in res.output and not (tmp_path / "x.csv").exists()

@@ -49,7 +49,7 @@ def _console():
     return console
 
 
-def _selection(manifest: Path, subset: list[str], kind: list[str], split: Optional[Path], limit: Optional[int], seed: int):
+def _selection(manifest, subset: list[str], kind: list[str], split, limit: Optional[int], seed: int):
     from deepdetector.evaluation.manifest import select
 
     if limit is not None and limit < 1:
@@ -85,7 +85,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def evaluate(
-        manifest: Path = typer.Argument(..., help="CSV with path,label[,kind,source_dataset,group]; paths relative to its folder."),
+        manifest: list[Path] = typer.Argument(..., help="CSV(s) with path,label[,kind,source_dataset,group]; paths relative to each CSV's folder. Several are evaluated as one set."),
         output: Path = typer.Option(Path("predictions.csv"), "--output", "-o", help="Predictions CSV (one row per item); metrics go to <output>.metrics.json beside it."),
         report: Optional[Path] = typer.Option(None, "--report", help="Also write a self-contained HTML report with tables and plots."),
         frames: int = typer.Option(ScanConfig.frames, help="Frames sampled per video."),
@@ -95,7 +95,7 @@ def register(app: typer.Typer) -> None:
         threshold: Optional[float] = typer.Option(None, help="Decision threshold (default: the model card's)."),
         flip_tta: bool = typer.Option(False, "--flip-tta", help="Also classify mirrored faces and average."),
         model: Optional[Path] = typer.Option(None, help="Model folder or model_card.json (default: the shipped model)."),
-        split: Optional[Path] = typer.Option(None, help="Keep only the groups or paths listed in this file (e.g. the validation split shipped with a model)."),
+        split: list[Path] = typer.Option([], help="Keep only the groups or paths listed in this file (e.g. the validation split shipped with a model); repeatable: items named by any."),
         subset: list[str] = typer.Option([], help="Keep items whose source_dataset contains this text (repeatable)."),
         kind: list[str] = typer.Option([], help="Keep items whose kind contains this text (repeatable), e.g. video."),
         limit: Optional[int] = typer.Option(None, help="Evaluate a seeded, label-balanced sample of this many items."),
@@ -122,7 +122,7 @@ def register(app: typer.Typer) -> None:
         try:
             from deepdetector.api import Detector
 
-            selection = _selection(manifest, subset, kind, split, limit, seed)
+            selection = _selection(manifest, subset, kind, split or None, limit, seed)
             det = Detector(config)
             with progress:
                 task = progress.add_task("evaluate", total=None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,6 +75,7 @@ class RunInfo:
     n_selected: int
     n_scanned_now: int
     seconds: float
+    splits: list[str] = field(default_factory=list)  # split files applied (to rebuild the command)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +85,7 @@ class RunInfo:
             "config": self.config,
             "selection": self.selection_notes,
             "n_manifest": self.n_manifest,
+            "splits": self.splits,
             "n_selected": self.n_selected,
             "n_scanned_now": self.n_scanned_now,
             "seconds_this_run": round(self.seconds, 1),
@@ -347,7 +349,7 @@ def evaluate(
         notes.append(f"WARNING: some resumed rows were made by another model ({', '.join(sorted(other_models))})")
     metrics = compute_metrics(rows, detector.thresholds)
     info = RunInfo(
-        manifest=str(selection.manifest),
+        manifest=selection.manifest_text,
         predictions=str(output),
         model=model_info(detector),
         config=config_info(detector),
@@ -356,6 +358,7 @@ def evaluate(
         n_selected=len(selection.items),
         n_scanned_now=todo,
         seconds=time.perf_counter() - started,
+        splits=list(selection.splits),
     )
     write_metrics_json(metrics_path_for(output), info, metrics)
     if report is not None:

@@ -15,7 +15,7 @@ import json
 import random
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from deepdetector.errors import ConfigError
@@ -266,38 +266,70 @@ class Selection:
     """The items to evaluate and how they were chosen (shown in reports)."""
 
     items: list[ManifestItem]
-    manifest: Path
-    total: int  # rows in the manifest
+    manifest: Path  # the first (or only) manifest
+    total: int  # rows in the manifests
     notes: list[str]
+    manifests: list[Path] = field(default_factory=list)  # every manifest, in the order given
+    splits: list[str] = field(default_factory=list)  # the split files applied
+
+    @property
+    def manifest_text(self) -> str:
+        return " ".join(str(m) for m in (self.manifests or [self.manifest]))
 
 
 def select(
-    manifest: str | Path,
+    manifest: str | Path | Sequence[str | Path],
     subsets: Sequence[str] = (),
     kinds: Sequence[str] = (),
-    split: str | Path | None = None,
+    split: str | Path | Sequence[str | Path] | None = None,
     limit: int | None = None,
     seed: int = 0,
 ) -> Selection:
-    """Read a manifest and apply the filters in order: subset/kind, split, seeded sample."""
-    manifest = Path(manifest).expanduser()
-    items = read_manifest(manifest)
-    total = len(items)
+    """Read one or more manifests and apply the filters in order: subset/kind, split, seeded sample.
+
+    Several manifests are evaluated as one set (each item's path stays relative to its own
+    manifest; one path in two manifests is refused). Several split files keep the items any of
+    them names, so ``--split model_card.json --split held_out.csv`` keeps a model's validation
+    groups of one manifest and every file listed for another.
+    """
+    manifests = [Path(m).expanduser() for m in ([manifest] if isinstance(manifest, (str, Path)) else manifest)]
+    if not manifests:
+        raise ManifestError("no manifest given")
+    splits = [] if split is None else [split] if isinstance(split, (str, Path)) else list(split)
+    entries: set[str] = set()
+    for sp in splits:
+        entries |= read_split(sp)
+    split_text = " + ".join(str(sp) for sp in splits)
+    items: list[ManifestItem] = []
+    total = 0
     notes: list[str] = []
-    if subsets or kinds:
-        items = filter_items(items, subsets, kinds)
-        what = ", ".join([f"source_dataset ~ {s!r}" for s in subsets] + [f"kind ~ {k!r}" for k in kinds])
-        notes.append(f"filter {what}: {len(items)} of {total} items")
-        if not items:
-            raise ManifestError(f"no item of {manifest} matches {what}")
-    if split is not None:
-        before = len(items)
-        items = apply_split(items, read_split(split), manifest)
-        notes.append(f"split {split}: kept {len(items)} of {before} items")
-        if not items:
-            raise ManifestError(f"no item of {manifest} is named by the split file {split} (it lists groups or paths to keep)")
+    seen: dict[str, Path] = {}
+    for m in manifests:
+        part = read_manifest(m)
+        total += len(part)
+        where = "" if len(manifests) == 1 else f"{m}: "
+        n_read = len(part)
+        if subsets or kinds:
+            part = filter_items(part, subsets, kinds)
+            what = ", ".join([f"source_dataset ~ {s!r}" for s in subsets] + [f"kind ~ {k!r}" for k in kinds])
+            notes.append(f"{where}filter {what}: {len(part)} of {n_read} items")
+            if not part and len(manifests) == 1:
+                raise ManifestError(f"no item of {m} matches {what}")
+        if splits:
+            before = len(part)
+            part = apply_split(part, entries, m)
+            notes.append(f"{where}split {split_text}: kept {len(part)} of {before} items")
+            if not part and len(manifests) == 1:
+                raise ManifestError(f"no item of {m} is named by the split file {split_text} (it lists groups or paths to keep)")
+        for it in part:
+            if it.path in seen:
+                raise ManifestError(f"{it.path} is in both {seen[it.path]} and {m}: give each file once (predictions are keyed by path)")
+            seen[it.path] = m
+        items += part
+    if not items:
+        raise ManifestError(f"no item of {', '.join(map(str, manifests))} is left after the filters")
     if limit is not None and limit < len(items):
         before = len(items)
         items = sample_items(items, limit, seed)
         notes.append(f"sample: {len(items)} of {before} items (seed {seed}, balanced by label)")
-    return Selection(items=items, manifest=manifest, total=total, notes=notes)
+    return Selection(items=items, manifest=manifests[0], total=total, notes=notes, manifests=manifests, splits=[str(sp) for sp in splits])

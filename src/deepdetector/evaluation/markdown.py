@@ -43,10 +43,12 @@ def evaluation_markdown(payload: dict[str, Any]) -> str:
         lines.append(f"Model {model.get('name')} v{model.get('version')} (sha256 {str(model.get('sha256', ''))[:12]}...), "
                      f"threshold {_thresholds(payload.get('thresholds'), payload.get('threshold'))}.")
     if run.get("manifest"):
-        lines += ["", "```bash", f"deepdetector evaluate {run['manifest']} --split src/deepdetector/model/weights/model_card.json "
-                  f"--output {run.get('predictions', 'predictions.csv')}", "```"]
+        # files written before splits were recorded: the shipped model's validation split was the only one used
+        splits = run.get("splits", ["src/deepdetector/model/weights/model_card.json"])
+        lines += ["", "```bash", f"deepdetector evaluate {run['manifest']} " + "".join(f"--split {sp} " for sp in splits)
+                  + f"--output {run.get('predictions', 'predictions.csv')}", "```"]
     if run.get("selection"):
-        lines += ["", "Items: " + "; ".join(run["selection"]) + f" ({run.get('n_selected')} of {run.get('n_manifest')} in the manifest)."]
+        lines += ["", "Items: " + "; ".join(run["selection"]) + f" ({run.get('n_selected')} of {run.get('n_manifest')} in the manifest{'s' if ' ' in str(run.get('manifest', '')) else ''})."]
     if settings:
         lines += ["", "Settings: " + ", ".join(f"{k} {v}" for k, v in settings.items()) + "."]
     lines += ["", "| target | goal | measured | 95% interval | status | items (scored) |", "|---|---|---|---|---|---|"]

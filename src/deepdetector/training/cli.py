@@ -216,3 +216,51 @@ def register(app: typer.Typer) -> None:
     app.command("synth")(synth)
     app.command("export")(export)
     app.command("card")(card)
+    app.command("unseen")(unseen)
+
+
+def unseen(
+    model: Optional[Path] = typer.Option(None, help="Model folder or model_card.json (default: the shipped model)."),
+    output: Path = typer.Option(Path("unseen.csv"), "--output", "-o", help="Manifest CSV of the files (paths relative to its folder)."),
+) -> None:
+    """Write a manifest of the training-only files the model never trained on (left out by its --max-per-subset).
+
+    They come from the same sources as the training data, so they measure how often the model calls
+    unseen real photos of those sources fake: evaluate it with
+    ``deepdetector evaluate unseen.csv`` (or beside the dev manifest: ``deepdetector evaluate dev.csv unseen.csv
+    --split model_card.json --split unseen.csv``).
+    """
+    import csv
+    import json
+    import os
+
+    from deepdetector.model.card import WEIGHTS_DIR, ModelCard
+    from deepdetector.training.train import unused_files
+
+    try:
+        loaded = ModelCard.load(model or WEIGHTS_DIR)
+        raw = json.loads((loaded.file.parent / "model_card.json").read_text(encoding="utf-8"))
+        settings = raw.get("training", {}).get("settings", {})
+        if not settings.get("train_only"):
+            raise DeepDetectorError("this model card records no --train-only sources: there is nothing it left unused")
+        if settings.get("max_per_subset") is None:
+            raise DeepDetectorError("this model trained on every file of its --train-only sources (no --max-per-subset): none is unseen")
+        items, dropped = unused_files(list(settings["train_only"]), settings["max_per_subset"], int(settings.get("seed", 0)))
+    except DeepDetectorError as exc:
+        _fail(exc)
+        return
+    if not items:
+        _fail(DeepDetectorError("every file of the --train-only sources was used in training"))
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    base = output.parent.resolve()
+    with output.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "label", "kind", "source_dataset", "group"])
+        for it in items:
+            w.writerow([os.path.relpath(it.path, base), it.label, it.kind, it.subset, it.group])
+    by: dict[str, int] = {}
+    for it in items:
+        by[it.subset] = by.get(it.subset, 0) + 1
+    typer.echo(f"wrote {output}: {len(items)} files never used in training ({', '.join(f'{k} {v}' for k, v in sorted(by.items()))}); "
+               f"{dropped} more left out for sharing a group with a used file")

@@ -126,6 +126,21 @@ def collect(cfg: TrainConfig) -> Split:
     return Split(train=resolve_groups(only) + train, val=val)
 
 
+def unused_files(train_only: list[str], max_per_subset: int | None, seed: int) -> tuple[list[MediaItem], int]:
+    """Files of the ``--train-only`` sources a run never trained on: those ``--max-per-subset`` left
+    out (the same seeded choice as :func:`collect`), minus any that share a group with a used file
+    (frames of a sequence that was used are near-copies of it). Returns them and the number dropped
+    for sharing a group."""
+    items: list[MediaItem] = []
+    for src in train_only:
+        items += read_source(src)
+    used = {it.path for it in cap_per_subset(items, max_per_subset, seed)}
+    used_groups = {it.group for it in resolve_groups(items) if it.path in used}
+    left = [it for it in resolve_groups(items) if it.path not in used]
+    kept = [it for it in left if it.group not in used_groups]
+    return kept, len(left) - len(kept)
+
+
 def cap_per_subset(items: list[MediaItem], cap: int | None, seed: int) -> list[MediaItem]:
     """At most ``cap`` items of each subset, chosen by a seeded shuffle (order of the source kept)."""
     if cap is None:
