@@ -172,12 +172,27 @@ def test_auc_interval_of_separated_and_one_class_sets():
     assert one.low is None and one.to_list() is None and one.reason
 
 
-def test_auc_interval_without_the_pair_matrix_agrees(monkeypatch):
-    y, s = _binormal(60, 40, 1.0, seed=5)
-    fast = M.auc_interval(y, s)
-    monkeypatch.setattr(M, "_PAIR_MATRIX_LIMIT", 0)  # as for a manifest of many thousand items
-    slow = M.auc_interval(y, s)
-    assert slow != fast and abs(slow.low - fast.low) < 0.03 and abs(slow.high - fast.high) < 0.03
+def test_weighted_auc_equals_the_auc_of_the_repeated_items():
+    rng = np.random.default_rng(11)
+    pos = np.round(rng.random(7), 1)  # rounded: ties between and within classes
+    neg = np.round(rng.random(9), 1)
+    w_pos = rng.integers(0, 4, size=(5, 7)).astype(float)
+    w_neg = rng.integers(0, 4, size=(5, 9)).astype(float)
+    w_pos[:, 0] += 1
+    w_neg[:, 0] += 1  # every row keeps both classes
+    got = M.weighted_auc(pos, neg, w_pos, w_neg)
+    for b in range(5):
+        s = np.r_[np.repeat(pos, w_pos[b].astype(int)), np.repeat(neg, w_neg[b].astype(int))]
+        y = np.r_[np.ones(int(w_pos[b].sum())), np.zeros(int(w_neg[b].sum()))].astype(int)
+        assert got[b] == pytest.approx(M.roc_auc(y, s).value)
+
+
+def test_interval_of_a_large_set_is_narrow_and_computed_in_chunks(monkeypatch):
+    y, s = _binormal(20_000, 30_000, 1.0, seed=2)
+    monkeypatch.setattr(M, "_BOOTSTRAP_CHUNK_CELLS", 1_000_000)  # 20 resamples at a time
+    iv = M.auc_interval(y, s, n_boot=200)
+    auc = M.roc_auc(y, s).value
+    assert iv.low < auc < iv.high and iv.high - iv.low < 0.02
 
 
 def test_paired_auc_difference_tells_noise_from_a_real_gap():

@@ -60,7 +60,7 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         return {"comparison": {"a": self.a, "b": self.b, "n_common": self.n_common, "only_a": self.only_a, "only_b": self.only_b,
-                               "level": 0.95, "bootstrap_samples": M.BOOTSTRAP_SAMPLES},
+                               "level": 0.95, "bootstrap_samples": M.bootstrap_samples(self.n_common)},
                 "rows": [r.to_dict() for r in self.rows]}
 
 

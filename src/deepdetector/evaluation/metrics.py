@@ -361,14 +361,20 @@ def binary_metrics(labels: Sequence[int] | np.ndarray, scores: Sequence[float] |
 # --- uncertainty: bootstrap intervals -----------------------------------------------------------
 
 BOOTSTRAP_SAMPLES = 2000
-"""Resamples behind every interval (seeded: the same scores give the same interval)."""
+"""Resamples behind every interval (seeded: the same scores give the same interval); sets of more
+than 50,000 items get proportionally fewer (at least 200: their intervals are narrow anyway)."""
+
+
+def bootstrap_samples(n_items: int) -> int:
+    """Resamples used for ``n_items`` items (see :data:`BOOTSTRAP_SAMPLES`)."""
+    return BOOTSTRAP_SAMPLES if n_items <= 50_000 else max(200, BOOTSTRAP_SAMPLES * 50_000 // n_items)
 
 MIN_PER_CLASS_FOR_INTERVAL = 5
 """Fewer fakes or reals than this and no interval is given: resampling one or two items of a class
 says nothing about the spread (the interval would come out far too narrow)."""
 
-_PAIR_MATRIX_LIMIT = 2_000_000
-"""Above this many fake x real pairs the bootstrap ranks each resample instead of using the pair matrix."""
+_BOOTSTRAP_CHUNK_CELLS = 4_000_000
+"""Resample weights held in memory at once (replicates x items), about 32 MB of float64."""
 
 
 @dataclass(frozen=True)
@@ -415,9 +421,24 @@ def _too_few(y: np.ndarray) -> str | None:
     return None
 
 
-def _pair_matrix(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
-    """``C[i, j]`` = 1 if fake i outscores real j, 0.5 on a tie, else 0 (the AUC is its mean)."""
-    return (pos[:, None] > neg[None, :]).astype(np.float32) + 0.5 * (pos[:, None] == neg[None, :]).astype(np.float32)
+def weighted_auc(pos: np.ndarray, neg: np.ndarray, w_pos: np.ndarray, w_neg: np.ndarray) -> np.ndarray:
+    """AUCs of weighted samples: row ``b`` of ``w_pos`` [B, n_pos] / ``w_neg`` [B, n_neg] says how
+    often each fake / real is counted (a bootstrap resample). Equal to :func:`roc_auc` of the items
+    repeated that many times; O(n log n + B n), so a resample of a million items costs milliseconds."""
+    order = np.argsort(neg, kind="mergesort")
+    sorted_neg = neg[order]
+    below = np.searchsorted(sorted_neg, pos, side="left")  # reals scoring strictly lower
+    upto = np.searchsorted(sorted_neg, pos, side="right")  # ... or equal
+    cum = np.zeros((w_neg.shape[0], neg.size + 1), dtype=np.float64)
+    np.cumsum(w_neg[:, order], axis=1, out=cum[:, 1:])
+    wins = cum[:, below] + 0.5 * (cum[:, upto] - cum[:, below])  # [B, n_pos]: weighted reals each fake beats
+    return (wins * w_pos).sum(axis=1) / (w_pos.sum(axis=1) * w_neg.sum(axis=1))
+
+
+def _resample_counts(rng: np.random.Generator, n: int, b: int) -> np.ndarray:
+    """[b, n] counts of each item in ``b`` resamples of ``n`` items drawn with replacement."""
+    idx = rng.integers(0, n, size=(b, n)) + (np.arange(b) * n)[:, None]
+    return np.bincount(idx.ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
 
 
 def _bootstrap_aucs(y: np.ndarray, score_sets: Sequence[np.ndarray], n_boot: int, seed: int) -> np.ndarray:
@@ -425,27 +446,20 @@ def _bootstrap_aucs(y: np.ndarray, score_sets: Sequence[np.ndarray], n_boot: int
     score set: paired). Fakes and reals are resampled separately, so every resample keeps both classes."""
     rng = np.random.default_rng(seed)
     pos_idx, neg_idx = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-    n_pos, n_neg = pos_idx.size, neg_idx.size
     out = np.empty((n_boot, len(score_sets)), dtype=np.float64)
-    if n_pos * n_neg <= _PAIR_MATRIX_LIMIT:
-        # a resample is a count per item: AUC = w_pos . C . w_neg / (n_pos n_neg)
-        w_pos = rng.multinomial(n_pos, np.full(n_pos, 1.0 / n_pos), size=n_boot).astype(np.float32)
-        w_neg = rng.multinomial(n_neg, np.full(n_neg, 1.0 / n_neg), size=n_boot).astype(np.float32)
+    chunk = max(1, min(n_boot, _BOOTSTRAP_CHUNK_CELLS // max(1, y.size)))
+    for start in range(0, n_boot, chunk):
+        b = min(chunk, n_boot - start)
+        w_pos = _resample_counts(rng, pos_idx.size, b)
+        w_neg = _resample_counts(rng, neg_idx.size, b)
         for k, s in enumerate(score_sets):
-            c = _pair_matrix(s[pos_idx], s[neg_idx])
-            out[:, k] = np.einsum("bi,ij,bj->b", w_pos, c, w_neg, optimize=True) / (n_pos * n_neg)
-        return out
-    for b in range(n_boot):
-        idx = np.concatenate([rng.choice(pos_idx, n_pos), rng.choice(neg_idx, n_neg)])
-        yb = y[idx]
-        for k, s in enumerate(score_sets):
-            out[b, k] = float(roc_auc(yb, s[idx]).value)  # both classes present by construction
+            out[start : start + b, k] = weighted_auc(s[pos_idx], s[neg_idx], w_pos, w_neg)
     return out
 
 
 def auc_interval(
     labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray, level: float = 0.95,
-    n_boot: int = BOOTSTRAP_SAMPLES, seed: int = 0,
+    n_boot: int | None = None, seed: int = 0,
 ) -> Interval:
     """Percentile bootstrap interval of the ROC AUC (fakes and reals resampled separately).
 
@@ -457,14 +471,14 @@ def auc_interval(
     reason = _two_classes(y) or _too_few(y)
     if reason:
         return Interval(None, None, level, reason)
-    aucs = _bootstrap_aucs(y, [s], n_boot, seed)[:, 0]
+    aucs = _bootstrap_aucs(y, [s], n_boot or bootstrap_samples(y.size), seed)[:, 0]
     alpha = (1.0 - level) / 2.0
     return Interval(float(np.quantile(aucs, alpha)), float(np.quantile(aucs, 1.0 - alpha)), level)
 
 
 def auc_difference(
     labels: Sequence[int] | np.ndarray, scores_a: Sequence[float] | np.ndarray, scores_b: Sequence[float] | np.ndarray,
-    level: float = 0.95, n_boot: int = BOOTSTRAP_SAMPLES, seed: int = 0,
+    level: float = 0.95, n_boot: int | None = None, seed: int = 0,
 ) -> AucDifference:
     """AUC(A) - AUC(B) on the same items, with a paired bootstrap interval and p-value: the way to
     tell whether one model ranks a subset better than another or the gap is resampling noise."""
@@ -480,7 +494,7 @@ def auc_difference(
     few = _too_few(y)
     if few:
         return AucDifference(auc_a, auc_b, auc_a - auc_b, Interval(None, None, level, few), None, n_pos, y.size - n_pos, few)
-    boot = _bootstrap_aucs(y, [a, b], n_boot, seed)
+    boot = _bootstrap_aucs(y, [a, b], n_boot or bootstrap_samples(y.size), seed)
     d = boot[:, 0] - boot[:, 1]
     alpha = (1.0 - level) / 2.0
     p = min(1.0, 2.0 * min(float(np.mean(d <= 0)), float(np.mean(d >= 0))))
