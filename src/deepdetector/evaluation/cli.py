@@ -58,7 +58,43 @@ def _selection(manifest, subset: list[str], kind: list[str], split, limit: Optio
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``evaluate``, ``robustness`` and ``compare`` to ``app``."""
+    """Add ``evaluate``, ``robustness``, ``compare`` and ``calibrate`` to ``app``."""
+
+    @app.command()
+    def calibrate(
+        predictions: Path = typer.Argument(..., help="predictions.csv written by `deepdetector evaluate` with this model."),
+        out: Path = typer.Option(..., "--out", "-o", help="Folder for the calibrated copy of the model (same ONNX, new thresholds in its card)."),
+        fpr: Optional[float] = typer.Option(None, help="Lowest threshold calling at most this share of each media type's real files fake (e.g. 0.05); needs real files only."),
+        balanced: bool = typer.Option(False, "--balanced", help="Maximise balanced accuracy instead (the default when --fpr is not given); needs fakes and reals."),
+        model: Optional[Path] = typer.Option(None, help="Model folder or model_card.json (default: the shipped model)."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace a model card already in --out."),
+    ) -> None:
+        """Fit the decision thresholds to your own labelled files; writes a calibrated copy of the model."""
+        from deepdetector.errors import DeepDetectorError
+        from deepdetector.evaluation.calibrate import check_rows, fit_thresholds, write_calibrated
+        from deepdetector.evaluation.predictions import read_predictions
+        from deepdetector.model.card import WEIGHTS_DIR, ModelCard
+
+        if fpr is not None and balanced:
+            raise _fail("choose --fpr or --balanced, not both")
+        try:
+            card = ModelCard.load(model or WEIGHTS_DIR)
+            card.verify()
+            if not predictions.is_file():
+                raise DeepDetectorError(f"{predictions} does not exist (write it with `deepdetector evaluate ... --output {predictions}`)")
+            rows = read_predictions(predictions)
+            check_rows(rows, card, predictions)
+            fits = fit_thresholds(rows, card, fpr)
+            rule = f"fpr <= {fpr}" if fpr is not None else "balanced accuracy"
+            written = write_calibrated(card, out, fits, rule, predictions, overwrite)
+        except DeepDetectorError as exc:
+            raise _fail(str(exc)) from None
+        for f in fits:
+            rates = "" if f.tpr is None and f.fpr is None else (
+                f"; on these files TPR {'n/a' if f.tpr is None else f'{f.tpr:.1%}'}, FPR {'n/a' if f.fpr is None else f'{f.fpr:.1%}'}")
+            typer.echo(f"{f.media}: threshold {f.old:.4f} -> {f.new:.4f} ({f.n_fake} fake, {f.n_real} real){rates}{'; ' + f.note if f.note else ''}")
+        typer.echo(f"wrote {written} (rule: {rule}); rates measured on the files the thresholds were fitted to are optimistic. "
+                   f"Use it with --model {written}")
 
     @app.command()
     def compare(

@@ -1,0 +1,96 @@
+"""`deepdetector calibrate`: thresholds fitted to a user's own labelled files, written into a copy
+of the model (same weights, same sha256)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from deepdetector.cli import app
+from deepdetector.evaluation.calibrate import CalibrateError, fpr_threshold
+from deepdetector.evaluation.predictions import PredictionRow, PredictionWriter, read_predictions
+from deepdetector.model.card import ModelCard
+
+runner = CliRunner()
+
+
+def test_fpr_threshold_calls_at_most_the_allowed_share_of_reals_fake():
+    reals = np.array([0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+    # 10% of 10 reals: one may be called fake -> the threshold sits between 0.8 and 0.9
+    assert fpr_threshold(reals, 0.10) == pytest.approx(0.85)
+    assert fpr_threshold(reals, 0.0) == pytest.approx(np.nextafter(0.9, 1))  # none: just above the top real
+    assert fpr_threshold(reals, 0.25) == pytest.approx(0.75)  # floor(2.5) = 2 reals allowed
+    tied = np.array([0.2, 0.7, 0.7, 0.7])
+    assert (tied >= fpr_threshold(tied, 0.5)).mean() <= 0.5  # ties cannot sneak past the rate
+    with pytest.raises(CalibrateError):
+        fpr_threshold(reals, 1.5)
+
+
+def _model_dir(tiny_model_dir, tmp_path: Path) -> Path:
+    import shutil
+
+    src = Path(tiny_model_dir)
+    dst = tmp_path / "model"
+    shutil.copytree(src.parent if src.is_file() else src, dst)
+    return dst
+
+
+def _predictions(path: Path, label: str, n_real: int = 40, n_fake: int = 10) -> Path:
+    rng = np.random.default_rng(0)
+    with PredictionWriter(path, ["swap"]) as w:
+        for i in range(n_real):
+            s = float(rng.uniform(0.0, 0.6))
+            w.write(PredictionRow(f"real{i}.jpg", 0, "image", "mine", "", "image", s, "real", 1, 1, 0.1, model=label))
+        for i in range(n_fake):
+            s = float(rng.uniform(0.5, 1.0))
+            w.write(PredictionRow(f"fake{i}.jpg", 1, "gan-image", "gen", "", "image", s, "fake", 1, 1, 0.1, model=label))
+    return path
+
+
+def test_calibrated_copy_keeps_the_weights_and_holds_the_fitted_thresholds(tiny_model_dir, tmp_path):
+    model = _model_dir(tiny_model_dir, tmp_path)
+    card = ModelCard.load(model)
+    preds = _predictions(tmp_path / "p.csv", card.label)
+    out = tmp_path / "mine"
+    res = runner.invoke(app, ["calibrate", str(preds), "--model", str(model), "--fpr", "0.05", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    new = ModelCard.load(out)
+    new.verify()  # the same ONNX bytes
+    assert new.sha256 == card.sha256
+    real_scores = np.array([r.score for r in read_predictions(preds) if r.label == 0])
+    t = new.thresholds.for_media("image")
+    assert t == pytest.approx(fpr_threshold(real_scores, 0.05), abs=1e-6) and (real_scores >= t).mean() <= 0.05
+    assert new.thresholds.for_media("video") == card.thresholds.for_media("video")  # no videos: kept
+    assert "kept" in res.output and "FPR 5.0%" in res.output
+    raw = json.loads((out / "model_card.json").read_text())
+    assert raw["calibrations"][-1]["rule"] == "fpr <= 0.05"
+    # scanning with the calibrated copy works
+    scan = runner.invoke(app, ["info", "--model", str(out)])
+    assert scan.exit_code == 0 and "verified" in scan.output
+
+
+def test_calibrate_refuses_what_it_cannot_do(tiny_model_dir, tmp_path):
+    model = _model_dir(tiny_model_dir, tmp_path)
+    card = ModelCard.load(model)
+    preds = _predictions(tmp_path / "p.csv", card.label)
+    cases = [
+        (["--fpr", "0.05", "--balanced", "--out", str(tmp_path / "a")], "not both"),
+        (["--out", str(model)], "own folder"),
+        (["--fpr", "2", "--out", str(tmp_path / "b")], "is a rate"),
+    ]
+    for extra, message in cases:
+        res = runner.invoke(app, ["calibrate", str(preds), "--model", str(model), *extra])
+        assert res.exit_code == 1 and message in res.output and "Traceback" not in res.output, res.output
+    other = _predictions(tmp_path / "o.csv", "someone-else v9")
+    res = runner.invoke(app, ["calibrate", str(other), "--model", str(model), "--out", str(tmp_path / "c")])
+    assert res.exit_code == 1 and "scored by someone-else v9" in res.output
+    res = runner.invoke(app, ["calibrate", str(tmp_path / "none.csv"), "--model", str(model), "--out", str(tmp_path / "d")])
+    assert res.exit_code == 1 and "does not exist" in res.output
+    ok = runner.invoke(app, ["calibrate", str(preds), "--model", str(model), "--out", str(tmp_path / "e")])
+    assert ok.exit_code == 0, ok.output
+    again = runner.invoke(app, ["calibrate", str(preds), "--model", str(model), "--out", str(tmp_path / "e")])
+    assert again.exit_code == 1 and "--overwrite" in again.output
