@@ -245,6 +245,10 @@ def unseen(
             raise DeepDetectorError("this model card records no --train-only sources: there is nothing it left unused")
         if settings.get("max_per_subset") is None:
             raise DeepDetectorError("this model trained on every file of its --train-only sources (no --max-per-subset): none is unseen")
+        missing = [src for src in settings["train_only"] if not Path(src).exists()]
+        if missing:
+            raise DeepDetectorError(f"the card's --train-only source {missing[0]} is not here: run this where the model was trained "
+                                    "(its paths are relative to that folder)")
         items, dropped = unused_files(list(settings["train_only"]), settings["max_per_subset"], int(settings.get("seed", 0)))
     except DeepDetectorError as exc:
         _fail(exc)
