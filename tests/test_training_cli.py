@@ -119,6 +119,28 @@ def test_card_refuses_an_evaluation_of_another_model(tmp_path):
     assert res.exit_code == 2 and "not a predictions.metrics.json" in res.output and "Traceback" not in res.output
 
 
+def test_card_tabulates_false_alarms_per_real_source(tmp_path):
+    import json
+
+    from deepdetector.model.card import WEIGHTS_DIR, ModelCard
+
+    sha = ModelCard.load(WEIGHTS_DIR).sha256
+    ev = tmp_path / "p.metrics.json"
+    ev.write_text(json.dumps({"run": {"model": {"sha256": sha}, "manifest": "dev.csv unseen.csv", "splits": ["card.json", "unseen.csv"],
+                                      "predictions": "p.csv"}, "targets": [], "subsets": [
+        {"name": "web crops", "level": "source_dataset", "n_fake": 0, "n_scored": 98, "counts": {"tp": 0, "fp": 8, "tn": 90, "fn": 0}},
+        {"name": "GAN", "level": "source_dataset", "n_fake": 50, "n_scored": 50, "counts": {"tp": 40, "fp": 0, "tn": 0, "fn": 10}},
+        {"name": "LFW", "level": "source_dataset", "n_fake": 0, "n_scored": 2, "counts": {"tp": 0, "fp": 0, "tn": 2, "fn": 0}},
+        {"name": "all images", "level": "media", "n_fake": 0, "n_scored": 100, "counts": {"fp": 8, "tn": 92}}]}))
+    res = runner.invoke(app, ["card", "--real-files", str(ev)])
+    assert res.exit_code == 0, res.output
+    # 8 of 98: 8.2%, Wilson 4.2% .. 15.3%; LFW 0 of 2; all real files 8 of 100 (the media row is not counted twice)
+    assert "| web crops | 98 | 8.2% (8) | 4.2%-15.3% |" in res.output
+    assert "| LFW | 2 | 0.0% (0) |" in res.output and "| GAN |" not in res.output
+    assert "| all real files | 100 | 8.0% (8) |" in res.output
+    assert "deepdetector evaluate dev.csv unseen.csv --split card.json --split unseen.csv --output p.csv" in res.output
+
+
 def test_card_command_of_an_older_finetune_card_trains_without_the_newer_options(monkeypatch):
     import shlex
 

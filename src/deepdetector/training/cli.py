@@ -175,6 +175,7 @@ def export(
 def card(
     model: Optional[Path] = typer.Option(None, "--model", "-m", help="Model folder (default: the shipped model)."),
     evaluation: Optional[Path] = typer.Option(None, "--evaluation", "-e", help="A predictions.metrics.json of `deepdetector evaluate` to include."),
+    real_files: Optional[Path] = typer.Option(None, "--real-files", help="A predictions.metrics.json whose real sources make the card's false-alarm table (e.g. dev + `deepdetector unseen`)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Markdown file to write (default: print)."),
 ) -> None:
     """Render a model card as Markdown (docs/model-card.md is made this way); verifies the checksum first."""
@@ -188,17 +189,20 @@ def card(
         loaded = ModelCard.load(folder)
         loaded.verify()
         raw = json.loads((loaded.file.parent / "model_card.json").read_text(encoding="utf-8"))
-        ev = None
-        if evaluation is not None:
+        def read_eval(path: Optional[Path]):
+            if path is None:
+                return None
             try:
-                ev = json.loads(evaluation.read_text(encoding="utf-8"))
+                ev = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
-                raise DeepDetectorError(f"cannot read evaluation {evaluation}: {exc}") from None
+                raise DeepDetectorError(f"cannot read evaluation {path}: {exc}") from None
             if not isinstance(ev, dict) or "targets" not in ev:
-                raise DeepDetectorError(f"{evaluation} is not a predictions.metrics.json written by `deepdetector evaluate`")
+                raise DeepDetectorError(f"{path} is not a predictions.metrics.json written by `deepdetector evaluate`")
             if ev.get("run", {}).get("model", {}).get("sha256") not in (None, loaded.sha256):
-                raise DeepDetectorError(f"{evaluation} was measured on another model (sha256 differs from {loaded.sha256[:12]})")
-        text = model_card_markdown(raw, ev, onnx_bytes=loaded.file.stat().st_size)
+                raise DeepDetectorError(f"{path} was measured on another model (sha256 differs from {loaded.sha256[:12]})")
+            return ev
+
+        text = model_card_markdown(raw, read_eval(evaluation), onnx_bytes=loaded.file.stat().st_size, real_files=read_eval(real_files))
     except DeepDetectorError as exc:
         _fail(exc)
         return
