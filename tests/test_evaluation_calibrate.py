@@ -94,3 +94,6 @@ def test_calibrate_refuses_what_it_cannot_do(tiny_model_dir, tmp_path):
     assert ok.exit_code == 0, ok.output
     again = runner.invoke(app, ["calibrate", str(preds), "--model", str(model), "--out", str(tmp_path / "e")])
     assert again.exit_code == 1 and "--overwrite" in again.output
+    (tmp_path / "a-file").write_text("x")
+    blocked = runner.invoke(app, ["calibrate", str(preds), "--model", str(model), "--out", str(tmp_path / "a-file" / "m")])
+    assert blocked.exit_code == 1 and "cannot write" in blocked.output and "Traceback" not in blocked.output

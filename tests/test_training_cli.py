@@ -303,6 +303,9 @@ def test_unseen_lists_the_training_only_files_the_cap_left_out(tiny_model_dir, t
     assert sorted(f for f in files if "/vox/" in f) == want_vox
     assert f"{5 + len(want_vox)} files never used" in res.output
     assert f"{sum(1 for it in vox if it.path not in used) - len(want_vox)} more left out for sharing a group" in res.output
+    (tmp_path / "a-file").write_text("x")
+    res = runner.invoke(app, ["unseen", "--model", str(model), "--output", str(tmp_path / "a-file" / "u.csv")])
+    assert res.exit_code != 0 and "cannot write" in res.output and "Traceback" not in res.output
     # run elsewhere, a relative source path does not resolve: said plainly
     card["training"]["settings"]["train_only"] = ["no/such/reals.csv"]
     (model / "model_card.json").write_text(json.dumps(card))

@@ -134,8 +134,8 @@ def write_calibrated(card: ModelCard, out: Path, fits: list[MediaCalibration], r
         "predictions": str(source),
         "thresholds": {f.media: {"old": f.old, "new": f.new, "n_fake": f.n_fake, "n_real": f.n_real, "note": f.note} for f in fits},
     })
-    out.mkdir(parents=True, exist_ok=True)
     try:
+        out.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(card.file, out / card.file.name)
         (out / CARD_NAME).write_text(json.dumps(raw, indent=2), encoding="utf-8")
     except OSError as exc:

@@ -260,13 +260,17 @@ def unseen(
     if not items:
         _fail(DeepDetectorError("every file of the --train-only sources was used in training"))
         return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    base = output.parent.resolve()
-    with output.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["path", "label", "kind", "source_dataset", "group"])
-        for it in items:
-            w.writerow([os.path.relpath(it.path, base), it.label, it.kind, it.subset, it.group])
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        base = output.parent.resolve()
+        with output.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["path", "label", "kind", "source_dataset", "group"])
+            for it in items:
+                w.writerow([os.path.relpath(it.path, base), it.label, it.kind, it.subset, it.group])
+    except OSError as exc:
+        _fail(DeepDetectorError(f"cannot write {output}: {exc}"))
+        return
     by: dict[str, int] = {}
     for it in items:
         by[it.subset] = by.get(it.subset, 0) + 1
