@@ -97,3 +97,28 @@ def test_calibrate_refuses_what_it_cannot_do(tiny_model_dir, tmp_path):
     (tmp_path / "a-file").write_text("x")
     blocked = runner.invoke(app, ["calibrate", str(preds), "--model", str(model), "--out", str(tmp_path / "a-file" / "m")])
     assert blocked.exit_code == 1 and "cannot write" in blocked.output and "Traceback" not in blocked.output
+
+
+def test_calibrate_says_what_is_wrong_with_the_input(tiny_model_dir, tmp_path):
+    model = _model_dir(tiny_model_dir, tmp_path)
+    card = ModelCard.load(model)
+    run = lambda p, *extra: runner.invoke(app, ["calibrate", str(p), "--model", str(model), "--out", str(tmp_path / "o"), *extra])
+    res = run(tmp_path)
+    assert res.exit_code == 1 and "is not a file" in res.output
+    (tmp_path / "bin.csv").write_bytes(bytes(range(256)) * 4)
+    res = run(tmp_path / "bin.csv")
+    assert res.exit_code == 1 and "Traceback" not in res.output and "cannot read" in res.output
+    (tmp_path / "empty.csv").write_text("")
+    res = run(tmp_path / "empty.csv")
+    assert res.exit_code == 1 and "--output" not in res.output and "Traceback" not in res.output
+    inf = _predictions(tmp_path / "inf.csv", card.label)
+    inf.write_text(inf.read_text().replace(inf.read_text().splitlines()[1].split(",")[6], "inf", 1))
+    res = run(inf)
+    assert res.exit_code == 1 and "not probabilities" in res.output
+    # too few files for either media type: nothing to fit, nothing written
+    few = _predictions(tmp_path / "few.csv", card.label, n_real=3, n_fake=2)
+    res = run(few)
+    assert res.exit_code == 1 and "nothing to calibrate" in res.output and not (tmp_path / "o").exists()
+    # a copied CSV without its metrics JSON: accepted by name, with a warning that the build was not checked
+    res = run(_predictions(tmp_path / "copy.csv", card.label))
+    assert res.exit_code == 0 and "warning" in res.output and "sha256" in res.output

@@ -83,3 +83,14 @@ def test_files_that_cannot_be_compared_are_clear_errors(tmp_path):
     (tmp_path / "junk.csv").write_text("a,b\n1,2\n")
     res = runner.invoke(app, ["compare", str(a), str(tmp_path / "junk.csv")])
     assert res.exit_code == 1 and "not a predictions file" in res.output and "Traceback" not in res.output
+
+
+def test_scores_that_are_not_probabilities_are_refused(tmp_path):
+    a, b = _pair(tmp_path)
+    text = b.read_text().splitlines()
+    cells = text[1].split(",")
+    cells[6] = "inf"
+    text[1] = ",".join(cells)
+    b.write_text("\n".join(text) + "\n")
+    res = runner.invoke(app, ["compare", str(a), str(b)])
+    assert res.exit_code == 1 and "not probabilities" in res.output and "Traceback" not in res.output

@@ -159,10 +159,17 @@ def test_several_manifests_are_one_set_and_several_splits_keep_what_any_names(ma
     assert sel.items[-1].file == (other_dir / "r4.jpg").resolve()  # each path relative to its own manifest
     assert sel.total == 25 and sel.manifests == [manifest, held] and sel.splits == [str(split), str(held)]
     assert sel.manifest_text == f"{manifest} {held}"
-    # one path in two manifests: predictions are keyed by path, so this is refused
+    # one file in two manifests (here the same relative path from the same folder, then by absolute path): refused
     clash = _write(tmp_path / "clash.csv", "path,label\ngan/0.jpg,real\n")
-    with pytest.raises(ManifestError, match="in both"):
+    with pytest.raises(ManifestError, match="listed twice"):
         select([manifest, clash])
+    by_abs = _write(other_dir / "abs.csv", f"path,label\n{tmp_path / 'gan' / '0.jpg'},fake\n")
+    with pytest.raises(ManifestError, match="listed twice"):
+        select([manifest, by_abs])
+    # one path text naming two different files (two folders): predictions are keyed by it, so refused too
+    same_text = _write(other_dir / "same.csv", "path,label\ngan/0.jpg,fake\n")
+    with pytest.raises(ManifestError, match="names two files"):
+        select([manifest, same_text])
     # nothing left anywhere is still an error
     with pytest.raises(ManifestError, match="no item"):
         select([manifest, held], split=_write(tmp_path / "none.txt", "nobody\n"))

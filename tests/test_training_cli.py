@@ -317,3 +317,35 @@ def test_unseen_lists_the_training_only_files_the_cap_left_out(tiny_model_dir, t
     (model / "model_card.json").write_text(json.dumps(card))
     res = runner.invoke(app, ["unseen", "--model", str(model), "--output", str(tmp_path / "x.csv")])
     assert res.exit_code != 0 and "no --max-per-subset" in res.output and not (tmp_path / "x.csv").exists()
+
+
+def test_unseen_caps_each_training_source_as_the_trainer_did(tiny_model_dir, tmp_path):
+    import csv
+    import json
+    import shutil
+
+    from deepdetector.training.datasets import read_source
+    from deepdetector.training.train import TrainConfig, collect
+
+    (tmp_path / "data").mkdir()
+    sources = []
+    for name in ("a", "b"):
+        m = tmp_path / "data" / f"{name}.csv"
+        m.write_text("path,label,kind,source_dataset,group\n" + "".join(f"{name}{i}.jpg,real,image,photos {name},\n" for i in range(7)))
+        sources.append(str(m))
+    model = tmp_path / "model"
+    src = Path(tiny_model_dir)
+    shutil.copytree(src.parent if src.is_file() else src, model)
+    card = json.loads((model / "model_card.json").read_text())
+    card["training"] = {"settings": {"train_only": sources, "max_per_subset": 3, "seed": 0}}
+    (model / "model_card.json").write_text(json.dumps(card))
+    out = tmp_path / "unseen.csv"
+    res = runner.invoke(app, ["unseen", "--model", str(model), "--output", str(out)])
+    assert res.exit_code == 0, res.output
+    listed = {str((out.parent / r["path"]).resolve()) for r in csv.DictReader(out.open())}
+    trained = {it.path for it in collect(TrainConfig(train_only=sources, max_per_subset=3, seed=0)).train}
+    every = {it.path for s in sources for it in read_source(s)}
+    assert listed == every - trained and len(listed) == 8  # 4 of each source, none the trainer used
+    again = runner.invoke(app, ["unseen", "--model", str(model), "--output", str(out)])
+    assert again.exit_code != 0 and "--overwrite" in again.output
+    assert runner.invoke(app, ["unseen", "--model", str(model), "--output", str(out), "--overwrite"]).exit_code == 0

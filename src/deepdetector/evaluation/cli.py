@@ -71,8 +71,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Fit the decision thresholds to your own labelled files; writes a calibrated copy of the model."""
         from deepdetector.errors import DeepDetectorError
-        from deepdetector.evaluation.calibrate import check_rows, fit_thresholds, write_calibrated
-        from deepdetector.evaluation.predictions import read_predictions
+        from deepdetector.evaluation.calibrate import build_checked, check_rows, fit_thresholds, read_rows, write_calibrated
         from deepdetector.model.card import WEIGHTS_DIR, ModelCard
 
         if fpr is not None and balanced:
@@ -80,11 +79,11 @@ def register(app: typer.Typer) -> None:
         try:
             card = ModelCard.load(model or WEIGHTS_DIR)
             card.verify()
-            if not predictions.is_file():
-                raise DeepDetectorError(f"{predictions} does not exist (write it with `deepdetector evaluate ... --output {predictions}`)")
-            rows = read_predictions(predictions)
+            rows = read_rows(predictions)
             check_rows(rows, card, predictions)
             fits = fit_thresholds(rows, card, fpr)
+            if all(f.note for f in fits):
+                raise DeepDetectorError("nothing to calibrate, no model written: " + "; ".join(f.note for f in fits))
             rule = f"fpr <= {fpr}" if fpr is not None else "balanced accuracy"
             written = write_calibrated(card, out, fits, rule, predictions, overwrite)
         except DeepDetectorError as exc:
@@ -93,6 +92,9 @@ def register(app: typer.Typer) -> None:
             rates = "" if f.tpr is None and f.fpr is None else (
                 f"; on these files TPR {'n/a' if f.tpr is None else f'{f.tpr:.1%}'}, FPR {'n/a' if f.fpr is None else f'{f.fpr:.1%}'}")
             typer.echo(f"{f.media}: threshold {f.old:.4f} -> {f.new:.4f} ({f.n_fake} fake, {f.n_real} real){rates}{'; ' + f.note if f.note else ''}")
+        if not build_checked(card, predictions):
+            typer.echo(f"warning: no {predictions.stem}.metrics.json beside {predictions}: the predictions were checked against "
+                       f"the model's name ({card.label}) only, not its sha256; make sure this model scored them", err=True)
         typer.echo(f"wrote {written} (rule: {rule}); rates measured on the files the thresholds were fitted to are optimistic. "
                    f"Use it with --model {written}")
 

@@ -87,6 +87,10 @@ def compare_predictions(path_a: str | Path, path_b: str | Path, seed: int = 0) -
         raise CompareError(f"{len(mismatched)} items have different labels in the two files (first: {mismatched[0]}): not the same manifest")
     if not common:
         raise CompareError(f"{path_a} and {path_b} share no scored item: evaluate both models on the same manifest")
+    for name, rows in ((path_a, a), (path_b, b)):
+        bad = [p for p in common if not (0.0 <= rows[p].score <= 1.0)]
+        if bad:
+            raise CompareError(f"{name}: {len(bad)} scores are not probabilities in [0, 1] (first: {bad[0]}): not an evaluate output")
     rows_a = [a[p] for p in common]
     score_b = {p: b[p].score for p in common}
 

@@ -288,7 +288,7 @@ def select(
     """Read one or more manifests and apply the filters in order: subset/kind, split, seeded sample.
 
     Several manifests are evaluated as one set (each item's path stays relative to its own
-    manifest; one path in two manifests is refused). Several split files keep the items any of
+    manifest); a file listed twice, or one path text naming two files, is refused. Several split files keep the items any of
     them names, so ``--split model_card.json --split held_out.csv`` keeps a model's validation
     groups of one manifest and every file listed for another.
     """
@@ -303,7 +303,8 @@ def select(
     items: list[ManifestItem] = []
     total = 0
     notes: list[str] = []
-    seen: dict[str, Path] = {}
+    seen: dict[str, tuple[Path, Path]] = {}  # path text -> (manifest, file)
+    files: dict[Path, tuple[Path, str]] = {}  # file on disk -> (manifest, path text)
     for m in manifests:
         part = read_manifest(m)
         total += len(part)
@@ -322,9 +323,16 @@ def select(
             if not part and len(manifests) == 1:
                 raise ManifestError(f"no item of {m} is named by the split file {split_text} (it lists groups or paths to keep)")
         for it in part:
+            if it.file in files:
+                other_m, other_path = files[it.file]
+                raise ManifestError(f"{it.file} is listed twice ({other_path} in {other_m}, {it.path} in {m}): give each file once")
             if it.path in seen:
-                raise ManifestError(f"{it.path} is in both {seen[it.path]} and {m}: give each file once (predictions are keyed by path)")
-            seen[it.path] = m
+                raise ManifestError(
+                    f"the path {it.path} names two files ({seen[it.path][1]} in {seen[it.path][0]}, {it.file} in {m}): "
+                    "predictions are keyed by the path as written, so give one of them another relative path (or an absolute one)"
+                )
+            seen[it.path] = (m, it.file)
+            files[it.file] = (m, it.path)
         items += part
     if not items:
         raise ManifestError(f"no item of {', '.join(map(str, manifests))} is left after the filters")

@@ -226,14 +226,15 @@ def register(app: typer.Typer) -> None:
 def unseen(
     model: Optional[Path] = typer.Option(None, help="Model folder or model_card.json (default: the shipped model)."),
     output: Path = typer.Option(Path("unseen.csv"), "--output", "-o", help="Manifest CSV of the files (paths relative to its folder)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --output."),
 ) -> None:
     """Write a manifest of the training-only files the model never trained on (left out by its --max-per-subset).
 
-    They come from the same sources as the training data, so they measure how often the model calls
-    unseen real photos of those sources fake: evaluate it with
-    ``deepdetector evaluate unseen.csv`` (or beside the dev manifest: ``deepdetector evaluate dev.csv unseen.csv
-    --split model_card.json --split unseen.csv``).
+    They come from the sources the model trained on, so evaluating them measures how often it calls unseen real photos of those kinds fake.
     """
+    if output.exists() and not overwrite:
+        _fail(DeepDetectorError(f"{output} exists: add --overwrite to replace it"))
+        return
     import csv
     import json
     import os

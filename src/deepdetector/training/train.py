@@ -132,9 +132,11 @@ def unused_files(train_only: list[str], max_per_subset: int | None, seed: int) -
     (frames of a sequence that was used are near-copies of it). Returns them and the number dropped
     for sharing a group."""
     items: list[MediaItem] = []
-    for src in train_only:
-        items += read_source(src)
-    used = {it.path for it in cap_per_subset(items, max_per_subset, seed)}
+    used: set[str] = set()
+    for src in train_only:  # capped source by source, exactly as collect() does
+        part = read_source(src)
+        items += part
+        used |= {it.path for it in cap_per_subset(part, max_per_subset, seed)}
     used_groups = {it.group for it in resolve_groups(items) if it.path in used}
     left = [it for it in resolve_groups(items) if it.path not in used]
     kept = [it for it in left if it.group not in used_groups]
