@@ -198,7 +198,7 @@ def test_interval_of_a_large_set_is_narrow_and_computed_in_chunks(monkeypatch):
 def test_paired_auc_difference_tells_noise_from_a_real_gap():
     y, s = _binormal(150, 150, 1.0, seed=7)
     same = M.auc_difference(y, s, s)
-    assert same.delta == 0 and same.interval.to_list() == [0.0, 0.0] and not same.differs
+    assert same.delta == 0 and same.interval.to_list() == [0.0, 0.0] and not same.differs and same.p_value == 1.0
     # B = A plus heavy noise: clearly worse ranking on 300 items
     worse = s + np.random.default_rng(8).normal(scale=3.0, size=s.size)
     gap = M.auc_difference(y, s, worse)
@@ -222,3 +222,5 @@ def test_rate_interval_is_wilsons():
     assert iv.low == pytest.approx(0.4902, abs=1e-4) and iv.high == pytest.approx(0.9433, abs=1e-4)
     assert M.rate_interval(0, 20).low == 0.0 and M.rate_interval(20, 20).high == 1.0
     assert M.rate_interval(0, 0).to_list() is None
+    with pytest.raises(ValueError):
+        M.rate_interval(5, 3)

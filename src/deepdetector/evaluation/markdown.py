@@ -96,9 +96,10 @@ def robustness_markdown(payload: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m deepdetector.evaluation.markdown FILE.json", file=sys.stderr)
-        return 2
+    if len(args) != 1 or args[0] in {"-h", "--help"}:
+        print("usage: python -m deepdetector.evaluation.markdown FILE.json   (a predictions.metrics.json, robustness.json or compare JSON)",
+              file=sys.stderr)
+        return 0 if args and args[0] in {"-h", "--help"} else 2
     try:
         payload = json.loads(Path(args[0]).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

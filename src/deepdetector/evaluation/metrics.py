@@ -395,7 +395,7 @@ class AucDifference:
     """AUC of scores A minus AUC of scores B on the same items, with a paired bootstrap interval.
 
     ``p_value`` is the two-sided bootstrap p-value of "no difference" (twice the smaller share of
-    resampled differences on either side of zero). ``differs`` is True when the interval excludes 0.
+    resampled differences on either side of zero, resamples at exactly zero counting half to each). ``differs`` is True when the interval excludes 0.
     """
 
     auc_a: float | None
@@ -497,7 +497,8 @@ def auc_difference(
     boot = _bootstrap_aucs(y, [a, b], n_boot or bootstrap_samples(y.size), seed)
     d = boot[:, 0] - boot[:, 1]
     alpha = (1.0 - level) / 2.0
-    p = min(1.0, 2.0 * min(float(np.mean(d <= 0)), float(np.mean(d >= 0))))
+    ties = float(np.mean(d == 0))  # resamples where the two rank alike count half to each side (mid-p)
+    p = min(1.0, 2.0 * min(float(np.mean(d < 0)) + ties / 2, float(np.mean(d > 0)) + ties / 2))
     return AucDifference(auc_a, auc_b, auc_a - auc_b, Interval(float(np.quantile(d, alpha)), float(np.quantile(d, 1.0 - alpha)), level),
                          p, n_pos, y.size - n_pos)
 
@@ -506,6 +507,8 @@ def rate_interval(k: int, n: int, level: float = 0.95) -> Interval:
     """Wilson score interval of a rate ``k / n`` (accuracy, TPR, FPR at the threshold)."""
     if n <= 0:
         return Interval(None, None, level, "no items")
+    if not 0 <= k <= n:
+        raise ValueError(f"a rate needs 0 <= k <= n, got {k} of {n}")
     z = {0.9: 1.6448536, 0.95: 1.9599640, 0.99: 2.5758293}.get(level)
     if z is None:
         raise ValueError("level must be 0.9, 0.95 or 0.99")
