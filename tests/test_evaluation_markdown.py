@@ -13,10 +13,11 @@ def test_robustness_table_marks_the_baseline_and_gives_seconds_per_item():
                    {"level": "orig", "label": "original", "baseline": True, "n": 4, "n_scored": 4, "n_no_face": 0, "n_error": 0, "auc": 0.75,
                     "accuracy": 0.5, "tpr": 0.5, "fpr": 0.5, "mean_abs_change": 0.0, "mean_change": 0.0, "seconds": 2.0},
                    {"level": "30", "label": "q30", "baseline": False, "n": 4, "n_scored": 3, "n_no_face": 1, "n_error": 0, "auc": None,
-                    "accuracy": None, "tpr": None, "fpr": None, "mean_abs_change": 0.25, "mean_change": -0.125, "seconds": 6.0}]}]}
+                    "accuracy": None, "tpr": None, "fpr": None, "mean_abs_change": 0.25, "mean_change": -0.125, "seconds": 6.0,
+                    "auc_change": -0.12, "auc_change_ci": [-0.251, -0.012], "auc_change_differs": True}]}]}
     text = robustness_markdown(payload)
-    assert "| **original** | 0.750 | 0.500 | 0.500 | 0.500 | 0.000 | 0.000 | 4 | 0 | 0 | 0.50 |" in text
-    assert "| q30 | n/a | n/a | n/a | n/a | 0.250 | -0.125 | 3 | 1 | 0 | 1.50 |" in text
+    assert "| **original** | 0.750 |  | 0.500 | 0.500 | 0.500 | 0.000 | 0.000 | 4 | 0 | 0 | 0.50 |" in text
+    assert "| q30 | n/a | -0.120 (-0.25 to -0.01)* | n/a | n/a | n/a | 0.250 | -0.125 | 3 | 1 | 0 | 1.50 |" in text
 
 
 def test_evaluation_tables_list_targets_and_subsets():

@@ -89,6 +89,23 @@ def test_level_result_by_hand():
     assert lv.mean_change == pytest.approx(-0.2 / 3)
     assert lv.auc.value == 1.0  # 0.7 vs 0.4 and 0.1
     assert lv.at_threshold.tpr == 1.0 and lv.at_threshold.fpr == 0.0
+    # paired on a, c, d: level 0.7 vs 0.4, 0.1 -> 1.0; baseline 0.9 vs 0.2, 0.3 -> 1.0; too few for an interval
+    assert lv.auc_change.delta == 0.0 and lv.auc_change.interval.to_list() is None and lv.auc_change_text == "+0.000"
+
+
+def test_level_auc_change_is_paired_and_flags_a_real_drop():
+    rng = np.random.default_rng(0)
+    base, lvl = [], []
+    for i in range(60):
+        label = i % 2
+        b = float(np.clip(0.5 + (0.3 if label else -0.3) + rng.normal(0, 0.1), 0, 1))
+        base.append(rec(f"x{i}", label, b))
+        lvl.append(rec(f"x{i}", label, float(rng.random())))  # the perturbation destroys the ranking
+    level = build_experiments("yunet", 1.6, ["yunet"])["brightness"].levels(["0.5"])[0]
+    lv = level_result(level, lvl, {r.path: r for r in base}, threshold=0.5)
+    d = lv.auc_change
+    assert d.delta < -0.3 and d.differs and lv.auc_change_text.endswith("*")
+    assert lv.to_dict()["auc_change_differs"] is True and lv.to_dict()["auc_change_ci"][1] < 0
 
 
 def test_cache_ignores_other_fingerprints_and_torn_lines(tmp_path):

@@ -24,6 +24,15 @@ def _ci(v: Any) -> str:
     return f"{v[0]:.2f}-{v[1]:.2f}" if isinstance(v, list) and len(v) == 2 else ""
 
 
+def _change(lv: dict[str, Any]) -> str:
+    """A level's paired AUC change against the baseline, ``*`` when its interval excludes 0."""
+    d, ci = lv.get("auc_change"), lv.get("auc_change_ci")
+    if d is None:
+        return ""
+    text = f"{d:+.3f}" + (f" ({ci[0]:+.2f} to {ci[1]:+.2f})" if isinstance(ci, list) and len(ci) == 2 else "")
+    return text + ("*" if lv.get("auc_change_differs") else "")
+
+
 def _thresholds(per_media: Any, default: Any) -> str:
     """``0.3653`` or ``image 0.7580, video 0.2910`` (files written before per-media thresholds: the single one)."""
     if isinstance(per_media, dict):
@@ -81,14 +90,14 @@ def robustness_markdown(payload: dict[str, Any]) -> str:
              + "; ".join(run.get("selection", [])) + "."]
     for ex in payload.get("experiments", []):
         lines += ["", f"**{ex.get('title', ex.get('name'))}**: {ex.get('description', '')}", "",
-                  "| level | AUC | acc | TPR | FPR | mean abs change | mean change | scored | no face | error | s/item |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| level | AUC | AUC change (95%) | acc | TPR | FPR | mean abs change | mean change | scored | no face | error | s/item |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for lv in ex.get("levels", []):
             label = f"**{lv['label']}**" if lv.get("baseline") else lv["label"]
             if lv.get("unavailable"):
-                lines.append(f"| {label} | unavailable: {lv['unavailable']} |||||||||| ")
+                lines.append(f"| {label} | unavailable: {lv['unavailable']} ||||||||||| ")
                 continue
-            lines.append(f"| {label} | {_f(lv.get('auc'))} | {_f(lv.get('accuracy'))} | {_f(lv.get('tpr'))} | {_f(lv.get('fpr'))} | "
+            lines.append(f"| {label} | {_f(lv.get('auc'))} | {_change(lv)} | {_f(lv.get('accuracy'))} | {_f(lv.get('tpr'))} | {_f(lv.get('fpr'))} | "
                          f"{_f(lv.get('mean_abs_change'))} | {_f(lv.get('mean_change'))} | {lv.get('n_scored')} | {lv.get('n_no_face')} | "
                          f"{lv.get('n_error')} | {_f(lv['seconds'] / lv['n'] if lv.get('n') else None, 2)} |")  # "seconds": all items of the level
     return "\n".join(lines) + "\n"

@@ -261,6 +261,18 @@ class LevelResult:
     n_paired: int
     seconds: float
     unavailable: str | None = None  # why the level could not run (e.g. a detector backend missing)
+    auc_change: M.AucDifference | None = None  # AUC(level) - AUC(baseline) on the items scored at both, paired bootstrap
+
+    @property
+    def auc_change_text(self) -> str:
+        """``-0.120 (-0.25 to -0.01)*``: the paired change and its 95% interval; ``*`` when it excludes 0."""
+        d = self.auc_change
+        if d is None or d.delta is None:
+            return ""
+        iv = d.interval
+        if iv.low is None or iv.high is None:
+            return f"{d.delta:+.3f}"
+        return f"{d.delta:+.3f} ({iv.low:+.2f} to {iv.high:+.2f})" + ("*" if d.differs else "")
 
     def to_dict(self) -> dict[str, Any]:
         t = self.at_threshold
@@ -281,6 +293,9 @@ class LevelResult:
             "n_paired": self.n_paired,
             "seconds": round(self.seconds, 2),
             "unavailable": self.unavailable,
+            "auc_change": None if self.auc_change is None else _r(self.auc_change.delta),
+            "auc_change_ci": None if self.auc_change is None else self.auc_change.interval.to_list(),
+            "auc_change_differs": None if self.auc_change is None else self.auc_change.differs,
             "reasons": {k: v for k, v in {"auc": self.auc.reason, **({} if t is None else t.reasons)}.items() if v},
         }
 
@@ -317,7 +332,14 @@ def level_result(level: Level, records: Sequence[Record], baseline: dict[str, Re
     scored = [r for r in records if r.score is not None]
     y = np.array([r.label for r in scored], dtype=np.int64)
     s = np.array([r.score for r in scored], dtype=float)
-    diffs = [r.score - baseline[r.path].score for r in scored if r.path in baseline and baseline[r.path].score is not None]  # type: ignore[operator]
+    paired = [r for r in scored if r.path in baseline and baseline[r.path].score is not None]
+    diffs = [r.score - baseline[r.path].score for r in paired]  # type: ignore[operator]
+    change = None
+    if unavailable is None and not level.is_baseline and paired:
+        py = np.array([r.label for r in paired], dtype=np.int64)
+        change = M.auc_difference(py, np.array([r.score for r in paired], float), np.array([baseline[r.path].score for r in paired], float))
+        if change.delta is None:
+            change = None
     return LevelResult(
         key=level.key,
         label=level.label,
@@ -333,6 +355,7 @@ def level_result(level: Level, records: Sequence[Record], baseline: dict[str, Re
         n_paired=len(diffs),
         seconds=float(sum(r.seconds for r in records)),
         unavailable=unavailable,
+        auc_change=change,
     )
 
 

@@ -15,7 +15,7 @@ from deepdetector.evaluation.robustness import ExperimentResult, LevelResult
 if TYPE_CHECKING:
     from rich.console import Console
 
-LEVEL_HEADER = ["level", "AUC", "acc", "TPR", "FPR", "mean |Δ|", "mean Δ", "scored", "no face", "error", "s/item"]
+LEVEL_HEADER = ["level", "AUC", "AUC change (95%)", "acc", "TPR", "FPR", "mean |Δ|", "mean Δ", "scored", "no face", "error", "s/item"]
 
 
 def level_cells(lv: LevelResult) -> list[str]:
@@ -25,6 +25,7 @@ def level_cells(lv: LevelResult) -> list[str]:
     return [
         lv.label + (" (baseline)" if lv.is_baseline else ""),
         fmt(lv.auc.value),
+        "" if lv.is_baseline else lv.auc_change_text,
         pct(None if t is None else t.accuracy),
         pct(None if t is None else t.tpr),
         pct(None if t is None else t.fpr),
