@@ -31,3 +31,13 @@ def two_faces_rgb() -> np.ndarray:
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A folder with a tiny, untrained ONNX model and its model card (for pipeline tests only)."""
     return build_tiny_model(tmp_path_factory.mktemp("tiny_model"))
+
+
+@pytest.fixture
+def tiny_model_copy(tiny_model_dir, tmp_path) -> Path:
+    """A writable copy of the tiny model's folder (for tests that edit its card)."""
+    import shutil
+
+    dst = tmp_path / "model"
+    shutil.copytree(Path(tiny_model_dir).parent, dst)
+    return dst

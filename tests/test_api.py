@@ -98,12 +98,12 @@ def _card_with_media_thresholds(src, dst, thresholds):
 
 
 def test_images_and_videos_are_judged_at_their_own_card_thresholds(tiny_model_dir, face_rgb, tmp_path):
-    model = _card_with_media_thresholds(tiny_model_dir, tmp_path / "m", {"image": 0.0, "video": 1.01})
+    model = _card_with_media_thresholds(tiny_model_dir, tmp_path / "m", {"image": 0.0, "video": 1.0})
     det = Detector(model_path=model, frames=4)
     photo = det.scan(write_image(tmp_path / "face.png", face_rgb))
     clip = det.scan(write_video(tmp_path / "clip.mp4", n_frames=12, fps=12))
     assert photo.verdict is Verdict.FAKE and photo.threshold == 0.0
-    assert clip.verdict is Verdict.REAL and clip.threshold == 1.01 and clip.probability is not None
+    assert clip.verdict is Verdict.REAL and clip.threshold == 1.0 and clip.probability is not None and clip.probability < 1.0
     unreadable = tmp_path / "broken.mp4"
     unreadable.write_bytes(b"not a video")
     assert det.scan(unreadable).threshold == 0.5  # media type unknown: the card's default
@@ -113,7 +113,7 @@ def test_images_and_videos_are_judged_at_their_own_card_thresholds(tiny_model_di
 
 
 def test_a_card_with_bad_media_thresholds_is_refused(tiny_model_dir, tmp_path):
-    for i, bad in enumerate(({"image": "high"}, [0.3, 0.7])):
+    for i, bad in enumerate(({"image": "high"}, [0.3, 0.7], {"video": 1.5}, {"image": float("nan")})):
         model = _card_with_media_thresholds(tiny_model_dir, tmp_path / f"m{i}", bad)
         with pytest.raises(ModelError, match="thresholds"):
             Detector(model_path=model)

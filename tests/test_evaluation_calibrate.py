@@ -30,15 +30,6 @@ def test_fpr_threshold_calls_at_most_the_allowed_share_of_reals_fake():
         fpr_threshold(reals, 1.5)
 
 
-def _model_dir(tiny_model_dir, tmp_path: Path) -> Path:
-    import shutil
-
-    src = Path(tiny_model_dir)
-    dst = tmp_path / "model"
-    shutil.copytree(src.parent if src.is_file() else src, dst)
-    return dst
-
-
 def _predictions(path: Path, label: str, n_real: int = 40, n_fake: int = 10) -> Path:
     rng = np.random.default_rng(0)
     with PredictionWriter(path, ["swap"]) as w:
@@ -51,8 +42,8 @@ def _predictions(path: Path, label: str, n_real: int = 40, n_fake: int = 10) -> 
     return path
 
 
-def test_calibrated_copy_keeps_the_weights_and_holds_the_fitted_thresholds(tiny_model_dir, tmp_path):
-    model = _model_dir(tiny_model_dir, tmp_path)
+def test_calibrated_copy_keeps_the_weights_and_holds_the_fitted_thresholds(tiny_model_copy, tmp_path):
+    model = tiny_model_copy
     card = ModelCard.load(model)
     preds = _predictions(tmp_path / "p.csv", card.label)
     out = tmp_path / "mine"
@@ -73,8 +64,8 @@ def test_calibrated_copy_keeps_the_weights_and_holds_the_fitted_thresholds(tiny_
     assert scan.exit_code == 0 and "verified" in scan.output
 
 
-def test_calibrate_refuses_what_it_cannot_do(tiny_model_dir, tmp_path):
-    model = _model_dir(tiny_model_dir, tmp_path)
+def test_calibrate_refuses_what_it_cannot_do(tiny_model_copy, tmp_path):
+    model = tiny_model_copy
     card = ModelCard.load(model)
     preds = _predictions(tmp_path / "p.csv", card.label)
     cases = [
@@ -99,8 +90,8 @@ def test_calibrate_refuses_what_it_cannot_do(tiny_model_dir, tmp_path):
     assert blocked.exit_code == 1 and "cannot write" in blocked.output and "Traceback" not in blocked.output
 
 
-def test_calibrate_says_what_is_wrong_with_the_input(tiny_model_dir, tmp_path):
-    model = _model_dir(tiny_model_dir, tmp_path)
+def test_calibrate_says_what_is_wrong_with_the_input(tiny_model_copy, tmp_path):
+    model = tiny_model_copy
     card = ModelCard.load(model)
     run = lambda p, *extra: runner.invoke(app, ["calibrate", str(p), "--model", str(model), "--out", str(tmp_path / "o"), *extra])
     res = run(tmp_path)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -266,10 +264,9 @@ def test_cache_follows_the_input_size_and_a_cache_too_small_for_it_is_refused(mo
     assert not (tmp_path / "cache").exists()
 
 
-def test_unseen_lists_the_training_only_files_the_cap_left_out(tiny_model_dir, tmp_path):
+def test_unseen_lists_the_training_only_files_the_cap_left_out(tiny_model_copy, tmp_path):
     import csv
     import json
-    import shutil
 
     from deepdetector.training.datasets import read_source
     from deepdetector.training.train import cap_per_subset
@@ -281,9 +278,7 @@ def test_unseen_lists_the_training_only_files_the_cap_left_out(tiny_model_dir, t
     (tmp_path / "data").mkdir()
     manifest = tmp_path / "data" / "reals.csv"
     manifest.write_text("\n".join(rows) + "\n")
-    model = tmp_path / "model"
-    src = Path(tiny_model_dir)
-    shutil.copytree(src.parent if src.is_file() else src, model)
+    model = tiny_model_copy
     card = json.loads((model / "model_card.json").read_text())
     card["training"] = {"settings": {"train_only": [str(manifest)], "max_per_subset": 3, "seed": 4}}
     (model / "model_card.json").write_text(json.dumps(card))
@@ -319,10 +314,9 @@ def test_unseen_lists_the_training_only_files_the_cap_left_out(tiny_model_dir, t
     assert res.exit_code != 0 and "no --max-per-subset" in res.output and not (tmp_path / "x.csv").exists()
 
 
-def test_unseen_caps_each_training_source_as_the_trainer_did(tiny_model_dir, tmp_path):
+def test_unseen_caps_each_training_source_as_the_trainer_did(tiny_model_copy, tmp_path):
     import csv
     import json
-    import shutil
 
     from deepdetector.training.datasets import read_source
     from deepdetector.training.train import TrainConfig, collect
@@ -333,9 +327,7 @@ def test_unseen_caps_each_training_source_as_the_trainer_did(tiny_model_dir, tmp
         m = tmp_path / "data" / f"{name}.csv"
         m.write_text("path,label,kind,source_dataset,group\n" + "".join(f"{name}{i}.jpg,real,image,photos {name},\n" for i in range(7)))
         sources.append(str(m))
-    model = tmp_path / "model"
-    src = Path(tiny_model_dir)
-    shutil.copytree(src.parent if src.is_file() else src, model)
+    model = tiny_model_copy
     card = json.loads((model / "model_card.json").read_text())
     card["training"] = {"settings": {"train_only": sources, "max_per_subset": 3, "seed": 0}}
     (model / "model_card.json").write_text(json.dumps(card))

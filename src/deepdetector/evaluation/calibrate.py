@@ -112,9 +112,6 @@ def check_rows(rows: list[PredictionRow], card: ModelCard, source: Path) -> None
             raise CalibrateError(f"{source} was scored by another build of {card.label} (sha256 {sha[:12]}..., this one {card.sha256[:12]}...)")
     if not any(r.scored for r in rows):
         raise CalibrateError(f"{source} holds no scored file")
-    bad = [r.path for r in rows if r.scored and not (0.0 <= r.score <= 1.0)]
-    if bad:
-        raise CalibrateError(f"{source}: {len(bad)} scores are not probabilities in [0, 1] (first: {bad[0]}): not an evaluate output")
 
 
 def build_checked(card: ModelCard, source: Path) -> bool:
@@ -124,23 +121,6 @@ def build_checked(card: ModelCard, source: Path) -> bool:
         return bool(json.loads(metrics.read_text(encoding="utf-8")).get("run", {}).get("model", {}).get("sha256"))
     except (OSError, ValueError, AttributeError):
         return False
-
-
-def read_rows(source: Path) -> list[PredictionRow]:
-    """The rows of a predictions CSV, with every way of not being one turned into a clear error."""
-    from deepdetector.evaluation.manifest import ManifestError
-    from deepdetector.evaluation.predictions import read_predictions
-
-    if not source.exists():
-        raise CalibrateError(f"{source} does not exist (write it with `deepdetector evaluate ... --output {source}`)")
-    if not source.is_file():
-        raise CalibrateError(f"{source} is not a file: give the predictions.csv written by `deepdetector evaluate`")
-    try:
-        return read_predictions(source)
-    except ManifestError as exc:
-        raise CalibrateError(str(exc).replace("; choose another --output", "")) from None
-    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
-        raise CalibrateError(f"cannot read predictions {source}: {exc}") from None
 
 
 def write_calibrated(card: ModelCard, out: Path, fits: list[MediaCalibration], rule: str, source: Path, overwrite: bool) -> Path:

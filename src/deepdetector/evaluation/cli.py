@@ -71,7 +71,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Fit the decision thresholds to your own labelled files; writes a calibrated copy of the model."""
         from deepdetector.errors import DeepDetectorError
-        from deepdetector.evaluation.calibrate import build_checked, check_rows, fit_thresholds, read_rows, write_calibrated
+        from deepdetector.evaluation.calibrate import build_checked, check_rows, fit_thresholds, write_calibrated
+        from deepdetector.evaluation.predictions import load_predictions
         from deepdetector.model.card import WEIGHTS_DIR, ModelCard
 
         if fpr is not None and balanced:
@@ -79,7 +80,7 @@ def register(app: typer.Typer) -> None:
         try:
             card = ModelCard.load(model or WEIGHTS_DIR)
             card.verify()
-            rows = read_rows(predictions)
+            rows = load_predictions(predictions)
             check_rows(rows, card, predictions)
             fits = fit_thresholds(rows, card, fpr)
             if all(f.note for f in fits):

@@ -20,8 +20,7 @@ import numpy as np
 
 from deepdetector.errors import DeepDetectorError
 from deepdetector.evaluation import metrics as M
-from deepdetector.evaluation.manifest import ManifestError
-from deepdetector.evaluation.predictions import PredictionRow, read_predictions
+from deepdetector.evaluation.predictions import PredictionRow, load_predictions
 from deepdetector.evaluation.summary import TARGETS, subset_parts
 
 
@@ -65,15 +64,7 @@ class Comparison:
 
 
 def _read(path: Path) -> dict[str, PredictionRow]:
-    try:
-        rows = read_predictions(path)
-    except FileNotFoundError:
-        raise CompareError(f"{path} does not exist (write it with `deepdetector evaluate ... --output {path}`)") from None
-    except ManifestError as exc:
-        raise CompareError(str(exc).replace("; choose another --output", "")) from None
-    except (OSError, ValueError) as exc:
-        raise CompareError(f"cannot read predictions {path}: {exc}") from None
-    return {r.path: r for r in rows}
+    return {r.path: r for r in load_predictions(path)}
 
 
 def compare_predictions(path_a: str | Path, path_b: str | Path, seed: int = 0) -> Comparison:
@@ -87,10 +78,6 @@ def compare_predictions(path_a: str | Path, path_b: str | Path, seed: int = 0) -
         raise CompareError(f"{len(mismatched)} items have different labels in the two files (first: {mismatched[0]}): not the same manifest")
     if not common:
         raise CompareError(f"{path_a} and {path_b} share no scored item: evaluate both models on the same manifest")
-    for name, rows in ((path_a, a), (path_b, b)):
-        bad = [p for p in common if not (0.0 <= rows[p].score <= 1.0)]
-        if bad:
-            raise CompareError(f"{name}: {len(bad)} scores are not probabilities in [0, 1] (first: {bad[0]}): not an evaluate output")
     rows_a = [a[p] for p in common]
     score_b = {p: b[p].score for p in common}
 

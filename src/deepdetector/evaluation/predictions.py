@@ -172,6 +172,27 @@ def read_predictions(path: str | Path) -> list[PredictionRow]:
         return [PredictionRow.from_csv(row, f"{path}:{n}") for n, row in enumerate(reader, start=2)]
 
 
+def load_predictions(path: str | Path) -> list[PredictionRow]:
+    """A finished ``deepdetector evaluate`` output, for commands that read one (``compare``,
+    ``calibrate``): every way of not being one is a :class:`ManifestError` saying which, and a
+    score outside [0, 1] (no evaluate run writes one) is refused."""
+    path = Path(path)
+    if not path.exists():
+        raise ManifestError(f"{path} does not exist (write it with `deepdetector evaluate ... --output {path}`)")
+    if not path.is_file():
+        raise ManifestError(f"{path} is not a file: give the predictions.csv written by `deepdetector evaluate`")
+    try:
+        rows = read_predictions(path)
+    except ManifestError as exc:
+        raise ManifestError(str(exc).replace("; choose another --output", "")) from None
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        raise ManifestError(f"cannot read predictions {path}: {exc}") from None
+    bad = [r.path for r in rows if r.score is not None and not 0.0 <= r.score <= 1.0]
+    if bad:
+        raise ManifestError(f"{path}: {len(bad)} scores are not probabilities in [0, 1] (first: {bad[0]}): not an evaluate output")
+    return rows
+
+
 class PredictionWriter:
     """Appends rows to ``predictions.csv`` and flushes each one, so an interrupted run loses nothing.
 

@@ -61,8 +61,10 @@ class ModelCard:
             if not isinstance(raw, dict):
                 raise TypeError
             by_media = {str(k): float(v) for k, v in raw.items()}
+            if not all(0.0 <= v <= 1.0 for v in by_media.values()):  # also refuses NaN
+                raise ValueError
         except (TypeError, ValueError):
-            raise ModelError(f"model card of {self.label}: 'thresholds' must map media types to numbers, got {raw!r}") from None
+            raise ModelError(f"model card of {self.label}: 'thresholds' must map media types to probabilities in [0, 1], got {raw!r}") from None
         return Thresholds.of(self.threshold, by_media)
 
     @property
