@@ -102,7 +102,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="ddbench-"))
     det = Detector(ScanConfig(threads=args.threads, model_path=Path(args.model) if args.model else None))
-    print(f"model: {det.card.label}, detector: {det.config.detector}, cores: {os.cpu_count()}")
+    print(f"model: {det.model_label}, detector: {det.config.detector}, cores: {os.cpu_count()}")
     rows = []
 
     photo = photo_1080p(tmp)

@@ -113,3 +113,43 @@ def test_calibrate_says_what_is_wrong_with_the_input(tiny_model_copy, tmp_path):
     # a copied CSV without its metrics JSON: accepted by name, with a warning that the build was not checked
     res = run(_predictions(tmp_path / "copy.csv", card.label))
     assert res.exit_code == 0 and "warning" in res.output and "sha256" in res.output
+
+
+def test_calibrate_media_refits_one_type_and_carries_the_stills_model(tiny_model_copy, tmp_path):
+    from deepdetector.model.stills import HEAD, model_label
+    from tests.tiny_model import build_tiny_model
+
+    model = tiny_model_copy
+    stills = build_tiny_model(model / "stills", heads=(HEAD,))
+    raw = json.loads(stills.read_text())
+    raw["kind"] = "stills"
+    stills.write_text(json.dumps(raw))
+    main = json.loads((model / "model_card.json").read_text())
+    main["stills"] = "stills"
+    main["thresholds"] = {"image": 0.5, "video": 0.4}
+    (model / "model_card.json").write_text(json.dumps(main))
+    card = ModelCard.load(model)
+    label = model_label(card)
+    assert label == f"{card.label} + tiny-test-model v0"
+    # predictions made by the classifier alone are another model's: refused
+    res = runner.invoke(app, ["calibrate", str(_predictions(tmp_path / "alone.csv", card.label)), "--model", str(model), "--out", str(tmp_path / "x")])
+    assert res.exit_code != 0 and "evaluate with this model first" in res.output
+    preds = _predictions(tmp_path / "p.csv", label)
+    with PredictionWriter(tmp_path / "v.csv", ["swap"]) as w:  # the same rows plus videos
+        for r in read_predictions(preds):
+            w.write(r)
+        for i in range(12):
+            w.write(PredictionRow(f"v{i}.mp4", i % 2, "video", "clips", "", "video", 0.3 + 0.05 * i, "real", 1, 8, 0.1, model=label))
+    out = tmp_path / "cal"
+    res = runner.invoke(app, ["calibrate", str(tmp_path / "v.csv"), "--model", str(model), "--balanced", "--media", "image", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    new = ModelCard.load(out)
+    assert new.thresholds.for_media("video") == 0.4 and new.thresholds.for_media("image") != 0.5
+    assert "not asked for" in res.output
+    # the stills model travels with the copy and still verifies
+    from deepdetector.model.stills import StillsModel, stills_card_path
+
+    StillsModel(stills_card_path(new))
+    assert model_label(new) == label
+    res = runner.invoke(app, ["calibrate", str(preds), "--model", str(model), "--media", "audio", "--out", str(tmp_path / "y")])
+    assert res.exit_code != 0 and "--media takes image or video" in res.output

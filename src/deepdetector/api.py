@@ -23,6 +23,8 @@ from deepdetector.faces.detect import VideoFaceFinder, detect_faces, detector_fr
 from deepdetector.faces.tracking import Tracker
 from deepdetector.media import open_media
 from deepdetector.model import FaceClassifier, ModelCard
+from deepdetector.model.stills import HEAD as STILLS_HEAD
+from deepdetector.model.stills import StillsModel, stills_card_path
 from deepdetector.types import FaceCrop, FaceResult, FileResult, Frame, Thresholds, Verdict
 from deepdetector.verdict import AGGREGATIONS
 from deepdetector.verdict.decide import decide_file, decide_tracks, frame_timeline
@@ -52,6 +54,7 @@ class _Pending:
 
     crops: list[FaceCrop] = field(default_factory=list)
     frames: dict[int, np.ndarray] = field(default_factory=dict)
+    stills: bool = False  # also run the generated-stills model (photos)
 
 
 class Detector:
@@ -74,6 +77,8 @@ class Detector:
         if config.aggregation not in AGGREGATIONS:
             raise ConfigError(f"unknown aggregation {config.aggregation!r}; available: {', '.join(AGGREGATIONS.names())}")
         self.classifier = FaceClassifier(config.model_path, threads=config.threads)
+        stills_path = stills_card_path(self.classifier.card) if config.stills else None
+        self.stills = StillsModel(stills_path, threads=config.threads) if stills_path is not None else None
         self.face_detector = detector_from_config(config)
         self.margin = config.margin if config.margin is not None else self.classifier.card.margin
         # --threshold applies to every media type; otherwise the card's per-media thresholds
@@ -83,6 +88,16 @@ class Detector:
     @property
     def card(self) -> ModelCard:
         return self.classifier.card
+
+    @property
+    def model_label(self) -> str:
+        """The models that judged: the face classifier, plus the stills model when it is in use."""
+        return self.card.label + (f" + {self.stills.card.label}" if self.stills is not None else "")
+
+    @property
+    def head_names(self) -> list[str]:
+        """Every score a face gets: the face classifier's heads, then ``generated`` when the stills model is in use."""
+        return self.classifier.head_names + ([STILLS_HEAD] if self.stills is not None else [])
 
     # ------------------------------------------------------------------------------------------
     def scan(self, path: str | Path, frame_transform: FrameTransform | None = None, on_progress: ProgressCallback | None = None) -> FileResult:
@@ -98,7 +113,7 @@ class Detector:
             result = FileResult(path=path_str, verdict=Verdict.ERROR, error="out of memory while decoding this file")
         except Exception as exc:  # a broken file must never stop a batch; report it as an error entry
             result = FileResult(path=path_str, verdict=Verdict.ERROR, error=f"could not analyse this file ({type(exc).__name__}: {exc})")
-        result.model = self.card.label
+        result.model = self.model_label
         if result.threshold is None:  # an unreadable file: its media type is unknown
             result.threshold = self.thresholds.for_media(result.media.kind if result.media else None)
         timer.seconds["total"] = time.perf_counter() - started
@@ -117,7 +132,7 @@ class Detector:
             info, frames = open_media(path, cfg)
         tracker = Tracker(iou_threshold=cfg.track_iou)
         find_faces = VideoFaceFinder(self.face_detector, cfg) if info.kind == "video" else (lambda im: detect_faces(self.face_detector, im, cfg))
-        pending = _Pending()
+        pending = _Pending(stills=self.stills is not None and info.kind == "image")
         faces: list[FaceResult] = []
         analysed: list[tuple[int, float | None]] = []
         best: dict[int, tuple[float, int]] = {}  # track -> (probability, frame index) of its most suspicious face
@@ -180,11 +195,23 @@ class Detector:
         with timer.stage("classify"):
             batch = np.stack([c.image for c in pending.crops])
             pred = self.classifier.predict(batch, with_cam=self.config.heatmaps, flip_tta=self.config.flip_tta)
+            generated = None
+            if pending.stills and self.stills is not None:
+                generated = np.zeros(len(pending.crops), np.float32)
+                by_frame: dict[int, list[int]] = {}
+                for i, crop in enumerate(pending.crops):
+                    by_frame.setdefault(crop.frame_index, []).append(i)
+                for idx, members in by_frame.items():
+                    generated[members] = self.stills.probabilities(pending.frames[idx], [pending.crops[i].face.box for i in members])
         heads = self.classifier.head_names
         with timer.stage("explain"):
             for i, crop in enumerate(pending.crops):
                 probs = pred.probabilities[i]
                 p = float(probs.max())
+                scores = {name: float(probs[k]) for k, name in enumerate(heads)}
+                if generated is not None:  # the stills model is one more head; its map is not kept (see model/stills.py)
+                    scores[STILLS_HEAD] = float(generated[i])
+                    p = max(p, scores[STILLS_HEAD])
                 heatmap = None
                 if pred.cams is not None:
                     heatmap = _heatmap(pred.cams[i, int(probs.argmax())], p)
@@ -197,7 +224,7 @@ class Detector:
                         region=crop.region,
                         detection_confidence=crop.face.confidence,
                         probability=p,
-                        scores={name: float(probs[k]) for k, name in enumerate(heads)},
+                        scores=scores,
                         heatmap=heatmap,
                     )
                 )

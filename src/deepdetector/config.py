@@ -61,6 +61,9 @@ class ScanConfig:
     """Face crops classified per model call."""
     flip_tta: bool = False
     """Also classify the mirrored crop and average (slower, sometimes steadier)."""
+    stills: bool = True
+    """Photos: also run the generated-stills model the model card names (native-resolution face
+    patches, head ``generated``); False judges photos with the face classifier's heads only."""
 
     # --- verdict ---------------------------------------------------------------------------
     aggregation: str = "confident"

@@ -106,6 +106,7 @@ def register(app: typer.Typer) -> None:
         model: Optional[Path] = typer.Option(None, help="Model folder or model_card.json (default: the shipped model)."),
         threads: int = typer.Option(0, help="onnxruntime threads (0 = all cores)."),
         flip_tta: bool = typer.Option(False, "--flip-tta", help="Also classify mirrored faces and average."),
+        stills: bool = typer.Option(True, "--stills/--no-stills", help="Photos: also run the model's generated-stills model (head 'generated')."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No table or progress, only the files asked for."),
     ) -> None:
         """Judge images and videos: verdict, calibrated probability, faces, timeline and heatmaps."""
@@ -114,7 +115,7 @@ def register(app: typer.Typer) -> None:
         config = ScanConfig(
             frames=frames, fps=fps, detector=detector, margin=margin, aggregation=aggregation,
             threshold=threshold, model_path=model, threads=threads, flip_tta=flip_tta,
-            heatmaps=True,
+            stills=stills, heatmaps=True,
         )  # fmt: skip
         if frames < 1:
             raise _fail("--frames must be at least 1")

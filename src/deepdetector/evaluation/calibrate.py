@@ -27,6 +27,7 @@ import numpy as np
 from deepdetector.errors import DeepDetectorError
 from deepdetector.evaluation.predictions import PredictionRow
 from deepdetector.model.card import CARD_NAME, ModelCard
+from deepdetector.model.stills import model_label, stills_card_path
 
 MIN_REALS_FOR_FPR = 20
 """Fewer real files of a media type than this and ``--fpr`` leaves its threshold alone."""
@@ -70,8 +71,9 @@ def _rates(y: np.ndarray, s: np.ndarray, t: float) -> tuple[float | None, float 
     return tpr, fpr
 
 
-def fit_thresholds(rows: list[PredictionRow], card: ModelCard, fpr: float | None = None) -> list[MediaCalibration]:
-    """New threshold per media type from scored prediction rows (``fpr`` None: balanced accuracy)."""
+def fit_thresholds(rows: list[PredictionRow], card: ModelCard, fpr: float | None = None, media_types: tuple[str, ...] = ("image", "video")) -> list[MediaCalibration]:
+    """New threshold per media type from scored prediction rows (``fpr`` None: balanced accuracy);
+    only the types in ``media_types`` are refitted, the others are reported as kept."""
     from deepdetector.training.metrics import balanced_threshold
 
     current = card.thresholds
@@ -83,7 +85,9 @@ def fit_thresholds(rows: list[PredictionRow], card: ModelCard, fpr: float | None
         n_fake, n_real = int(y.sum()), int(y.size - y.sum())
         old = current.for_media(media)
         new, note = old, ""
-        if fpr is not None:
+        if media not in media_types:
+            note = "kept: not asked for (--media)"
+        elif fpr is not None:
             if n_real >= MIN_REALS_FOR_FPR:
                 new = fpr_threshold(s[y == 0], fpr)
             else:
@@ -99,9 +103,10 @@ def fit_thresholds(rows: list[PredictionRow], card: ModelCard, fpr: float | None
 
 def check_rows(rows: list[PredictionRow], card: ModelCard, source: Path) -> None:
     """Refuse predictions made by another model (the scores would belong to other weights)."""
+    label = model_label(card)
     models = {r.model for r in rows if r.model}
-    if models and models != {card.label}:
-        raise CalibrateError(f"{source} was scored by {', '.join(sorted(models))}, not {card.label}: evaluate with this model first")
+    if models and models != {label}:
+        raise CalibrateError(f"{source} was scored by {', '.join(sorted(models))}, not {label}: evaluate with this model first")
     metrics = source.with_name(source.stem + ".metrics.json")
     if metrics.is_file():
         try:
@@ -146,6 +151,9 @@ def write_calibrated(card: ModelCard, out: Path, fits: list[MediaCalibration], r
     try:
         out.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(card.file, out / card.file.name)
+        stills = stills_card_path(card)
+        if stills is not None:  # the stills model the card names travels with it, under the same name
+            shutil.copytree(stills.parent if stills.suffix == ".json" else stills, out / str(raw["stills"]), dirs_exist_ok=True)
         (out / CARD_NAME).write_text(json.dumps(raw, indent=2), encoding="utf-8")
     except OSError as exc:
         raise CalibrateError(f"cannot write the calibrated model to {out}: {exc}") from None

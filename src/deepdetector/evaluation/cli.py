@@ -68,6 +68,7 @@ def register(app: typer.Typer) -> None:
         balanced: bool = typer.Option(False, "--balanced", help="Maximise balanced accuracy instead (the default when --fpr is not given); needs fakes and reals."),
         model: Optional[Path] = typer.Option(None, help="Model folder or model_card.json (default: the shipped model)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace a model card already in --out."),
+        media: list[str] = typer.Option(["image", "video"], "--media", help="Refit the threshold of this media type only (repeatable; default both)."),
     ) -> None:
         """Fit the decision thresholds to your own labelled files; writes a calibrated copy of the model."""
         from deepdetector.errors import DeepDetectorError
@@ -77,12 +78,14 @@ def register(app: typer.Typer) -> None:
 
         if fpr is not None and balanced:
             raise _fail("choose --fpr or --balanced, not both")
+        if not media or any(m not in ("image", "video") for m in media):
+            raise _fail("--media takes image or video")
         try:
             card = ModelCard.load(model or WEIGHTS_DIR)
             card.verify()
             rows = load_predictions(predictions)
             check_rows(rows, card, predictions)
-            fits = fit_thresholds(rows, card, fpr)
+            fits = fit_thresholds(rows, card, fpr, tuple(media))
             if all(f.note for f in fits):
                 raise DeepDetectorError("nothing to calibrate, no model written: " + "; ".join(f.note for f in fits))
             rule = f"fpr <= {fpr}" if fpr is not None else "balanced accuracy"
@@ -133,6 +136,7 @@ def register(app: typer.Typer) -> None:
         aggregation: str = typer.Option(ScanConfig.aggregation, help="Video aggregation strategy (see `deepdetector aggregations`)."),
         threshold: Optional[float] = typer.Option(None, help="Decision threshold (default: the model card's)."),
         flip_tta: bool = typer.Option(False, "--flip-tta", help="Also classify mirrored faces and average."),
+        stills: bool = typer.Option(True, "--stills/--no-stills", help="Photos: also run the model's generated-stills model (head 'generated')."),
         model: Optional[Path] = typer.Option(None, help="Model folder or model_card.json (default: the shipped model)."),
         split: list[Path] = typer.Option([], help="Keep only the groups or paths listed in this file (e.g. the validation split shipped with a model); repeatable: items named by any."),
         subset: list[str] = typer.Option([], help="Keep items whose source_dataset contains this text (repeatable)."),
@@ -155,7 +159,7 @@ def register(app: typer.Typer) -> None:
             raise _fail("choose --resume or --overwrite, not both")
         config = ScanConfig(
             frames=frames, detector=detector, margin=margin, aggregation=aggregation, threshold=threshold,
-            model_path=model, threads=threads, flip_tta=flip_tta, heatmaps=False,
+            model_path=model, threads=threads, flip_tta=flip_tta, stills=stills, heatmaps=False,
         )  # fmt: skip
         progress = _progress(quiet)
         try:

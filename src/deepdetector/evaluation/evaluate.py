@@ -104,6 +104,7 @@ def model_info(detector: "Detector") -> dict[str, Any]:
         "thresholds": detector.thresholds.to_dict(),
         "heads": [h.name for h in card.heads],
         "untrained": card.untrained,
+        "stills": None if detector.stills is None else {"name": detector.stills.card.label, "sha256": detector.stills.card.sha256},
     }
 
 
@@ -116,6 +117,7 @@ def config_info(detector: "Detector") -> dict[str, Any]:
         "margin": detector.margin,
         "aggregation": c.aggregation,
         "flip_tta": c.flip_tta,
+        "stills": detector.stills is not None,
         "threshold": detector.thresholds.describe(),
     }
 
@@ -334,13 +336,13 @@ def evaluate(
 ) -> tuple[list[PredictionRow], EvaluationMetrics, RunInfo]:
     """The whole command: predictions (resumable), metrics JSON, optional HTML report."""
     started = time.perf_counter()
-    heads = [h.name for h in detector.card.heads]
+    heads = detector.head_names
     with PredictionWriter(output, heads, resume=resume, overwrite=overwrite) as writer:
         done = {r.path for r in writer.done}
         todo = sum(1 for i in selection.items if i.path not in done)
         if on_start is not None:
             on_start(todo)
-        other_models = {r.model for r in writer.done if r.model} - {detector.card.label}
+        other_models = {r.model for r in writer.done if r.model} - {detector.model_label}
         rows = run_predictions(detector, selection.items, writer, on_item)
     notes = list(selection.notes)
     if resume and done:

@@ -237,6 +237,7 @@ def fingerprint(detector: "Detector") -> str:
     payload = {k: getattr(c, k) for k in keys}
     payload["margin"] = detector.margin
     payload["model_sha256"] = detector.card.sha256
+    payload["stills_sha256"] = None if detector.stills is None else detector.stills.card.sha256
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

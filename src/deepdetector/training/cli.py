@@ -202,7 +202,16 @@ def card(
                 raise DeepDetectorError(f"{path} was measured on another model (sha256 differs from {loaded.sha256[:12]})")
             return ev
 
-        text = model_card_markdown(raw, read_eval(evaluation), onnx_bytes=loaded.file.stat().st_size, real_files=read_eval(real_files))
+        from deepdetector.model.stills import StillsModel, stills_card_path
+
+        stills_raw, stills_bytes = None, None
+        stills_path = stills_card_path(loaded)
+        if stills_path is not None:
+            stills_model = StillsModel(stills_path)  # verifies its checksum too
+            stills_raw = json.loads((stills_model.card.file.parent / "model_card.json").read_text(encoding="utf-8"))
+            stills_bytes = stills_model.card.file.stat().st_size
+        text = model_card_markdown(raw, read_eval(evaluation), onnx_bytes=loaded.file.stat().st_size, real_files=read_eval(real_files),
+                                   stills=stills_raw, stills_bytes=stills_bytes)
     except DeepDetectorError as exc:
         _fail(exc)
         return
@@ -221,6 +230,43 @@ def register(app: typer.Typer) -> None:
     app.command("export")(export)
     app.command("card")(card)
     app.command("unseen")(unseen)
+    app.command("train-stills")(train_stills)
+
+
+def train_stills(
+    data: list[str] = typer.Option([], "--data", "-d", help="Manifest CSV or dataset folder with generated (fake) and real still images, split by group like `train`. Repeatable."),
+    train_only: list[str] = typer.Option([], "--train-only", help="Manifest CSV or dataset folder of real photos used for training only. Repeatable."),
+    out: Path = typer.Option(Path("src/deepdetector/model/weights/stills"), "--out", "-o", help="Folder for the stills ONNX file and its model_card.json."),
+    seed: int = typer.Option(0, help="Seed of the split (use the face classifier's), the samples and the weights."),
+    epochs: int = typer.Option(24, help="Epochs (fixed: no early stopping)."),
+    steps_per_epoch: int = typer.Option(60, help="Optimiser steps per epoch."),
+    fakes_per_step: int = typer.Option(12, help="Generated-face patches per step (and as many real ones)."),
+    patch: int = typer.Option(128, help="Patch side in pixels (native resolution: no resizing)."),
+    freeze_blocks: int = typer.Option(3, help="Keep the stem and this many early blocks at their ImageNet weights."),
+    lr: float = typer.Option(3e-4, help="AdamW learning rate."),
+    val_fraction: float = typer.Option(0.5, help="Fraction of groups of the --data sources held out (use the face classifier's)."),
+    max_per_subset: Optional[int] = typer.Option(None, help="At most this many files per subset of the --train-only sources (use the face classifier's)."),
+    threads: int = typer.Option(2, help="torch CPU threads."),
+    name: str = typer.Option("deepdetector-stills-lite0", help="Model name in the card."),
+    version: str = typer.Option("1", help="Model version in the card."),
+    no_pretrained: bool = typer.Option(False, "--no-pretrained", help="Start from random weights (tests only)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Print each epoch's loss."),
+) -> None:
+    """Train the generated-stills model (GAN / diffusion faces, native-resolution patches); write ONNX + model card.
+
+    Name the folder in the face classifier's model_card.json as "stills" to use it when scanning photos.
+    """
+    _need_torch()
+    from deepdetector.training.stills import StillsConfig, run_stills_training
+
+    cfg = StillsConfig(data=[str(d) for d in data], train_only=[str(d) for d in train_only], out=str(out), seed=seed, epochs=epochs,
+                       steps_per_epoch=steps_per_epoch, fakes_per_step=fakes_per_step, patch=patch, freeze_blocks=freeze_blocks, lr=lr,
+                       val_fraction=val_fraction, max_per_subset=max_per_subset, threads=threads, name=name, version=version,
+                       pretrained=not no_pretrained, progress=progress)
+    try:
+        run_stills_training(cfg, log=typer.echo)
+    except DeepDetectorError as exc:
+        _fail(exc)
 
 
 def unseen(

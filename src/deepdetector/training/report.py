@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -179,8 +180,77 @@ def real_files_markdown(evaluation: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _calibrations(card: dict[str, Any]) -> list[str]:
+    """Lines for the thresholds refitted after training by ``deepdetector calibrate`` (the card's ``calibrations``)."""
+    out = []
+    for c in card.get("calibrations") or []:
+        changed = [f"{m} {v.get('old')} -> {v.get('new')} ({v.get('n_fake')} fake, {v.get('n_real')} real)"
+                   for m, v in (c.get("thresholds") or {}).items() if not v.get("note")]
+        if changed:
+            out.append(f"Refitted on {str(c.get('date', ''))[:10]} by `deepdetector calibrate` ({c.get('rule')}) on "
+                       f"`{c.get('predictions')}`: " + "; ".join(changed) + ".")
+    return ["", *out] if out else []
+
+
+def stills_command(tr: dict[str, Any]) -> str:
+    """The ``deepdetector train-stills`` command that reproduces a stills model (options that differ from the defaults)."""
+    from deepdetector.training.stills import StillsConfig
+
+    s = tr.get("settings", {})
+    default = asdict(StillsConfig())
+    parts = ["deepdetector train-stills"]
+    parts += [f"--data {d}" for d in s.get("data", [])] + [f"--train-only {d}" for d in s.get("train_only", [])]
+    flags = {"out": "--out", "seed": "--seed", "epochs": "--epochs", "steps_per_epoch": "--steps-per-epoch", "fakes_per_step": "--fakes-per-step",
+             "patch": "--patch", "freeze_blocks": "--freeze-blocks", "lr": "--lr", "val_fraction": "--val-fraction",
+             "max_per_subset": "--max-per-subset", "threads": "--threads", "name": "--name", "version": "--version"}
+    for key, flag in flags.items():
+        if key in s and s[key] != default.get(key) and s[key] is not None:
+            parts.append(f"{flag} {s[key]}")
+    return " ".join(parts)
+
+
+def stills_markdown(stills: dict[str, Any], onnx_bytes: int | None = None) -> list[str]:
+    """The model card's section on the generated-stills model the face classifier's card names."""
+    tr = stills.get("training", {})
+    head = (stills.get("heads") or [{}])[0]
+    size = f", {onnx_bytes / 1e6:.1f} MB" if onnx_bytes else ""
+    m = stills.get("metrics", {})
+    rows = [f"| {name} | {v.get('fake')} | {_f(v.get('auc_vs_all_reals'))} |" for name, v in m.items() if name != "overall"]
+    ov = m.get("overall", {})
+    return [
+        f"## The generated-stills model: {stills.get('name')} v{stills.get('version')}",
+        "",
+        f"- File: `src/deepdetector/model/weights/stills/{stills.get('file')}`{size}; sha256 `{stills.get('sha256')}` (verified on load).",
+        f"- What: {tr.get('what', 'n/a')}. Photos only: videos are judged by the face classifier alone.",
+        f"- Input: a {stills.get('patch_grid')} x {stills.get('patch_grid')} grid of {stills.get('input_size')} x {stills.get('input_size')} px "
+        f"patches at the photo's own resolution (no resizing unless the region is smaller), spread over a region "
+        f"{stills.get('region_margin')} x the face box; the patch logits are averaged.",
+        f"- Output: head `{head.get('name')}`, `p = sigmoid({head.get('a')} * logit + {head.get('b')})` (Platt, fitted on the validation "
+        "images, each class weighted equally); it joins the face classifier's heads, and a photo's face gets the highest of the three.",
+        f"- Backbone: {tr.get('backbone', 'n/a')}; {tr.get('settings', {}).get('epochs')} epochs of {tr.get('settings', {}).get('steps_per_epoch')} steps, "
+        f"no early stopping; {tr.get('train_seconds')} s training, {tr.get('total_seconds')} s for the whole command; {tr.get('hardware')}; "
+        f"ONNX parity {tr.get('onnx_parity_max_abs_diff')}.",
+        "- Same split as the face classifier (same sources, seed and fraction): the validation groups are identical.",
+        "",
+        "```bash",
+        stills_command(tr),
+        "```",
+        "",
+        "Training images:",
+        "",
+        *_counts_table(tr.get("data", {}).get("train_files", {})),
+        "",
+        f"Validation (recorded by the trainer; {ov.get('fake')} generated vs {ov.get('real')} real images, overall AUC {_f(ov.get('file_auc'))}):",
+        "",
+        "| generated subset | files | AUC vs every real validation image |",
+        "|---|---|---|",
+        *rows,
+    ]
+
+
 def model_card_markdown(card: dict[str, Any], evaluation: dict[str, Any] | None = None, onnx_bytes: int | None = None,
-                        real_files: dict[str, Any] | None = None) -> str:
+                        real_files: dict[str, Any] | None = None, stills: dict[str, Any] | None = None,
+                        stills_bytes: int | None = None) -> str:
     """The whole model card document (docs/model-card.md)."""
     tr = card.get("training", {})
     settings = tr.get("settings", {})
@@ -225,6 +295,7 @@ def model_card_markdown(card: dict[str, Any], evaluation: dict[str, Any] | None 
         "",
         f"Decision threshold: **{card.get('threshold')}**"
         + (f" for any other media type; {_media_thresholds(card, '{k}s **{v}**')}." if card.get("thresholds") else " (one for every file)."),
+        *_calibrations(card),
         "",
         "## How it was trained",
         "",
@@ -272,6 +343,8 @@ def model_card_markdown(card: dict[str, Any], evaluation: dict[str, Any] | None 
         "",
         metrics_markdown(card).rstrip(),
     ]
+    if stills is not None:
+        out += ["", *stills_markdown(stills, stills_bytes)]
     if evaluation is not None:
         out += ["", "## Measured by `deepdetector evaluate` (scanner settings, validation groups only)", "",
                 "These numbers come from the scanner itself (32 frames, YuNet, tracking, the `confident` aggregation),",

@@ -1,0 +1,116 @@
+"""The generated-stills model: is this photo's face a GAN or diffusion image?
+
+A second, small network beside the face classifier, for still images only. The face classifier
+sees each face resized to its input (192 px of a 1.6x region): that keeps blending seams and
+skin-tone mismatches but averages away the pixel-level traces a generator leaves (up-sampling
+patterns, too-regular texture). This model looks at the face at the photo's own resolution: a
+fixed 3 x 3 grid of square patches over the region around the face box (no resizing unless the
+region is smaller than a patch), each classified, their logits averaged, then Platt-calibrated. It is
+reported as its own head (``generated``) beside the face classifier's heads, and a face's
+probability is the highest of them, as for the other heads.
+
+The model is a folder like the main one (``model_card.json`` with ``"kind": "stills"`` + ONNX
+file, sha256-verified on load); the main card names it under ``stills`` (a folder relative to the
+main card). Train one with ``deepdetector train-stills``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from deepdetector.errors import ModelError
+from deepdetector.model.card import ModelCard
+from deepdetector.model.classifier import FaceClassifier
+from deepdetector.types import Box
+
+HEAD = "generated"
+DEFAULT_REGION_MARGIN = 1.2
+
+
+def native_region(shape: tuple[int, ...], box: Box, margin: float = DEFAULT_REGION_MARGIN) -> tuple[int, int, int, int]:
+    """The square region (x1, y1, x2, y2) of side ``margin`` x the face box's longer side, centred on
+    the box and clipped to the image (so it may be a rectangle at the border)."""
+    h, w = shape[:2]
+    cx, cy = (box.x1 + box.x2) / 2.0, (box.y1 + box.y2) / 2.0
+    side = margin * max(box.x2 - box.x1, box.y2 - box.y1)
+    x1, y1 = int(max(0.0, cx - side / 2.0)), int(max(0.0, cy - side / 2.0))
+    x2, y2 = int(min(float(w), cx + side / 2.0)), int(min(float(h), cy + side / 2.0))
+    return x1, y1, max(x2, x1 + 1), max(y2, y1 + 1)
+
+
+def fit_patch(region: np.ndarray, size: int) -> np.ndarray:
+    """The region itself when both sides reach ``size``; else up-scaled (bilinear) until they do."""
+    h, w = region.shape[:2]
+    if min(h, w) >= size:
+        return region
+    import cv2
+
+    s = size / min(h, w)
+    return cv2.resize(region, (max(size, round(w * s)), max(size, round(h * s))), interpolation=cv2.INTER_LINEAR)
+
+
+DEFAULT_GRID = 3
+
+
+def fixed_patches(region: np.ndarray, size: int, grid: int = DEFAULT_GRID) -> np.ndarray:
+    """``grid`` x ``grid`` patches of ``size`` pixels at native resolution, evenly spread over the
+    region from corner to corner (they overlap when the region is small)."""
+    region = fit_patch(region, size)
+    h, w = region.shape[:2]
+    ys = np.linspace(0, h - size, grid).astype(int) if grid > 1 else [(h - size) // 2]
+    xs = np.linspace(0, w - size, grid).astype(int) if grid > 1 else [(w - size) // 2]
+    return np.stack([np.ascontiguousarray(region[y : y + size, x : x + size]) for y in ys for x in xs])
+
+
+class StillsModel:
+    """The generated-stills network on onnxruntime: one calibrated probability per face of a photo."""
+
+    def __init__(self, card_path: str | Path, threads: int = 0, verify: bool = True):
+        self.net = FaceClassifier(card_path, threads=threads, verify=verify)
+        if self.card.extra.get("kind") != "stills":
+            raise ModelError(f"{self.card.file.parent} is not a generated-stills model (its card has no \"kind\": \"stills\")")
+        if len(self.card.heads) != 1:
+            raise ModelError(f"generated-stills model {self.card.label} must have one head, it has {len(self.card.heads)}")
+        self.region_margin = float(self.card.extra.get("region_margin", DEFAULT_REGION_MARGIN))
+        self.grid = int(self.card.extra.get("patch_grid", DEFAULT_GRID))
+
+    @property
+    def card(self) -> ModelCard:
+        return self.net.card
+
+    def logits(self, image: np.ndarray, boxes: list[Box]) -> np.ndarray:
+        """Mean patch logit per face box of ``image`` (uint8 RGB, full resolution)."""
+        if not boxes:
+            return np.zeros(0, np.float32)
+        size = self.net.input_size
+        patches = []
+        for box in boxes:
+            x1, y1, x2, y2 = native_region(image.shape, box, self.region_margin)
+            patches.append(fixed_patches(image[y1:y2, x1:x2], size, self.grid))
+        n = patches[0].shape[0]
+        logits = self.net.predict(np.concatenate(patches), with_cam=False).logits[:, 0]
+        return logits.reshape(len(boxes), n).mean(axis=1)
+
+    def probabilities(self, image: np.ndarray, boxes: list[Box]) -> np.ndarray:
+        head = self.card.heads[0]
+        z = self.logits(image, boxes).astype(np.float64) * head.a + head.b
+        return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+
+
+def model_label(main: ModelCard) -> str:
+    """The label results carry: the face classifier's, plus its stills model's when the card names one
+    (e.g. ``deepdetector-lite0 v2 + deepdetector-stills-lite0 v1``)."""
+    path = stills_card_path(main)
+    if path is None:
+        return main.label
+    return f"{main.label} + {ModelCard.load(path).label}"
+
+
+def stills_card_path(main: ModelCard) -> Path | None:
+    """The stills model folder the main card names (``"stills": "<folder>"``), or None."""
+    rel = main.extra.get("stills")
+    if not rel:
+        return None
+    return (main.file.parent / str(rel)).resolve()

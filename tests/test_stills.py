@@ -1,0 +1,174 @@
+"""The generated-stills model: native-resolution patches, its place in the scanner, its trainer."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from deepdetector import Detector, ScanConfig
+from deepdetector.errors import ModelError
+from deepdetector.model.stills import HEAD, StillsModel, fit_patch, fixed_patches, native_region
+from deepdetector.types import Box
+from tests.media_factory import write_image, write_video
+from tests.tiny_model import build_tiny_model
+
+
+def test_native_region_is_centred_and_clipped():
+    assert native_region((400, 600, 3), Box(100, 100, 200, 200), 1.2) == (90, 90, 210, 210)
+    # at the border the region is clipped, never padded
+    assert native_region((400, 600, 3), Box(0, 0, 100, 100), 1.2) == (0, 0, 110, 110)
+    assert native_region((400, 600, 3), Box(550, 350, 600, 400), 2.0) == (525, 325, 600, 400)
+
+
+def test_fixed_patches_are_a_grid_of_native_pixels():
+    region = np.random.default_rng(0).integers(0, 256, (150, 170, 3), dtype=np.uint8)
+    p = fixed_patches(region, 64, grid=3)
+    assert p.shape == (9, 64, 64, 3)
+    # corner to corner, row by row, no resampling anywhere
+    assert np.array_equal(p[0], region[:64, :64]) and np.array_equal(p[8], region[-64:, -64:])
+    assert np.array_equal(p[2], region[:64, -64:]) and np.array_equal(p[6], region[-64:, :64])
+    assert np.array_equal(p[4], region[43:107, 53:117])
+    assert np.array_equal(fixed_patches(region, 64, grid=1)[0], region[43:107, 53:117])
+
+
+def test_small_regions_are_upscaled_to_the_patch():
+    small = np.zeros((40, 50, 3), np.uint8)
+    assert min(fit_patch(small, 64).shape[:2]) == 64
+    assert fixed_patches(small, 64).shape == (9, 64, 64, 3)
+
+
+def _with_stills(main_card, tmp_path, kind="stills"):
+    """A copy of the tiny main model whose card names a tiny 'stills' model (its logit: brightness)."""
+    folder = tmp_path / "model"
+    shutil.copytree(main_card.parent, folder)
+    stills_card = build_tiny_model(folder / "stills", input_size=64, heads=(HEAD,))
+    raw = json.loads(stills_card.read_text())
+    if kind:
+        raw["kind"] = kind
+    raw["heads"][0]["b"] = 3.0  # pushes the tiny stills head above the main heads
+    stills_card.write_text(json.dumps(raw))
+    main = json.loads((folder / "model_card.json").read_text())
+    main["stills"] = "stills"
+    (folder / "model_card.json").write_text(json.dumps(main))
+    return folder
+
+
+def test_photos_get_a_generated_score_and_videos_do_not(tiny_model_dir, tmp_path, face_rgb):
+    folder = _with_stills(tiny_model_dir, tmp_path)
+    photo = write_image(tmp_path / "face.jpg", face_rgb)
+    det = Detector(ScanConfig(model_path=folder, heatmaps=False))
+    res = det.scan(photo)
+    face = res.faces[0]
+    assert set(face.scores) == {"swap", "synthetic", HEAD}
+    assert face.probability == pytest.approx(max(face.scores.values()))
+    # the score is the stills model's own: its mean patch logit through its Platt calibration
+    expected = det.stills.probabilities(face_rgb, [face.box])[0]
+    assert face.scores[HEAD] == pytest.approx(float(expected), abs=2e-3)  # the JPEG round trip moves pixels a little
+    assert face.scores[HEAD] > face.scores["swap"]
+    # switched off, the photo is judged by the face classifier's heads only
+    off = Detector(ScanConfig(model_path=folder, heatmaps=False, stills=False)).scan(photo)
+    assert set(off.faces[0].scores) == {"swap", "synthetic"}
+    video = write_video(tmp_path / "clip.mp4", n_frames=6, fps=6)
+    vres = det.scan(video)
+    assert vres.faces and all(HEAD not in f.scores for f in vres.faces)
+
+
+def test_a_stills_model_with_a_bad_card_or_file_is_refused(tiny_model_dir, tmp_path):
+    folder = _with_stills(tiny_model_dir, tmp_path, kind=None)
+    with pytest.raises(ModelError, match="not a generated-stills model"):
+        Detector(ScanConfig(model_path=folder))
+    folder2 = _with_stills(tiny_model_dir, tmp_path / "b")
+    (folder2 / "stills" / "tiny.onnx").write_bytes((folder2 / "stills" / "tiny.onnx").read_bytes() + b"x")
+    with pytest.raises(ModelError, match="does not match its card"):
+        Detector(ScanConfig(model_path=folder2))
+    main = json.loads((folder2 / "model_card.json").read_text())
+    main["stills"] = "missing"
+    (folder2 / "model_card.json").write_text(json.dumps(main))
+    with pytest.raises(ModelError, match="no model card"):
+        Detector(ScanConfig(model_path=folder2))
+
+
+def test_the_model_without_a_stills_model_scans_as_before(tiny_model_dir, tmp_path, face_rgb):
+    det = Detector(ScanConfig(model_path=tiny_model_dir, heatmaps=False))
+    assert det.stills is None
+    res = det.scan(write_image(tmp_path / "face.png", face_rgb))
+    assert set(res.faces[0].scores) == {"swap", "synthetic"}
+
+
+def test_tiny_stills_training_run_ships_a_model_the_scanner_uses(tmp_path, face_rgb, tiny_model_dir):
+    pytest.importorskip("torch")
+    from deepdetector.training.stills import StillsConfig, run_stills_training
+
+    root = tmp_path / "data"
+    (root / "real").mkdir(parents=True)
+    (root / "fake").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        img = np.clip(face_rgb.astype(np.int16) + (i - 3) * 10, 0, 255).astype(np.uint8)
+        write_image(root / "real" / f"r{i}.png", img)
+        noisy = np.clip(img.astype(np.int16) + rng.integers(-20, 21, img.shape), 0, 255).astype(np.uint8)  # a "generator's" texture
+        write_image(root / "fake" / f"f{i}.png", noisy)
+    cfg = StillsConfig(data=[str(root)], out=str(tmp_path / "stills"), epochs=1, steps_per_epoch=2, fakes_per_step=2,
+                       patch=64, threads=1, pretrained=False, progress=False)
+    card = run_stills_training(cfg, log=lambda s: None)
+    raw = json.loads((tmp_path / "stills" / "model_card.json").read_text())
+    assert raw == card and raw["kind"] == "stills" and raw["input_size"] == 64
+    assert [h["name"] for h in raw["heads"]] == [HEAD] and 0.0 <= raw["threshold"] <= 1.0
+    assert raw["training"]["onnx_parity_max_abs_diff"] < 1e-3
+    assert raw["training"]["split"]["validation_groups"] and raw["metrics"]["overall"]["fake"] >= 1
+    # the scanner loads it (sha256 verified) and scores photos with it
+    stills = StillsModel(tmp_path / "stills")
+    assert stills.probabilities(face_rgb, [Box(150, 80, 350, 330)]).shape == (1,)
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir.parent, folder)
+    shutil.copytree(tmp_path / "stills", folder / "stills")
+    main = json.loads((folder / "model_card.json").read_text())
+    main["stills"] = "stills"
+    (folder / "model_card.json").write_text(json.dumps(main))
+    res = Detector(ScanConfig(model_path=folder, heatmaps=False)).scan(root / "fake" / "f0.png")
+    assert HEAD in res.faces[0].scores
+
+
+def test_stills_training_without_generated_images_is_a_clear_error(tmp_path, face_rgb):
+    pytest.importorskip("torch")
+    from deepdetector.errors import ConfigError
+    from deepdetector.training.stills import StillsConfig, run_stills_training
+
+    root = tmp_path / "data"
+    (root / "real").mkdir(parents=True)
+    for i in range(4):
+        write_image(root / "real" / f"r{i}.png", face_rgb)
+    with pytest.raises(ConfigError, match="needs generated"):
+        run_stills_training(StillsConfig(data=[str(root)], out=str(tmp_path / "o"), pretrained=False, progress=False), log=lambda s: None)
+
+
+def test_the_model_card_document_describes_the_stills_model_and_its_command():
+    from deepdetector.training.report import model_card_markdown, stills_command
+
+    stills = {"name": "s", "version": "1", "file": "s.onnx", "sha256": "ab" * 32, "input_size": 128, "patch_grid": 3, "region_margin": 1.2,
+              "heads": [{"name": HEAD, "a": 0.2, "b": -0.3}],
+              "training": {"settings": {"data": ["d.csv"], "train_only": ["t.csv"], "out": "o", "epochs": 24, "max_per_subset": 300, "seed": 0},
+                           "data": {"train_files": {"GAN": {"real": 0, "fake": 5}}}},
+              "metrics": {"overall": {"file_auc": 0.9, "real": 3, "fake": 5}, "GAN": {"auc_vs_all_reals": 0.91, "fake": 5}}}
+    cmd = stills_command(stills["training"])
+    # defaults are left out, everything else is there to rerun
+    assert cmd == "deepdetector train-stills --data d.csv --train-only t.csv --out o --max-per-subset 300"
+    text = model_card_markdown({"name": "m", "version": "2", "heads": [], "training": {}}, stills=stills, stills_bytes=2_000_000)
+    assert "## The generated-stills model: s v1" in text and cmd in text and "| GAN | 5 | 0.910 |" in text
+    assert "3 x 3 grid of 128 x 128 px" in text and "2.0 MB" in text
+    assert "generated-stills" not in model_card_markdown({"name": "m", "version": "2", "heads": [], "training": {}})
+
+
+def test_the_shipped_model_names_a_stills_model_that_loads():
+    from deepdetector.model.card import WEIGHTS_DIR, ModelCard
+    from deepdetector.model.stills import model_label, stills_card_path
+
+    card = ModelCard.load(WEIGHTS_DIR)
+    path = stills_card_path(card)
+    assert path is not None and path.is_dir()
+    stills = StillsModel(path)  # sha256 verified
+    assert stills.card.input_size == 128 and stills.grid == 3
+    assert model_label(card) == f"{card.label} + {stills.card.label}"
