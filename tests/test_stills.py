@@ -172,3 +172,23 @@ def test_the_shipped_model_names_a_stills_model_that_loads():
     stills = StillsModel(path)  # sha256 verified
     assert stills.card.input_size == 128 and stills.grid == 3
     assert model_label(card) == f"{card.label} + {stills.card.label}"
+
+
+def test_info_and_scan_name_the_stills_model_and_refuse_a_broken_one(tiny_model_dir, tmp_path, face_rgb):
+    from typer.testing import CliRunner
+
+    from deepdetector.cli import app
+
+    runner = CliRunner()
+    folder = _with_stills(tiny_model_dir, tmp_path)
+    res = runner.invoke(app, ["info", "--model", str(folder)])
+    assert res.exit_code == 0 and "stills model (photos only): tiny-test-model v0" in res.output
+    (folder / "stills" / "tiny.onnx").write_bytes(b"broken")
+    photo = write_image(tmp_path / "p.png", face_rgb)
+    for args in (["info", "--model", str(folder)], ["scan", str(photo), "--model", str(folder)]):
+        res = runner.invoke(app, args)
+        assert res.exit_code == 1 and "does not match its card" in res.output and "Traceback" not in res.output
+    # --no-stills scans with the face classifier alone, even when the stills model is broken
+    res = runner.invoke(app, ["scan", str(photo), "--model", str(folder), "--no-stills", "--json", str(tmp_path / "r.json")])
+    assert res.exit_code == 0, res.output
+    assert HEAD not in json.loads((tmp_path / "r.json").read_text())["results"][0]["faces"][0]["scores"]

@@ -198,13 +198,21 @@ def register(app: typer.Typer) -> None:
         from deepdetector.errors import DeepDetectorError
         from deepdetector.model import ModelCard, default_card_path
 
+        from deepdetector.model.stills import StillsModel, stills_card_path
+
         try:
             card = ModelCard.load(model if model is not None else default_card_path())
             card.verify()
+            stills_path = stills_card_path(card)
+            stills = StillsModel(stills_path) if stills_path is not None else None
         except DeepDetectorError as exc:
             raise _fail(str(exc)) from None
         typer.echo(f"model: {card.label}\nfile: {card.file}\nsha256: {card.sha256} (verified)")
         typer.echo(f"input: {card.input_size} px, crop margin {card.margin}x, heads: {', '.join(h.name for h in card.heads)}")
+        if stills is not None:
+            sc = stills.card
+            typer.echo(f"stills model (photos only): {sc.label}, file {sc.file}, sha256 {sc.sha256} (verified); "
+                       f"{stills.grid}x{stills.grid} patches of {sc.input_size} px at native resolution, head: {sc.heads[0].name}")
         typer.echo(f"threshold: {card.thresholds.describe()}" + ("" if card.thresholds.single else f" (other media {card.threshold})"))
         if card.extra.get("metrics"):
             typer.echo("metrics: " + json.dumps(card.extra["metrics"], indent=2)[:4000])
