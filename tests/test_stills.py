@@ -192,3 +192,63 @@ def test_info_and_scan_name_the_stills_model_and_refuse_a_broken_one(tiny_model_
     res = runner.invoke(app, ["scan", str(photo), "--model", str(folder), "--no-stills", "--json", str(tmp_path / "r.json")])
     assert res.exit_code == 0, res.output
     assert HEAD not in json.loads((tmp_path / "r.json").read_text())["results"][0]["faces"][0]["scores"]
+
+
+def test_without_the_stills_model_the_classifier_alone_thresholds_apply(tiny_model_dir, tmp_path):
+    folder = _with_stills(tiny_model_dir, tmp_path)
+    main = json.loads((folder / "model_card.json").read_text())
+    main["thresholds"] = {"image": 0.8, "video": 0.4}
+    main["thresholds_without_stills"] = {"image": 0.6, "video": 0.4}
+    (folder / "model_card.json").write_text(json.dumps(main))
+    assert Detector(ScanConfig(model_path=folder)).thresholds.for_media("image") == 0.8
+    assert Detector(ScanConfig(model_path=folder, stills=False)).thresholds.for_media("image") == 0.6
+    assert Detector(ScanConfig(model_path=folder, stills=False, threshold=0.3)).thresholds.for_media("image") == 0.3
+    main["thresholds_without_stills"] = {"image": 2.0}
+    (folder / "model_card.json").write_text(json.dumps(main))
+    with pytest.raises(ModelError, match="thresholds_without_stills"):
+        Detector(ScanConfig(model_path=folder, stills=False))
+
+
+@pytest.mark.parametrize("field,value", [("patch_grid", "three"), ("patch_grid", 0), ("region_margin", "wide"), ("region_margin", -1), ("input_size", 32)])
+def test_a_stills_card_with_bad_values_is_a_clear_error(tiny_model_dir, tmp_path, field, value):
+    folder = _with_stills(tiny_model_dir, tmp_path)
+    raw = json.loads((folder / "stills" / "model_card.json").read_text())
+    raw[field] = value
+    (folder / "stills" / "model_card.json").write_text(json.dumps(raw))
+    with pytest.raises(ModelError, match="generated-stills model"):
+        Detector(ScanConfig(model_path=folder))
+
+
+def test_the_heatmap_is_scaled_by_the_face_classifier_not_the_stills_head(tiny_model_dir, tmp_path, face_rgb):
+    folder = _with_stills(tiny_model_dir, tmp_path)  # the tiny stills head scores above the classifier's heads
+    face = Detector(ScanConfig(model_path=folder)).scan(write_image(tmp_path / "f.png", face_rgb)).faces[0]
+    classifier_max = max(face.scores["swap"], face.scores["synthetic"])
+    assert face.probability > classifier_max
+    assert float(face.heatmap.max()) == pytest.approx(classifier_max, abs=1e-5)
+
+
+def test_calibrate_refuses_predictions_of_another_or_a_damaged_stills_model(tiny_model_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from deepdetector.cli import app
+    from deepdetector.evaluation.predictions import PredictionRow, PredictionWriter
+    from deepdetector.model.card import ModelCard
+    from deepdetector.model.stills import model_label
+
+    runner = CliRunner()
+    folder = _with_stills(tiny_model_dir, tmp_path)
+    card = ModelCard.load(folder)
+    preds = tmp_path / "p.csv"
+    with PredictionWriter(preds, ["swap"]) as w:
+        for i in range(12):
+            w.write(PredictionRow(f"x{i}.jpg", i % 2, "image", "s", "", "image", 0.1 + 0.07 * i, "real", 1, 1, 0.1, model=model_label(card)))
+    stills_sha = ModelCard.load(folder / "stills").sha256
+    for recorded, ok in (({"name": "x", "sha256": "0" * 64}, False), (None, False), ({"name": "x", "sha256": stills_sha}, True)):
+        (tmp_path / "p.metrics.json").write_text(json.dumps({"run": {"model": {"sha256": card.sha256, "stills": recorded}}}))
+        res = runner.invoke(app, ["calibrate", str(preds), "--model", str(folder), "--out", str(tmp_path / "out"), "--overwrite"])
+        assert (res.exit_code == 0) == ok, res.output
+        if not ok:
+            assert "another generated-stills model" in res.output
+    (folder / "stills" / "tiny.onnx").write_bytes(b"damaged")
+    res = runner.invoke(app, ["calibrate", str(preds), "--model", str(folder), "--out", str(tmp_path / "out2")])
+    assert res.exit_code != 0 and "does not match its card" in res.output and not (tmp_path / "out2").exists()

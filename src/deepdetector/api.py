@@ -82,7 +82,11 @@ class Detector:
         self.face_detector = detector_from_config(config)
         self.margin = config.margin if config.margin is not None else self.classifier.card.margin
         # --threshold applies to every media type; otherwise the card's per-media thresholds
-        self.thresholds = Thresholds.of(config.threshold) if config.threshold is not None else self.classifier.card.thresholds
+        # (a card naming a stills model may keep the thresholds fitted for the classifier alone, used with stills=False)
+        if config.threshold is not None:
+            self.thresholds = Thresholds.of(config.threshold)
+        else:
+            self.thresholds = self.classifier.card.thresholds_for(stills=self.stills is not None)
         self.threshold = self.thresholds.default
 
     @property
@@ -213,8 +217,8 @@ class Detector:
                     scores[STILLS_HEAD] = float(generated[i])
                     p = max(p, scores[STILLS_HEAD])
                 heatmap = None
-                if pred.cams is not None:
-                    heatmap = _heatmap(pred.cams[i, int(probs.argmax())], p)
+                if pred.cams is not None:  # the face classifier's map, scaled by its own judgement
+                    heatmap = _heatmap(pred.cams[i, int(probs.argmax())], float(probs.max()))
                 faces.append(
                     FaceResult(
                         frame_index=crop.frame_index,

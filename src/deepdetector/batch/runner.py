@@ -100,13 +100,16 @@ def job_identity(options: BatchOptions) -> dict[str, Any]:
     """What must stay the same for a job to be resumed: the sources, the model and the settings
     that change results."""
     from deepdetector.model import ModelCard, default_card_path
+    from deepdetector.model.stills import stills_card_path
 
     config = options.config
     card = ModelCard.load(config.model_path if config.model_path is not None else default_card_path())
+    stills_path = stills_card_path(card) if config.stills else None
+    stills = ModelCard.load(stills_path) if stills_path is not None else None
     settings = {k: v for k, v in config.to_dict().items() if k not in _NEUTRAL_SETTINGS}
     return {
         "sources": [str(p.resolve()) for p in options.sources],
-        "model": f"{card.label} sha256:{card.sha256}",
+        "model": f"{card.label} sha256:{card.sha256}" + (f" + stills sha256:{stills.sha256}" if stills is not None else ""),
         "settings": settings,
     }
 

@@ -110,13 +110,26 @@ def check_rows(rows: list[PredictionRow], card: ModelCard, source: Path) -> None
     metrics = source.with_name(source.stem + ".metrics.json")
     if metrics.is_file():
         try:
-            sha = json.loads(metrics.read_text(encoding="utf-8")).get("run", {}).get("model", {}).get("sha256")
+            run_model = json.loads(metrics.read_text(encoding="utf-8")).get("run", {}).get("model", {})
         except (OSError, ValueError):
-            sha = None
+            run_model = {}
+        sha = run_model.get("sha256") if isinstance(run_model, dict) else None
         if sha and sha != card.sha256:
             raise CalibrateError(f"{source} was scored by another build of {card.label} (sha256 {sha[:12]}..., this one {card.sha256[:12]}...)")
+        if sha and "stills" in run_model:  # evaluations record the stills model they used (None: none)
+            check_stills_build(card, run_model.get("stills"), source)
     if not any(r.scored for r in rows):
         raise CalibrateError(f"{source} holds no scored file")
+
+
+def check_stills_build(card: ModelCard, recorded: Any, source: Path) -> None:
+    """Refuse predictions whose stills model (as recorded by evaluate) is not the one ``card`` names, by sha256."""
+    path = stills_card_path(card)
+    current = ModelCard.load(path).sha256 if path is not None else None
+    used = recorded.get("sha256") if isinstance(recorded, dict) else None
+    if used != current:
+        raise CalibrateError(f"{source} was scored with another generated-stills model than this model's "
+                             f"({(used or 'none')[:12]} against {(current or 'none')[:12]}): evaluate with this model first")
 
 
 def build_checked(card: ModelCard, source: Path) -> bool:
@@ -152,8 +165,13 @@ def write_calibrated(card: ModelCard, out: Path, fits: list[MediaCalibration], r
         out.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(card.file, out / card.file.name)
         stills = stills_card_path(card)
-        if stills is not None:  # the stills model the card names travels with it, under the same name
-            shutil.copytree(stills.parent if stills.suffix == ".json" else stills, out / str(raw["stills"]), dirs_exist_ok=True)
+        if stills is not None:  # the stills model the card names travels with it, as out/stills
+            folder = stills.parent if stills.suffix == ".json" else stills
+            if (out / "stills").resolve() != folder.resolve():
+                shutil.rmtree(out / "stills", ignore_errors=True)
+                shutil.copytree(folder, out / "stills")
+            raw["stills"] = "stills"
+            (out / CARD_NAME).write_text(json.dumps(raw, indent=2), encoding="utf-8")
         (out / CARD_NAME).write_text(json.dumps(raw, indent=2), encoding="utf-8")
     except OSError as exc:
         raise CalibrateError(f"cannot write the calibrated model to {out}: {exc}") from None

@@ -83,6 +83,10 @@ def register(app: typer.Typer) -> None:
         try:
             card = ModelCard.load(model or WEIGHTS_DIR)
             card.verify()
+            from deepdetector.model.stills import StillsModel, stills_card_path
+
+            if stills_card_path(card) is not None:
+                StillsModel(stills_card_path(card))  # a damaged stills model is refused before anything is written
             rows = load_predictions(predictions)
             check_rows(rows, card, predictions)
             fits = fit_thresholds(rows, card, fpr, tuple(media))

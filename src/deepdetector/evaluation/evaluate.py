@@ -102,7 +102,7 @@ def model_info(detector: "Detector") -> dict[str, Any]:
         "file": str(card.file),
         "threshold": detector.threshold,
         "thresholds": detector.thresholds.to_dict(),
-        "heads": [h.name for h in card.heads],
+        "heads": detector.head_names,
         "untrained": card.untrained,
         "stills": None if detector.stills is None else {"name": detector.stills.card.label, "sha256": detector.stills.card.sha256},
     }

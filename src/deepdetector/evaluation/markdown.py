@@ -49,7 +49,10 @@ def evaluation_markdown(payload: dict[str, Any]) -> str:
     settings = run.get("config", {})
     lines = []
     if model:
-        lines.append(f"Model {model.get('name')} v{model.get('version')} (sha256 {str(model.get('sha256', ''))[:12]}...), "
+        stills = model.get("stills")
+        with_stills = (f" + {stills.get('name')} (sha256 {str(stills.get('sha256', ''))[:12]}...)"
+                       if isinstance(stills, dict) else "")
+        lines.append(f"Model {model.get('name')} v{model.get('version')} (sha256 {str(model.get('sha256', ''))[:12]}...){with_stills}, "
                      f"threshold {_thresholds(payload.get('thresholds'), payload.get('threshold'))}.")
     if run.get("manifest"):
         # files written before splits were recorded: the shipped model's validation split was the only one used

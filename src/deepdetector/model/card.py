@@ -67,6 +67,20 @@ class ModelCard:
             raise ModelError(f"model card of {self.label}: 'thresholds' must map media types to probabilities in [0, 1], got {raw!r}") from None
         return Thresholds.of(self.threshold, by_media)
 
+    def thresholds_for(self, stills: bool) -> Thresholds:
+        """The thresholds to use with (True) or without (False) the stills model the card names: a
+        card may keep those fitted for the face classifier alone as ``thresholds_without_stills``."""
+        raw = self.extra.get("thresholds_without_stills")
+        if stills or not self.extra.get("stills") or not raw:
+            return self.thresholds
+        try:
+            by_media = {str(k): float(v) for k, v in raw.items()}
+            if not all(0.0 <= v <= 1.0 for v in by_media.values()):
+                raise ValueError
+        except (AttributeError, TypeError, ValueError):
+            raise ModelError(f"model card of {self.label}: 'thresholds_without_stills' must map media types to probabilities in [0, 1], got {raw!r}") from None
+        return Thresholds.of(self.threshold, by_media)
+
     @property
     def untrained(self) -> bool:
         return bool(self.extra.get("untrained", False))

@@ -73,8 +73,17 @@ class StillsModel:
             raise ModelError(f"{self.card.file.parent} is not a generated-stills model (its card has no \"kind\": \"stills\")")
         if len(self.card.heads) != 1:
             raise ModelError(f"generated-stills model {self.card.label} must have one head, it has {len(self.card.heads)}")
-        self.region_margin = float(self.card.extra.get("region_margin", DEFAULT_REGION_MARGIN))
-        self.grid = int(self.card.extra.get("patch_grid", DEFAULT_GRID))
+        try:
+            self.region_margin = float(self.card.extra.get("region_margin", DEFAULT_REGION_MARGIN))
+            self.grid = int(self.card.extra.get("patch_grid", DEFAULT_GRID))
+        except (TypeError, ValueError):
+            raise ModelError(f"generated-stills model {self.card.label}: 'region_margin' must be a number and 'patch_grid' an integer") from None
+        if not (0.5 <= self.region_margin <= 4.0) or not (1 <= self.grid <= 8) or self.card.input_size < 16:
+            raise ModelError(f"generated-stills model {self.card.label}: region_margin {self.region_margin} (0.5-4), patch_grid {self.grid} (1-8) "
+                             f"or input_size {self.card.input_size} (>= 16) is out of range")
+        shape = self.net.session.get_inputs()[0].shape
+        if len(shape) == 4 and all(isinstance(d, int) for d in shape[1:3]) and tuple(shape[1:3]) != (self.card.input_size,) * 2:
+            raise ModelError(f"generated-stills model {self.card.label}: its card says {self.card.input_size} px patches, its ONNX file takes {shape[1]}x{shape[2]}")
 
     @property
     def card(self) -> ModelCard:

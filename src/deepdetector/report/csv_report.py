@@ -21,6 +21,7 @@ CSV_COLUMNS = (
     "frames",
     "swap_score",
     "synthetic_score",
+    "generated_score",
     "error",
     "seconds",
 )
@@ -57,6 +58,7 @@ def csv_row(result: FileResult) -> dict[str, str]:
         "frames": str(frames) if result.ok else "",
         "swap_score": _num(result.scores.get("swap")),
         "synthetic_score": _num(result.scores.get("synthetic")),
+        "generated_score": _num(result.scores.get("generated")),
         "error": _text(result.error),
         "seconds": _num(seconds, 3),
     }

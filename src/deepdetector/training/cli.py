@@ -200,11 +200,18 @@ def card(
                 raise DeepDetectorError(f"{path} is not a predictions.metrics.json written by `deepdetector evaluate`")
             if ev.get("run", {}).get("model", {}).get("sha256") not in (None, loaded.sha256):
                 raise DeepDetectorError(f"{path} was measured on another model (sha256 differs from {loaded.sha256[:12]})")
+            used = ev.get("run", {}).get("model", {})
+            if isinstance(used, dict) and used.get("sha256") and "stills" in used:
+                want = stills_model.card.sha256 if stills_model is not None else None
+                got = used["stills"].get("sha256") if isinstance(used["stills"], dict) else None
+                if got != want:
+                    raise DeepDetectorError(f"{path} was measured {'without the' if got is None else 'with another'} generated-stills model "
+                                            f"(this model's: {(want or 'none')[:12]})")
             return ev
 
         from deepdetector.model.stills import StillsModel, stills_card_path
 
-        stills_raw, stills_bytes = None, None
+        stills_raw, stills_bytes, stills_model = None, None, None
         stills_path = stills_card_path(loaded)
         if stills_path is not None:
             stills_model = StillsModel(stills_path)  # verifies its checksum too

@@ -188,7 +188,8 @@ def _calibrations(card: dict[str, Any]) -> list[str]:
                    for m, v in (c.get("thresholds") or {}).items() if not v.get("note")]
         if changed:
             out.append(f"Refitted on {str(c.get('date', ''))[:10]} by `deepdetector calibrate` ({c.get('rule')}) on "
-                       f"`{c.get('predictions')}`: " + "; ".join(changed) + ".")
+                       f"`{c.get('predictions')}`: " + "; ".join(changed) + ". Fitted on the validation files measured below, so the "
+                       "accuracy, TPR and FPR there are optimistic.")
     return ["", *out] if out else []
 
 
@@ -225,8 +226,8 @@ def stills_markdown(stills: dict[str, Any], onnx_bytes: int | None = None) -> li
         f"- Input: a {stills.get('patch_grid')} x {stills.get('patch_grid')} grid of {stills.get('input_size')} x {stills.get('input_size')} px "
         f"patches at the photo's own resolution (no resizing unless the region is smaller), spread over a region "
         f"{stills.get('region_margin')} x the face box; the patch logits are averaged.",
-        f"- Output: head `{head.get('name')}`, `p = sigmoid({head.get('a')} * logit + {head.get('b')})` (Platt, fitted on the validation "
-        "images, each class weighted equally); it joins the face classifier's heads, and a photo's face gets the highest of the three.",
+        f"- Output: head `{head.get('name')}`, `p = sigmoid(a * logit + b)` with a = {head.get('a')}, b = {head.get('b')} (Platt, fitted on the "
+        "validation images, each class weighted equally); it joins the face classifier's heads, and a photo's face gets the highest of all heads.",
         f"- Backbone: {tr.get('backbone', 'n/a')}; {tr.get('settings', {}).get('epochs')} epochs of {tr.get('settings', {}).get('steps_per_epoch')} steps, "
         f"no early stopping; {tr.get('train_seconds')} s training, {tr.get('total_seconds')} s for the whole command; {tr.get('hardware')}; "
         f"ONNX parity {tr.get('onnx_parity_max_abs_diff')}.",
@@ -345,6 +346,9 @@ def model_card_markdown(card: dict[str, Any], evaluation: dict[str, Any] | None 
     ]
     if stills is not None:
         out += ["", *stills_markdown(stills, stills_bytes)]
+        if card.get("thresholds_without_stills"):
+            out += ["", "Without the stills model (`--no-stills`) the scanner uses the thresholds fitted for the face classifier alone: "
+                    + ", ".join(f"{k}s {v}" for k, v in card["thresholds_without_stills"].items()) + "."]
     if evaluation is not None:
         out += ["", "## Measured by `deepdetector evaluate` (scanner settings, validation groups only)", "",
                 "These numbers come from the scanner itself (32 frames, YuNet, tracking, the `confident` aggregation),",

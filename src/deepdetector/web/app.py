@@ -153,7 +153,7 @@ class WebService:
 
     @property
     def model_label(self) -> str | None:
-        return self.pool.detectors[0].card.label if self.pool.detectors else None
+        return self.pool.detectors[0].model_label if self.pool.detectors else None
 
     def session_value(self) -> str:
         """The cookie value that stands for the token (a keyed hash, so the cookie is not the token)."""

@@ -11,7 +11,7 @@ const VERDICTS = {
   no_face: { title: "No face found", explain: "No face was found to judge, so nothing can be said about this file." },
   error: { title: "Could not analyse", explain: "" },
 };
-const HEADS = { swap: "face-swap / blending artefacts", synthetic: "generated face" };
+const HEADS = { swap: "face-swap / blending artefacts", synthetic: "generated face", generated: "generator traces (photo pixels)" };
 
 const $ = (id) => document.getElementById(id);
 let limits = { max_upload_bytes: null };
