@@ -25,7 +25,7 @@ from deepdetector.errors import ConfigError
 from deepdetector.training.cache import CachedFaces, CacheSettings, FaceCache
 from deepdetector.training.data import BatchSpec, FacePool, Pools, SampleConfig, head_of, make_batch, model_crop
 from deepdetector.training.datasets import MediaItem, read_source, resolve_groups, split_by_group
-from deepdetector.training.metrics import Platt, balanced_threshold, fit_platt, rates, roc_auc, sigmoid
+from deepdetector.training.metrics import Platt, balanced_threshold, fit_platt, rates, roc_auc
 from deepdetector.training.sbi import SBIConfig
 
 HEADS = ("swap", "synthetic")
