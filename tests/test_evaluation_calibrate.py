@@ -144,7 +144,12 @@ def test_calibrate_media_refits_one_type_and_carries_the_stills_model(tiny_model
     res = runner.invoke(app, ["calibrate", str(tmp_path / "v.csv"), "--model", str(model), "--balanced", "--media", "image", "--out", str(out)])
     assert res.exit_code == 0, res.output
     new = ModelCard.load(out)
-    assert new.thresholds.for_media("video") == 0.4 and new.thresholds.for_media("image") != 0.5
+    from deepdetector.training.metrics import balanced_threshold
+
+    images = [r for r in read_predictions(preds)]
+    expected = balanced_threshold(np.array([r.label for r in images]), np.array([r.score for r in images]))
+    assert new.thresholds.for_media("video") == 0.4  # not asked for: kept, though 12 videos could be fitted
+    assert new.thresholds.for_media("image") == pytest.approx(expected, abs=1e-6) and expected != 0.5
     assert "not asked for" in res.output
     # the stills model travels with the copy and still verifies
     from deepdetector.model.stills import StillsModel, stills_card_path

