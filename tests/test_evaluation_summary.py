@@ -157,3 +157,12 @@ def test_targets_carry_intervals_where_there_are_enough_items():
     assert t["FPR, all videos"].value == pytest.approx(0.1)
     assert t["FPR, all videos"].to_dict()["ci"] == pytest.approx([0.0179, 0.4042], abs=1e-4)
     assert t["GAN-face AUC"].to_dict()["ci"] is None  # no such items
+
+
+def test_video_targets_ignore_stills_of_the_same_source(rows):
+    """Frames saved as photos (`deepdetector frames`) keep their source's name; they must not count
+    as FF++ videos in the video targets."""
+    stills = [row("f1_0.png", 1, "frames of FaceForensics++ c23 Deepfakes", "faceswap-frame", "image", 0.05),
+              row("r1_0.png", 0, "frames of FaceForensics++ c23 original", "frame", "image", 0.95)]
+    t = {x.target.name: x for x in compute_metrics(rows + stills, 0.5, aggregations=[]).targets}
+    assert t["FF++ c23 video AUC"].value == pytest.approx(0.5)  # as without the stills (they would pull it to 1/3)

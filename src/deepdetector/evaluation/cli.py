@@ -1,4 +1,4 @@
-"""CLI commands of the evaluation front end: ``evaluate``, ``robustness`` and ``compare``.
+"""CLI commands of the evaluation front end: ``evaluate``, ``robustness``, ``compare``, ``calibrate``, ``heads`` and ``frames``.
 
 Exit codes: 0 done, 1 the run could not start or was interrupted (bad option, manifest, model,
 output; Ctrl-C keeps everything written so far: rerun with ``--resume``).
@@ -128,6 +128,65 @@ def register(app: typer.Typer) -> None:
         print_comparison(_console(), result)
         if output is not None:
             typer.echo(f"comparison: {output}")
+
+    @app.command()
+    def frames(
+        manifest: Path = typer.Argument(..., help="CSV with path,label[,kind,source_dataset,group]; its videos are sampled."),
+        output: Path = typer.Option(..., "--output", "-o", help="Folder for the PNG stills and their manifest (frames.csv)."),
+        per_video: int = typer.Option(4, help="Evenly spaced frames saved per video."),
+        split: list[Path] = typer.Option([], help="Keep only the groups or paths listed in this file (repeatable), e.g. a model card's validation groups."),
+        subset: list[str] = typer.Option([], help="Keep videos whose source_dataset contains this text (repeatable)."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing frames.csv."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    ) -> None:
+        """Save frames of a manifest's videos as PNG stills with a manifest: fake videos in photo form (screenshots)."""
+        from deepdetector.errors import DeepDetectorError
+        from deepdetector.evaluation.frames import write_stills
+
+        progress = _progress(quiet)
+        try:
+            selection = _selection(manifest, subset, [], split or None, None, 0)
+            videos = [it for it in selection.items if it.is_video]
+            with progress:
+                task = progress.add_task("frames", total=len(videos))
+                result = write_stills(selection.items, output, per_video=per_video, overwrite=overwrite,
+                                      on_video=lambda it: progress.update(task, advance=1))
+        except KeyboardInterrupt:
+            raise _fail("interrupted; rerun with --overwrite") from None
+        except DeepDetectorError as exc:
+            raise _fail(str(exc)) from None
+        for path, reason in result.failed:
+            typer.echo(f"skipped {path}: {reason}", err=True)
+        typer.echo(f"wrote {result.manifest}: {result.n_stills} stills of {result.n_videos - len(result.failed)} videos"
+                   + (f" ({len(result.failed)} could not be decoded)" if result.failed else ""))
+
+    @app.command()
+    def heads(
+        predictions: list[Path] = typer.Argument(..., help="predictions.csv file(s) from `deepdetector evaluate` to fit and cross-fit on."),
+        judge: list[Path] = typer.Option([], "--judge", help="predictions.csv whose files are only judged, never fitted on (e.g. real photos of other sources; repeatable)."),
+        media: str = typer.Option("image", help="Media type studied: image, video or all."),
+        folds: int = typer.Option(5, help="Group folds of the cross-fit."),
+        seed: int = typer.Option(0, help="Seed of the folds and the bootstrap."),
+        exclude: list[str] = typer.Option([], help="Leave out files whose kind or source_dataset contains this text (repeatable)."),
+        output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the table as JSON."),
+    ) -> None:
+        """Which head ranks what, and whether a learnt soft OR of the heads (cross-fitted by group) beats their maximum."""
+        from deepdetector.errors import DeepDetectorError
+        from deepdetector.evaluation.heads import print_study, study_heads, write_json
+
+        if media not in ("image", "video", "all"):
+            raise _fail(f"--media must be image, video or all, got {media!r}")
+        try:
+            study = study_heads(predictions, judge, media=None if media == "all" else media, folds=folds, seed=seed, exclude=exclude)
+            if output is not None:
+                write_json(output, study)
+        except DeepDetectorError as exc:
+            raise _fail(str(exc)) from None
+        except OSError as exc:
+            raise _fail(f"cannot write {output}: {exc}") from None
+        print_study(_console(), study)
+        if output is not None:
+            typer.echo(f"study: {output}")
 
     @app.command()
     def evaluate(

@@ -121,8 +121,8 @@ class Target:
     description: str
 
 
-def _src(text: str) -> Predicate:
-    return lambda r: text.lower() in r.source_dataset.lower()
+def _src(text: str, media: str | None = None) -> Predicate:
+    return lambda r: text.lower() in r.source_dataset.lower() and (media is None or r.media == media)
 
 
 def _kind_is(kind: str, label: int | None = None) -> Predicate:
@@ -138,8 +138,8 @@ def _either(*preds: Predicate) -> Predicate:
 
 
 TARGETS: tuple[Target, ...] = (
-    Target("FF++ c23 video AUC", "auc", 0.97, True, _src("FaceForensics++ c23"), "FaceForensics++ c23 fakes vs c23 originals"),
-    Target("FF++ c40 video AUC", "auc", 0.90, True, _src("FaceForensics++ c40"), "FaceForensics++ c40 fakes vs c40 reals"),
+    Target("FF++ c23 video AUC", "auc", 0.97, True, _src("FaceForensics++ c23", "video"), "FaceForensics++ c23 fake vs c23 original videos"),
+    Target("FF++ c40 video AUC", "auc", 0.90, True, _src("FaceForensics++ c40", "video"), "FaceForensics++ c40 fake vs c40 real videos"),
     Target("GAN-face AUC", "auc", 0.99, True, _either(_kind_is("gan-image"), _real_of("image")), "gan-image fakes vs real images"),
     Target("diffusion-face AUC", "auc", 0.99, True, _either(_kind_is("diffusion-image"), _real_of("image")), "diffusion-image fakes vs real images"),
     Target(

@@ -1,0 +1,94 @@
+"""Stills from a manifest's videos: a photo-form test set (``deepdetector frames``).
+
+A fake video often reaches a fact-checker as a screenshot. ``deepdetector frames MANIFEST -o DIR``
+saves a few evenly spaced frames of every video in the manifest as lossless PNG files (the frame as
+decoded, so the video's own compression is all there is) and writes ``DIR/frames.csv``: one row per
+still with the video's label and group, its ``kind`` with "video" replaced by "frame" (a
+``faceswap-video`` gives ``faceswap-frame`` stills, a real ``video`` gives ``frame`` stills) and its
+``source_dataset`` prefixed by "frames of ". ``deepdetector evaluate DIR/frames.csv`` then scores them
+as photos. Frames keep their video's group, so the stills of one video never fall on both sides of
+a split or of the group folds of ``deepdetector heads``.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from deepdetector.config import ScanConfig
+from deepdetector.errors import DeepDetectorError, MediaError
+from deepdetector.evaluation.manifest import ManifestItem
+
+MANIFEST_NAME = "frames.csv"
+
+
+class FramesError(DeepDetectorError):
+    """The stills cannot be written."""
+
+
+@dataclass
+class FramesResult:
+    manifest: Path
+    n_videos: int
+    n_stills: int
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (video path, reason)
+
+
+def frame_kind(kind: str) -> str:
+    return kind.replace("video", "frame") if "video" in kind else (kind + "-frame" if kind else "frame")
+
+
+def write_stills(items: Sequence[ManifestItem], out: str | Path, per_video: int = 4, overwrite: bool = False,
+                 on_video: Callable[[ManifestItem], None] | None = None) -> FramesResult:
+    """Save ``per_video`` evenly spaced frames of each video item as PNG stills under ``out``.
+
+    Items that are not videos are skipped; a video that cannot be decoded is listed in ``failed``
+    and the others go on.
+    """
+    from PIL import Image
+
+    from deepdetector.media.video import read_video
+
+    if per_video < 1:
+        raise FramesError("--per-video must be at least 1")
+    out = Path(out)
+    manifest = out / MANIFEST_NAME
+    if manifest.exists() and not overwrite:
+        raise FramesError(f"{manifest} exists: add --overwrite to replace it")
+    videos = [it for it in items if it.is_video]
+    if not videos:
+        raise FramesError("the manifest selection holds no video")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FramesError(f"cannot create {out}: {exc}") from None
+    config = ScanConfig(frames=per_video, heatmaps=False)
+    rows: list[list[str]] = []
+    failed: list[tuple[str, str]] = []
+    for n, it in enumerate(videos):
+        stem = f"{n:05d}_{Path(it.path).stem}"
+        try:
+            _, frames = read_video(str(it.file), config)
+            for frame in frames:
+                name = f"{stem}_f{frame.index:06d}.png"
+                Image.fromarray(frame.image).save(out / name)
+                rows.append([name, it.label_name, frame_kind(it.kind), f"frames of {it.source_dataset}" if it.source_dataset else "frames",
+                             it.group or it.path])
+        except MediaError as exc:
+            failed.append((it.path, str(exc)))
+        except OSError as exc:
+            raise FramesError(f"cannot write stills to {out}: {exc}") from None
+        if on_video is not None:
+            on_video(it)
+    if not rows:
+        raise FramesError(f"no frame of any of the {len(videos)} videos could be decoded (first: {failed[0][1] if failed else 'none'})")
+    try:
+        with manifest.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["path", "label", "kind", "source_dataset", "group"])
+            w.writerows(rows)
+    except OSError as exc:
+        raise FramesError(f"cannot write {manifest}: {exc}") from None
+    return FramesResult(manifest, len(videos), len(rows), failed)
