@@ -56,6 +56,8 @@ def test_existing_output_needs_overwrite_and_bad_options_fail_cleanly(tmp_path):
     assert runner.invoke(app, ["frames", str(manifest), "-o", str(out), "-q", "--overwrite"]).exit_code == 0
     zero = runner.invoke(app, ["frames", str(manifest), "-o", str(tmp_path / "z"), "--per-video", "0", "-q"])
     assert zero.exit_code == 1 and "--per-video" in zero.output
+    huge = runner.invoke(app, ["frames", str(manifest), "-o", str(tmp_path / "h"), "--per-video", "100000", "-q"])
+    assert huge.exit_code == 1 and "between 1 and" in huge.output  # not silently capped
     photos = tmp_path / "photos.csv"
     photos.write_text("path,label\ndata/media/photo.jpg,real\n")
     none = runner.invoke(app, ["frames", str(photos), "-o", str(tmp_path / "p"), "-q"])

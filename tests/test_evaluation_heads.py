@@ -25,8 +25,19 @@ def _write(path: Path, rows: list[dict]) -> Path:
             score = max(heads.values())
             w.write(PredictionRow(path=r["path"], label=r["label"], kind=r["kind"], source_dataset=r["source"], group=r.get("group", ""),
                                   media=r.get("media", "image"), score=score, verdict="fake" if score >= 0.5 else "real",
-                                  n_faces=r.get("n_faces", 1), n_frames=1, seconds=0.1, head_scores=heads))
+                                  n_faces=r.get("n_faces", 1), n_frames=8 if r.get("media") == "video" else 1, seconds=0.1, head_scores=heads))
     return path
+
+
+def _csv_rows(path: Path) -> list[dict]:
+    """The rows of a file written by :func:`_write`, back in its input form."""
+    import csv
+
+    out = []
+    for r in csv.DictReader(path.open()):
+        out.append({"path": r["path"], "label": int(r["label"] == "fake"), "kind": r["kind"], "source": r["source_dataset"], "group": r["group"],
+                    "media": r["media"], "n_faces": int(r["n_faces"]), "heads": {h: float(r["score_" + h]) for h in HEADS}})
+    return out
 
 
 def _study_set(tmp_path: Path, n: int = 60, seed: int = 0) -> Path:
@@ -108,7 +119,7 @@ def test_files_with_several_faces_or_no_score_are_left_out_and_counted(tmp_path)
     extra = _write(tmp_path / "extra.csv", [{"path": "group.png", "label": 0, "kind": "image", "source": "FFHQ", "n_faces": 3,
                                               "heads": {"swap": 0.2, "generated": 0.2}}])
     study = study_heads([base, extra], folds=5)
-    assert study.left_out == {"more than one face": 1} and study.n_fit == len(text) - 1
+    assert study.left_out == {"more than one face (per frame)": 1} and study.n_fit == len(text) - 1
     fewer = study_heads([base, extra], folds=5, exclude=["SWAPS"])  # by source, any case
     assert fewer.left_out["excluded (--exclude)"] == 20 and not any(r.name == "swaps" for r in fewer.rows)
 
@@ -125,9 +136,49 @@ def test_errors_are_one_line_messages(tmp_path):
     with pytest.raises(HeadsError, match="one class"):
         study_heads([reals])
     result = runner.invoke(app, ["heads", str(reals)])
-    assert result.exit_code == 1 and "Traceback" not in result.output and "one class" in result.output
-    assert runner.invoke(app, ["heads", str(reals), "--media", "photo"]).exit_code == 1
-    assert runner.invoke(app, ["heads", str(tmp_path / "missing.csv")]).exit_code == 1
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit) and result.output.startswith("error:") and "one class" in result.output
+    one_group = _write(tmp_path / "onegroup.csv", [{"path": f"o{i}.png", "label": i % 2, "kind": "image", "source": "s", "group": "g",
+                                                    "heads": {"swap": 0.1 * (i + 1), "generated": 0.5}} for i in range(6)])
+    for args in (["--media", "photo"], []):
+        target = reals if args else one_group
+        bad = runner.invoke(app, ["heads", str(target), *args])
+        assert bad.exit_code == 1 and isinstance(bad.exception, SystemExit) and bad.output.startswith("error:"), bad.output
+    assert "single group" in runner.invoke(app, ["heads", str(one_group)]).output
+    missing = runner.invoke(app, ["heads", str(tmp_path / "missing.csv")])
+    assert missing.exit_code == 1 and isinstance(missing.exception, SystemExit)
+
+
+def test_every_file_is_scored_by_a_fit_that_never_saw_its_group(tmp_path):
+    """Flip the labels of one group's files: a cross-fitted score of those files must not move
+    (no fit that scores them saw them), while the fits that did see them score others differently."""
+    rows = [r for r in _csv_rows(_study_set(tmp_path, n=30))]
+    before = study_heads([_write(tmp_path / "a.csv", rows)], folds=5)
+    flipped = [dict(r, label=1 - r["label"]) if r["group"] == "g3" else r for r in rows]
+    after = study_heads([_write(tmp_path / "b.csv", flipped)], folds=5)
+    g3 = [r["path"] for r in rows if r["group"] == "g3"]
+    assert g3 and all(before.scores[p] == after.scores[p] for p in g3)
+    assert any(before.scores[p] != after.scores[p] for p in before.scores if p not in g3)
+
+
+def test_judge_files_of_a_fitted_group_are_left_out(tmp_path):
+    fit = _study_set(tmp_path, n=20)
+    judge = _write(tmp_path / "judge.csv", [
+        {"path": "same-video-still.png", "label": 0, "kind": "image", "source": "web", "group": "g1", "heads": {"swap": 0.2, "generated": 0.2}},
+        {"path": "swap1.png", "label": 1, "kind": "faceswap-frame", "source": "swaps", "group": "zz", "heads": {"swap": 0.9, "generated": 0.4}},
+        {"path": "other.png", "label": 0, "kind": "image", "source": "web", "group": "w9", "heads": {"swap": 0.2, "generated": 0.2}}])
+    study = study_heads([fit], [judge], folds=5)
+    assert study.n_judge == 1 and study.left_out == {"judge file in a fitted group": 1, "judge file also fitted on": 1}
+
+
+def test_a_video_with_one_face_per_frame_is_studied_and_the_role_is_in_the_json(tmp_path):
+    rows = _csv_rows(_study_set(tmp_path, n=20))
+    vids = [{"path": f"v{i}.mp4", "label": i % 2, "kind": "faceswap-video" if i % 2 else "video", "source": "vids", "group": f"v{i}",
+             "media": "video", "n_faces": 8, "heads": {"swap": 0.3 + 0.4 * (i % 2), "generated": 0.5}} for i in range(10)]
+    crowd = {"path": "crowd.mp4", "label": 0, "kind": "video", "source": "vids", "group": "c", "media": "video", "n_faces": 20,
+             "heads": {"swap": 0.5, "generated": 0.5}}
+    study = study_heads([_write(tmp_path / "mix.csv", rows + vids + [crowd])], media=None, folds=5)
+    assert study.n_fit == len(rows) + 10 and study.left_out == {"more than one face (per frame)": 1}
+    assert {r.to_dict()["role"] for r in study.rows} == {"fit"}
 
 
 def test_command_prints_the_table_and_writes_json(tmp_path):

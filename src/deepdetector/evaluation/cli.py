@@ -57,6 +57,23 @@ def _selection(manifest, subset: list[str], kind: list[str], split, limit: Optio
     return select(manifest, subsets=subset, kinds=kind, split=split, limit=limit, seed=seed)
 
 
+def _table_command(compute, write_json, show, output: Optional[Path], what: str) -> None:
+    """Run a table-making command: compute, optionally write its JSON, print it; errors become one line."""
+    from deepdetector.errors import DeepDetectorError
+
+    try:
+        result = compute()
+        if output is not None:
+            write_json(output, result)
+    except DeepDetectorError as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(f"cannot write {output}: {exc}") from None
+    show(_console(), result)
+    if output is not None:
+        typer.echo(f"{what}: {output}")
+
+
 def register(app: typer.Typer) -> None:
     """Add ``evaluate``, ``robustness``, ``compare`` and ``calibrate`` to ``app``."""
 
@@ -114,20 +131,9 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, help="Seed of the bootstrap resamples."),
     ) -> None:
         """Paired comparison of two evaluations: AUC(A) - AUC(B) per subset and target, with a 95% bootstrap interval."""
-        from deepdetector.errors import DeepDetectorError
         from deepdetector.evaluation.compare import compare_predictions, print_comparison, write_json
 
-        try:
-            result = compare_predictions(a, b, seed=seed)
-            if output is not None:
-                write_json(output, result)
-        except DeepDetectorError as exc:
-            raise _fail(str(exc)) from None
-        except OSError as exc:
-            raise _fail(f"cannot write {output}: {exc}") from None
-        print_comparison(_console(), result)
-        if output is not None:
-            typer.echo(f"comparison: {output}")
+        _table_command(lambda: compare_predictions(a, b, seed=seed), write_json, print_comparison, output, "comparison")
 
     @app.command()
     def frames(
@@ -171,22 +177,12 @@ def register(app: typer.Typer) -> None:
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the table as JSON."),
     ) -> None:
         """Which head ranks what, and whether a learnt soft OR of the heads (cross-fitted by group) beats their maximum."""
-        from deepdetector.errors import DeepDetectorError
         from deepdetector.evaluation.heads import print_study, study_heads, write_json
 
         if media not in ("image", "video", "all"):
             raise _fail(f"--media must be image, video or all, got {media!r}")
-        try:
-            study = study_heads(predictions, judge, media=None if media == "all" else media, folds=folds, seed=seed, exclude=exclude)
-            if output is not None:
-                write_json(output, study)
-        except DeepDetectorError as exc:
-            raise _fail(str(exc)) from None
-        except OSError as exc:
-            raise _fail(f"cannot write {output}: {exc}") from None
-        print_study(_console(), study)
-        if output is not None:
-            typer.echo(f"study: {output}")
+        _table_command(lambda: study_heads(predictions, judge, media=None if media == "all" else media, folds=folds, seed=seed, exclude=exclude),
+                       write_json, print_study, output, "study")
 
     @app.command()
     def evaluate(

@@ -45,14 +45,15 @@ def write_stills(items: Sequence[ManifestItem], out: str | Path, per_video: int 
     """Save ``per_video`` evenly spaced frames of each video item as PNG stills under ``out``.
 
     Items that are not videos are skipped; a video that cannot be decoded is listed in ``failed``
-    and the others go on.
+    and the others go on. With ``overwrite`` the manifest is replaced; stills already in ``out``
+    from an earlier run stay (the new manifest lists only this run's).
     """
     from PIL import Image
 
     from deepdetector.media.video import read_video
 
-    if per_video < 1:
-        raise FramesError("--per-video must be at least 1")
+    if not 1 <= per_video <= ScanConfig.max_frames:
+        raise FramesError(f"--per-video must be between 1 and {ScanConfig.max_frames}, got {per_video}")
     out = Path(out)
     manifest = out / MANIFEST_NAME
     if manifest.exists() and not overwrite:

@@ -22,8 +22,8 @@ anything again:
    with the paired bootstrap interval of ``deepdetector compare``.
 
 A file's head scores in ``predictions.csv`` are each head's highest over the file's faces, so for a
-file with several faces the combination here sees a mix of faces; the study uses files with one
-face only (the others are counted and left out).
+file with several faces the combination here sees a mix of faces; the study uses photos with one
+face and videos with at most one face per analysed frame (the others are counted and left out).
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ class HeadRow:
             "combined_minus_score": None if c is None else M._r(c.delta),
             "ci": None if c is None else c.interval.to_list(),
             "differs": None if c is None else c.differs,
-            "flagged_score": M._r(self.caught_max), "flagged_combined": M._r(self.caught_combined),
+            "flagged_score": M._r(self.caught_max), "flagged_combined": M._r(self.caught_combined), "role": self.role,
         }
 
 
@@ -156,19 +156,20 @@ class HeadStudy:
     heads: list[str]
     rows: list[HeadRow]
     combination: SoftOr
-    folds: int
+    folds: int  # folds actually used (at most the number of fitting groups)
     seed: int
     n_fit: int
     n_judge: int
     left_out: dict[str, int] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
+    scores: dict[str, float] = field(default_factory=dict)  # path -> the combination's logit (cross-fitted, or the final fit for judge files)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "study": {"heads": self.heads, "folds": self.folds, "seed": self.seed, "n_fit": self.n_fit, "n_judge": self.n_judge,
                       "left_out": self.left_out, "sources": self.sources,
                       "combination_fitted_on_all": self.combination.to_dict(),
-                      "flagged": "share of the subset's files called fake: file score at its verdict, combination at p >= 0.5"},
+                      "flagged": "share of the subset's own files called fake (its fakes, or the reals of a real-only subset): file score at its verdict, combination at p >= 0.5"},
             "rows": [r.to_dict() for r in self.rows],
         }
 
@@ -183,8 +184,8 @@ def _usable(rows: Sequence[PredictionRow], media: str | None, left_out: dict[str
             continue
         if not r.scored:
             left_out["no score (no face or error)"] = left_out.get("no score (no face or error)", 0) + 1
-        elif r.n_faces != 1:
-            left_out["more than one face"] = left_out.get("more than one face", 0) + 1
+        elif r.n_faces > (max(r.n_frames, 1) if r.is_video else 1):  # a video: at most one face per analysed frame
+            left_out["more than one face (per frame)"] = left_out.get("more than one face (per frame)", 0) + 1
         else:
             out.append(r)
     return out
@@ -203,7 +204,16 @@ def study_heads(fit_paths: Sequence[str | Path], judge_paths: Sequence[str | Pat
     fit_rows = _usable([r for p in fit_paths for r in load_predictions(p)], media, left_out, exclude)
     judge_rows = _usable([r for p in judge_paths for r in load_predictions(p)], media, left_out, exclude)
     fit_paths_set = {r.path for r in fit_rows}
-    judge_rows = [r for r in judge_rows if r.path not in fit_paths_set]
+    fit_groups = {r.group for r in fit_rows if r.group}
+    kept = []
+    for r in judge_rows:
+        if r.path in fit_paths_set:
+            left_out["judge file also fitted on"] = left_out.get("judge file also fitted on", 0) + 1
+        elif r.group and r.group in fit_groups:
+            left_out["judge file in a fitted group"] = left_out.get("judge file in a fitted group", 0) + 1
+        else:
+            kept.append(r)
+    judge_rows = kept
     if not fit_rows:
         raise HeadsError(f"no scored {media or ''} file with one face in the predictions to fit on".replace("  ", " "))
     common = set.intersection(*(set(r.head_scores) for r in fit_rows + judge_rows))
@@ -219,14 +229,17 @@ def study_heads(fit_paths: Sequence[str | Path], judge_paths: Sequence[str | Pat
     if fy.min() == fy.max():
         raise HeadsError("the fitting files hold one class only; the combination needs fakes and reals (real-only files can go in --judge)")
     fold = group_folds([r.group or r.path for r in fit_rows], folds, seed)
+    if len(set(fold.tolist())) < 2:
+        raise HeadsError("the fitting files form a single group: cross-fitting needs files of two or more groups")
     kinds = [r.kind for r in fit_rows]
     combined = np.empty(len(rows), np.float64)
     for k in range(folds):
         train, test = fold != k, np.flatnonzero(fold == k)
         if test.size == 0:
             continue
-        if fy[train].min() == fy[train].max():
-            raise HeadsError(f"fold {k} leaves one class only to fit on: use fewer --folds")
+        if not train.any() or fy[train].min() == fy[train].max():
+            raise HeadsError(f"fold {k}: the files outside its groups hold one class only, so nothing can be fitted to score it "
+                             "(cross-fitting needs fakes and reals outside every fold's groups; fewer --folds may help)")
         fitted = fit_soft_or(z[:n_fit][train], fy[train], cell_weights(fy[train], [kinds[i] for i in np.flatnonzero(train)]), heads)
         combined[test] = fitted.logits(z[test])
     final = fit_soft_or(z[:n_fit], fy, cell_weights(fy, kinds), heads)
@@ -254,8 +267,9 @@ def study_heads(fit_paths: Sequence[str | Path], judge_paths: Sequence[str | Pat
         roles = {role_of[index[id(r)]] for r in sp.rows}  # the subset's own files (a borrowed reference may be fitted on)
         table.append(HeadRow(sp.name, sp.level, sp.reference_name, int(yy.sum()), int(yy.size - yy.sum()), head_auc,
                              M.roc_auc(yy, score).value, diff, caught_max, caught_comb, roles.pop() if len(roles) == 1 else "mixed"))
-    return HeadStudy(heads, table, final, folds, seed, n_fit, len(judge_rows), left_out,
-                     [str(p) for p in fit_paths] + [f"judge: {p}" for p in judge_paths])
+    return HeadStudy(heads, table, final, int(len(set(fold.tolist()))), seed, n_fit, len(judge_rows), left_out,
+                     [str(p) for p in fit_paths] + [f"judge: {p}" for p in judge_paths],
+                     scores={r.path: float(combined[i]) for i, r in enumerate(rows)})
 
 
 def write_json(path: Path, study: HeadStudy) -> Path:
