@@ -341,3 +341,41 @@ def test_unseen_caps_each_training_source_as_the_trainer_did(tiny_model_copy, tm
     again = runner.invoke(app, ["unseen", "--model", str(model), "--output", str(out)])
     assert again.exit_code != 0 and "--overwrite" in again.output
     assert runner.invoke(app, ["unseen", "--model", str(model), "--output", str(out), "--overwrite"]).exit_code == 0
+
+
+def test_split_seed_keeps_the_split_of_another_training_seed(tiny_model_copy, tmp_path):
+    """--seed 1 --split-seed 0 trains on the files --seed 0 trained on (same validation groups, same
+    capped training-only files), so two seeds can be compared on one validation set; `unseen` follows."""
+    import csv
+    import json
+
+    from deepdetector.training.report import train_command
+    from deepdetector.training.train import TrainConfig, collect
+
+    (tmp_path / "data").mkdir()
+    dev = tmp_path / "data" / "dev.csv"
+    dev.write_text("path,label,kind,source_dataset,group\n" + "".join(f"v{i}.jpg,{'fake' if i % 2 else 'real'},image,photos,g{i}\n" for i in range(40)))
+    only = tmp_path / "data" / "only.csv"
+    only.write_text("path,label,kind,source_dataset,group\n" + "".join(f"o{i}.jpg,real,image,web,\n" for i in range(20)))
+
+    def split(**kw):
+        s = collect(TrainConfig(data=[str(dev)], train_only=[str(only)], max_per_subset=5, **kw))
+        return sorted(it.path for it in s.train), sorted(it.path for it in s.val)
+
+    assert split(seed=1, split_seed=0) == split(seed=0)
+    assert split(seed=1) != split(seed=0)  # without it, the seed moves the split
+    base = TrainConfig(data=[str(dev)], seed=0)
+    assert base.fingerprint() == TrainConfig(data=[str(dev)], seed=0, split_seed=None).fingerprint()  # old runs still resume
+    assert TrainConfig(data=[str(dev)], seed=1, split_seed=0).fingerprint() != TrainConfig(data=[str(dev)], seed=1).fingerprint()
+    assert "--split-seed 0" in train_command({"settings": {"data": [str(dev)], "seed": 1, "split_seed": 0}})
+    assert "--split-seed" not in train_command({"settings": {"data": [str(dev)], "seed": 0}})
+
+    model = tiny_model_copy
+    card = json.loads((model / "model_card.json").read_text())
+    card["training"] = {"settings": {"train_only": [str(only)], "max_per_subset": 5, "seed": 1, "split_seed": 0}}
+    (model / "model_card.json").write_text(json.dumps(card))
+    out = tmp_path / "unseen.csv"
+    assert runner.invoke(app, ["unseen", "--model", str(model), "--output", str(out)]).exit_code == 0
+    listed = {str((out.parent / r["path"]).resolve()) for r in csv.DictReader(out.open())}
+    used = {it.path for it in collect(TrainConfig(train_only=[str(only)], max_per_subset=5, seed=0)).train}
+    assert len(listed) == 15 and not listed & used

@@ -41,6 +41,7 @@ def train(
     cache_dir: Path = typer.Option(Path("cache/faces"), help="Face cache (resumable, reused by later runs)."),
     run_dir: Path = typer.Option(Path("runs/train"), help="Checkpoints and history (a run resumes from here)."),
     seed: int = typer.Option(0, help="Seed of the split, the samples and the weights."),
+    split_seed: Optional[int] = typer.Option(None, help="Seed of the train/validation split and the --max-per-subset choice only (default: --seed): another --seed with the same split."),
     epochs: int = typer.Option(12, help="Maximum number of epochs."),
     steps_per_epoch: int = typer.Option(60, help="Optimiser steps per epoch."),
     pairs: int = typer.Option(6, help="Real/self-blended pairs per step."),
@@ -78,7 +79,7 @@ def train(
 
     cfg = TrainConfig(
         data=[str(d) for d in data], train_only=[str(d) for d in train_only], out=str(out), cache_dir=str(cache_dir),
-        run_dir=str(run_dir), seed=seed, epochs=epochs, steps_per_epoch=steps_per_epoch, pairs=pairs, synthetic=synthetic,
+        run_dir=str(run_dir), seed=seed, split_seed=split_seed, epochs=epochs, steps_per_epoch=steps_per_epoch, pairs=pairs, synthetic=synthetic,
         supervised=supervised, input_size=input_size, margin=margin,
         cache_size=cache_size if cache_size is not None else cache_size_for(input_size, margin), lr=lr, lr_schedule=lr_schedule, freeze_blocks=freeze_blocks, ema=ema,
         val_fraction=val_fraction, video_frames=video_frames, real_video_frames=real_video_frames, max_per_subset=max_per_subset, patience=patience,
@@ -307,7 +308,9 @@ def unseen(
         if missing:
             raise DeepDetectorError(f"the card's --train-only source {missing[0]} is not here: run this where the model was trained "
                                     "(its paths are relative to that folder)")
-        items, dropped = unused_files(list(settings["train_only"]), settings["max_per_subset"], int(settings.get("seed", 0)))
+        split_seed = settings.get("split_seed")
+        items, dropped = unused_files(list(settings["train_only"]), settings["max_per_subset"],
+                                      int(split_seed if split_seed is not None else settings.get("seed", 0)))
     except DeepDetectorError as exc:
         _fail(exc)
         return

@@ -20,7 +20,7 @@ from deepdetector.evaluation.markdown import evaluation_markdown
 # no option and are reported as fixed settings).
 _OPTIONS = {
     "data": "--data", "train_only": "--train-only", "out": "--out", "cache_dir": "--cache-dir", "run_dir": "--run-dir",
-    "seed": "--seed", "epochs": "--epochs", "steps_per_epoch": "--steps-per-epoch", "pairs": "--pairs",
+    "seed": "--seed", "split_seed": "--split-seed", "epochs": "--epochs", "steps_per_epoch": "--steps-per-epoch", "pairs": "--pairs",
     "synthetic": "--synthetic", "supervised": "--supervised", "input_size": "--input-size", "margin": "--margin", "cache_size": "--cache-size",
     "lr": "--lr", "lr_schedule": "--lr-schedule", "freeze_blocks": "--freeze-blocks", "ema": "--ema", "val_fraction": "--val-fraction", "video_frames": "--video-frames",
     "real_video_frames": "--real-video-frames", "max_per_subset": "--max-per-subset", "patience": "--patience",

@@ -54,6 +54,7 @@ class TrainConfig:
     val_frames: int = 4  # frames per video used by the per-epoch validation (all frames for the final metrics)
     val_files_per_subset: int = 40  # files per subset used by the per-epoch validation (all for the final metrics)
     seed: int = 0
+    split_seed: int | None = None  # seed of the train/validation split and the --max-per-subset choice; None: ``seed``
     epochs: int = 12
     steps_per_epoch: int = 60
     pairs: int = 6
@@ -77,6 +78,13 @@ class TrainConfig:
     probe_chunks: int = 200  # probe: training batches whose features are extracted (each is one make_batch draw)
     probe_val_frames: int = 8  # probe: frames per validation video
     progress: bool = True
+
+    @property
+    def data_seed(self) -> int:
+        """The seed of the split and of the per-subset caps: ``split_seed``, else ``seed``. A second
+        run with another ``seed`` and the same ``split_seed`` trains on the same files, so the two
+        can be compared (or averaged) on the same validation groups."""
+        return self.seed if self.split_seed is None else self.split_seed
 
     def fingerprint(self, keep_later: frozenset[str] = frozenset()) -> str:
         """Hash of the settings that change what is trained (resume refuses a different run).
@@ -115,14 +123,15 @@ def collect(cfg: TrainConfig) -> Split:
     """Read every source and split the ``data`` sources by group (train-only groups stay in training)."""
     if not cfg.data and not cfg.train_only:
         raise ConfigError("no training data: give at least one --data or --train-only source")
+    data_seed = cfg.data_seed
     only: list[MediaItem] = []
     for src in cfg.train_only:
-        only += cap_per_subset(read_source(src), cfg.max_per_subset, cfg.seed)
+        only += cap_per_subset(read_source(src), cfg.max_per_subset, data_seed)
     data: list[MediaItem] = []
     for src in cfg.data:
         data += read_source(src)
     only_groups = {it.group for it in resolve_groups(only)}
-    train, val = split_by_group(data, cfg.val_fraction, cfg.seed, force_train_groups=only_groups)
+    train, val = split_by_group(data, cfg.val_fraction, data_seed, force_train_groups=only_groups)
     return Split(train=resolve_groups(only) + train, val=val)
 
 
@@ -170,7 +179,7 @@ def frames_for(cfg: TrainConfig) -> Callable[[MediaItem], int]:
     return n
 
 
-_LATER_OPTIONS = {"ema": 0.0, "lr_schedule": "constant", "sbi_smooth": 0.0}  # option -> the behaviour before it existed
+_LATER_OPTIONS = {"ema": 0.0, "lr_schedule": "constant", "sbi_smooth": 0.0, "split_seed": None}  # option -> the behaviour before it existed
 
 
 def sample_config(cfg: TrainConfig) -> SampleConfig:
