@@ -165,4 +165,4 @@ def test_video_targets_ignore_stills_of_the_same_source(rows):
     stills = [row("f1_0.png", 1, "frames of FaceForensics++ c23 Deepfakes", "faceswap-frame", "image", 0.05),
               row("r1_0.png", 0, "frames of FaceForensics++ c23 original", "frame", "image", 0.95)]
     t = {x.target.name: x for x in compute_metrics(rows + stills, 0.5, aggregations=[]).targets}
-    assert t["FF++ c23 video AUC"].value == pytest.approx(0.5)  # as without the stills (they would pull it to 1/3)
+    assert t["FF++ c23 video AUC"].value == pytest.approx(0.5)  # as without the stills (counted, they would pull it to 1/6)

@@ -104,7 +104,8 @@ def write_json(path: Path, comparison: Comparison) -> Path:
     return path
 
 
-def _f(x: float | None, signed: bool = False) -> str:
+def fmt_auc(x: float | None, signed: bool = False) -> str:
+    """An AUC (or, ``signed``, a difference) to three decimals; ``n/a`` when undefined."""
     if x is None:
         return "n/a"
     return f"{x:+.3f}" if signed else f"{x:.3f}"
@@ -123,8 +124,8 @@ def comparison_markdown(payload: dict[str, Any]) -> str:
              "| subset | fake/real | AUC A | AUC B | A - B | 95% interval | p | differs |", "|---|---|---|---|---|---|---|---|"]
     for r in payload.get("rows", []):
         p = "" if r.get("p_value") is None else f"{r['p_value']:.3f}"
-        lines.append(f"| {r['name']} | {r['n_fake']}/{r['n_real']} | {_f(r.get('auc_a'))} | {_f(r.get('auc_b'))} | "
-                     f"{_f(r.get('delta'), True)} | {_ci(r.get('ci'))} | {p} | {'yes' if r.get('differs') else 'no'} |")
+        lines.append(f"| {r['name']} | {r['n_fake']}/{r['n_real']} | {fmt_auc(r.get('auc_a'))} | {fmt_auc(r.get('auc_b'))} | "
+                     f"{fmt_auc(r.get('delta'), True)} | {_ci(r.get('ci'))} | {p} | {'yes' if r.get('differs') else 'no'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -137,7 +138,7 @@ def print_comparison(console: Any, comparison: Comparison) -> None:
     for row in comparison.rows:
         d = row.to_dict()
         style = ("green" if (d["delta"] or 0) > 0 else "red") if d["differs"] else "dim"
-        table.add_row(row.name, f"{d['n_fake']}/{d['n_real']}", _f(d["auc_a"]), _f(d["auc_b"]), f"[{style}]{_f(d['delta'], True)}[/]",
+        table.add_row(row.name, f"{d['n_fake']}/{d['n_real']}", fmt_auc(d["auc_a"]), fmt_auc(d["auc_b"]), f"[{style}]{fmt_auc(d['delta'], True)}[/]",
                       _ci(d["ci"]), "" if d["p_value"] is None else f"{d['p_value']:.3f}", "yes" if d["differs"] else "no")
     console.print(table)
     console.print(f"[dim]{comparison.n_common} items scored by both ({comparison.only_a} by A only, {comparison.only_b} by B only). "

@@ -29,7 +29,6 @@ face and videos with at most one face per analysed frame (the others are counted
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -38,6 +37,7 @@ import numpy as np
 
 from deepdetector.errors import DeepDetectorError
 from deepdetector.evaluation import metrics as M
+from deepdetector.evaluation.compare import fmt_auc
 from deepdetector.evaluation.predictions import PredictionRow, load_predictions
 from deepdetector.evaluation.summary import subset_parts
 
@@ -277,12 +277,6 @@ def write_json(path: Path, study: HeadStudy) -> Path:
     return path
 
 
-def _f(x: float | None, signed: bool = False) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    return f"{x:+.3f}" if signed else f"{x:.3f}"
-
-
 def print_study(console: Any, study: HeadStudy) -> None:
     from rich.table import Table
 
@@ -297,8 +291,8 @@ def print_study(console: Any, study: HeadStudy) -> None:
         style = ("green" if (c.delta or 0) > 0 else "red") if c is not None and c.differs else "dim"
         ci = "" if c is None or c.interval.low is None else f"{c.interval.low:+.3f} to {c.interval.high:+.3f}"
         name = r.name + (f" (vs {r.vs})" if r.vs else "") + ("" if r.role == "fit" else f" [{r.role}]")
-        table.add_row(name, f"{r.n_fake}/{r.n_real}", *(_f(r.head_auc[h]) for h in study.heads), _f(r.score_auc),
-                      _f(None if c is None else c.auc_a), f"[{style}]{_f(None if c is None else c.delta, True)}[/]", ci,
+        table.add_row(name, f"{r.n_fake}/{r.n_real}", *(fmt_auc(r.head_auc[h]) for h in study.heads), fmt_auc(r.score_auc),
+                      fmt_auc(None if c is None else c.auc_a), f"[{style}]{fmt_auc(None if c is None else c.delta, True)}[/]", ci,
                       "" if r.caught_max is None else f"{r.caught_max:.0%}", "" if r.caught_combined is None else f"{r.caught_combined:.0%}")
     console.print(table)
     fitted = study.combination

@@ -245,7 +245,7 @@ def train_stills(
     data: list[str] = typer.Option([], "--data", "-d", help="Manifest CSV or dataset folder with generated (fake) and real still images, split by group like `train`. Repeatable."),
     train_only: list[str] = typer.Option([], "--train-only", help="Manifest CSV or dataset folder of real photos used for training only. Repeatable."),
     out: Path = typer.Option(Path("src/deepdetector/model/weights/stills"), "--out", "-o", help="Folder for the stills ONNX file and its model_card.json."),
-    seed: int = typer.Option(0, help="Seed of the split (use the face classifier's), the samples and the weights."),
+    seed: int = typer.Option(0, help="Seed of the split (use the face classifier's --split-seed, or its --seed without one), the samples and the weights."),
     epochs: int = typer.Option(24, help="Epochs (fixed: no early stopping)."),
     steps_per_epoch: int = typer.Option(60, help="Optimiser steps per epoch."),
     fakes_per_step: int = typer.Option(12, help="Generated-face patches per step (and as many real ones)."),
