@@ -53,7 +53,13 @@ def test_existing_output_needs_overwrite_and_bad_options_fail_cleanly(tmp_path):
     assert runner.invoke(app, ["frames", str(manifest), "-o", str(out), "-q"]).exit_code == 0
     again = runner.invoke(app, ["frames", str(manifest), "-o", str(out), "-q"])
     assert again.exit_code == 1 and "--overwrite" in again.output and "Traceback" not in again.output
-    assert runner.invoke(app, ["frames", str(manifest), "-o", str(out), "-q", "--overwrite"]).exit_code == 0
+    first = sorted(p.name for p in out.glob("*.png"))
+    (out / "notes.txt").write_text("mine")  # a file the tool did not write
+    assert runner.invoke(app, ["frames", str(manifest), "-o", str(out), "-q", "--overwrite", "--per-video", "2"]).exit_code == 0
+    # the earlier run's stills went with its manifest: the folder holds what the new manifest lists
+    listed = sorted(r["path"] for r in csv.DictReader((out / "frames.csv").open()))
+    assert sorted(p.name for p in out.glob("*.png")) == listed and len(listed) < len(first)
+    assert (out / "notes.txt").read_text() == "mine"
     zero = runner.invoke(app, ["frames", str(manifest), "-o", str(tmp_path / "z"), "--per-video", "0", "-q"])
     assert zero.exit_code == 1 and "--per-video" in zero.output
     huge = runner.invoke(app, ["frames", str(manifest), "-o", str(tmp_path / "h"), "--per-video", "100000", "-q"])

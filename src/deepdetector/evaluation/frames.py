@@ -45,8 +45,8 @@ def write_stills(items: Sequence[ManifestItem], out: str | Path, per_video: int 
     """Save ``per_video`` evenly spaced frames of each video item as PNG stills under ``out``.
 
     Items that are not videos are skipped; a video that cannot be decoded is listed in ``failed``
-    and the others go on. With ``overwrite`` the manifest is replaced; stills already in ``out``
-    from an earlier run stay (the new manifest lists only this run's).
+    and the others go on. With ``overwrite`` the stills the old manifest lists are deleted with it
+    before the new ones are written (other files in ``out`` are never touched).
     """
     from PIL import Image
 
@@ -65,6 +65,8 @@ def write_stills(items: Sequence[ManifestItem], out: str | Path, per_video: int 
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise FramesError(f"cannot create {out}: {exc}") from None
+    if manifest.exists():  # --overwrite: the earlier run's stills go with its manifest
+        _remove_listed_stills(manifest)
     config = ScanConfig(frames=per_video, heatmaps=False)
     rows: list[list[str]] = []
     failed: list[tuple[str, str]] = []
@@ -93,3 +95,21 @@ def write_stills(items: Sequence[ManifestItem], out: str | Path, per_video: int 
     except OSError as exc:
         raise FramesError(f"cannot write {manifest}: {exc}") from None
     return FramesResult(manifest, len(videos), len(rows), failed)
+
+
+def _remove_listed_stills(manifest: Path) -> None:
+    """Delete ``manifest`` and the stills it lists: PNG files directly beside it, nothing else."""
+    folder = manifest.parent.resolve()
+    try:
+        with manifest.open(newline="", encoding="utf-8") as fh:
+            names = [row.get("path") or "" for row in csv.DictReader(fh)]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise FramesError(f"cannot read the existing {manifest} to replace it: {exc}") from None
+    try:
+        for name in names:
+            still = (folder / name).resolve()
+            if still.parent == folder and still.suffix.lower() == ".png" and still.is_file():
+                still.unlink()
+        manifest.unlink()
+    except OSError as exc:
+        raise FramesError(f"cannot remove the earlier stills in {folder}: {exc}") from None
