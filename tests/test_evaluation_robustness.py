@@ -42,6 +42,18 @@ def test_scale_shrinks_into_canvas_or_zooms():
     assert zoom.shape == flat.shape and zoom.min() == 255  # the square now fills the frame
 
 
+def test_size_stores_the_same_picture_with_more_or_fewer_pixels():
+    assert perturb.Size(2.0)(IMG).shape == (IMG.shape[0] * 2, IMG.shape[1] * 2, 3)
+    half = perturb.Size(0.5)(IMG)
+    assert half.shape == (IMG.shape[0] // 2, IMG.shape[1] // 2, 3)
+    # the same picture: a smooth one, halved and doubled again, is close to the original
+    y, x = np.mgrid[0:60, 0:80]
+    smooth = np.repeat((x * 3 + y)[..., None], 3, axis=2).astype(np.uint8)
+    back = perturb.Size(2.0)(perturb.Size(0.5)(smooth))
+    assert back.shape == smooth.shape and np.abs(back.astype(int) - smooth.astype(int)).mean() < 3
+    assert perturb.Size(1.0)(IMG) is IMG
+
+
 def test_jpeg_changes_pixels_but_stays_close():
     smooth = np.tile(np.linspace(0, 255, 80, dtype=np.uint8)[None, :, None], (60, 1, 3))
     q30 = perturb.JpegQuality(30)(smooth)
@@ -67,7 +79,7 @@ def test_levels_parse_and_mark_the_baseline():
 
 def test_choose_validates_names_and_levels():
     exps = build_experiments("yunet", 1.6, ["yunet"])
-    assert [e.name for e, _ in choose(exps, None, None)] == ["brightness", "detector", "margin", "resolution", "rotation", "scale", "jpeg"]
+    assert [e.name for e, _ in choose(exps, None, None)] == ["brightness", "detector", "margin", "resolution", "size", "rotation", "scale", "jpeg"]
     with pytest.raises(ConfigError, match="exactly one"):
         choose(exps, ["brightness", "jpeg"], ["0.5"])
     with pytest.raises(ConfigError, match="unknown experiment"):

@@ -257,7 +257,7 @@ def register(app: typer.Typer) -> None:
         limit: Optional[int] = typer.Option(40, help="Seeded, label-balanced sample of this many items (each is scanned once per level)."),
         seed: int = typer.Option(0, help="Seed of the sample."),
         workdir: Optional[Path] = typer.Option(None, help="Cache of per-level results (JSON lines); default: <report>-work beside the report. Rerunning resumes."),
-        experiments: Optional[str] = typer.Option(None, help="Comma-separated experiments (default all): brightness,detector,margin,resolution,rotation,scale,jpeg."),
+        experiments: Optional[str] = typer.Option(None, help="Comma-separated experiments (default all): brightness,detector,margin,resolution,size,rotation,scale,jpeg."),
         levels: Optional[str] = typer.Option(None, help="Comma-separated levels for a single experiment, e.g. --experiments jpeg --levels 90,50."),
         frames: int = typer.Option(8, help="Frames sampled per video (small: every item is scanned once per level)."),
         detector: str = typer.Option(ScanConfig.detector, help="Face detector of the baseline."),

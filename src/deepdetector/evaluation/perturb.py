@@ -37,6 +37,23 @@ class Resolution:
 
 
 @dataclass(frozen=True)
+class Size:
+    """The same picture stored with more or fewer pixels: width and height multiplied by ``factor``
+    (area averaging down, Lanczos up). Unlike :class:`Resolution` the frame keeps the new size, so
+    the face is ``factor`` times as many pixels across, as in a phone photo or a thumbnail."""
+
+    factor: float
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        f = float(self.factor)
+        if f == 1.0:
+            return image
+        size = (max(1, round(w * f)), max(1, round(h * f)))
+        return cv2.resize(image, size, interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LANCZOS4)
+
+
+@dataclass(frozen=True)
 class Rotation:
     """Rotate about the frame centre by ``degrees`` (counter-clockwise); uncovered corners are black,
     as in a rotated photo. The frame size is unchanged."""

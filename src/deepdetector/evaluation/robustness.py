@@ -117,6 +117,12 @@ def build_experiments(base_detector: str, base_margin: float, detector_names: Se
         label = "full" if f == 1 else (v if "/" in v else f"{_label(f)}x")
         return Level(_label(round(f, 6)), label, None if f == 1 else perturb.Resolution(f), is_baseline=f == 1)
 
+    def size(v: str) -> Level:
+        f = _num(v)
+        if not 0 < f <= 4:
+            raise ValueError(v)
+        return Level(_label(f), f"x{_label(f)}", None if f == 1 else perturb.Size(f), is_baseline=f == 1)
+
     def rotation(v: str) -> Level:
         d = _num(v)
         return Level(_label(d), f"{_label(d)}°", None if d == 0 else perturb.Rotation(d), is_baseline=d == 0)
@@ -140,6 +146,7 @@ def build_experiments(base_detector: str, base_margin: float, detector_names: Se
         Experiment("detector", "Face detector", "Each registered face detector backend in turn.", tuple(detector_names), detector),
         Experiment("margin", "Crop margin", "Crop side as a multiple of the detected face box.", ("1.2", "1.4", "1.6", "1.8", "2.0"), margin),
         Experiment("resolution", "Resolution", "Frames downscaled by a factor, then upscaled back to their size.", ("1", "1/2", "1/3", "1/4"), resolution),
+        Experiment("size", "Size (pixels)", "The same picture stored at another size: width and height multiplied (area down, Lanczos up).", ("0.5", "1", "2", "3"), size),
         Experiment("rotation", "Rotation", "Frames rotated about their centre (black corners).", ("-30", "-15", "0", "15", "30"), rotation),
         Experiment(
             "scale", "Scale (face size)", "Frames shrunk into a black canvas (< 1) or zoomed into the centre (> 1).", ("0.25", "0.5", "0.75", "1", "1.5", "2"), scale
