@@ -10,7 +10,7 @@ import pytest
 
 from deepdetector import Detector, ScanConfig
 from deepdetector.errors import ModelError
-from deepdetector.model.stills import HEAD, StillsModel, fit_patch, fixed_patches, native_region
+from deepdetector.model.stills import HEAD, StillsModel, cap_region, fit_patch, fixed_patches, native_region
 from deepdetector.types import Box
 from tests.media_factory import write_image, write_video
 from tests.tiny_model import build_tiny_model
@@ -38,6 +38,15 @@ def test_small_regions_are_upscaled_to_the_patch():
     small = np.zeros((40, 50, 3), np.uint8)
     assert min(fit_patch(small, 64).shape[:2]) == 64
     assert fixed_patches(small, 64).shape == (9, 64, 64, 3)
+
+
+def test_regions_larger_than_the_cap_are_shrunk_keeping_their_shape():
+    region = np.random.default_rng(1).integers(0, 256, (300, 200, 3), dtype=np.uint8)
+    assert cap_region(region, 150).shape == (150, 100, 3)
+    assert cap_region(region, 300) is region and cap_region(region, None) is region
+    # area averaging: shrinking a 2x pixel-doubled region gives back the original pixels
+    doubled = np.repeat(np.repeat(region, 2, axis=0), 2, axis=1)
+    assert np.array_equal(cap_region(doubled, 300), region)
 
 
 def _with_stills(main_card, tmp_path, kind="stills"):
@@ -91,6 +100,33 @@ def test_a_stills_model_with_a_bad_card_or_file_is_refused(tiny_model_dir, tmp_p
         Detector(ScanConfig(model_path=folder2))
 
 
+def _set_stills_card(folder, **fields):
+    path = folder / "stills" / "model_card.json"
+    raw = json.loads(path.read_text())
+    raw.update(fields)
+    path.write_text(json.dumps(raw))
+
+
+def test_a_photo_stored_larger_than_the_training_photos_scores_like_the_original(tiny_model_dir, tmp_path):
+    # a face region with structure (a bright spot off its centre): the tiny stills model's logit is
+    # its patches' mean brightness, so it depends on which part of the region they cover
+    y, x = np.mgrid[0:200, 0:200]
+    gray = (60 + 190 * ((abs(x - 75) < 15) & (abs(y - 75) < 15))).astype(np.uint8)
+    image = np.repeat(gray[..., None], 3, axis=2)
+    box = Box(50, 50, 150, 150)  # region 1.2x: 40..160, 120 px
+    big = np.repeat(np.repeat(image, 4, axis=0), 4, axis=1)  # the same photo stored at 4x its size
+    big_box = Box(200, 200, 600, 600)
+    folder = _with_stills(tiny_model_dir, tmp_path)
+    uncapped = StillsModel(folder / "stills")
+    assert uncapped.max_region_side is None  # cards without the key behave as before
+    assert abs(uncapped.logits(big, [big_box])[0] - uncapped.logits(image, [box])[0]) > 0.05
+    _set_stills_card(folder, max_region_side=120)
+    capped = StillsModel(folder / "stills")
+    assert capped.logits(big, [big_box])[0] == pytest.approx(capped.logits(image, [box])[0], abs=1e-5)
+    # and a region within the cap is not touched
+    assert capped.logits(image, [box])[0] == pytest.approx(uncapped.logits(image, [box])[0], abs=1e-6)
+
+
 def test_the_model_without_a_stills_model_scans_as_before(tiny_model_dir, tmp_path, face_rgb):
     det = Detector(ScanConfig(model_path=tiny_model_dir, heatmaps=False))
     assert det.stills is None
@@ -119,6 +155,8 @@ def test_tiny_stills_training_run_ships_a_model_the_scanner_uses(tmp_path, face_
     assert [h["name"] for h in raw["heads"]] == [HEAD] and 0.0 <= raw["threshold"] <= 1.0
     assert raw["training"]["onnx_parity_max_abs_diff"] < 1e-3
     assert raw["training"]["split"]["validation_groups"] and raw["metrics"]["overall"]["fake"] >= 1
+    # the largest training region is recorded: the scanner shrinks larger regions to it
+    assert 64 <= raw["max_region_side"] <= max(face_rgb.shape[:2])
     # the scanner loads it (sha256 verified) and scores photos with it
     stills = StillsModel(tmp_path / "stills")
     assert stills.probabilities(face_rgb, [Box(150, 80, 350, 330)]).shape == (1,)
@@ -130,6 +168,38 @@ def test_tiny_stills_training_run_ships_a_model_the_scanner_uses(tmp_path, face_
     (folder / "model_card.json").write_text(json.dumps(main))
     res = Detector(ScanConfig(model_path=folder, heatmaps=False)).scan(root / "fake" / "f0.png")
     assert HEAD in res.faces[0].scores
+
+
+def test_rescale_augmentation_resizes_like_a_photo_stored_at_another_size():
+    from deepdetector.training.stills import random_patch, rescaled
+
+    region = np.random.default_rng(2).integers(0, 256, (100, 80, 3), dtype=np.uint8)
+    assert rescaled(region, 2.0, None).shape == (200, 160, 3)
+    assert rescaled(region, 2.0, 150).shape == (150, 120, 3)  # capped like the scanner caps regions
+    assert rescaled(region, 0.5, None).shape == (50, 40, 3)
+    # off (None or probability 0) draws nothing: the same patches as a run without the option
+    a = random_patch(region, 32, np.random.default_rng(5), 0.5)
+    b = random_patch(region, 32, np.random.default_rng(5), 0.5, (0.0, 0.5, 2.0), 150)
+    assert np.array_equal(a, b)
+    # always on, a fixed factor of 2, no JPEG: the patch is a piece (maybe mirrored) of the enlarged region
+    big = rescaled(region, 2.0, None)
+    windows = np.lib.stride_tricks.sliding_window_view(big, (32, 32, 3)).reshape(-1, 32, 32, 3)
+    for seed in range(4):
+        p = random_patch(region, 32, np.random.default_rng(seed), 0.0, (1.0, 2.0, 2.0), None)
+        assert any(np.array_equal(w, p) or np.array_equal(w, p[:, ::-1]) for w in windows)
+
+
+def test_train_stills_refuses_bad_rescale_options(tmp_path):
+    pytest.importorskip("torch")
+    from typer.testing import CliRunner
+
+    from deepdetector.cli import app
+
+    runner = CliRunner()
+    bad = runner.invoke(app, ["train-stills", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--rescale-range", "big"])
+    assert bad.exit_code != 0 and "--rescale-range" in bad.output and "Traceback" not in bad.output
+    bad = runner.invoke(app, ["train-stills", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--rescale", "2"])
+    assert bad.exit_code != 0 and "--rescale" in bad.output and "Traceback" not in bad.output
 
 
 def test_stills_training_without_generated_images_is_a_clear_error(tmp_path, face_rgb):
@@ -160,6 +230,9 @@ def test_the_model_card_document_describes_the_stills_model_and_its_command():
     assert "## The generated-stills model: s v1" in text and cmd in text and "| GAN | 5 | 0.910 |" in text
     assert "3 x 3 grid of 128 x 128 px" in text and "2.0 MB" in text
     assert "generated-stills" not in model_card_markdown({"name": "m", "version": "2", "heads": [], "training": {}})
+    assert "shrunk" not in text  # a stills card without a cap: nothing is shrunk
+    capped = model_card_markdown({"name": "m", "version": "2", "heads": [], "training": {}}, stills={**stills, "max_region_side": 512})
+    assert "or larger than 512 px, the largest training region" in capped and "at most 512 px across the face region" in capped
 
 
 def test_the_shipped_model_names_a_stills_model_that_loads():
@@ -209,7 +282,8 @@ def test_without_the_stills_model_the_classifier_alone_thresholds_apply(tiny_mod
         Detector(ScanConfig(model_path=folder, stills=False))
 
 
-@pytest.mark.parametrize("field,value", [("patch_grid", "three"), ("patch_grid", 0), ("region_margin", "wide"), ("region_margin", -1), ("input_size", 32)])
+@pytest.mark.parametrize("field,value", [("patch_grid", "three"), ("patch_grid", 0), ("region_margin", "wide"), ("region_margin", -1), ("input_size", 32),
+                                         ("max_region_side", "large"), ("max_region_side", 10)])
 def test_a_stills_card_with_bad_values_is_a_clear_error(tiny_model_dir, tmp_path, field, value):
     folder = _with_stills(tiny_model_dir, tmp_path)
     raw = json.loads((folder / "stills" / "model_card.json").read_text())
@@ -252,3 +326,31 @@ def test_calibrate_refuses_predictions_of_another_or_a_damaged_stills_model(tiny
     (folder / "stills" / "tiny.onnx").write_bytes(b"damaged")
     res = runner.invoke(app, ["calibrate", str(preds), "--model", str(folder), "--out", str(tmp_path / "out2")])
     assert res.exit_code != 0 and "does not match its card" in res.output and not (tmp_path / "out2").exists()
+
+
+def test_train_stills_split_seed_keeps_the_face_classifiers_split(monkeypatch, tmp_path):
+    """--seed 1 --split-seed 0 holds out the groups of --seed 0 (the same collect() split as the classifier's
+    --split-seed), and the card's command repeats both options and the rescale ones."""
+    pytest.importorskip("torch")
+    import deepdetector.training.train as train_mod
+    from deepdetector.training.report import stills_command
+    from deepdetector.training.stills import StillsConfig, run_stills_training
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_collect(cfg):
+        seen.append(cfg.data_seed)
+        raise Stop
+
+    monkeypatch.setattr(train_mod, "collect", fake_collect)
+    for kw in ({"seed": 1, "split_seed": 0}, {"seed": 1}, {"seed": 0}):
+        with pytest.raises(Stop):
+            run_stills_training(StillsConfig(data=[str(tmp_path)], progress=False, **kw), log=lambda s: None)
+    assert seen == [0, 1, 0]
+    cmd = stills_command({"settings": {"data": ["d.csv"], "seed": 1, "split_seed": 0, "rescale_probability": 0.3, "rescale_range": [0.5, 3.0]}})
+    assert "--seed 1" in cmd and "--split-seed 0" in cmd and "--rescale 0.3" in cmd and "--rescale-range 0.5,3" in cmd
+    plain = stills_command({"settings": {"data": ["d.csv"], "seed": 0, "rescale_probability": 0.0, "rescale_range": [0.5, 2.0]}})
+    assert "--split-seed" not in plain and "--rescale" not in plain

@@ -268,7 +268,7 @@ def register(app: typer.Typer) -> None:
         threads: int = typer.Option(0, help="onnxruntime threads (0 = all cores)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables."),
     ) -> None:
-        """Robustness study: brightness, face detector, crop margin, resolution, rotation, scale and JPEG sweeps."""
+        """Robustness study: brightness, face detector, crop margin, resolution, size, rotation, scale and JPEG sweeps."""
         from deepdetector.errors import DeepDetectorError
         from deepdetector.evaluation import robustness_report as rr
         from deepdetector.evaluation.robustness import RobustnessStudy, choose

@@ -5,7 +5,8 @@ sees each face resized to its input (192 px of a 1.6x region): that keeps blendi
 skin-tone mismatches but averages away the pixel-level traces a generator leaves (up-sampling
 patterns, too-regular texture). This model looks at the face at the photo's own resolution: a
 fixed 3 x 3 grid of square patches over the region around the face box (no resizing unless the
-region is smaller than a patch), each classified, their logits averaged, then Platt-calibrated. It is
+region is smaller than a patch, or larger than any region the model trained on: see
+:func:`cap_region`), each classified, their logits averaged, then Platt-calibrated. It is
 reported as its own head (``generated``) beside the face classifier's heads, and a face's
 probability is the highest of them, as for the other heads.
 
@@ -51,6 +52,26 @@ def fit_patch(region: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(region, (max(size, round(w * s)), max(size, round(h * s))), interpolation=cv2.INTER_LINEAR)
 
 
+def cap_region(region: np.ndarray, max_side: int | None) -> np.ndarray:
+    """The region shrunk (area averaging) so that its longer side is at most ``max_side``; unchanged
+    when it already is, or when ``max_side`` is None.
+
+    The model learnt the generator's pixel pattern at the scale of its training photos. A region
+    larger than any it trained on (a 1024 px StyleGAN image, a phone portrait) would put the nine
+    patches on a part of the face at a scale it never saw; shrunk to the largest training region it
+    is seen at a scale it knows (measured in docs/evaluation.md, "photos larger than the training photos").
+    """
+    if max_side is None:
+        return region
+    h, w = region.shape[:2]
+    if max(h, w) <= max_side:
+        return region
+    import cv2
+
+    s = max_side / max(h, w)
+    return cv2.resize(region, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+
+
 DEFAULT_GRID = 3
 
 
@@ -76,8 +97,12 @@ class StillsModel:
         try:
             self.region_margin = float(self.card.extra.get("region_margin", DEFAULT_REGION_MARGIN))
             self.grid = int(self.card.extra.get("patch_grid", DEFAULT_GRID))
+            cap = self.card.extra.get("max_region_side")
+            self.max_region_side = None if cap is None else int(cap)
         except (TypeError, ValueError):
-            raise ModelError(f"generated-stills model {self.card.label}: 'region_margin' must be a number and 'patch_grid' an integer") from None
+            raise ModelError(f"generated-stills model {self.card.label}: 'region_margin' must be a number and 'patch_grid' and 'max_region_side' integers") from None
+        if self.max_region_side is not None and self.max_region_side < self.card.input_size:
+            raise ModelError(f"generated-stills model {self.card.label}: max_region_side {self.max_region_side} is below its patch size {self.card.input_size}")
         if not (0.5 <= self.region_margin <= 4.0) or not (1 <= self.grid <= 8) or self.card.input_size < 16:
             raise ModelError(f"generated-stills model {self.card.label}: region_margin {self.region_margin} (0.5-4), patch_grid {self.grid} (1-8) "
                              f"or input_size {self.card.input_size} (>= 16) is out of range")
@@ -97,7 +122,7 @@ class StillsModel:
         patches = []
         for box in boxes:
             x1, y1, x2, y2 = native_region(image.shape, box, self.region_margin)
-            patches.append(fixed_patches(image[y1:y2, x1:x2], size, self.grid))
+            patches.append(fixed_patches(cap_region(image[y1:y2, x1:x2], self.max_region_side), size, self.grid))
         n = patches[0].shape[0]
         logits = self.net.predict(np.concatenate(patches), with_cam=False).logits[:, 0]
         return logits.reshape(len(boxes), n).mean(axis=1)

@@ -245,13 +245,16 @@ def train_stills(
     data: list[str] = typer.Option([], "--data", "-d", help="Manifest CSV or dataset folder with generated (fake) and real still images, split by group like `train`. Repeatable."),
     train_only: list[str] = typer.Option([], "--train-only", help="Manifest CSV or dataset folder of real photos used for training only. Repeatable."),
     out: Path = typer.Option(Path("src/deepdetector/model/weights/stills"), "--out", "-o", help="Folder for the stills ONNX file and its model_card.json."),
-    seed: int = typer.Option(0, help="Seed of the split (use the face classifier's --split-seed, or its --seed without one), the samples and the weights."),
+    seed: int = typer.Option(0, help="Seed of the samples and the weights, and of the split unless --split-seed is given."),
+    split_seed: Optional[int] = typer.Option(None, help="Seed of the split and the --max-per-subset choice (use the face classifier's --split-seed, or its --seed without one); default: --seed."),
     epochs: int = typer.Option(24, help="Epochs (fixed: no early stopping)."),
     steps_per_epoch: int = typer.Option(60, help="Optimiser steps per epoch."),
     fakes_per_step: int = typer.Option(12, help="Generated-face patches per step (and as many real ones)."),
     patch: int = typer.Option(128, help="Patch side in pixels (native resolution: no resizing)."),
     freeze_blocks: int = typer.Option(3, help="Keep the stem and this many early blocks at their ImageNet weights."),
     lr: float = typer.Option(3e-4, help="AdamW learning rate."),
+    rescale: float = typer.Option(0.0, help="Share of training regions first resized by a random factor of --rescale-range (the photo stored smaller or larger); 0: off."),
+    rescale_range: str = typer.Option("0.5,2", help="LOW,HIGH: range of the --rescale factor (drawn log-uniformly)."),
     val_fraction: float = typer.Option(0.5, help="Fraction of groups of the --data sources held out (use the face classifier's)."),
     max_per_subset: Optional[int] = typer.Option(None, help="At most this many files per subset of the --train-only sources (use the face classifier's)."),
     threads: int = typer.Option(2, help="torch CPU threads."),
@@ -267,8 +270,14 @@ def train_stills(
     _need_torch()
     from deepdetector.training.stills import StillsConfig, run_stills_training
 
-    cfg = StillsConfig(data=[str(d) for d in data], train_only=[str(d) for d in train_only], out=str(out), seed=seed, epochs=epochs,
-                       steps_per_epoch=steps_per_epoch, fakes_per_step=fakes_per_step, patch=patch, freeze_blocks=freeze_blocks, lr=lr,
+    try:
+        low, high = (float(v) for v in rescale_range.split(","))
+    except ValueError:
+        _fail(DeepDetectorError(f"--rescale-range must be LOW,HIGH (e.g. 0.5,2), got {rescale_range!r}"))
+        return
+    cfg = StillsConfig(data=[str(d) for d in data], train_only=[str(d) for d in train_only], out=str(out), seed=seed, split_seed=split_seed,
+                       epochs=epochs, steps_per_epoch=steps_per_epoch, fakes_per_step=fakes_per_step, patch=patch, freeze_blocks=freeze_blocks, lr=lr,
+                       rescale_probability=rescale, rescale_range=(low, high),
                        val_fraction=val_fraction, max_per_subset=max_per_subset, threads=threads, name=name, version=version,
                        pretrained=not no_pretrained, progress=progress)
     try:

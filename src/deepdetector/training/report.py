@@ -193,6 +193,11 @@ def _calibrations(card: dict[str, Any]) -> list[str]:
     return ["", *out] if out else []
 
 
+def _cap_text(stills: dict[str, Any]) -> str:
+    cap = stills.get("max_region_side")
+    return f", or larger than {cap} px, the largest training region, when it is shrunk to that" if cap else ""
+
+
 def stills_command(tr: dict[str, Any]) -> str:
     """The ``deepdetector train-stills`` command that reproduces a stills model (options that differ from the defaults)."""
     from deepdetector.training.stills import StillsConfig
@@ -201,12 +206,15 @@ def stills_command(tr: dict[str, Any]) -> str:
     default = asdict(StillsConfig())
     parts = ["deepdetector train-stills"]
     parts += [f"--data {d}" for d in s.get("data", [])] + [f"--train-only {d}" for d in s.get("train_only", [])]
-    flags = {"out": "--out", "seed": "--seed", "epochs": "--epochs", "steps_per_epoch": "--steps-per-epoch", "fakes_per_step": "--fakes-per-step",
+    flags = {"out": "--out", "seed": "--seed", "split_seed": "--split-seed", "epochs": "--epochs", "steps_per_epoch": "--steps-per-epoch", "fakes_per_step": "--fakes-per-step",
              "patch": "--patch", "freeze_blocks": "--freeze-blocks", "lr": "--lr", "val_fraction": "--val-fraction",
-             "max_per_subset": "--max-per-subset", "threads": "--threads", "name": "--name", "version": "--version"}
+             "max_per_subset": "--max-per-subset", "threads": "--threads", "name": "--name", "version": "--version",
+             "rescale_probability": "--rescale"}
     for key, flag in flags.items():
         if key in s and s[key] != default.get(key) and s[key] is not None:
             parts.append(f"{flag} {s[key]}")
+    if s.get("rescale_probability") and tuple(s.get("rescale_range", ())) != tuple(default["rescale_range"]):
+        parts.append("--rescale-range " + ",".join(f"{v:g}" for v in s["rescale_range"]))
     return " ".join(parts)
 
 
@@ -224,7 +232,7 @@ def stills_markdown(stills: dict[str, Any], onnx_bytes: int | None = None) -> li
         f"- File: `src/deepdetector/model/weights/stills/{stills.get('file')}`{size}; sha256 `{stills.get('sha256')}` (verified on load).",
         f"- What: {tr.get('what', 'n/a')}. Photos only: videos are judged by the face classifier alone.",
         f"- Input: a {stills.get('patch_grid')} x {stills.get('patch_grid')} grid of {stills.get('input_size')} x {stills.get('input_size')} px "
-        f"patches at the photo's own resolution (no resizing unless the region is smaller), spread over a region "
+        f"patches at the photo's own resolution (no resizing unless the region is smaller{_cap_text(stills)}), spread over a region "
         f"{stills.get('region_margin')} x the face box; the patch logits are averaged.",
         f"- Output: head `{head.get('name')}`, `p = sigmoid(a * logit + b)` with a = {head.get('a')}, b = {head.get('b')} (Platt, fitted on the "
         "validation images, each class weighted equally); it joins the face classifier's heads, and a photo's face gets the highest of all heads.",
@@ -379,6 +387,16 @@ def model_card_markdown(card: dict[str, Any], evaluation: dict[str, Any] | None 
         "- Frames of fake videos scored as photos (screenshots) are mostly missed at the image threshold: 15% of",
         "  the frames of the validation face-swap videos were flagged (`deepdetector frames`, docs/evaluation.md).",
         "  Scan the video itself.",
+    ]
+    if stills is not None and stills.get("max_region_side"):
+        out += [
+            f"- Every training photo of the generated-stills model was at most {stills['max_region_side']} px across the face region; larger",
+            "  regions are shrunk to that size. Measured on validation photos re-stored at 2x and 3x their size (the",
+            "  robustness `size` experiment, docs/evaluation.md) that keeps GAN faces ranked almost as at 1x, but no",
+            "  genuinely high-resolution photo (a 1024 px StyleGAN original, a phone portrait) was available to test.",
+            "  Photos stored at half size lose most of the generator's traces (GAN faces AUC -0.08).",
+        ]
+    out += [
         "",
         "## Licence",
         "",

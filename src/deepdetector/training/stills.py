@@ -11,7 +11,10 @@ A step draws as many generated faces (fakes of the ``--data`` sources; each mani
 diffusion one) as real ones, half of the reals from
 the ``--data`` sources (the real photos beside the generated ones, e.g. FFHQ) and half from the
 ``--train-only`` pools (photos of other kinds); each sample is one random patch of its region,
-mirrored half the time and JPEG re-encoded (quality 60-100) half the time. Validation scores each
+mirrored half the time and JPEG re-encoded (quality 60-100) half the time; with ``--rescale P`` a share
+P of the regions is first resized as if the photo were stored smaller or larger. The longest side of the
+largest training region goes into the card (``max_region_side``): the scanner shrinks larger
+regions to it. Validation scores each
 file exactly as the scanner does (a fixed grid of patches, mean logit), fits the Platt calibration and a
 balanced threshold on those files, and records AUC per subset.
 
@@ -32,7 +35,7 @@ from typing import Any, Callable
 import numpy as np
 
 from deepdetector.errors import ConfigError, MediaError
-from deepdetector.model.stills import DEFAULT_GRID, DEFAULT_REGION_MARGIN, HEAD, fixed_patches, fit_patch, native_region
+from deepdetector.model.stills import DEFAULT_GRID, DEFAULT_REGION_MARGIN, HEAD, cap_region, fixed_patches, fit_patch, native_region
 from deepdetector.training.datasets import MediaItem
 
 ONNX_NAME = "deepdetector-stills.onnx"
@@ -50,6 +53,7 @@ class StillsConfig:
     max_per_subset: int | None = None
     val_fraction: float = 0.5
     seed: int = 0
+    split_seed: int | None = None  # seed of the split and the --max-per-subset choice; None: ``seed`` (as in TrainConfig)
     patch: int = 128
     region_margin: float = DEFAULT_REGION_MARGIN
     patch_grid: int = DEFAULT_GRID  # validation and scanning: grid x grid patches per face, logits averaged
@@ -62,6 +66,10 @@ class StillsConfig:
     freeze_blocks: int = 3
     taps: tuple[int, ...] = (2, 4, 7, 10, 14, 15)
     jpeg_probability: float = 0.5
+    # share of training regions first resized by a random factor (log-uniform in rescale_range) and
+    # then capped like the scanner caps them: the same photo stored smaller or larger (0: off)
+    rescale_probability: float = 0.0
+    rescale_range: tuple[float, float] = (0.5, 2.0)
     threads: int = 2
     pretrained: bool = True
     progress: bool = True
@@ -98,10 +106,28 @@ def _load_regions(items: list[MediaItem], cfg: StillsConfig, log: Callable[[str]
     return out
 
 
-def random_patch(pixels: np.ndarray, size: int, rng: np.random.Generator, jpeg_probability: float) -> np.ndarray:
-    """One training patch: a random native-resolution square, mirrored / JPEG re-encoded at random."""
+def rescaled(pixels: np.ndarray, factor: float, max_side: int | None) -> np.ndarray:
+    """The region of the same photo stored at ``factor`` times its size (area down, Lanczos up), as
+    the scanner would see it (larger regions capped: model/stills.py:cap_region)."""
+    import cv2
+
+    h, w = pixels.shape[:2]
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    out = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LANCZOS4)
+    return cap_region(out, max_side)
+
+
+def random_patch(pixels: np.ndarray, size: int, rng: np.random.Generator, jpeg_probability: float,
+                 rescale: tuple[float, float, float] | None = None, max_side: int | None = None) -> np.ndarray:
+    """One training patch: a random native-resolution square, mirrored / JPEG re-encoded at random.
+
+    ``rescale`` = (probability, low, high): that share of regions is first resized by a factor drawn
+    log-uniformly from [low, high] (:func:`rescaled`); None or probability 0 draws nothing, so runs
+    without it repeat exactly."""
     from PIL import Image
 
+    if rescale is not None and rescale[0] > 0 and rng.random() < rescale[0]:
+        pixels = rescaled(pixels, float(np.exp(rng.uniform(np.log(rescale[1]), np.log(rescale[2])))), max_side)
     region = fit_patch(pixels, size)
     h, w = region.shape[:2]
     y, x = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
@@ -169,9 +195,12 @@ def run_stills_training(cfg: StillsConfig, log: Callable[[str], None] = print) -
 
     if cfg.patch < 32 or cfg.patch_grid < 1 or cfg.epochs < 1 or cfg.steps_per_epoch < 1 or cfg.fakes_per_step < 2:
         raise ConfigError("train-stills: --patch must be >= 32 and --epochs, --steps-per-epoch >= 1, --fakes-per-step >= 2")
+    lo, hi = (float(v) for v in cfg.rescale_range)
+    if not 0.0 <= cfg.rescale_probability <= 1.0 or not 0.1 <= lo <= hi <= 4.0:
+        raise ConfigError("train-stills: --rescale must be between 0 and 1 and --rescale-range LOW,HIGH within 0.1-4 with LOW <= HIGH")
     started = time.perf_counter()
     split = collect(TrainConfig(data=cfg.data, train_only=cfg.train_only, max_per_subset=cfg.max_per_subset,
-                                val_fraction=cfg.val_fraction, seed=cfg.seed))
+                                val_fraction=cfg.val_fraction, seed=cfg.seed, split_seed=cfg.split_seed))
     train_items = [it for it in split.train if not it.is_video]
     val_items = [it for it in split.val if not it.is_video]
     log(f"stills: {len(train_items)} training and {len(val_items)} validation images; finding faces")
@@ -183,6 +212,11 @@ def run_stills_training(cfg: StillsConfig, log: Callable[[str], None] = print) -
         raise ConfigError("train-stills needs generated (fake) and real still images with faces in the training groups")
     if len({r.item.y for r in val}) < 2:
         raise ConfigError("train-stills needs real and generated still images with faces in the validation groups")
+    # the largest region trained on: the scanner shrinks larger ones to it (model/stills.py:cap_region),
+    # and validation does the same, so it scores files exactly as the scanner will
+    max_region_side = max(cfg.patch, max(max(r.pixels.shape[:2]) for r in train))
+    val = [Region(r.item, cap_region(r.pixels, max_region_side)) for r in val]
+    rescale = (cfg.rescale_probability, lo, hi) if cfg.rescale_probability > 0 else None
 
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
@@ -201,7 +235,7 @@ def run_stills_training(cfg: StillsConfig, log: Callable[[str], None] = print) -
                 for k in range(cfg.fakes_per_step):
                     group = groups[int(rng.integers(len(groups)))] if label else groups[k % len(groups)]
                     region = group[int(rng.integers(len(group)))]
-                    images.append(random_patch(region.pixels, cfg.patch, rng, cfg.jpeg_probability))
+                    images.append(random_patch(region.pixels, cfg.patch, rng, cfg.jpeg_probability, rescale, max_region_side))
                     labels.append(label)
             logits, _ = model(torch.from_numpy(np.stack(images)))
             loss = loss_fn(logits[:, 0], torch.tensor(labels, dtype=torch.float32))
@@ -227,6 +261,7 @@ def run_stills_training(cfg: StillsConfig, log: Callable[[str], None] = print) -
     card = {
         "name": cfg.name, "version": cfg.version, "kind": "stills",
         "input_size": cfg.patch, "margin": cfg.region_margin, "region_margin": cfg.region_margin, "patch_grid": cfg.patch_grid,
+        "max_region_side": max_region_side,
         "heads": [{"name": HEAD, "a": round(platt.a, 6), "b": round(platt.b, 6)}],
         "threshold": round(threshold, 6),
         "training": {
