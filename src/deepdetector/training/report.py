@@ -391,10 +391,10 @@ def model_card_markdown(card: dict[str, Any], evaluation: dict[str, Any] | None 
     if stills is not None and stills.get("max_region_side"):
         out += [
             f"- Every training photo of the generated-stills model was at most {stills['max_region_side']} px across the face region; larger",
-            "  regions are shrunk to that size. Measured on validation photos re-stored at 2x and 3x their size (the",
-            "  robustness `size` experiment, docs/evaluation.md) that keeps GAN faces ranked almost as at 1x, but no",
-            "  genuinely high-resolution photo (a 1024 px StyleGAN original, a phone portrait) was available to test.",
-            "  Photos stored at half size lose most of the generator's traces (GAN faces AUC -0.08).",
+            "  regions are shrunk to that size. How photos stored at other sizes score was measured only on validation",
+            "  photos re-stored at half, twice and three times their size (the robustness `size` experiment,",
+            "  docs/evaluation.md); no genuinely high-resolution photo (a 1024 px StyleGAN original, a phone portrait)",
+            "  was available to test.",
         ]
     out += [
         "",
