@@ -60,6 +60,13 @@ def test_existing_output_needs_overwrite_and_bad_options_fail_cleanly(tmp_path):
     listed = sorted(r["path"] for r in csv.DictReader((out / "frames.csv").open()))
     assert sorted(p.name for p in out.glob("*.png")) == listed and len(listed) < len(first)
     assert (out / "notes.txt").read_text() == "mine"
+    # an overwrite that writes nothing (only a broken video) leaves the earlier manifest and its stills
+    broken = tmp_path / "data" / "broken.csv"
+    broken.write_text("path,label,kind\nmedia/broken.mp4,fake,faceswap-video\n")
+    failed = runner.invoke(app, ["frames", str(broken), "-o", str(out), "-q", "--overwrite"])
+    assert failed.exit_code == 1 and "Traceback" not in failed.output
+    assert sorted(r["path"] for r in csv.DictReader((out / "frames.csv").open())) == listed
+    assert sorted(p.name for p in out.glob("*.png")) == listed
     zero = runner.invoke(app, ["frames", str(manifest), "-o", str(tmp_path / "z"), "--per-video", "0", "-q"])
     assert zero.exit_code == 1 and "--per-video" in zero.output
     huge = runner.invoke(app, ["frames", str(manifest), "-o", str(tmp_path / "h"), "--per-video", "100000", "-q"])

@@ -142,7 +142,7 @@ def register(app: typer.Typer) -> None:
         per_video: int = typer.Option(4, help="Evenly spaced frames saved per video."),
         split: list[Path] = typer.Option([], help="Keep only the groups or paths listed in this file (repeatable), e.g. a model card's validation groups."),
         subset: list[str] = typer.Option([], help="Keep videos whose source_dataset contains this text (repeatable)."),
-        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing frames.csv."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing frames.csv (and delete the stills it listed that the new run does not write)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
         """Save frames of a manifest's videos as PNG stills with a manifest: fake videos in photo form (screenshots)."""

@@ -45,8 +45,9 @@ def write_stills(items: Sequence[ManifestItem], out: str | Path, per_video: int 
     """Save ``per_video`` evenly spaced frames of each video item as PNG stills under ``out``.
 
     Items that are not videos are skipped; a video that cannot be decoded is listed in ``failed``
-    and the others go on. With ``overwrite`` the stills the old manifest lists are deleted with it
-    before the new ones are written (other files in ``out`` are never touched).
+    and the others go on. With ``overwrite`` the new stills and manifest are written first, then the
+    stills the old manifest listed that the new one does not are deleted (other files in ``out`` are
+    never touched); a run that writes no manifest leaves the old one and its stills as they were.
     """
     from PIL import Image
 
@@ -65,8 +66,7 @@ def write_stills(items: Sequence[ManifestItem], out: str | Path, per_video: int 
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise FramesError(f"cannot create {out}: {exc}") from None
-    if manifest.exists():  # --overwrite: the earlier run's stills go with its manifest
-        _remove_listed_stills(manifest)
+    earlier = _listed_stills(manifest) if manifest.exists() else []  # --overwrite: removed once the new run is written
     config = ScanConfig(frames=per_video, heatmaps=False)
     rows: list[list[str]] = []
     failed: list[tuple[str, str]] = []
@@ -94,22 +94,28 @@ def write_stills(items: Sequence[ManifestItem], out: str | Path, per_video: int 
             w.writerows(rows)
     except OSError as exc:
         raise FramesError(f"cannot write {manifest}: {exc}") from None
+    kept = {out.resolve() / r[0] for r in rows}
+    try:
+        for still in earlier:
+            if still not in kept and still.is_file():
+                still.unlink()
+    except OSError as exc:
+        raise FramesError(f"wrote {manifest}, but cannot remove the earlier stills in {out}: {exc}") from None
     return FramesResult(manifest, len(videos), len(rows), failed)
 
 
-def _remove_listed_stills(manifest: Path) -> None:
-    """Delete ``manifest`` and the stills it lists: PNG files directly beside it, nothing else."""
+def _listed_stills(manifest: Path) -> list[Path]:
+    """The stills ``manifest`` lists that an overwrite may delete: PNG files directly beside it (no
+    path that leads elsewhere, e.g. through ``..`` or a link), nothing else."""
     folder = manifest.parent.resolve()
     try:
         with manifest.open(newline="", encoding="utf-8") as fh:
             names = [row.get("path") or "" for row in csv.DictReader(fh)]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise FramesError(f"cannot read the existing {manifest} to replace it: {exc}") from None
-    try:
-        for name in names:
-            still = (folder / name).resolve()
-            if still.parent == folder and still.suffix.lower() == ".png" and still.is_file():
-                still.unlink()
-        manifest.unlink()
-    except OSError as exc:
-        raise FramesError(f"cannot remove the earlier stills in {folder}: {exc}") from None
+    out = []
+    for name in names:
+        still = (folder / name).resolve()
+        if name and still.parent == folder and still.suffix.lower() == ".png":
+            out.append(still)
+    return out

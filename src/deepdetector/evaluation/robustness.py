@@ -9,6 +9,7 @@ brightness      pixel values x0.4 (dark) .. x1.6 (bright)                    x1.
 detector        face detector backend (every registered one)                 the configured one
 margin          crop size 1.2x .. 2.0x the face box                          the model card's
 resolution      downscale to 1/2, 1/3, 1/4, then back up to the frame size   1
+size            the whole picture stored at x0.5 .. x3 its pixels            x1
 rotation        -30 .. +30 degrees                                           0
 scale           face size in the frame: 0.25x (shrunk into a canvas) .. 2x  1
 jpeg            JPEG re-encoding at quality 95 .. 30                         original

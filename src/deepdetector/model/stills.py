@@ -135,7 +135,7 @@ class StillsModel:
 
 def model_label(main: ModelCard) -> str:
     """The label results carry: the face classifier's, plus its stills model's when the card names one
-    (e.g. ``deepdetector-lite0 v2 + deepdetector-stills-lite0 v1``)."""
+    (e.g. ``deepdetector-lite0 v2 + deepdetector-stills-lite0 v2``)."""
     path = stills_card_path(main)
     if path is None:
         return main.label

@@ -250,7 +250,7 @@ def train_stills(
     epochs: int = typer.Option(24, help="Epochs (fixed: no early stopping)."),
     steps_per_epoch: int = typer.Option(60, help="Optimiser steps per epoch."),
     fakes_per_step: int = typer.Option(12, help="Generated-face patches per step (and as many real ones)."),
-    patch: int = typer.Option(128, help="Patch side in pixels (native resolution: no resizing)."),
+    patch: int = typer.Option(128, help="Patch side in pixels (cut at the photo's own resolution; see --rescale)."),
     freeze_blocks: int = typer.Option(3, help="Keep the stem and this many early blocks at their ImageNet weights."),
     lr: float = typer.Option(3e-4, help="AdamW learning rate."),
     rescale: float = typer.Option(0.0, help="Share of training regions first resized by a random factor of --rescale-range (the photo stored smaller or larger); 0: off."),
