@@ -107,14 +107,11 @@ def _load_regions(items: list[MediaItem], cfg: StillsConfig, log: Callable[[str]
 
 
 def rescaled(pixels: np.ndarray, factor: float, max_side: int | None) -> np.ndarray:
-    """The region of the same photo stored at ``factor`` times its size (area down, Lanczos up), as
-    the scanner would see it (larger regions capped: model/stills.py:cap_region)."""
-    import cv2
+    """The region of the same photo stored at ``factor`` times its size (the robustness study's
+    ``size`` transform), as the scanner would see it (larger regions capped: model/stills.py:cap_region)."""
+    from deepdetector.evaluation.perturb import Size
 
-    h, w = pixels.shape[:2]
-    size = (max(1, round(w * factor)), max(1, round(h * factor)))
-    out = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LANCZOS4)
-    return cap_region(out, max_side)
+    return cap_region(Size(factor)(pixels), max_side)
 
 
 def random_patch(pixels: np.ndarray, size: int, rng: np.random.Generator, jpeg_probability: float,
