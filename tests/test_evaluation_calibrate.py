@@ -57,7 +57,9 @@ def test_calibrated_copy_keeps_the_weights_and_holds_the_fitted_thresholds(tiny_
     assert t == pytest.approx(fpr_threshold(real_scores, 0.05), abs=1e-6) and (real_scores >= t).mean() <= 0.05
     assert new.thresholds.for_media("video") == card.thresholds.for_media("video")  # no videos: kept
     assert "kept" in res.output and "FPR 5.0%" in res.output
-    raw = json.loads((out / "model_card.json").read_text())
+    text = (out / "model_card.json").read_text()
+    assert text.endswith("}\n")  # a text file: ends with a newline like every card the trainer writes
+    raw = json.loads(text)
     assert raw["calibrations"][-1]["rule"] == "fpr <= 0.05"
     # scanning with the calibrated copy works
     scan = runner.invoke(app, ["info", "--model", str(out)])

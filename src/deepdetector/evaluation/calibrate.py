@@ -171,8 +171,7 @@ def write_calibrated(card: ModelCard, out: Path, fits: list[MediaCalibration], r
                 shutil.rmtree(out / "stills", ignore_errors=True)
                 shutil.copytree(folder, out / "stills")
             raw["stills"] = "stills"
-            (out / CARD_NAME).write_text(json.dumps(raw, indent=2), encoding="utf-8")
-        (out / CARD_NAME).write_text(json.dumps(raw, indent=2), encoding="utf-8")
+        (out / CARD_NAME).write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
     except OSError as exc:
         raise CalibrateError(f"cannot write the calibrated model to {out}: {exc}") from None
     return out
