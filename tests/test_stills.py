@@ -354,3 +354,50 @@ def test_train_stills_split_seed_keeps_the_face_classifiers_split(monkeypatch, t
     assert "--seed 1" in cmd and "--split-seed 0" in cmd and "--rescale 0.3" in cmd and "--rescale-range 0.5,3" in cmd
     plain = stills_command({"settings": {"data": ["d.csv"], "seed": 0, "rescale_probability": 0.0, "rescale_range": [0.5, 2.0]}})
     assert "--split-seed" not in plain and "--rescale" not in plain
+
+
+def test_train_stills_validation_shrinks_regions_larger_than_the_recorded_max_side(monkeypatch, tmp_path):
+    """Validation scores each file as the scanner will: a region larger than the largest training region
+    (the card's ``max_region_side``) is shrunk to it before its patch grid is taken; smaller ones are untouched."""
+    pytest.importorskip("torch")
+    import deepdetector.training.stills as stills_mod
+    import deepdetector.training.train as train_mod
+    from deepdetector.training.datasets import MediaItem
+
+    rng = np.random.default_rng(3)
+
+    def item(name, label):
+        return MediaItem(str(tmp_path / f"{name}.png"), label, "image", "s", name, str(tmp_path))
+
+    def pixels(h, w):
+        return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+    # training regions: the largest side is 80 px, so max_region_side = 80 (above the 32 px patch)
+    train = {item("tf", "fake"): pixels(60, 50), item("tr", "real"): pixels(80, 70)}
+    at_cap = pixels(80, 64)
+    big = np.repeat(np.repeat(at_cap, 2, axis=0), 2, axis=1)  # the same face stored at 2x: 160 x 128
+    small = pixels(50, 40)
+    val = {item("vf", "fake"): big, item("vr", "real"): small}
+    regions = {**train, **val}
+    monkeypatch.setattr(train_mod, "collect", lambda cfg: train_mod.Split(train=list(train), val=list(val)))
+    monkeypatch.setattr(stills_mod, "_load_regions", lambda items, cfg, log: [stills_mod.Region(it, regions[it]) for it in items])
+
+    scored = []
+
+    class Scored(Exception):
+        pass
+
+    def capture(model, val_regions, size, grid):
+        scored.extend(val_regions)
+        raise Scored  # what validation scores is all this test needs; skip calibration and the ONNX export
+
+    monkeypatch.setattr(stills_mod, "file_logits", capture)
+    cfg = stills_mod.StillsConfig(data=[str(tmp_path)], out=str(tmp_path / "o"), epochs=1, steps_per_epoch=1, fakes_per_step=2,
+                                  patch=32, threads=1, pretrained=False, progress=False)
+    with pytest.raises(Scored):
+        stills_mod.run_stills_training(cfg, log=lambda s: None)
+    assert [r.item for r in scored] == list(val)
+    # shrunk (area averaging) to the 80 px side: exactly the 1x pixels, so the same patch grid as the 1x photo
+    assert scored[0].pixels.shape == (80, 64, 3) and np.array_equal(scored[0].pixels, at_cap)
+    assert np.array_equal(fixed_patches(scored[0].pixels, 32, cfg.patch_grid), fixed_patches(at_cap, 32, cfg.patch_grid))
+    assert scored[1].pixels is small  # within the cap: not resampled
