@@ -106,3 +106,36 @@ def test_smoothing_variant_stays_inside_the_mask_and_off_keeps_the_published_str
     sm = _smooth(noisy, np.random.default_rng(0))
     lap = lambda im: float(np.abs(cv2.Laplacian(cv2.cvtColor(im, cv2.COLOR_RGB2GRAY), cv2.CV_32F)).mean())
     assert lap(sm) < 0.7 * lap(noisy)
+
+
+def test_blend_masks_are_never_empty_and_peak_at_their_blend_ratio(face_crop):
+    """The published recipe scales the blurred mask to a peak of 1 before thresholding it at 1; without that
+    (``normalise=False``, how models before 2026-12-02 were trained) a float blur peaking a hair under 1
+    emptied the whole mask: a "fake" with no blended pixel."""
+    from deepdetector.training.sbi import SBIConfig
+
+    crop, lm = face_crop
+    big = cv2.resize(crop, (288, 288), interpolation=cv2.INTER_CUBIC)
+    lm_big = lm * (288 / crop.shape[0])
+    cfg = SBIConfig()
+    legacy_empty = 0
+    for seed in range(60):
+        b = self_blend(big, lm_big, np.random.default_rng(seed), cfg)
+        assert b.mask.max() > 0 and (b.fake != b.real).any()
+        assert min(abs(float(b.mask.max()) - r) for r in cfg.blend_ratios) < 1e-6
+        old = self_blend(big, lm_big, np.random.default_rng(seed), SBIConfig(normalise=False))
+        legacy_empty += int(old.mask.max() == 0)
+    assert legacy_empty > 0  # the defect the default mends (about one seed in six at this size)
+
+
+def test_legacy_masks_draw_the_same_random_numbers(face_crop):
+    """Only the mask's scaling differs: both modes consume the generator alike, so a legacy run
+    (``deepdetector train --sbi-mask legacy``) still reproduces an old model's batches."""
+    from deepdetector.training.sbi import SBIConfig
+
+    crop, lm = face_crop
+    for seed in range(5):
+        a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+        self_blend(crop, lm, a, SBIConfig(normalise=True))
+        self_blend(crop, lm, b, SBIConfig(normalise=False))
+        assert a.random() == b.random()

@@ -64,6 +64,7 @@ def train(
     max_minutes: Optional[float] = typer.Option(None, help="Start no new epoch after this many minutes of training."),
     taps: str = typer.Option("2,4,7,10,14,15", help="MBConv blocks whose rectified outputs also feed the CAM head (comma-separated; empty: final features only)."),
     sbi_smooth: float = typer.Option(0.0, help="Probability that a self-blend's frequency transform is edge-preserving smoothing (the waxy skin of generated and restored faces) instead of blur or sharpening; 0: the published recipe."),
+    sbi_mask: str = typer.Option("normalised", help="Self-blend masks: normalised (the published recipe) or legacy (as deepdetector-lite0 v2 was trained: about one mask in six came out empty; reproduces models trained before 2026-12-02)."),
     synthetic_reals: str = typer.Option("mixed", help="Reals beside generated images for the synthetic head: same-source (only reals of the manifests holding generated images) or mixed (those plus as many from every other real source)."),
     method: str = typer.Option("finetune", help="finetune: train the network; probe: frozen backbone, linear CAM heads (CPU budgets)."),
     probe_chunks: int = typer.Option(200, help="probe: training batches whose features are extracted."),
@@ -83,7 +84,7 @@ def train(
         supervised=supervised, input_size=input_size, margin=margin,
         cache_size=cache_size if cache_size is not None else cache_size_for(input_size, margin), lr=lr, lr_schedule=lr_schedule, freeze_blocks=freeze_blocks, ema=ema,
         val_fraction=val_fraction, video_frames=video_frames, real_video_frames=real_video_frames, max_per_subset=max_per_subset, patience=patience,
-        threads=threads, workers=workers, max_minutes=max_minutes, method=method, probe_chunks=probe_chunks, taps=_parse_taps(taps), synthetic_reals=synthetic_reals, sbi_smooth=sbi_smooth,
+        threads=threads, workers=workers, max_minutes=max_minutes, method=method, probe_chunks=probe_chunks, taps=_parse_taps(taps), synthetic_reals=synthetic_reals, sbi_smooth=sbi_smooth, sbi_mask=sbi_mask,
         probe_val_frames=probe_val_frames, name=name, version=version,
         pretrained=not no_pretrained, progress=progress,
     )

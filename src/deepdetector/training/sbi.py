@@ -14,8 +14,11 @@ generalises to swaps it never saw. Recipe (``../shared/notes/field.md``):
    waxy skin of generated and restored faces (talking-head pipelines, GFPGAN, CodeFormer).
 3. Shift S and the mask together (x +-3%, y +-1.5%, scale 0.95-1.05; borders reflected, never
    black); deform the mask elastically.
-4. Blend mask: blur, zero everything below 1 (erodes the edge), blur again, times a ratio from
-   {0.25, 0.5, 0.75, 1, 1, 1}.
+4. Blend mask: blur, scale its peak to 1, zero everything below 1 (erodes the edge), blur again,
+   scale its peak to 1, times a ratio from {0.25, 0.5, 0.75, 1, 1, 1}. (Without the first scaling,
+   ``SBIConfig.normalise=False``, what this project trained with until 2026-12-02: a float blur of
+   a 0/1 mask may peak a hair under 1, the threshold then empties the whole mask, and about one
+   self-blend in six is "fake" with no blended pixel at all.)
 5. fake = M*S + (1-M)*T; the real example is T.
 """
 
@@ -67,6 +70,8 @@ class SBIConfig:
     elastic: float = 0.04  # elastic displacement amplitude as a fraction of the image side
     blend_ratios: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)
     smooth: float = 0.0  # probability that the frequency transform is edge-preserving smoothing (0: the published recipe)
+    normalise: bool = True  # scale the blurred mask's peak to 1 before the threshold and after the second blur (published recipe);
+    # False reproduces models trained before 2026-12-02 (a sixth of their blend masks came out empty)
 
 
 @dataclass
@@ -149,6 +154,12 @@ def _frequency_transform(img: np.ndarray, rng: np.random.Generator, smooth: floa
     return cv2.addWeighted(img, 1.0 + amount, blur, -amount, 0)
 
 
+def _to_unit_peak(mask: np.ndarray) -> np.ndarray:
+    """``mask`` divided by its maximum (x / x is exactly 1 in floating point), unchanged when empty."""
+    peak = float(mask.max())
+    return mask / np.float32(peak) if peak > 0 else mask
+
+
 def _odd(x: float) -> int:
     k = int(round(x))
     return max(1, k + (1 - k % 2))
@@ -189,10 +200,14 @@ def self_blend(
     # blend mask: blur, erode the soft edge, blur again, scale
     k1 = _odd(rng.uniform(5, 25) * w / 380.0)
     mask = cv2.GaussianBlur(mask, (k1, k1), 0)
+    if cfg.normalise:
+        mask = _to_unit_peak(mask)
     mask[mask < 1.0] = 0.0
     sigma = rng.uniform(5, 45) * w / 380.0
     k2 = _odd(sigma * 3) * 2 + 1
     mask = cv2.GaussianBlur(mask, (k2, k2), sigma)
+    if cfg.normalise:
+        mask = _to_unit_peak(mask)
     mask *= float(rng.choice(cfg.blend_ratios))
     mask = np.clip(mask, 0.0, 1.0)
 

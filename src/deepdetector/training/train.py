@@ -69,6 +69,7 @@ class TrainConfig:
     taps: tuple[int, ...] = (2, 4, 7, 10, 14, 15)  # blocks whose rectified outputs also feed the CAM head
     synthetic_reals: str = "mixed"  # real images beside generated ones for the synthetic head (see build_pools)
     sbi_smooth: float = 0.0  # probability of edge-preserving smoothing as the self-blend's frequency transform (0: published recipe)
+    sbi_mask: str = "normalised"  # self-blend masks as published ("normalised") or as trained before 2026-12-02 ("legacy": see SBIConfig.normalise)
     patience: int = 4
     threads: int = 2
     workers: int = 1
@@ -179,11 +180,11 @@ def frames_for(cfg: TrainConfig) -> Callable[[MediaItem], int]:
     return n
 
 
-_LATER_OPTIONS = {"ema": 0.0, "lr_schedule": "constant", "sbi_smooth": 0.0, "split_seed": None}  # option -> the behaviour before it existed
+_LATER_OPTIONS = {"ema": 0.0, "lr_schedule": "constant", "sbi_smooth": 0.0, "split_seed": None, "sbi_mask": "legacy"}  # option -> the behaviour before it existed
 
 
 def sample_config(cfg: TrainConfig) -> SampleConfig:
-    return SampleConfig(input_size=cfg.input_size, margin=cfg.margin, sbi=SBIConfig(smooth=cfg.sbi_smooth))
+    return SampleConfig(input_size=cfg.input_size, margin=cfg.margin, sbi=SBIConfig(smooth=cfg.sbi_smooth, normalise=cfg.sbi_mask == "normalised"))
 
 
 def open_cache(cfg: TrainConfig) -> FaceCache:
@@ -201,6 +202,7 @@ def load_faces(cache: FaceCache, items: list[MediaItem], cfg: TrainConfig) -> li
 
 
 SYNTHETIC_REALS = ("same-source", "mixed")
+SBI_MASKS = ("normalised", "legacy")  # TrainConfig.sbi_mask
 
 
 def build_pools(faces: list[CachedFaces], synthetic_reals: str = "mixed", seed: int = 0) -> Pools:
@@ -479,6 +481,8 @@ def check_settings(cfg: TrainConfig) -> None:
         raise ConfigError(f"unknown synthetic_reals {cfg.synthetic_reals!r}; choose one of {', '.join(SYNTHETIC_REALS)}")
     if not 0.0 <= cfg.sbi_smooth <= 1.0:
         raise ConfigError(f"sbi_smooth is a probability: between 0 and 1, got {cfg.sbi_smooth}")
+    if cfg.sbi_mask not in SBI_MASKS:
+        raise ConfigError(f"unknown sbi_mask {cfg.sbi_mask!r}; choose one of {', '.join(SBI_MASKS)}")
 
 
 def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
