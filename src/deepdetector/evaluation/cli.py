@@ -1,4 +1,4 @@
-"""CLI commands of the evaluation front end: ``evaluate``, ``robustness``, ``compare``, ``calibrate``, ``heads`` and ``frames``.
+"""CLI commands of the evaluation front end: ``evaluate``, ``robustness``, ``compare``, ``calibrate``, ``heads``, ``frames`` and ``localisation``.
 
 Exit codes: 0 done, 1 the run could not start or was interrupted (bad option, manifest, model,
 output; Ctrl-C keeps everything written so far: rerun with ``--resume``).
@@ -165,6 +165,82 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"skipped {path}: {reason}", err=True)
         typer.echo(f"wrote {result.manifest}: {result.n_stills} stills of {result.n_videos - len(result.failed)} videos"
                    + (f" ({len(result.failed)} could not be decoded)" if result.failed else ""))
+
+    @app.command()
+    def localisation(
+        manifest: Path = typer.Argument(..., help="CSV with path,label[,kind,source_dataset,group]; its REAL photos are made into known-mask fakes."),
+        output: Path = typer.Option(Path("localisation"), "--output", "-o", help="Folder for localisation.json (every case and the tables) and examples.png."),
+        limit: Optional[int] = typer.Option(100, help="Seeded sample of this many real photos (each gives one fake per variant)."),
+        seed: int = typer.Option(0, help="Seed of the sample and of the fakes."),
+        variants: Optional[str] = typer.Option(None, help="Comma-separated manipulations (default all): full,inner,lower (self-blends of the whole face, eyes-nose-mouth, mouth-chin) and swap (another photo's face)."),
+        examples: int = typer.Option(3, help="Examples per variant drawn in examples.png (0: none)."),
+        model: Optional[Path] = typer.Option(None, help="Model folder or model_card.json (default: the shipped model)."),
+        detector: str = typer.Option(ScanConfig.detector, help="Face detector."),
+        stills: bool = typer.Option(True, "--stills/--no-stills", help="Also run the model's generated-stills model (head 'generated'), as photo scans do."),
+        split: list[Path] = typer.Option([], help="Keep only the groups or paths listed in this file (repeatable)."),
+        subset: list[str] = typer.Option([], help="Keep items whose source_dataset contains this text (repeatable)."),
+        threads: int = typer.Option(0, help="onnxruntime threads (0 = all cores)."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables."),
+    ) -> None:
+        """Does the heatmap point at the changed pixels? Fakes with known masks made from real photos, scanned and measured."""
+        import json
+
+        import numpy as np
+
+        from deepdetector.api import Detector
+        from deepdetector.errors import DeepDetectorError
+        from deepdetector.evaluation import localisation as L
+
+        if limit is not None and limit < 1:
+            raise _fail("--limit must be at least 1")
+        if examples < 0:
+            raise _fail("--examples must be 0 or more")
+        chosen = [v.strip() for v in variants.split(",") if v.strip()] if variants is not None else list(L.VARIANTS)
+        bad = [v for v in chosen if v not in L.VARIANTS]
+        if bad or not chosen:
+            raise _fail(f"unknown variant {', '.join(bad) or '(none given)'}; available: {', '.join(L.VARIANTS)}")
+        progress = _progress(quiet)
+        try:
+            selection = _selection(manifest, subset, [], split or None, None, seed)
+            photos = [it for it in selection.items if it.label == 0 and not it.is_video]
+            if not photos:
+                raise _fail("the selection holds no real photo: this study makes its fakes from real photos")
+            if limit is not None and len(photos) > limit:
+                pick = np.random.default_rng(seed).choice(len(photos), size=limit, replace=False)
+                photos = [photos[i] for i in sorted(pick)]
+            det = Detector(L.study_config(ScanConfig(model_path=model, detector=detector, threads=threads, stills=stills)))
+            with progress:
+                task = progress.add_task("localisation", total=len(photos) * len(chosen))
+                cases, skipped, shown = L.run_study(det, photos, chosen, seed=seed, examples=examples,
+                                                    on_case=lambda path, variant: progress.update(task, advance=1, description=variant))
+            summary = L.summarise(cases, det.thresholds.for_media("image"))
+            info = {
+                "manifest": str(selection.manifest), "model": det.model_label, "model_sha256": det.card.sha256[:16],
+                "threshold": det.thresholds.for_media("image"), "detector": detector, "margin": det.margin,
+                "photos": len(photos) - len(skipped), "photos_skipped": len(skipped), "seed": seed, "variants": chosen,
+                "tolerance": L.TOLERANCE, "truth_level": L.TRUTH_LEVEL, "grid": L.GRID, "centre_sigma": L.CENTRE_SIGMA,
+            }
+            output.mkdir(parents=True, exist_ok=True)
+            (output / "localisation.json").write_text(json.dumps({
+                "info": info, "summary": summary, "cases": [c.to_dict() for c in cases],
+                "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
+            }, indent=2) + "\n", encoding="utf-8")
+            sheet = L.example_sheet(shown)
+            if sheet is not None:
+                from PIL import Image
+
+                Image.fromarray(sheet).save(output / "examples.png")
+        except KeyboardInterrupt:
+            raise _fail("interrupted; nothing was written (rerun the command)") from None
+        except DeepDetectorError as exc:
+            raise _fail(str(exc)) from None
+        except OSError as exc:
+            raise _fail(f"cannot write to {output}: {exc}") from None
+        for s in skipped:
+            typer.echo(f"skipped {s.path}: {s.reason}", err=True)
+        if not quiet:
+            L.print_summary(_console(), summary, info)
+        typer.echo(f"wrote {output / 'localisation.json'}" + (f" and {output / 'examples.png'}" if sheet is not None else ""))
 
     @app.command()
     def heads(

@@ -70,6 +70,8 @@ class SBIConfig:
     elastic: float = 0.04  # elastic displacement amplitude as a fraction of the image side
     blend_ratios: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)
     smooth: float = 0.0  # probability that the frequency transform is edge-preserving smoothing (0: the published recipe)
+    source_transform: float = 0.5  # probability that the source (the blended face) is the transformed copy, else the target
+    # (the surroundings) is; 1.0 keeps every pixel outside the mask as it was (the localisation study's fakes)
     normalise: bool = True  # scale the blurred mask's peak to 1 before the threshold and after the second blur (published recipe);
     # False reproduces models trained before 2026-12-02 (a sixth of their blend masks came out empty)
 
@@ -183,7 +185,7 @@ def self_blend(
 
     target = image
     source = image.copy()
-    if rng.random() < 0.5:
+    if rng.random() < cfg.source_transform:
         source = _frequency_transform(_colour_transform(source, rng), rng, cfg.smooth)
     else:
         target = _frequency_transform(_colour_transform(target, rng), rng, cfg.smooth)

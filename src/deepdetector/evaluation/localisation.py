@@ -1,0 +1,449 @@
+"""``deepdetector localisation``: does a fake face's heatmap point at the pixels that were changed?
+
+Real fakes come without a map of what was changed, so this study makes fakes whose changed
+pixels are known, from real photos, and scans them the way a user's file is scanned (same
+decoding, face detection, crop, model and heatmap). Manipulations (``VARIANTS``):
+
+========  ======================================================================================
+full      self-blend of the whole face hull (the training recipe, ``training/sbi.py``, with the
+          transform always on the blended face, so nothing outside the mask changes)
+inner     self-blend of eyes, nose and mouth only (like reenactment)
+lower     self-blend of mouth and chin only (like lip-sync)
+swap      another photo's face aligned onto this one by its 5 landmarks, colour-matched and
+          blended over the face hull: a crude cross-identity face swap, which training never made
+========  ======================================================================================
+
+The truth of a fake is its blend mask (at least half its peak strength). Per fake face, over the
+square region the model saw:
+
+- **pointing game**: the heatmap's hottest pixel lies in the truth (dilated by 4% of the region
+  side), the measure of Zhang et al. for saliency maps;
+- **pixel AUC**: how well the heat ranks the truth's pixels above the region's other pixels
+  (0.5: no better than chance, whatever the heat's overall strength);
+- **mass ratio**: the share of the heat that falls in the truth, divided by the share of the
+  region the truth covers (1: no more than a uniform map).
+
+The same measures are given for two maps that know nothing of the fake, so the heatmap's figures
+can be read against them: a Gaussian at the region's centre (``centre``) and the face hull of the
+detected landmarks (``face``). A heatmap that only says "the face is here" scores like ``face``; it
+pinpoints something only where it beats it, which is possible for the ``inner`` and ``lower``
+variants (their truth is part of the face). Two more figures per variant: the file-level AUC of
+the fakes against their real originals (detection), and the AUC of the mean heat on the truth's
+pixels of the fake against the same pixels of the real original (does a changed region get more
+heat than the same region unchanged?).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+
+from deepdetector.config import ScanConfig
+from deepdetector.errors import DeepDetectorError
+from deepdetector.evaluation import metrics as M
+from deepdetector.evaluation.manifest import ManifestItem
+from deepdetector.training.sbi import SBIConfig, face_mask, self_blend
+
+if TYPE_CHECKING:  # pragma: no cover
+    from deepdetector.api import Detector
+    from deepdetector.types import FaceResult, FileResult
+
+VARIANTS = ("full", "inner", "lower", "swap")
+#: Pointing-game tolerance: the truth is dilated by this fraction of the region side.
+TOLERANCE = 0.04
+#: Truth = blend mask at least this fraction of its peak.
+TRUTH_LEVEL = 0.5
+#: Side of the grid the pixel measures are computed on (the region is resized to it).
+GRID = 64
+#: Standard deviation of the centre prior, as a fraction of the region side.
+CENTRE_SIGMA = 0.25
+PRIORS = ("centre", "face")
+
+
+class LocalisationError(DeepDetectorError):
+    """The study cannot run (no real photo with a face in the selection, a bad option)."""
+
+
+# --- measures --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MapScore:
+    """How one map (heatmap or prior) localises one truth mask."""
+
+    hit: bool  # pointing game
+    pixel_auc: float | None  # None when the truth covers none or all of the region
+    mass_ratio: float | None  # None when the map has no heat
+
+
+def score_map(heat: np.ndarray, truth: np.ndarray, tolerance: float = TOLERANCE, grid: int | None = GRID) -> MapScore:
+    """Score ``heat`` (float, any scale) against the boolean ``truth`` of the same shape.
+
+    The pointing game is played at full resolution (ties: the first hottest pixel, as ``argmax``
+    picks it; a map without any heat misses). The pixel measures are computed after resizing
+    both to ``grid`` x ``grid`` (area interpolation; the truth is re-thresholded at one half),
+    so a large face does not cost more than a small one; ``grid=None`` keeps the full resolution.
+    """
+    heat = np.asarray(heat, np.float32)
+    truth = np.asarray(truth, bool)
+    if heat.shape != truth.shape or heat.ndim != 2 or heat.size == 0:
+        raise ValueError(f"heat {heat.shape} and truth {truth.shape} must be the same 2-D shape")
+    peak = float(heat.max())
+    if peak > 0:
+        y, x = np.unravel_index(int(np.argmax(heat)), heat.shape)
+        radius = int(round(tolerance * max(heat.shape)))
+        y1, y2, x1, x2 = max(0, y - radius), y + radius + 1, max(0, x - radius), x + radius + 1
+        near = truth[y1:y2, x1:x2]
+        if radius > 0:  # within the tolerance disc, not its bounding square
+            yy, xx = np.mgrid[y1 : y1 + near.shape[0], x1 : x1 + near.shape[1]]
+            near = near & ((yy - y) ** 2 + (xx - x) ** 2 <= radius * radius)
+        hit = bool(near.any())
+    else:
+        hit = False
+    if grid is not None and max(heat.shape) > grid:
+        heat = cv2.resize(heat, (grid, grid), interpolation=cv2.INTER_AREA)
+        truth = cv2.resize(truth.astype(np.float32), (grid, grid), interpolation=cv2.INTER_AREA) >= 0.5
+    labels = truth.ravel().astype(np.int64)
+    auc = M.roc_auc(labels, heat.ravel()).value
+    total = float(heat.sum())
+    share = float(truth.mean())
+    mass = (float(heat[truth].sum()) / total) / share if total > 0 and share > 0 else None
+    return MapScore(hit, None if auc is None else float(auc), mass)
+
+
+def centre_prior(shape: tuple[int, int], sigma: float = CENTRE_SIGMA) -> np.ndarray:
+    """A Gaussian at the centre of a ``shape`` region (standard deviation ``sigma`` x its side)."""
+    h, w = shape
+    s = sigma * max(h, w)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    return np.exp(-(((yy - (h - 1) / 2) ** 2 + (xx - (w - 1) / 2) ** 2) / (2 * s * s))).astype(np.float32)
+
+
+def truth_of(mask: np.ndarray) -> np.ndarray:
+    """The changed pixels of a blend mask: at least :data:`TRUTH_LEVEL` of its peak (none if empty)."""
+    peak = float(mask.max()) if mask.size else 0.0
+    return mask >= TRUTH_LEVEL * peak if peak > 0 else np.zeros(mask.shape, bool)
+
+
+# --- known-mask fakes ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Manipulated:
+    """A fake made from a real photo, and the blend mask (float32 in [0, 1]) that made it."""
+
+    image: np.ndarray
+    mask: np.ndarray
+
+
+def _colour_match(source: np.ndarray, target: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """``source`` with the mean and spread of ``target`` inside ``region``, per channel in Lab (Reinhard transfer)."""
+    src = cv2.cvtColor(source, cv2.COLOR_RGB2LAB).astype(np.float32)
+    dst = cv2.cvtColor(target, cv2.COLOR_RGB2LAB).astype(np.float32)
+    sel = region.astype(bool)
+    if sel.sum() < 16:
+        return source
+    s_mean, s_std = src[sel].mean(0), src[sel].std(0) + 1e-3
+    d_mean, d_std = dst[sel].mean(0), dst[sel].std(0) + 1e-3
+    out = (src - s_mean) / s_std * d_std + d_mean
+    return cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
+
+
+def face_swap(target: np.ndarray, target_lm: np.ndarray, donor: np.ndarray, donor_lm: np.ndarray) -> Manipulated:
+    """The donor's face aligned onto the target's landmarks (similarity), colour-matched, blended over the hull."""
+    h, w = target.shape[:2]
+    m, _ = cv2.estimateAffinePartial2D(np.asarray(donor_lm, np.float32), np.asarray(target_lm, np.float32), method=cv2.LMEDS)
+    if m is None:
+        m = cv2.getAffineTransform(np.asarray(donor_lm, np.float32)[[0, 1, 3]], np.asarray(target_lm, np.float32)[[0, 1, 3]])
+    warped = cv2.warpAffine(donor, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    hull = face_mask((h, w), target_lm, "full")
+    # keep the blend inside the hull: erode by the soft edge's width, then blur
+    eye = float(np.linalg.norm(np.asarray(target_lm[1], np.float32) - np.asarray(target_lm[0], np.float32)))
+    k = max(3, int(round(eye * 0.25)) | 1)
+    inner = cv2.erode(hull, np.ones((k, k), np.uint8))
+    mask = cv2.GaussianBlur(inner.astype(np.float32), (2 * k + 1, 2 * k + 1), 0)
+    warped = _colour_match(warped, target, inner)
+    m3 = mask[..., None]
+    fake = np.clip(np.round(m3 * warped.astype(np.float32) + (1 - m3) * target.astype(np.float32)), 0, 255).astype(np.uint8)
+    return Manipulated(fake, mask)
+
+
+def manipulate(variant: str, image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator,
+               donor: tuple[np.ndarray, np.ndarray] | None = None) -> Manipulated:
+    """One known-mask fake of ``image`` (RGB uint8 with 5 ``landmarks``)."""
+    if variant == "swap":
+        if donor is None:
+            raise LocalisationError("the swap variant needs a donor face")
+        return face_swap(image, landmarks, donor[0], donor[1])
+    if variant not in VARIANTS:
+        raise LocalisationError(f"unknown variant {variant!r}; available: {', '.join(VARIANTS)}")
+    # the face is the transformed copy, so every pixel outside the mask keeps its value: the mask is all that changed
+    blend = self_blend(image, landmarks, rng, SBIConfig(source_transform=1.0), variant=variant)
+    return Manipulated(blend.fake, blend.mask)
+
+
+# --- the study -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    """One fake: its scores, and how its heatmap and the two priors localise its truth."""
+
+    path: str
+    variant: str
+    real_score: float | None
+    fake_score: float | None
+    flagged: bool  # the fake's verdict is "fake"
+    face_found: bool  # the scan of the fake found the manipulated face
+    truth_share: float | None = None  # share of the region the truth covers
+    heat: MapScore | None = None
+    priors: dict[str, MapScore] = field(default_factory=dict)
+    heat_on_truth_fake: float | None = None  # mean heat on the truth's pixels, fake
+    heat_on_truth_real: float | None = None  # the same pixels of the real original
+    real_heads: dict[str, float] = field(default_factory=dict)  # file score of each head, real original
+    fake_heads: dict[str, float] = field(default_factory=dict)  # and fake
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Skipped:
+    path: str
+    reason: str
+
+
+def _frame_heat(face: "FaceResult", shape: tuple[int, int]) -> np.ndarray:
+    from deepdetector.explanation.heatmap import heatmap_on_frame
+
+    if face.heatmap is None:
+        return np.zeros(shape, np.float32)
+    return heatmap_on_frame(face.heatmap, face.region, shape)
+
+
+def _region_slices(face: "FaceResult", shape: tuple[int, int]) -> tuple[slice, slice] | None:
+    r = face.region
+    x1, y1 = max(0, int(np.floor(r.x1))), max(0, int(np.floor(r.y1)))
+    x2, y2 = min(shape[1], int(np.ceil(r.x2))), min(shape[0], int(np.ceil(r.y2)))
+    if x2 <= x1 or y2 <= y1:
+        return None
+    return slice(y1, y2), slice(x1, x2)
+
+
+def _face_on(result: "FileResult", truth: np.ndarray) -> "FaceResult | None":
+    """The scanned face whose box holds most of the truth (None when no box touches it)."""
+    best, best_n = None, 0
+    for face in result.faces:
+        b = face.box
+        x1, y1 = max(0, int(b.x1)), max(0, int(b.y1))
+        n = int(truth[y1 : max(y1, int(np.ceil(b.y2))), x1 : max(x1, int(np.ceil(b.x2)))].sum())
+        if n > best_n:
+            best, best_n = face, n
+    return best
+
+
+class _Capture:
+    """A frame transform that records the decoded frame (and optionally replaces it)."""
+
+    def __init__(self, replacement: np.ndarray | None = None) -> None:
+        self.frame: np.ndarray | None = None
+        self.replacement = replacement
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        self.frame = image
+        if self.replacement is not None:
+            if self.replacement.shape != image.shape:
+                raise LocalisationError("the file decoded differently the second time")
+            return self.replacement
+        return image
+
+
+CaseCallback = Callable[[str, str], None]
+
+
+def run_study(detector: "Detector", items: Sequence[ManifestItem], variants: Sequence[str] = VARIANTS, seed: int = 0,
+              on_case: CaseCallback | None = None, examples: int = 0) -> tuple[list[Case], list[Skipped], list[dict[str, Any]]]:
+    """Scan each real photo, then each of its known-mask fakes; measure every fake's heatmap.
+
+    Returns the cases, the photos that gave none (unreadable, no face with landmarks) and up to
+    ``examples`` pictures per variant for the example sheet (fake, truth, heat, region).
+    """
+    from deepdetector.faces.detect import detect_faces
+    from deepdetector.types import Verdict
+
+    for v in variants:
+        if v not in VARIANTS:
+            raise LocalisationError(f"unknown variant {v!r}; available: {', '.join(VARIANTS)}")
+    cases: list[Case] = []
+    skipped: list[Skipped] = []
+    shown: list[dict[str, Any]] = []
+    donor: tuple[np.ndarray, np.ndarray] | None = None  # the previous photo's face, for the swap
+    for index, item in enumerate(items):
+        capture = _Capture()
+        real = detector.scan(item.file, frame_transform=capture)
+        if real.error or capture.frame is None:
+            skipped.append(Skipped(item.path, real.error or "no frame decoded"))
+            continue
+        image = capture.frame
+        found = [f for f in detect_faces(detector.face_detector, image, detector.config) if f.landmarks is not None]
+        if not found:
+            skipped.append(Skipped(item.path, "no face with landmarks"))
+            continue
+        landmarks = np.asarray(found[0].landmarks, np.float32)
+        shape = image.shape[:2]
+        for vi, variant in enumerate(variants):
+            if variant == "swap" and donor is None:
+                continue  # the first photo has no donor yet
+            rng = np.random.default_rng([seed, index, vi])
+            fake = manipulate(variant, image, landmarks, rng, donor)
+            truth = truth_of(fake.mask)
+            res = detector.scan(item.file, frame_transform=_Capture(fake.image))
+            case = Case(item.path, variant, real.probability, res.probability, res.verdict == Verdict.FAKE, False,
+                        real_heads=dict(real.scores), fake_heads=dict(res.scores))
+            face = _face_on(res, truth)
+            sl = _region_slices(face, shape) if face is not None else None
+            if face is not None and sl is not None and truth[sl].any():
+                heat = _frame_heat(face, shape)
+                t = truth[sl]
+                case.face_found = True
+                case.truth_share = float(t.mean())
+                case.heat = score_map(heat[sl], t)
+                region_shape = t.shape
+                face_prior = cv2.GaussianBlur(face_mask(shape, landmarks, "full").astype(np.float32), (0, 0), 0.03 * max(region_shape))
+                case.priors = {
+                    "centre": score_map(centre_prior(region_shape), t),
+                    "face": score_map(face_prior[sl], t),
+                }
+                case.heat_on_truth_fake = float(heat[truth].mean())
+                real_face = _face_on(real, truth)
+                case.heat_on_truth_real = float(_frame_heat(real_face, shape)[truth].mean()) if real_face is not None else 0.0
+                if sum(1 for s in shown if s["variant"] == variant) < examples:
+                    shown.append({"variant": variant, "fake": fake.image[sl].copy(), "truth": t.copy(), "heat": heat[sl].copy(),
+                                  "score": res.probability, "path": item.path})
+            cases.append(case)
+            if on_case is not None:
+                on_case(item.path, variant)
+        donor = (image, landmarks)
+    if not cases:
+        raise LocalisationError("no real photo of the selection gave a fake to measure (every one unreadable or without a face)")
+    return cases, skipped, shown
+
+
+# --- summary ---------------------------------------------------------------------------------------------
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    vals = [float(v) for v in values if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def _rate(flags: Sequence[bool]) -> dict[str, Any]:
+    k, n = int(sum(flags)), len(flags)
+    if n == 0:
+        return {"value": None, "k": 0, "n": 0, "interval": None}
+    iv = M.rate_interval(k, n)
+    return {"value": k / n, "k": k, "n": n, "interval": [iv.low, iv.high]}
+
+
+def _auc(pos: Sequence[float | None], neg: Sequence[float | None]) -> dict[str, Any]:
+    p = [float(v) for v in pos if v is not None]
+    q = [float(v) for v in neg if v is not None]
+    labels = [1] * len(p) + [0] * len(q)
+    m = M.roc_auc(labels, p + q)
+    iv = M.auc_interval(labels, p + q) if m.value is not None else None
+    return {"value": m.value, "n_fake": len(p), "n_real": len(q), "reason": m.reason,
+            "interval": None if iv is None or iv.low is None else [iv.low, iv.high]}
+
+
+def summarise(cases: Sequence[Case], threshold: float) -> dict[str, Any]:
+    """Per variant: detection, the heatmap's and the priors' localisation figures."""
+    out: dict[str, Any] = {}
+    for variant in [v for v in VARIANTS if any(c.variant == v for c in cases)]:
+        vc = [c for c in cases if c.variant == variant]
+        located = [c for c in vc if c.face_found and c.heat is not None]
+        reals = {c.path: c.real_score for c in vc}  # one real per photo
+        row: dict[str, Any] = {
+            "fakes": len(vc),
+            "faces_found": len(located),
+            "detection_auc": _auc([c.fake_score for c in vc], list(reals.values())),
+            "flagged": _rate([c.flagged for c in vc]),
+            "truth_share": _mean([c.truth_share for c in located]),
+            "heat_on_truth_auc": _auc([c.heat_on_truth_fake for c in located], [c.heat_on_truth_real for c in located]),
+        }
+        heads = sorted({h for c in vc for h in c.fake_heads} & {h for c in vc for h in c.real_heads})
+        real_heads = {c.path: c.real_heads for c in vc}
+        row["head_auc"] = {h: _auc([c.fake_heads.get(h) for c in vc], [r.get(h) for r in real_heads.values()]) for h in heads}
+        maps: dict[str, Any] = {}
+        for name in ("heatmap",) + PRIORS:
+            scores = [c.heat if name == "heatmap" else c.priors.get(name) for c in located]
+            scores = [s for s in scores if s is not None]
+            maps[name] = {
+                "pointing": _rate([s.hit for s in scores]),
+                "pixel_auc": _mean([s.pixel_auc for s in scores]),
+                "mass_ratio": _mean([s.mass_ratio for s in scores]),
+            }
+        row["maps"] = maps
+        out[variant] = row
+    return out
+
+
+def print_summary(console, summary: dict[str, Any], info: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    def f(x: float | None, pct: bool = False) -> str:
+        if x is None:
+            return "n/a"
+        return f"{100 * x:.0f}%" if pct else f"{x:.3f}"
+
+    det = Table(title=f"Detection of known-mask fakes ({info.get('photos', '?')} real photos; image threshold {info.get('threshold', 0):.3f})")
+    heads = sorted({h for row in summary.values() for h in row.get("head_auc", {})})
+    for col in ("variant", "fakes", "face found", "AUC vs originals", *(f"{h} head" for h in heads), "flagged",
+                "heat on changed pixels: AUC fake vs original"):
+        det.add_column(col)
+    loc = Table(title="Where the heat is: heatmap vs maps that know nothing of the fake (pointing game / pixel AUC / mass ratio)")
+    for col in ("variant", "truth share of region", "heatmap", "centre prior", "face-hull prior"):
+        loc.add_column(col)
+    for variant, row in summary.items():
+        d = row["detection_auc"]
+        det.add_row(variant, str(row["fakes"]), str(row["faces_found"]), f(d["value"]),
+                    *(f(row.get("head_auc", {}).get(h, {}).get("value")) for h in heads), f(row["flagged"]["value"], True),
+                    f(row["heat_on_truth_auc"]["value"]))
+        cells = []
+        for name in ("heatmap",) + PRIORS:
+            m = row["maps"][name]
+            cells.append(f"{f(m['pointing']['value'], True)} / {f(m['pixel_auc'])} / {f(m['mass_ratio'])}")
+        loc.add_row(variant, f(row["truth_share"], True), *cells)
+    console.print(det)
+    console.print(loc)
+
+
+def example_sheet(shown: Sequence[dict[str, Any]], tile: int = 160) -> np.ndarray | None:
+    """One row per example: the fake face region | the truth outlined on it | the heatmap on it."""
+    from deepdetector.explanation.heatmap import blend_heat
+
+    if not shown:
+        return None
+    rows = []
+    for ex in shown:
+        fake = cv2.resize(ex["fake"], (tile, tile), interpolation=cv2.INTER_AREA)
+        truth = cv2.resize(ex["truth"].astype(np.uint8), (tile, tile), interpolation=cv2.INTER_NEAREST)
+        outlined = fake.copy()
+        contours, _ = cv2.findContours(truth, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(outlined, contours, -1, (255, 255, 255), 2)
+        heat = cv2.resize(ex["heat"], (tile, tile), interpolation=cv2.INTER_LINEAR)
+        hot = outlined.copy()
+        blend_heat(hot, np.clip(heat, 0, 1).astype(np.float32))  # as a scan draws it: weak heat stays faint
+        label = np.full((24, 3 * tile, 3), 255, np.uint8)
+        score = "n/a" if ex["score"] is None else f"{ex['score']:.2f}"
+        cv2.putText(label, f"{ex['variant']}  score {score}", (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        rows.append(np.concatenate([label, np.concatenate([fake, outlined, hot], axis=1)], axis=0))
+    return np.concatenate(rows, axis=0)
+
+
+def study_config(base: ScanConfig) -> ScanConfig:
+    """The scan settings of the study: heatmaps on (they are what it measures)."""
+    return base.with_(heatmaps=True)
