@@ -64,25 +64,44 @@ def test_centre_prior_and_truth_threshold():
 def face_and_landmarks():
     rgb = face_photo()[::2, ::2].copy()
     face = create_detector("yunet").detect(rgb)[0]
-    return rgb, np.asarray(face.landmarks, np.float32)
+    return rgb, face.box, np.asarray(face.landmarks, np.float32)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_known_mask_fakes_change_nothing_outside_their_mask(face_and_landmarks, variant):
-    rgb, lm = face_and_landmarks
+    rgb, box, lm = face_and_landmarks
     donor = (np.ascontiguousarray(rgb[:, ::-1]), lm.copy())  # a different picture of a face
     donor[1][:, 0] = rgb.shape[1] - 1 - donor[1][:, 0]
     donor = (donor[0], donor[1][[1, 0, 2, 4, 3]])
-    a = manipulate(variant, rgb, lm, np.random.default_rng(1), donor)
-    b = manipulate(variant, rgb, lm, np.random.default_rng(1), donor)
+    a = manipulate(variant, rgb, box, lm, np.random.default_rng(1), donor)
+    b = manipulate(variant, rgb, box, lm, np.random.default_rng(1), donor)
     assert np.array_equal(a.image, b.image)  # seeded
     outside = a.mask <= 0
     assert outside.any() and np.array_equal(a.image[outside], rgb[outside])
     truth = truth_of(a.mask)
     assert truth.any() and np.abs(a.image[truth].astype(int) - rgb[truth].astype(int)).mean() > 0.5
     if variant in ("inner", "lower"):  # part of the face: smaller than the whole-face variants
-        full = manipulate("full", rgb, lm, np.random.default_rng(1)).mask
+        full = manipulate("full", rgb, box, lm, np.random.default_rng(1)).mask
         assert truth.sum() < truth_of(full).sum()
+
+
+def test_self_blends_follow_the_face_not_the_photo_size(face_and_landmarks):
+    """A small face in a large photo gets the same blend as the face alone: the recipe runs on the
+    2x square around the face, so its blur and shift do not grow with the photo."""
+    from deepdetector.types import Box
+
+    rgb, box, lm = face_and_landmarks
+    canvas = np.full((1024, 1024, 3), 90, np.uint8)
+    canvas[600:856, 100:356] = rgb
+    off = np.array([100, 600], np.float32)
+    big_box = Box(box.x1 + 100, box.y1 + 600, box.x2 + 100, box.y2 + 600)
+    for seed in range(4):
+        alone = truth_of(manipulate("full", rgb, box, lm, np.random.default_rng(seed)).mask)
+        placed = manipulate("full", canvas, big_box, lm + off, np.random.default_rng(seed))
+        t = truth_of(placed.mask)
+        assert 0.7 < t.sum() / alone.sum() < 1.4  # about the same area (the square is clipped differently)
+        assert not t[:500].any() and not t[:, 500:].any()  # nowhere near the rest of the photo
+        assert np.array_equal(placed.image[placed.mask <= 0], canvas[placed.mask <= 0])
 
 
 def test_summary_reads_detection_and_localisation_per_variant():
@@ -93,7 +112,7 @@ def test_summary_reads_detection_and_localisation_per_variant():
         Case("b", "full", 0.3, 0.1, False, True, 0.3, bad, {"centre": bad, "face": good}, 0.1, 0.2, {"swap": 0.3}, {"swap": 0.1}),
         Case("c", "full", 0.4, None, False, False),  # the scan of this fake found no face
     ]
-    row = summarise(cases, 0.5)["full"]
+    row = summarise(cases)["full"]
     assert row["fakes"] == 3 and row["faces_found"] == 2
     # fakes 0.9 and 0.1 against reals 0.2, 0.3, 0.4 (the fake without a face has no score): 3 of 6 pairs
     assert row["detection_auc"]["value"] == pytest.approx(0.5) and row["detection_auc"]["n_fake"] == 2
@@ -129,7 +148,7 @@ def test_localisation_command_measures_every_variant_and_lists_what_it_skipped(p
     res = runner.invoke(app, ["localisation", str(photos / "manifest.csv"), "--model", str(tiny_model_dir), "-o", str(out), "--examples", "1"])
     assert res.exit_code == 0, res.output
     data = json.loads((out / "localisation.json").read_text())
-    assert data["info"]["photos"] == 2 and data["info"]["photos_skipped"] == 2  # the fake is not used; blank and broken skipped
+    assert data["info"]["photos"] == 2 and data["info"]["skipped"] == 2  # the fake is not used; blank and broken skipped
     skipped = {s["path"]: s["reason"] for s in data["skipped"]}
     assert set(skipped) == {"blank.png", "broken.jpg"} and "no face" in skipped["blank.png"]
     # one fake per photo and variant, except the first photo's swap (no donor yet)
@@ -138,12 +157,75 @@ def test_localisation_command_measures_every_variant_and_lists_what_it_skipped(p
     assert set(data["summary"]) == set(VARIANTS)
     for row in data["summary"].values():
         assert set(row["maps"]) == {"heatmap", "centre", "face"}
+        assert row["faces_found"] == row["fakes"]  # every fake's face was found and measured
+        assert row["maps"]["heatmap"]["pointing"]["n"] == row["fakes"] and row["maps"]["heatmap"]["pixel_auc"] is not None
     assert (out / "examples.png").is_file()
-    assert "skipped broken.jpg" in res.output and "Traceback" not in res.output
+    assert "skipped broken.jpg" in res.output and res.exception is None
 
 
 def test_localisation_refuses_a_selection_without_real_photos_and_unknown_variants(photos, tiny_model_dir, tmp_path):
     res = runner.invoke(app, ["localisation", str(photos / "fakes.csv"), "--model", str(tiny_model_dir), "-o", str(tmp_path / "x")])
     assert res.exit_code == 1 and "no real photo" in res.output and not (tmp_path / "x").exists()
     res = runner.invoke(app, ["localisation", str(photos / "manifest.csv"), "--variants", "full,fog", "-o", str(tmp_path / "y")])
-    assert res.exit_code == 1 and "unknown variant fog" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 1 and "unknown variant fog" in res.output and isinstance(res.exception, SystemExit)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--variants", ","], "unknown variant"),
+    (["--limit", "-1"], "--limit"),
+    (["--examples", "-1"], "--examples"),
+    (["--seed", "-1"], "--seed"),
+    (["--detector", "haar"], "gives no landmarks"),
+    (["--detector", "nope"], "nope"),
+])
+def test_localisation_bad_options_give_one_clear_error(photos, tiny_model_dir, tmp_path, args, message):
+    res = runner.invoke(app, ["localisation", str(photos / "manifest.csv"), "--model", str(tiny_model_dir), "-o", str(tmp_path / "o"), *args])
+    assert res.exit_code != 0 and message in res.output and isinstance(res.exception, SystemExit)
+    assert not (tmp_path / "o").exists()
+
+
+def test_localisation_refuses_an_output_that_is_a_file_before_scanning(photos, tiny_model_dir, tmp_path):
+    (tmp_path / "taken").write_text("x")
+    res = runner.invoke(app, ["localisation", str(photos / "manifest.csv"), "--model", str(tiny_model_dir), "-o", str(tmp_path / "taken")])
+    assert res.exit_code == 1 and "is a file" in res.output
+
+
+def test_two_face_photos_are_judged_by_the_manipulated_face_and_failed_fake_scans_are_skipped(tiny_model_dir, tmp_path, monkeypatch):
+    """A second, untouched face must not lend its score to the real or the fake; a fake whose scan
+    fails is listed as skipped, not counted as a missed fake."""
+    import cv2
+
+    from deepdetector.api import Detector
+    from deepdetector.config import ScanConfig
+    from deepdetector.evaluation import localisation as L
+    from deepdetector.evaluation.manifest import ManifestItem
+    from deepdetector.types import FileResult, Verdict
+
+    face = face_photo()
+    small = cv2.resize(np.clip(face.astype(np.float32) * 1.35, 0, 255).astype(np.uint8), (300, 300))  # brighter: the tiny model scores it higher
+    pic = np.zeros((512, 900, 3), np.uint8)
+    pic[:, :512] = face
+    pic[100:400, 560:860] = small
+    path = write_image(tmp_path / "two.png", pic)
+    det = Detector(L.study_config(ScanConfig(model_path=tiny_model_dir)))
+    whole = det.scan(path)
+    assert len(whole.faces) == 2
+    item = ManifestItem("two.png", Path(path), 0, "image")
+    cases, skipped, _ = L.run_study(det, [item], ["full", "lower"])
+    large = max(whole.faces, key=lambda f: f.box.width)
+    assert all(c.real_score == pytest.approx(large.probability) for c in cases)
+    assert whole.probability > large.probability  # the file's score is the brighter small face's, not used here
+
+    calls = {"n": 0}
+    real_scan = Detector.scan
+
+    def flaky(self, p, frame_transform=None, on_progress=None):
+        if isinstance(frame_transform, L._Capture) and frame_transform.replacement is not None:
+            calls["n"] += 1
+            if calls["n"] == 1:
+                return FileResult(path=str(p), verdict=Verdict.ERROR, error="decoder hiccup")
+        return real_scan(self, p, frame_transform, on_progress)
+
+    monkeypatch.setattr(Detector, "scan", flaky)
+    cases, skipped, _ = L.run_study(det, [item], ["full", "lower"])
+    assert [c.variant for c in cases] == ["lower"] and [s.reason for s in skipped] == ["full fake: decoder hiccup"]

@@ -139,3 +139,21 @@ def test_legacy_masks_draw_the_same_random_numbers(face_crop):
         self_blend(crop, lm, a, SBIConfig(normalise=True))
         self_blend(crop, lm, b, SBIConfig(normalise=False))
         assert a.random() == b.random()
+
+
+def test_the_training_option_chooses_the_mask_recipe():
+    from deepdetector.training.train import TrainConfig, sample_config
+
+    assert sample_config(TrainConfig()).sbi.normalise is True
+    assert sample_config(TrainConfig(sbi_mask="legacy")).sbi.normalise is False
+
+
+def test_normalised_masks_keep_most_of_the_face(face_crop):
+    """Thresholding the peak-scaled blur at exactly 1 keeps the blur's flat interior: the final mask
+    (at half its peak) still covers most of the face hull, never a speck."""
+    crop, lm = face_crop
+    hull = face_mask(crop.shape[:2], lm, "full").astype(bool)
+    for seed in range(30):
+        b = self_blend(crop, lm, np.random.default_rng(seed), variant="full")
+        half = b.mask >= 0.5 * b.mask.max()
+        assert (half & hull).sum() > 0.4 * hull.sum()

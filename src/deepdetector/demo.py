@@ -42,7 +42,7 @@ def make_demo_fake(real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     import cv2
 
     from deepdetector.faces import create_detector
-    from deepdetector.training.sbi import face_mask
+    from deepdetector.training.sbi import face_mask, unit_peak
 
     faces = create_detector(ScanConfig.detector).detect(real)
     if not faces or faces[0].landmarks is None:
@@ -55,7 +55,7 @@ def make_demo_fake(real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     source += np.array([12.0, 0.0, -8.0], np.float32)
     mask = face_mask((h, w), face.landmarks, "full").astype(np.float32)
     k = int(side * 0.08) // 2 * 2 + 1  # blur, cut the soft edge off (erodes), blur again: as in the recipe
-    mask = cv2.GaussianBlur(mask, (k, k), 0)
+    mask = unit_peak(cv2.GaussianBlur(mask, (k, k), 0))  # a float blur may peak a hair under 1 (see training/sbi.py)
     mask[mask < 1.0] = 0.0
     sigma = side * 0.08
     mask = cv2.GaussianBlur(mask, (0, 0), sigma)

@@ -170,8 +170,8 @@ def register(app: typer.Typer) -> None:
     def localisation(
         manifest: Path = typer.Argument(..., help="CSV with path,label[,kind,source_dataset,group]; its REAL photos are made into known-mask fakes."),
         output: Path = typer.Option(Path("localisation"), "--output", "-o", help="Folder for localisation.json (every case and the tables) and examples.png."),
-        limit: Optional[int] = typer.Option(100, help="Seeded sample of this many real photos (each gives one fake per variant)."),
-        seed: int = typer.Option(0, help="Seed of the sample and of the fakes."),
+        limit: Optional[int] = typer.Option(100, help="Seeded sample of this many real photos (each gives one fake per variant); 0: all of them."),
+        seed: int = typer.Option(0, min=0, help="Seed of the sample and of the fakes (a photo's fakes depend on it, its path and the variant only)."),
         variants: Optional[str] = typer.Option(None, help="Comma-separated manipulations (default all): full,inner,lower (self-blends of the whole face, eyes-nose-mouth, mouth-chin) and swap (another photo's face)."),
         examples: int = typer.Option(3, help="Examples per variant drawn in examples.png (0: none)."),
         model: Optional[Path] = typer.Option(None, help="Model folder or model_card.json (default: the shipped model)."),
@@ -185,17 +185,18 @@ def register(app: typer.Typer) -> None:
         """Does the heatmap point at the changed pixels? Fakes with known masks made from real photos, scanned and measured."""
         import json
 
-        import numpy as np
-
         from deepdetector.api import Detector
         from deepdetector.errors import DeepDetectorError
         from deepdetector.evaluation import localisation as L
+        from deepdetector.evaluation.manifest import sample_items
 
-        if limit is not None and limit < 1:
-            raise _fail("--limit must be at least 1")
+        if limit is not None and limit < 0:
+            raise _fail("--limit must be 0 (all) or more")
         if examples < 0:
             raise _fail("--examples must be 0 or more")
-        chosen = [v.strip() for v in variants.split(",") if v.strip()] if variants is not None else list(L.VARIANTS)
+        if output.exists() and not output.is_dir():
+            raise _fail(f"--output {output} is a file; give a folder")
+        chosen = list(dict.fromkeys(v.strip() for v in variants.split(",") if v.strip())) if variants is not None else list(L.VARIANTS)
         bad = [v for v in chosen if v not in L.VARIANTS]
         if bad or not chosen:
             raise _fail(f"unknown variant {', '.join(bad) or '(none given)'}; available: {', '.join(L.VARIANTS)}")
@@ -205,19 +206,18 @@ def register(app: typer.Typer) -> None:
             photos = [it for it in selection.items if it.label == 0 and not it.is_video]
             if not photos:
                 raise _fail("the selection holds no real photo: this study makes its fakes from real photos")
-            if limit is not None and len(photos) > limit:
-                pick = np.random.default_rng(seed).choice(len(photos), size=limit, replace=False)
-                photos = [photos[i] for i in sorted(pick)]
+            photos = sample_items(photos, limit or None, seed)
             det = Detector(L.study_config(ScanConfig(model_path=model, detector=detector, threads=threads, stills=stills)))
             with progress:
                 task = progress.add_task("localisation", total=len(photos) * len(chosen))
                 cases, skipped, shown = L.run_study(det, photos, chosen, seed=seed, examples=examples,
                                                     on_case=lambda path, variant: progress.update(task, advance=1, description=variant))
-            summary = L.summarise(cases, det.thresholds.for_media("image"))
+            summary = L.summarise(cases)
             info = {
                 "manifest": str(selection.manifest), "model": det.model_label, "model_sha256": det.card.sha256[:16],
                 "threshold": det.thresholds.for_media("image"), "detector": detector, "margin": det.margin,
-                "photos": len(photos) - len(skipped), "photos_skipped": len(skipped), "seed": seed, "variants": chosen,
+                "photos": len({c.path for c in cases}), "photos_sampled": len(photos), "skipped": len(skipped), "seed": seed, "variants": chosen,
+                "selection": selection.notes,
                 "tolerance": L.TOLERANCE, "truth_level": L.TRUTH_LEVEL, "grid": L.GRID, "centre_sigma": L.CENTRE_SIGMA,
             }
             output.mkdir(parents=True, exist_ok=True)

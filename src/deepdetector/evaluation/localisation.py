@@ -35,6 +35,7 @@ heat than the same region unchanged?).
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -46,7 +47,9 @@ from deepdetector.config import ScanConfig
 from deepdetector.errors import DeepDetectorError
 from deepdetector.evaluation import metrics as M
 from deepdetector.evaluation.manifest import ManifestItem
+from deepdetector.faces.crop import crop_region, crop_square
 from deepdetector.training.sbi import SBIConfig, face_mask, self_blend
+from deepdetector.types import Box
 
 if TYPE_CHECKING:  # pragma: no cover
     from deepdetector.api import Detector
@@ -161,10 +164,10 @@ def face_swap(target: np.ndarray, target_lm: np.ndarray, donor: np.ndarray, dono
         m = cv2.getAffineTransform(np.asarray(donor_lm, np.float32)[[0, 1, 3]], np.asarray(target_lm, np.float32)[[0, 1, 3]])
     warped = cv2.warpAffine(donor, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
     hull = face_mask((h, w), target_lm, "full")
-    # keep the blend inside the hull: erode by the soft edge's width, then blur
+    # a soft edge around the hull: erode it by about the blur's reach, then blur
     eye = float(np.linalg.norm(np.asarray(target_lm[1], np.float32) - np.asarray(target_lm[0], np.float32)))
     k = max(3, int(round(eye * 0.25)) | 1)
-    inner = cv2.erode(hull, np.ones((k, k), np.uint8))
+    inner = cv2.erode(hull, np.ones((2 * k + 1, 2 * k + 1), np.uint8))
     mask = cv2.GaussianBlur(inner.astype(np.float32), (2 * k + 1, 2 * k + 1), 0)
     warped = _colour_match(warped, target, inner)
     m3 = mask[..., None]
@@ -172,18 +175,37 @@ def face_swap(target: np.ndarray, target_lm: np.ndarray, donor: np.ndarray, dono
     return Manipulated(fake, mask)
 
 
-def manipulate(variant: str, image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator,
+#: Self-blends are made on a square of this many face-box sides around the face, as training makes them
+#: on its 2x face crops (``training/data.py``): the recipe's kernels and shifts scale with the picture it gets.
+BLEND_MARGIN = 2.0
+
+
+def manipulate(variant: str, image: np.ndarray, box: Box, landmarks: np.ndarray, rng: np.random.Generator,
                donor: tuple[np.ndarray, np.ndarray] | None = None) -> Manipulated:
-    """One known-mask fake of ``image`` (RGB uint8 with 5 ``landmarks``)."""
+    """One known-mask fake of ``image`` (RGB uint8) whose face has this ``box`` and 5 ``landmarks``.
+
+    Self-blends are made at the photo's own resolution on the 2x square around the face (clipped at
+    the frame) and pasted back, so the face's size in the photo does not change the recipe.
+    """
     if variant == "swap":
         if donor is None:
             raise LocalisationError("the swap variant needs a donor face")
         return face_swap(image, landmarks, donor[0], donor[1])
     if variant not in VARIANTS:
         raise LocalisationError(f"unknown variant {variant!r}; available: {', '.join(VARIANTS)}")
+    r = crop_region(box, BLEND_MARGIN)
+    h, w = image.shape[:2]
+    x1, y1 = max(0, int(np.floor(r.x1))), max(0, int(np.floor(r.y1)))
+    x2, y2 = min(w, int(np.ceil(r.x2))), min(h, int(np.ceil(r.y2)))
+    part = np.ascontiguousarray(image[y1:y2, x1:x2])
+    lm = np.asarray(landmarks, np.float32) - np.array([x1, y1], np.float32)
     # the face is the transformed copy, so every pixel outside the mask keeps its value: the mask is all that changed
-    blend = self_blend(image, landmarks, rng, SBIConfig(source_transform=1.0), variant=variant)
-    return Manipulated(blend.fake, blend.mask)
+    blend = self_blend(part, lm, rng, SBIConfig(source_transform=1.0), variant=variant)
+    fake = image.copy()
+    fake[y1:y2, x1:x2] = blend.fake
+    mask = np.zeros((h, w), np.float32)
+    mask[y1:y2, x1:x2] = blend.mask
+    return Manipulated(fake, mask)
 
 
 # --- the study -------------------------------------------------------------------------------------------
@@ -195,16 +217,16 @@ class Case:
 
     path: str
     variant: str
-    real_score: float | None
-    fake_score: float | None
-    flagged: bool  # the fake's verdict is "fake"
+    real_score: float | None  # probability of the face on the truth in the real original (None: not found there)
+    fake_score: float | None  # and in the fake (None: the scan of the fake lost the face)
+    flagged: bool  # that face of the fake is at or over the image threshold
     face_found: bool  # the scan of the fake found the manipulated face
     truth_share: float | None = None  # share of the region the truth covers
     heat: MapScore | None = None
     priors: dict[str, MapScore] = field(default_factory=dict)
     heat_on_truth_fake: float | None = None  # mean heat on the truth's pixels, fake
     heat_on_truth_real: float | None = None  # the same pixels of the real original
-    real_heads: dict[str, float] = field(default_factory=dict)  # file score of each head, real original
+    real_heads: dict[str, float] = field(default_factory=dict)  # each head's score of that face, real original
     fake_heads: dict[str, float] = field(default_factory=dict)  # and fake
 
     def to_dict(self) -> dict[str, Any]:
@@ -217,21 +239,26 @@ class Skipped:
     reason: str
 
 
-def _frame_heat(face: "FaceResult", shape: tuple[int, int]) -> np.ndarray:
-    from deepdetector.explanation.heatmap import heatmap_on_frame
+def _region_heat(face: "FaceResult", shape: tuple[int, int]) -> tuple[tuple[slice, slice], np.ndarray] | None:
+    """The face's heatmap on the part of the frame its region covers (clipped at the frame edges), with
+    that part's slices; None when the region lies outside the frame. Zero heat where the model gave none."""
+    from deepdetector.explanation.heatmap import heat_patch
 
-    if face.heatmap is None:
-        return np.zeros(shape, np.float32)
-    return heatmap_on_frame(face.heatmap, face.region, shape)
-
-
-def _region_slices(face: "FaceResult", shape: tuple[int, int]) -> tuple[slice, slice] | None:
-    r = face.region
-    x1, y1 = max(0, int(np.floor(r.x1))), max(0, int(np.floor(r.y1)))
-    x2, y2 = min(shape[1], int(np.ceil(r.x2))), min(shape[0], int(np.ceil(r.y2)))
-    if x2 <= x1 or y2 <= y1:
+    patch = heat_patch(face.heatmap if face.heatmap is not None else np.zeros((1, 1), np.float32), face.region, shape)
+    if patch is None:
         return None
-    return slice(y1, y2), slice(x1, x2)
+    return patch.slices, patch.heat
+
+
+def _mean_heat_on(face: "FaceResult | None", truth: np.ndarray) -> float:
+    """Mean heat of ``face``'s map over the ``truth`` pixels of the frame (0 where the map does not reach)."""
+    if face is None:
+        return 0.0
+    got = _region_heat(face, truth.shape)
+    if got is None:
+        return 0.0
+    sl, heat = got
+    return float(heat[truth[sl]].sum() / max(1, int(truth.sum())))
 
 
 def _face_on(result: "FileResult", truth: np.ndarray) -> "FaceResult | None":
@@ -265,24 +292,44 @@ class _Capture:
 CaseCallback = Callable[[str, str], None]
 
 
+def _stable_number(text: str) -> int:
+    """A number that depends on ``text`` only (the fakes of a photo do not depend on the rest of the sample)."""
+    return zlib.crc32(text.encode("utf-8"))
+
+
+def _needs_landmarks(detector: "Detector") -> None:
+    from deepdetector.faces.base import FACE_DETECTORS
+
+    name = detector.config.detector
+    entry = next((e for e in FACE_DETECTORS.entries() if e.name == name), None)
+    if entry is not None and entry.meta.get("landmarks") is False:
+        with_landmarks = [e.name for e in FACE_DETECTORS.entries() if e.meta.get("landmarks")]
+        raise LocalisationError(f"face detector {name!r} gives no landmarks, which the known-mask fakes need; use one of: {', '.join(with_landmarks)}")
+
+
 def run_study(detector: "Detector", items: Sequence[ManifestItem], variants: Sequence[str] = VARIANTS, seed: int = 0,
-              on_case: CaseCallback | None = None, examples: int = 0) -> tuple[list[Case], list[Skipped], list[dict[str, Any]]]:
+              on_case: CaseCallback | None = None, examples: int = 0, tile: int = 160
+              ) -> tuple[list[Case], list[Skipped], list[dict[str, Any]]]:
     """Scan each real photo, then each of its known-mask fakes; measure every fake's heatmap.
 
-    Returns the cases, the photos that gave none (unreadable, no face with landmarks) and up to
-    ``examples`` pictures per variant for the example sheet (fake, truth, heat, region).
+    Each fake is seeded by ``seed``, the photo's path and the variant, so it is the same whatever
+    else is in the sample. The swap's donor is the latest earlier photo of another group (or
+    another file where groups are empty). Returns the cases, what gave no case (an unreadable
+    photo, one without a face with landmarks, a fake whose scan failed) and up to ``examples``
+    square tiles per variant for the example sheet.
     """
     from deepdetector.faces.detect import detect_faces
-    from deepdetector.types import Verdict
 
     for v in variants:
         if v not in VARIANTS:
             raise LocalisationError(f"unknown variant {v!r}; available: {', '.join(VARIANTS)}")
+    _needs_landmarks(detector)
+    threshold = detector.thresholds.for_media("image")
     cases: list[Case] = []
     skipped: list[Skipped] = []
     shown: list[dict[str, Any]] = []
-    donor: tuple[np.ndarray, np.ndarray] | None = None  # the previous photo's face, for the swap
-    for index, item in enumerate(items):
+    donors: list[tuple[str, np.ndarray, np.ndarray]] = []  # (group, image, landmarks) of recent photos, newest last
+    for item in items:
         capture = _Capture()
         real = detector.scan(item.file, frame_transform=capture)
         if real.error or capture.frame is None:
@@ -293,44 +340,70 @@ def run_study(detector: "Detector", items: Sequence[ManifestItem], variants: Seq
         if not found:
             skipped.append(Skipped(item.path, "no face with landmarks"))
             continue
-        landmarks = np.asarray(found[0].landmarks, np.float32)
+        face0 = found[0]  # the largest face is the one manipulated
+        landmarks = np.asarray(face0.landmarks, np.float32)
+        group = item.group or item.path
+        donor = next(((im, lm) for g, im, lm in reversed(donors) if g != group), None)
         shape = image.shape[:2]
-        for vi, variant in enumerate(variants):
+        for variant in variants:
             if variant == "swap" and donor is None:
-                continue  # the first photo has no donor yet
-            rng = np.random.default_rng([seed, index, vi])
-            fake = manipulate(variant, image, landmarks, rng, donor)
+                continue  # no earlier photo of another group yet
+            rng = np.random.default_rng([seed, _stable_number(item.path), VARIANTS.index(variant)])
+            fake = manipulate(variant, image, face0.box, landmarks, rng, donor)
             truth = truth_of(fake.mask)
             res = detector.scan(item.file, frame_transform=_Capture(fake.image))
-            case = Case(item.path, variant, real.probability, res.probability, res.verdict == Verdict.FAKE, False,
-                        real_heads=dict(real.scores), fake_heads=dict(res.scores))
+            if res.error:
+                skipped.append(Skipped(item.path, f"{variant} fake: {res.error}"))
+                continue
             face = _face_on(res, truth)
-            sl = _region_slices(face, shape) if face is not None else None
-            if face is not None and sl is not None and truth[sl].any():
-                heat = _frame_heat(face, shape)
+            real_face = _face_on(real, truth)
+            case = Case(item.path, variant,
+                        real_face.probability if real_face is not None else None,
+                        face.probability if face is not None else None,
+                        face is not None and face.probability >= threshold, False,
+                        real_heads=dict(real_face.scores) if real_face is not None else {},
+                        fake_heads=dict(face.scores) if face is not None else {})
+            got = _region_heat(face, shape) if face is not None else None
+            if got is not None and truth[got[0]].any():
+                sl, heat = got
                 t = truth[sl]
                 case.face_found = True
                 case.truth_share = float(t.mean())
-                case.heat = score_map(heat[sl], t)
+                case.heat = score_map(heat, t)
                 region_shape = t.shape
-                face_prior = cv2.GaussianBlur(face_mask(shape, landmarks, "full").astype(np.float32), (0, 0), 0.03 * max(region_shape))
+                sigma = 0.03 * max(region_shape)
+                face_prior = cv2.GaussianBlur(face_mask(shape, landmarks, "full")[sl].astype(np.float32), (0, 0), sigma,
+                                              borderType=cv2.BORDER_CONSTANT)
                 case.priors = {
                     "centre": score_map(centre_prior(region_shape), t),
-                    "face": score_map(face_prior[sl], t),
+                    "face": score_map(face_prior, t),
                 }
-                case.heat_on_truth_fake = float(heat[truth].mean())
-                real_face = _face_on(real, truth)
-                case.heat_on_truth_real = float(_frame_heat(real_face, shape)[truth].mean()) if real_face is not None else 0.0
-                if sum(1 for s in shown if s["variant"] == variant) < examples:
-                    shown.append({"variant": variant, "fake": fake.image[sl].copy(), "truth": t.copy(), "heat": heat[sl].copy(),
-                                  "score": res.probability, "path": item.path})
+                case.heat_on_truth_fake = _mean_heat_on(face, truth)
+                case.heat_on_truth_real = _mean_heat_on(real_face, truth)
+                if sum(1 for x in shown if x["variant"] == variant) < examples:
+                    shown.append(_example(variant, fake.image, truth, face, res.probability if face is None else face.probability, tile))
             cases.append(case)
             if on_case is not None:
                 on_case(item.path, variant)
-        donor = (image, landmarks)
+        donors = [d for d in donors if d[0] != group][-3:] + [(group, image, landmarks)]
     if not cases:
         raise LocalisationError("no real photo of the selection gave a fake to measure (every one unreadable or without a face)")
     return cases, skipped, shown
+
+
+def _example(variant: str, image: np.ndarray, truth: np.ndarray, face: "FaceResult", score: float | None, tile: int) -> dict[str, Any]:
+    """Square tiles of the face region the model saw (edges replicated past the frame): fake, truth, heat."""
+    from deepdetector.explanation.heatmap import heatmap_on_frame
+
+    r = face.region
+    heat = heatmap_on_frame(face.heatmap, r, image.shape) if face.heatmap is not None else np.zeros(image.shape[:2], np.float32)
+    as3 = lambda m: np.repeat(m[..., None], 3, axis=2)  # noqa: E731
+    return {
+        "variant": variant, "score": score,
+        "fake": crop_square(image, r, tile),
+        "truth": crop_square(as3(truth.astype(np.uint8) * 255), r, tile)[..., 0] >= 128,
+        "heat": crop_square(as3(np.clip(np.round(heat * 255), 0, 255).astype(np.uint8)), r, tile)[..., 0].astype(np.float32) / 255.0,
+    }
 
 
 # --- summary ---------------------------------------------------------------------------------------------
@@ -359,7 +432,7 @@ def _auc(pos: Sequence[float | None], neg: Sequence[float | None]) -> dict[str, 
             "interval": None if iv is None or iv.low is None else [iv.low, iv.high]}
 
 
-def summarise(cases: Sequence[Case], threshold: float) -> dict[str, Any]:
+def summarise(cases: Sequence[Case]) -> dict[str, Any]:
     """Per variant: detection, the heatmap's and the priors' localisation figures."""
     out: dict[str, Any] = {}
     for variant in [v for v in VARIANTS if any(c.variant == v for c in cases)]:
@@ -421,7 +494,7 @@ def print_summary(console, summary: dict[str, Any], info: dict[str, Any]) -> Non
     console.print(loc)
 
 
-def example_sheet(shown: Sequence[dict[str, Any]], tile: int = 160) -> np.ndarray | None:
+def example_sheet(shown: Sequence[dict[str, Any]]) -> np.ndarray | None:
     """One row per example: the fake face region | the truth outlined on it | the heatmap on it."""
     from deepdetector.explanation.heatmap import blend_heat
 
@@ -429,12 +502,12 @@ def example_sheet(shown: Sequence[dict[str, Any]], tile: int = 160) -> np.ndarra
         return None
     rows = []
     for ex in shown:
-        fake = cv2.resize(ex["fake"], (tile, tile), interpolation=cv2.INTER_AREA)
-        truth = cv2.resize(ex["truth"].astype(np.uint8), (tile, tile), interpolation=cv2.INTER_NEAREST)
+        fake = ex["fake"]
+        tile = fake.shape[0]
         outlined = fake.copy()
-        contours, _ = cv2.findContours(truth, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        contours, _ = cv2.findContours(ex["truth"].astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(outlined, contours, -1, (255, 255, 255), 2)
-        heat = cv2.resize(ex["heat"], (tile, tile), interpolation=cv2.INTER_LINEAR)
+        heat = ex["heat"]
         hot = outlined.copy()
         blend_heat(hot, np.clip(heat, 0, 1).astype(np.float32))  # as a scan draws it: weak heat stays faint
         label = np.full((24, 3 * tile, 3), 255, np.uint8)

@@ -156,7 +156,7 @@ def _frequency_transform(img: np.ndarray, rng: np.random.Generator, smooth: floa
     return cv2.addWeighted(img, 1.0 + amount, blur, -amount, 0)
 
 
-def _to_unit_peak(mask: np.ndarray) -> np.ndarray:
+def unit_peak(mask: np.ndarray) -> np.ndarray:
     """``mask`` divided by its maximum (x / x is exactly 1 in floating point), unchanged when empty."""
     peak = float(mask.max())
     return mask / np.float32(peak) if peak > 0 else mask
@@ -203,13 +203,13 @@ def self_blend(
     k1 = _odd(rng.uniform(5, 25) * w / 380.0)
     mask = cv2.GaussianBlur(mask, (k1, k1), 0)
     if cfg.normalise:
-        mask = _to_unit_peak(mask)
+        mask = unit_peak(mask)
     mask[mask < 1.0] = 0.0
     sigma = rng.uniform(5, 45) * w / 380.0
     k2 = _odd(sigma * 3) * 2 + 1
     mask = cv2.GaussianBlur(mask, (k2, k2), sigma)
     if cfg.normalise:
-        mask = _to_unit_peak(mask)
+        mask = unit_peak(mask)
     mask *= float(rng.choice(cfg.blend_ratios))
     mask = np.clip(mask, 0.0, 1.0)
 
