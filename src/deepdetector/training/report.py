@@ -286,7 +286,7 @@ def model_card_markdown(card: dict[str, Any], evaluation: dict[str, Any] | None 
         "## Intended use",
         "",
         "Screening photos and videos of faces for face swaps, reenactment and generated faces, as one signal among",
-        "others for fact-checkers and analysts. A score is evidence to look closer (the heatmap shows where), not proof.",
+        "others for fact-checkers and analysts. A score is evidence to look closer (the heatmap shows roughly where), not proof.",
         "Not for decisions about people without human review. Faces the detector does not find are not judged",
         "(verdict `no_face`).",
         "",
@@ -387,6 +387,9 @@ def model_card_markdown(card: dict[str, Any], evaluation: dict[str, Any] | None 
         "- Frames of fake videos scored as photos (screenshots) are mostly missed at the image threshold: 15% of",
         "  the frames of the validation face-swap videos were flagged (`deepdetector frames`, docs/evaluation.md).",
         "  Scan the video itself.",
+        "- The heatmap is coarse (one value per cell of a small grid over the face region, upsampled): it shows",
+        "  which part of the face drove the score, not the changed pixels. How often it points at a known changed",
+        "  region is measured by `deepdetector localisation` (docs/evaluation.md).",
     ]
     if stills is not None and stills.get("max_region_side"):
         out += [
