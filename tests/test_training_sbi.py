@@ -155,5 +155,6 @@ def test_normalised_masks_keep_most_of_the_face(face_crop):
     hull = face_mask(crop.shape[:2], lm, "full").astype(bool)
     for seed in range(30):
         b = self_blend(crop, lm, np.random.default_rng(seed), variant="full")
+        assert b.mask.max() > 0
         half = b.mask >= 0.5 * b.mask.max()
         assert (half & hull).sum() > 0.4 * hull.sum()

@@ -171,7 +171,7 @@ def register(app: typer.Typer) -> None:
         manifest: Path = typer.Argument(..., help="CSV with path,label[,kind,source_dataset,group]; its REAL photos are made into known-mask fakes."),
         output: Path = typer.Option(Path("localisation"), "--output", "-o", help="Folder for localisation.json (every case and the tables) and examples.png."),
         limit: Optional[int] = typer.Option(100, help="Seeded sample of this many real photos (each gives one fake per variant); 0: all of them."),
-        seed: int = typer.Option(0, min=0, help="Seed of the sample and of the fakes (a photo's fakes depend on it, its path and the variant only)."),
+        seed: int = typer.Option(0, min=0, help="Seed of the sample and of the self-blends (a photo's self-blends depend on it, its path and the variant only; a swap's donor on the sample too)."),
         variants: Optional[str] = typer.Option(None, help="Comma-separated manipulations (default all): full,inner,lower (self-blends of the whole face, eyes-nose-mouth, mouth-chin) and swap (another photo's face)."),
         examples: int = typer.Option(3, help="Examples per variant drawn in examples.png (0: none)."),
         model: Optional[Path] = typer.Option(None, help="Model folder or model_card.json (default: the shipped model)."),
@@ -235,7 +235,7 @@ def register(app: typer.Typer) -> None:
         except DeepDetectorError as exc:
             raise _fail(str(exc)) from None
         except OSError as exc:
-            raise _fail(f"cannot write to {output}: {exc}") from None
+            raise _fail(f"cannot read or write a file: {exc}") from None
         for s in skipped:
             typer.echo(f"skipped {s.path}: {s.reason}", err=True)
         if not quiet:

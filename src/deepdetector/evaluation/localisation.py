@@ -27,8 +27,10 @@ The same measures are given for two maps that know nothing of the fake, so the h
 can be read against them: a Gaussian at the region's centre (``centre``) and the face hull of the
 detected landmarks (``face``). A heatmap that only says "the face is here" scores like ``face``; it
 pinpoints something only where it beats it, which is possible for the ``inner`` and ``lower``
-variants (their truth is part of the face). Two more figures per variant: the file-level AUC of
-the fakes against their real originals (detection), and the AUC of the mean heat on the truth's
+variants (their truth is part of the face). More figures per variant: the AUC of the score of
+the manipulated face of the fakes against the same face of their originals (detection; a fake
+whose face the scan lost is left out of it, and counts as not flagged), the original's own heatmap
+against the same truth (where the heat sits without any change), and the AUC of the mean heat on the truth's
 pixels of the fake against the same pixels of the real original (does a changed region get more
 heat than the same region unchanged?).
 """
@@ -184,8 +186,10 @@ def manipulate(variant: str, image: np.ndarray, box: Box, landmarks: np.ndarray,
                donor: tuple[np.ndarray, np.ndarray] | None = None) -> Manipulated:
     """One known-mask fake of ``image`` (RGB uint8) whose face has this ``box`` and 5 ``landmarks``.
 
-    Self-blends are made at the photo's own resolution on the 2x square around the face (clipped at
-    the frame) and pasted back, so the face's size in the photo does not change the recipe.
+    Self-blends are made at the photo's own resolution on the whole 2x square around the face (its
+    part outside the frame filled by repeating the edge pixels, as training's crops are) and its part
+    inside the frame is pasted back, so neither the face's size in the photo nor a frame edge next to
+    the face changes the recipe.
     """
     if variant == "swap":
         if donor is None:
@@ -195,16 +199,21 @@ def manipulate(variant: str, image: np.ndarray, box: Box, landmarks: np.ndarray,
         raise LocalisationError(f"unknown variant {variant!r}; available: {', '.join(VARIANTS)}")
     r = crop_region(box, BLEND_MARGIN)
     h, w = image.shape[:2]
-    x1, y1 = max(0, int(np.floor(r.x1))), max(0, int(np.floor(r.y1)))
-    x2, y2 = min(w, int(np.ceil(r.x2))), min(h, int(np.ceil(r.y2)))
-    part = np.ascontiguousarray(image[y1:y2, x1:x2])
-    lm = np.asarray(landmarks, np.float32) - np.array([x1, y1], np.float32)
+    side = max(2, int(np.ceil(r.width)))
+    sx, sy = int(np.floor(r.x1)), int(np.floor(r.y1))  # the square [sy:sy+side, sx:sx+side] in frame pixels
+    x1, y1, x2, y2 = max(0, sx), max(0, sy), min(w, sx + side), min(h, sy + side)
+    if x2 <= x1 or y2 <= y1:
+        raise LocalisationError("the face's square lies outside the picture")
+    pad = ((y1 - sy, sy + side - y2), (x1 - sx, sx + side - x2), (0, 0))
+    square = np.ascontiguousarray(np.pad(image[y1:y2, x1:x2], pad, mode="edge"))
+    lm = np.asarray(landmarks, np.float32) - np.array([sx, sy], np.float32)
     # the face is the transformed copy, so every pixel outside the mask keeps its value: the mask is all that changed
-    blend = self_blend(part, lm, rng, SBIConfig(source_transform=1.0), variant=variant)
+    blend = self_blend(square, lm, rng, SBIConfig(source_transform=1.0), variant=variant)
+    inside = (slice(y1 - sy, y2 - sy), slice(x1 - sx, x2 - sx))
     fake = image.copy()
-    fake[y1:y2, x1:x2] = blend.fake
+    fake[y1:y2, x1:x2] = blend.fake[inside]
     mask = np.zeros((h, w), np.float32)
-    mask[y1:y2, x1:x2] = blend.mask
+    mask[y1:y2, x1:x2] = blend.mask[inside]
     return Manipulated(fake, mask)
 
 
@@ -228,6 +237,7 @@ class Case:
     heat_on_truth_real: float | None = None  # the same pixels of the real original
     real_heads: dict[str, float] = field(default_factory=dict)  # each head's score of that face, real original
     fake_heads: dict[str, float] = field(default_factory=dict)  # and fake
+    heat_original: MapScore | None = None  # the original's heatmap against the same truth (where heat sits anyway)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -312,8 +322,8 @@ def run_study(detector: "Detector", items: Sequence[ManifestItem], variants: Seq
               ) -> tuple[list[Case], list[Skipped], list[dict[str, Any]]]:
     """Scan each real photo, then each of its known-mask fakes; measure every fake's heatmap.
 
-    Each fake is seeded by ``seed``, the photo's path and the variant, so it is the same whatever
-    else is in the sample. The swap's donor is the latest earlier photo of another group (or
+    Each self-blend is seeded by ``seed``, the photo's path and the variant, so it is the same whatever
+    else is in the sample (the swap draws no random numbers, but its donor depends on the sample). The swap's donor is the latest earlier photo of another group (or
     another file where groups are empty). Returns the cases, what gave no case (an unreadable
     photo, one without a face with landmarks, a fake whose scan failed) and up to ``examples``
     square tiles per variant for the example sheet.
@@ -340,14 +350,15 @@ def run_study(detector: "Detector", items: Sequence[ManifestItem], variants: Seq
         if not found:
             skipped.append(Skipped(item.path, "no face with landmarks"))
             continue
-        face0 = found[0]  # the largest face is the one manipulated
+        face0 = found[0]  # the largest face with landmarks is the one manipulated
         landmarks = np.asarray(face0.landmarks, np.float32)
         group = item.group or item.path
         donor = next(((im, lm) for g, im, lm in reversed(donors) if g != group), None)
         shape = image.shape[:2]
         for variant in variants:
             if variant == "swap" and donor is None:
-                continue  # no earlier photo of another group yet
+                skipped.append(Skipped(item.path, "swap fake: no earlier photo of another group to take a face from"))
+                continue
             rng = np.random.default_rng([seed, _stable_number(item.path), VARIANTS.index(variant)])
             fake = manipulate(variant, image, face0.box, landmarks, rng, donor)
             truth = truth_of(fake.mask)
@@ -378,16 +389,22 @@ def run_study(detector: "Detector", items: Sequence[ManifestItem], variants: Seq
                     "centre": score_map(centre_prior(region_shape), t),
                     "face": score_map(face_prior, t),
                 }
+                got_real = _region_heat(real_face, shape) if real_face is not None else None
+                if got_real is not None:  # the original's map over the same pixels (the fake's region)
+                    real_heat = np.zeros(shape, np.float32)
+                    real_heat[got_real[0]] = got_real[1]
+                    case.heat_original = score_map(real_heat[sl], t)
                 case.heat_on_truth_fake = _mean_heat_on(face, truth)
                 case.heat_on_truth_real = _mean_heat_on(real_face, truth)
                 if sum(1 for x in shown if x["variant"] == variant) < examples:
-                    shown.append(_example(variant, fake.image, truth, face, res.probability if face is None else face.probability, tile))
+                    shown.append(_example(variant, fake.image, truth, face, face.probability, tile))
             cases.append(case)
             if on_case is not None:
                 on_case(item.path, variant)
         donors = [d for d in donors if d[0] != group][-3:] + [(group, image, landmarks)]
     if not cases:
-        raise LocalisationError("no real photo of the selection gave a fake to measure (every one unreadable or without a face)")
+        reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped[:3]) + (f"; and {len(skipped) - 3} more" if len(skipped) > 3 else "")
+        raise LocalisationError(f"no real photo of the selection gave a fake to measure ({reasons or 'nothing to scan'})")
     return cases, skipped, shown
 
 
@@ -451,8 +468,8 @@ def summarise(cases: Sequence[Case]) -> dict[str, Any]:
         real_heads = {c.path: c.real_heads for c in vc}
         row["head_auc"] = {h: _auc([c.fake_heads.get(h) for c in vc], [r.get(h) for r in real_heads.values()]) for h in heads}
         maps: dict[str, Any] = {}
-        for name in ("heatmap",) + PRIORS:
-            scores = [c.heat if name == "heatmap" else c.priors.get(name) for c in located]
+        for name in ("heatmap", "original") + PRIORS:
+            scores = [c.heat if name == "heatmap" else c.heat_original if name == "original" else c.priors.get(name) for c in located]
             scores = [s for s in scores if s is not None]
             maps[name] = {
                 "pointing": _rate([s.hit for s in scores]),
@@ -478,7 +495,7 @@ def print_summary(console, summary: dict[str, Any], info: dict[str, Any]) -> Non
                 "heat on changed pixels: AUC fake vs original"):
         det.add_column(col)
     loc = Table(title="Where the heat is: heatmap vs maps that know nothing of the fake (pointing game / pixel AUC / mass ratio)")
-    for col in ("variant", "truth share of region", "heatmap", "centre prior", "face-hull prior"):
+    for col in ("variant", "truth share of region", "heatmap", "heatmap of the original", "centre prior", "face-hull prior"):
         loc.add_column(col)
     for variant, row in summary.items():
         d = row["detection_auc"]
@@ -486,7 +503,7 @@ def print_summary(console, summary: dict[str, Any], info: dict[str, Any]) -> Non
                     *(f(row.get("head_auc", {}).get(h, {}).get("value")) for h in heads), f(row["flagged"]["value"], True),
                     f(row["heat_on_truth_auc"]["value"]))
         cells = []
-        for name in ("heatmap",) + PRIORS:
+        for name in ("heatmap", "original") + PRIORS:
             m = row["maps"][name]
             cells.append(f"{f(m['pointing']['value'], True)} / {f(m['pixel_auc'])} / {f(m['mass_ratio'])}")
         loc.add_row(variant, f(row["truth_share"], True), *cells)

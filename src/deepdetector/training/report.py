@@ -387,9 +387,9 @@ def model_card_markdown(card: dict[str, Any], evaluation: dict[str, Any] | None 
         "- Frames of fake videos scored as photos (screenshots) are mostly missed at the image threshold: 15% of",
         "  the frames of the validation face-swap videos were flagged (`deepdetector frames`, docs/evaluation.md).",
         "  Scan the video itself.",
-        "- The heatmap is coarse (one value per cell of a small grid over the face region, upsampled): it shows",
-        "  which part of the face drove the score, not the changed pixels. How often it points at a known changed",
-        "  region is measured by `deepdetector localisation` (docs/evaluation.md).",
+        "- The heatmap is coarse (one value per cell of a small grid over the face region, upsampled; the score is",
+        "  the grid's average): it shows which part of the face the score came from, not the changed pixels. How",
+        "  often it points at a known changed region is measured by `deepdetector localisation` (docs/evaluation.md).",
     ]
     if stills is not None and stills.get("max_region_side"):
         out += [

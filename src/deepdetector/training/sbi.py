@@ -15,7 +15,7 @@ generalises to swaps it never saw. Recipe (``../shared/notes/field.md``):
 3. Shift S and the mask together (x +-3%, y +-1.5%, scale 0.95-1.05; borders reflected, never
    black); deform the mask elastically.
 4. Blend mask: blur, scale its peak to 1, zero everything below 1 (erodes the edge), blur again,
-   scale its peak to 1, times a ratio from {0.25, 0.5, 0.75, 1, 1, 1}. (Without the first scaling,
+   scale its peak to 1, times a ratio from {0.25, 0.5, 0.75, 1, 1, 1}. (Without the two scalings,
    ``SBIConfig.normalise=False``, what this project trained with until 2026-12-02: a float blur of
    a 0/1 mask may peak a hair under 1, the threshold then empties the whole mask, and about one
    self-blend in six is "fake" with no blended pixel at all.)
