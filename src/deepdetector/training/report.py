@@ -322,6 +322,7 @@ def model_card_markdown(card: dict[str, Any], evaluation: dict[str, Any] | None 
         f"(validation score {_f(tr.get('best_validation_score'), 4) if tr.get('best_validation_score') is not None else 'n/a'}).",
         f"- Hardware: {tr.get('hardware')}.",
         *([f"- Recalibrated: {tr['recalibrated']}."] if tr.get("recalibrated") else []),
+        *([f"- Reproduced: {tr['reproduced']}."] if tr.get("reproduced") else []),
         f"- ONNX export: largest |torch - onnxruntime| logit difference {tr.get('onnx_parity_max_abs_diff')}.",
         "- Fixed settings (no command option): " + ", ".join(
             f"{k} {v}" for k, v in settings.items() if k not in _OPTIONS and k not in {"pretrained"}) + ".",
