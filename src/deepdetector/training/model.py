@@ -41,10 +41,9 @@ def build_model(
     import torch
     from torch import nn
 
-    from deepdetector.training.backbones import BACKBONES, backbone_meta, check_blocks
+    from deepdetector.training.backbones import BACKBONES, check_blocks
 
-    backbone_meta(backbone)  # a clear error for an unknown name
-    check_blocks(backbone, freeze_blocks, tuple(taps))
+    check_blocks(backbone, freeze_blocks, tuple(taps))  # also a clear error for an unknown name
     backbone = BACKBONES.create(backbone, pretrained)
 
     class CamNet(nn.Module):

