@@ -16,6 +16,20 @@ torch = pytest.importorskip("torch")
 runner = CliRunner()
 
 
+def _capture_training(monkeypatch) -> dict:
+    """Replace the training itself; the returned dict gets the TrainConfig the command built."""
+    import deepdetector.training.train as train_mod
+
+    seen: dict = {}
+
+    def fake_run(cfg, log=print):
+        seen["cfg"] = cfg
+        return {"threshold": 0.5, "metrics": {}}
+
+    monkeypatch.setattr(train_mod, "run_training", fake_run)
+    return seen
+
+
 def test_the_efficientnet_lite_family_is_registered_with_its_true_block_layout():
     from efficientnet_lite_pytorch import EfficientNet
 
@@ -73,13 +87,7 @@ def test_card_command_names_the_backbone_and_older_cards_reproduce_on_lite0(monk
     from deepdetector.training.report import train_command
     from deepdetector.training.train import TrainConfig
 
-    seen = {}
-
-    def fake_run(cfg, log=print):
-        seen["cfg"] = cfg
-        return {"threshold": 0.5, "metrics": {}}
-
-    monkeypatch.setattr(train_mod, "run_training", fake_run)
+    seen = _capture_training(monkeypatch)
     cmd = train_command({"settings": {"data": ["d.csv"], "backbone": "efficientnet-lite2", "taps": [3, 6, 10, 14, 19, 20],
                                       "freeze_blocks": 7}})
     assert "--backbone efficientnet-lite2" in cmd and "--taps 3,6,10,14,19,20" in cmd
@@ -108,15 +116,8 @@ def test_the_shipped_card_document_records_the_reproduction_of_its_weights():
 
 
 def test_block_numbers_default_to_the_chosen_backbones_own_stages(monkeypatch):
-    import deepdetector.training.train as train_mod
 
-    seen = {}
-
-    def fake_run(cfg, log=print):
-        seen["cfg"] = cfg
-        return {"threshold": 0.5, "metrics": {}}
-
-    monkeypatch.setattr(train_mod, "run_training", fake_run)
+    seen = _capture_training(monkeypatch)
     for backbone, taps, freeze in (("efficientnet-lite0", (2, 4, 7, 10, 14, 15), 5), ("efficientnet-lite2", (3, 6, 10, 14, 19, 20), 7)):
         res = runner.invoke(app, ["train", "--data", "d.csv", "--backbone", backbone, "--no-progress"])
         assert res.exit_code == 0, res.output
