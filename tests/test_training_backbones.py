@@ -116,7 +116,6 @@ def test_the_shipped_card_document_records_the_reproduction_of_its_weights():
 
 
 def test_block_numbers_default_to_the_chosen_backbones_own_stages(monkeypatch):
-
     seen = _capture_training(monkeypatch)
     for backbone, taps, freeze in (("efficientnet-lite0", (2, 4, 7, 10, 14, 15), 5), ("efficientnet-lite2", (3, 6, 10, 14, 19, 20), 7)):
         res = runner.invoke(app, ["train", "--data", "d.csv", "--backbone", backbone, "--no-progress"])
