@@ -152,12 +152,12 @@ def test_export_builds_the_checkpoints_backbone_and_keeps_cards_of_another_apart
     ckpt = tmp_path / "best.pt"
     torch.save(build_model(HEADS, pretrained=False, taps=taps, backbone="efficientnet-lite1").state_dict(), ckpt)
     out = tmp_path / "out"
-    base = ["export", str(ckpt), "--out", str(out), "--input-size", "64", "--taps", "3,6,10,14,19,20"]
-    res = runner.invoke(app, base)  # built as Lite0: the weights do not fit, said plainly
+    base = ["export", str(ckpt), "--out", str(out), "--input-size", "64"]
+    res = runner.invoke(app, base + ["--taps", "3,6,10,14,19,20"])  # built as Lite0: those blocks do not exist, said plainly
     assert res.exit_code == 2 and "--backbone" in res.output and "Traceback" not in res.output
-    res = runner.invoke(app, base + ["--backbone", "efficientnet-lite1"])
+    res = runner.invoke(app, base + ["--backbone", "efficientnet-lite1"])  # taps default to Lite1's stage ends, as in training
     assert res.exit_code == 0, res.output
-    assert (out / "deepdetector.onnx").is_file()
+    exported = (out / "deepdetector.onnx").read_bytes()
     plain = tmp_path / "plain.pt"  # no taps: block numbers fit Lite0 too, the weights do not
     torch.save(build_model(HEADS, pretrained=False, backbone="efficientnet-lite1").state_dict(), plain)
     res = runner.invoke(app, ["export", str(plain), "--out", str(tmp_path / "o2"), "--input-size", "64", "--taps", ""])
@@ -165,5 +165,9 @@ def test_export_builds_the_checkpoints_backbone_and_keeps_cards_of_another_apart
     card = json.loads((out / "model_card.json").read_text())
     card["training"] = {"settings": {"backbone": "efficientnet-lite0"}}  # a Lite0 model's card already there
     (out / "model_card.json").write_text(json.dumps(card))
-    res = runner.invoke(app, base + ["--backbone", "efficientnet-lite1"])
+    other = tmp_path / "other.pt"  # other weights: an export would change the file's bytes
+    torch.manual_seed(1)
+    torch.save(build_model(HEADS, pretrained=False, taps=taps, backbone="efficientnet-lite1").state_dict(), other)
+    res = runner.invoke(app, ["export", str(other), "--out", str(out), "--input-size", "64", "--backbone", "efficientnet-lite1"])
     assert res.exit_code == 2 and "efficientnet-lite0 model" in res.output
+    assert (out / "deepdetector.onnx").read_bytes() == exported  # refused before anything was overwritten

@@ -147,7 +147,7 @@ def export(
     checkpoint: Path = typer.Argument(..., help="A training checkpoint (runs/train/best.pt)."),
     out: Path = typer.Option(Path("src/deepdetector/model/weights"), "--out", "-o", help="Folder for deepdetector.onnx and model_card.json."),
     input_size: int = typer.Option(192, help="Model input size the checkpoint was trained at."),
-    taps: str = typer.Option("2,4,7,10,14,15", help="The --taps the checkpoint was trained with."),
+    taps: Optional[str] = typer.Option(None, help="The --taps the checkpoint was trained with (default: the backbone's stage ends, as train's default)."),
     backbone: str = typer.Option(DEFAULT_BACKBONE, help="The --backbone the checkpoint was trained with."),
 ) -> None:
     """Export a checkpoint to ONNX; keep the calibration of an existing card there and refresh its sha256."""
@@ -157,15 +157,22 @@ def export(
     import numpy as np
     import torch
 
+    from deepdetector.training.backbones import default_taps
     from deepdetector.training.export import CARD_NAME, ONNX_NAME, check_parity, export_onnx, write_card
     from deepdetector.training.model import HEADS, build_model
 
     try:
         if not checkpoint.is_file():
             raise DeepDetectorError(f"checkpoint {checkpoint} does not exist")
+        card_path = out / CARD_NAME
+        old = json.loads(card_path.read_text()) if card_path.is_file() else None
+        trained_on = old.get("training", {}).get("settings", {}).get("backbone", DEFAULT_BACKBONE) if old is not None else None
+        if trained_on is not None and trained_on != backbone:  # before anything in --out is overwritten
+            raise DeepDetectorError(f"the card in {out} describes a {trained_on} model and this checkpoint is {backbone}: "
+                                    "export into another folder (or remove that card)")
         state = torch.load(checkpoint, map_location="cpu", weights_only=False)
         state = state.get("model", state)
-        model = build_model(HEADS, pretrained=False, taps=_parse_taps(taps), backbone=backbone)
+        model = build_model(HEADS, pretrained=False, taps=default_taps(backbone) if taps is None else _parse_taps(taps), backbone=backbone)
         try:
             model.load_state_dict(state)
         except RuntimeError as exc:
@@ -173,12 +180,6 @@ def export(
             raise DeepDetectorError(f"checkpoint {checkpoint} does not fit this network (trained with other --taps or --backbone?): {first}") from None
         onnx_path = export_onnx(model.eval(), out / ONNX_NAME, input_size)
         diff = check_parity(model, onnx_path, np.random.default_rng(0).integers(0, 256, (2, input_size, input_size, 3), dtype=np.uint8))
-        card_path = out / CARD_NAME
-        old = json.loads(card_path.read_text()) if card_path.is_file() else None
-        trained_on = (old or {}).get("training", {}).get("settings", {}).get("backbone", DEFAULT_BACKBONE) if old else None
-        if trained_on is not None and trained_on != backbone:
-            raise DeepDetectorError(f"the card in {out} describes a {trained_on} model and this checkpoint is {backbone}: "
-                                    "export into another folder (or remove that card)")
         card = old if old is not None else {
             "name": "deepdetector-lite0", "version": "0", "input_size": input_size, "margin": 1.6,
             "heads": [{"name": h, "a": 1.0, "b": 0.0} for h in HEADS], "threshold": 0.5, "uncalibrated": True,
