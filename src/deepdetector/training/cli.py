@@ -165,12 +165,20 @@ def export(
         if not checkpoint.is_file():
             raise DeepDetectorError(f"checkpoint {checkpoint} does not exist")
         card_path = out / CARD_NAME
-        old = json.loads(card_path.read_text()) if card_path.is_file() else None
+        try:
+            old = json.loads(card_path.read_text()) if card_path.is_file() else None
+        except (OSError, ValueError) as exc:
+            raise DeepDetectorError(f"the model card already in {out} cannot be read ({exc}); export into another folder") from None
         trained_on = old.get("training", {}).get("settings", {}).get("backbone", DEFAULT_BACKBONE) if old is not None else None
         if trained_on is not None and trained_on != backbone:  # before anything in --out is overwritten
             raise DeepDetectorError(f"the card in {out} describes a {trained_on} model and this checkpoint is {backbone}: "
                                     "export into another folder (or remove that card)")
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        try:
+            state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        except Exception as exc:  # a truncated or foreign file: pickle, zip and torch each raise their own
+            raise DeepDetectorError(f"checkpoint {checkpoint} cannot be read as a torch checkpoint ({type(exc).__name__}: {exc})") from None
+        if not isinstance(state, dict):
+            raise DeepDetectorError(f"checkpoint {checkpoint} holds no network weights (a {type(state).__name__})")
         state = state.get("model", state)
         model = build_model(HEADS, pretrained=False, taps=default_taps(backbone) if taps is None else _parse_taps(taps), backbone=backbone)
         try:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from deepdetector.training.backbones import DEFAULT_BACKBONE
+
 HEADS = ("swap", "synthetic")
 
 
@@ -22,7 +24,7 @@ def build_model(
     dropout: float = 0.2,
     freeze_blocks: int = 0,
     taps: tuple[int, ...] = (),
-    backbone: str = "efficientnet-lite0",
+    backbone: str = DEFAULT_BACKBONE,
 ) -> Any:
     """A ``torch.nn.Module`` mapping uint8 NHWC images to ``(logits [B,K], cam [B,K,h,w])``.
 

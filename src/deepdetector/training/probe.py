@@ -22,13 +22,14 @@ from typing import Any, Callable
 import numpy as np
 
 from deepdetector.training.data import BatchSpec, Pools, SampleConfig, make_batch
+from deepdetector.training.backbones import DEFAULT_BACKBONE
 from deepdetector.training.metrics import roc_auc
 
 _STATE: dict[str, Any] = {}
 
 
 def _init_worker(pools: Pools, spec: BatchSpec, scfg: SampleConfig, seed: int, pretrained: bool, threads: int, taps: tuple[int, ...] = (),
-                 backbone: str = "efficientnet-lite0") -> None:
+                 backbone: str = DEFAULT_BACKBONE) -> None:
     import torch
 
     from deepdetector.training.model import HEADS, build_model
@@ -66,7 +67,7 @@ def extract_training_features(
     pools: Pools, spec: BatchSpec, scfg: SampleConfig, seed: int, chunks: int, folder: Path,
     processes: int = 2, threads: int = 1, pretrained: bool = True, log: Callable[[str], None] = print,
     val_images: np.ndarray | None = None, time_limit_s: float | None = None, taps: tuple[int, ...] = (),
-    backbone: str = "efficientnet-lite0",
+    backbone: str = DEFAULT_BACKBONE,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Features and labels of ``chunks`` training batches (cached per chunk in ``folder``), and of ``val_images``."""
     import multiprocessing as mp

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from deepdetector.evaluation.markdown import evaluation_markdown
+from deepdetector.training.backbones import DEFAULT_BACKBONE
 
 # TrainConfig fields -> the ``deepdetector train`` option that sets them (fields absent here have
 # no option and are reported as fixed settings).
@@ -73,7 +74,7 @@ def train_command(training: dict[str, Any]) -> str:
     parts = ["deepdetector", "train"]
     # cards written before --taps / --synthetic-reals / --ema / --sbi-mask / --backbone existed: no taps, same-source, raw weights,
     # legacy masks, Lite0
-    settings = {**settings, "backbone": settings.get("backbone", "efficientnet-lite0"), "taps": settings.get("taps", []), "synthetic_reals": settings.get("synthetic_reals", "same-source"),
+    settings = {**settings, "backbone": settings.get("backbone", DEFAULT_BACKBONE), "taps": settings.get("taps", []), "synthetic_reals": settings.get("synthetic_reals", "same-source"),
                 "ema": settings.get("ema", 0.0), "lr_schedule": settings.get("lr_schedule", "constant"),
                 "sbi_smooth": settings.get("sbi_smooth", 0.0), "sbi_mask": settings.get("sbi_mask", "legacy")}
     for key, opt in _OPTIONS.items():

@@ -188,9 +188,8 @@ def run_stills_training(cfg: StillsConfig, log: Callable[[str], None] = print) -
     from deepdetector.training.export import check_parity, export_onnx, sha256_of
     from deepdetector.training.metrics import balanced_threshold, fit_platt
     from deepdetector.training.model import build_model
-    from deepdetector.training.train import TrainConfig, collect, count_files
-
     from deepdetector.training.backbones import DEFAULT_BACKBONE, check_blocks
+    from deepdetector.training.train import TrainConfig, collect, count_files
 
     check_blocks(DEFAULT_BACKBONE, cfg.freeze_blocks, tuple(cfg.taps))  # before any face is loaded
     if cfg.patch < 32 or cfg.patch_grid < 1 or cfg.epochs < 1 or cfg.steps_per_epoch < 1 or cfg.fakes_per_step < 2:

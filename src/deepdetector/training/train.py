@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from deepdetector.errors import ConfigError
-from deepdetector.training.backbones import backbone_meta, check_blocks
+from deepdetector.training.backbones import DEFAULT_BACKBONE, backbone_meta, check_blocks
 from deepdetector.training.cache import CachedFaces, CacheSettings, FaceCache
 from deepdetector.training.data import BatchSpec, FacePool, Pools, SampleConfig, head_of, make_batch, model_crop
 from deepdetector.training.datasets import MediaItem, read_source, resolve_groups, split_by_group
@@ -67,7 +67,7 @@ class TrainConfig:
     warmup_steps: int = 50
     freeze_blocks: int = 5
     ema: float = 0.0  # fine-tune: validate and ship a moving average of the weights with this decay (0: the raw weights; 0.998 measured no better)
-    backbone: str = "efficientnet-lite0"  # an entry of training.backbones.BACKBONES (its block numbers are what --taps and --freeze-blocks count)
+    backbone: str = DEFAULT_BACKBONE  # an entry of training.backbones.BACKBONES (its block numbers are what --taps and --freeze-blocks count)
     taps: tuple[int, ...] = (2, 4, 7, 10, 14, 15)  # blocks whose rectified outputs also feed the CAM head
     synthetic_reals: str = "mixed"  # real images beside generated ones for the synthetic head (see build_pools)
     sbi_smooth: float = 0.0  # probability of edge-preserving smoothing as the self-blend's frequency transform (0: published recipe)
@@ -183,7 +183,7 @@ def frames_for(cfg: TrainConfig) -> Callable[[MediaItem], int]:
 
 
 _LATER_OPTIONS = {"ema": 0.0, "lr_schedule": "constant", "sbi_smooth": 0.0, "split_seed": None, "sbi_mask": "legacy",
-                  "backbone": "efficientnet-lite0"}  # option -> the behaviour before it existed
+                  "backbone": DEFAULT_BACKBONE}  # option -> the behaviour before it existed
 
 
 def sample_config(cfg: TrainConfig) -> SampleConfig:
