@@ -231,7 +231,7 @@ def test_checkpoints_of_earlier_versions_still_resume():
     cfg = TrainConfig(data=["d.csv"], seed=2)
     # a version that knew --ema but not --lr-schedule / --sbi-smooth hashed ema=0.0 with the rest
     skip = {"out", "run_dir", "progress", "max_minutes", "workers", "threads", "epochs", "patience", "probe_chunks", "lr_schedule", "sbi_smooth",
-            "backbone"}
+            "backbone", "sbi_cross_frame"}
     old = hashlib.sha1(json.dumps({k: v for k, v in asdict(cfg).items() if k not in skip}, sort_keys=True).encode()).hexdigest()[:12]
     assert old != cfg.fingerprint() and old in cfg.fingerprints()
     assert TrainConfig(data=["d.csv"], seed=3).fingerprint() not in cfg.fingerprints()
@@ -258,12 +258,12 @@ def test_cards_trained_before_the_mask_fix_reproduce_with_legacy_masks(monkeypat
     from dataclasses import asdict
 
     skip = {"out", "run_dir", "progress", "max_minutes", "workers", "threads", "epochs", "patience", "probe_chunks",
-            "ema", "lr_schedule", "sbi_smooth", "split_seed", "sbi_mask", "backbone"}
+            "ema", "lr_schedule", "sbi_smooth", "split_seed", "sbi_mask", "backbone", "sbi_cross_frame"}
     old = hashlib.sha1(json.dumps({k: v for k, v in asdict(legacy).items() if k not in skip}, sort_keys=True).encode()).hexdigest()[:12]
     assert legacy.fingerprint() == old
 
 
-@pytest.mark.parametrize("option", [["--lr-schedule", "step"], ["--sbi-smooth", "1.5"], ["--synthetic-reals", "all"], ["--sbi-mask", "raw"],
+@pytest.mark.parametrize("option", [["--lr-schedule", "step"], ["--sbi-smooth", "1.5"], ["--synthetic-reals", "all"], ["--sbi-mask", "raw"], ["--sbi-cross-frame", "1.5"],
                                     ["--backbone", "resnet50"], ["--taps", "2,16"], ["--freeze-blocks", "17"]])
 def test_bad_training_options_stop_before_any_work(tmp_path, option):
     (tmp_path / "real").mkdir()
@@ -407,3 +407,20 @@ def test_split_seed_keeps_the_split_of_another_training_seed(tiny_model_copy, tm
     listed = {str((out.parent / r["path"]).resolve()) for r in csv.DictReader(out.open())}
     used = {it.path for it in collect(TrainConfig(train_only=[str(only)], max_per_subset=5, seed=0)).train}
     assert len(listed) == 15 and not listed & used
+
+
+def test_cross_frame_blends_are_in_the_card_command_and_off_for_older_cards(monkeypatch):
+    """The card's command names ``--sbi-cross-frame`` so a run with it reproduces; a card written before the
+    option existed says 0.0 (what it was trained with), and a run without it hashes as before (resumes)."""
+    import shlex
+
+    from deepdetector.training.report import train_command
+    from deepdetector.training.train import TrainConfig
+
+    assert "--sbi-cross-frame 0.0" in train_command({"settings": {"data": ["d.csv"], "method": "finetune"}})
+    cmd = train_command({"settings": {"data": ["d.csv"], "method": "finetune", "sbi_cross_frame": 0.5}})
+    assert "--sbi-cross-frame 0.5" in cmd
+    assert _captured_config(monkeypatch, shlex.split(cmd)[1:] + ["--no-progress"]).sbi_cross_frame == 0.5
+    base = TrainConfig(data=["d.csv"])
+    assert base.fingerprint() in TrainConfig(data=["d.csv"], sbi_cross_frame=0.0).fingerprints()
+    assert TrainConfig(data=["d.csv"], sbi_cross_frame=0.5).fingerprint() not in base.fingerprints()

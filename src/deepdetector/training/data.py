@@ -2,7 +2,8 @@
 
 A training step sees, in one batch:
 
-* ``pairs`` real faces and their self-blended fakes (labels: swap 0 / swap 1),
+* ``pairs`` real faces and their self-blended fakes (labels: swap 0 / swap 1); with
+  ``SBIConfig.cross_frame`` a video face may be blended with another frame of its video,
 * ``synthetic`` generated faces (GAN, diffusion; synthetic 1) and as many real still images from
   the same sources (both heads 0), so the synthetic head cannot learn "portrait photo = fake",
 * ``supervised`` real manipulated video faces of TRAINING groups (face swaps, reenactment,
@@ -24,7 +25,7 @@ from deepdetector.faces.crop import crop_region, crop_square, to_crop_coords
 from deepdetector.training.augment import AugmentConfig, augment_pair
 from deepdetector.training.cache import CachedFaces
 from deepdetector.training.datasets import MediaItem
-from deepdetector.training.sbi import SBIConfig, flip_landmarks, self_blend
+from deepdetector.training.sbi import SBIConfig, align_to, flip_landmarks, self_blend
 from deepdetector.types import Box
 
 SYNTHETIC_KINDS = ("gan", "diffusion", "synthetic", "generated")
@@ -63,10 +64,29 @@ class FacePool:
     def __len__(self) -> int:
         return int(self.entries.shape[0])
 
-    def pick(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def pick_entry(self, rng: np.random.Generator) -> tuple[CachedFaces, int]:
+        """A random face: the file's cached faces and the frame index (one draw, as :meth:`pick`)."""
         i, j = self.entries[int(rng.integers(len(self.entries)))]
-        f = self.faces[int(i)]
+        return self.faces[int(i)], int(j)
+
+    def pick(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        f, j = self.pick_entry(rng)
         return f.crops[j], f.landmarks[j], f.boxes[j]
+
+
+def other_frame(faces: CachedFaces, j: int, p: float, rng: np.random.Generator) -> np.ndarray | None:
+    """With probability ``p``, another cached frame of the same file aligned onto frame ``j``'s
+    landmarks (the source of a cross-frame blend); None for a still, or when not drawn.
+
+    Draws no random number when ``p`` is 0 or the file has one face, so the published recipe's
+    batches stay the same.
+    """
+    n = len(faces)
+    if p <= 0 or n < 2 or rng.random() >= p:
+        return None
+    k = int(rng.integers(n - 1))
+    k += k >= j  # any frame but j
+    return align_to(faces.crops[k], faces.landmarks[k], faces.landmarks[j], faces.crops[j].shape[:2])
 
 
 @dataclass
@@ -99,11 +119,16 @@ def _flip(crop: np.ndarray, lm: np.ndarray, box: np.ndarray) -> tuple[np.ndarray
     return np.ascontiguousarray(crop[:, ::-1]), flip_landmarks(lm, w), box
 
 
-def make_pair(crop, lm, box, cfg: SampleConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A (real, self-blended fake) pair at the model's input size, augmented together."""
+def make_pair(crop, lm, box, cfg: SampleConfig, rng: np.random.Generator, source: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A (real, self-blended fake) pair at the model's input size, augmented together.
+
+    ``source``: the picture blended in, aligned to ``crop`` (a cross-frame blend); default the crop itself.
+    """
     if rng.random() < cfg.augment.p_flip:
         crop, lm, box = _flip(crop, lm, box)
-    blend = self_blend(crop, lm, rng, cfg.sbi)
+        if source is not None:
+            source = np.ascontiguousarray(source[:, ::-1])
+    blend = self_blend(crop, lm, rng, cfg.sbi, source=source)
     region = _jittered_region(box, cfg, rng)
     real = crop_square(blend.real, region, cfg.input_size)
     fake = crop_square(blend.fake, region, cfg.input_size)
@@ -150,7 +175,9 @@ def make_batch(pools: Pools, spec: BatchSpec, cfg: SampleConfig, rng: np.random.
     images: list[np.ndarray] = []
     labels: list[tuple[float, float]] = []
     for _ in range(spec.pairs):
-        real, fake = make_pair(*pools.sbi_reals.pick(rng), cfg, rng)
+        faces, j = pools.sbi_reals.pick_entry(rng)
+        source = other_frame(faces, j, cfg.sbi.cross_frame, rng)
+        real, fake = make_pair(faces.crops[j], faces.landmarks[j], faces.boxes[j], cfg, rng, source=source)
         images += [real, fake]
         labels += [(0.0, 0.0), (1.0, -1.0)]
     for pool_f, pool_r, n, fake_label in (

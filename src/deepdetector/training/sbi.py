@@ -20,6 +20,13 @@ generalises to swaps it never saw. Recipe (``../shared/notes/field.md``):
    a 0/1 mask may peak a hair under 1, the threshold then empties the whole mask, and about one
    self-blend in six is "fake" with no blended pixel at all.)
 5. fake = M*S + (1-M)*T; the real example is T.
+
+Cross-frame blends (``SBIConfig.cross_frame``, off in the published recipe): for a face from a
+video, S may instead be ANOTHER frame of the same video, aligned onto this frame's landmarks
+(:func:`align_to`) before the steps above. Inside the mask the fake then shows the same person
+with another expression, mouth shape or lighting, which is what reenactment (Face2Face,
+NeuralTextures) and lip-sync (Wav2Lip, SadTalker) change, while the colour, frequency and shift
+steps still add the blending artefacts of a swap.
 """
 
 from __future__ import annotations
@@ -74,6 +81,8 @@ class SBIConfig:
     # (the surroundings) is; 1.0 keeps every pixel outside the mask as it was (the localisation study's fakes)
     normalise: bool = True  # scale the blurred mask's peak to 1 before the threshold and after the second blur (published recipe);
     # False reproduces models trained before 2026-12-02 (a sixth of their blend masks came out empty)
+    cross_frame: float = 0.0  # probability that a video face's source is another frame of its video (0: the published recipe;
+    # drawn by the batch maker, see training.data.other_frame)
 
 
 @dataclass
@@ -109,6 +118,16 @@ def polygon_mask(shape: tuple[int, int], landmarks: np.ndarray, outline: np.ndar
 def face_mask(shape: tuple[int, int], landmarks: np.ndarray, variant: str = "full") -> np.ndarray:
     """The face hull mask (uint8 0/1) of one variant: ``full``, ``inner`` or ``lower``."""
     return polygon_mask(shape, landmarks, MASK_VARIANTS[variant])
+
+
+def align_to(image: np.ndarray, landmarks_from: np.ndarray, landmarks_to: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``image`` warped (similarity transform, borders reflected) so that its ``landmarks_from`` land on
+    ``landmarks_to`` in a picture of ``shape`` (h, w): another frame of a video laid over this one."""
+    m, _ = cv2.estimateAffinePartial2D(np.asarray(landmarks_from, np.float32), np.asarray(landmarks_to, np.float32), method=cv2.LMEDS)
+    if m is None:  # degenerate landmarks: least squares on the eye/mouth corners
+        m = cv2.getAffineTransform(np.asarray(landmarks_from, np.float32)[[0, 1, 3]], np.asarray(landmarks_to, np.float32)[[0, 1, 3]])
+    h, w = shape
+    return cv2.warpAffine(image, m.astype(np.float32), (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
 
 
 def _elastic(mask: np.ndarray, rng: np.random.Generator, amplitude: float) -> np.ndarray:
@@ -173,8 +192,14 @@ def self_blend(
     rng: np.random.Generator,
     config: SBIConfig | None = None,
     variant: str | None = None,
+    source: np.ndarray | None = None,
 ) -> SelfBlend:
-    """Make a self-blended fake of ``image`` (RGB uint8) with 5 ``landmarks`` in its coordinates."""
+    """Make a self-blended fake of ``image`` (RGB uint8) with 5 ``landmarks`` in its coordinates.
+
+    ``source``: the picture blended in (same shape, already aligned to ``landmarks``); default a
+    copy of ``image`` (the published recipe). The real example is always ``image`` (or its
+    transformed copy), so the fake differs from it only inside the mask either way.
+    """
     cfg = config or SBIConfig()
     h, w = image.shape[:2]
     if variant is None:
@@ -184,7 +209,9 @@ def self_blend(
     mask = face_mask((h, w), landmarks, variant).astype(np.float32)
 
     target = image
-    source = image.copy()
+    if source is not None and source.shape != image.shape:
+        raise ValueError(f"source shape {source.shape} differs from image shape {image.shape}")
+    source = image.copy() if source is None else source.copy()
     if rng.random() < cfg.source_transform:
         source = _frequency_transform(_colour_transform(source, rng), rng, cfg.smooth)
     else:

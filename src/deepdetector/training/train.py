@@ -72,6 +72,7 @@ class TrainConfig:
     synthetic_reals: str = "mixed"  # real images beside generated ones for the synthetic head (see build_pools)
     sbi_smooth: float = 0.0  # probability of edge-preserving smoothing as the self-blend's frequency transform (0: published recipe)
     sbi_mask: str = "normalised"  # self-blend masks as published ("normalised") or as trained before 2026-12-02 ("legacy": see SBIConfig.normalise)
+    sbi_cross_frame: float = 0.0  # probability that a real video face is blended with another frame of its video (0: published recipe)
     patience: int = 4
     threads: int = 2
     workers: int = 1
@@ -183,11 +184,12 @@ def frames_for(cfg: TrainConfig) -> Callable[[MediaItem], int]:
 
 
 _LATER_OPTIONS = {"ema": 0.0, "lr_schedule": "constant", "sbi_smooth": 0.0, "split_seed": None, "sbi_mask": "legacy",
-                  "backbone": DEFAULT_BACKBONE}  # option -> the behaviour before it existed
+                  "backbone": DEFAULT_BACKBONE, "sbi_cross_frame": 0.0}  # option -> the behaviour before it existed
 
 
 def sample_config(cfg: TrainConfig) -> SampleConfig:
-    return SampleConfig(input_size=cfg.input_size, margin=cfg.margin, sbi=SBIConfig(smooth=cfg.sbi_smooth, normalise=cfg.sbi_mask == "normalised"))
+    return SampleConfig(input_size=cfg.input_size, margin=cfg.margin, sbi=SBIConfig(smooth=cfg.sbi_smooth, normalise=cfg.sbi_mask == "normalised",
+                                                                                      cross_frame=cfg.sbi_cross_frame))
 
 
 def open_cache(cfg: TrainConfig) -> FaceCache:
@@ -484,6 +486,8 @@ def check_settings(cfg: TrainConfig) -> None:
         raise ConfigError(f"unknown synthetic_reals {cfg.synthetic_reals!r}; choose one of {', '.join(SYNTHETIC_REALS)}")
     if not 0.0 <= cfg.sbi_smooth <= 1.0:
         raise ConfigError(f"sbi_smooth is a probability: between 0 and 1, got {cfg.sbi_smooth}")
+    if not 0.0 <= cfg.sbi_cross_frame <= 1.0:
+        raise ConfigError(f"sbi_cross_frame is a probability: between 0 and 1, got {cfg.sbi_cross_frame}")
     if cfg.sbi_mask not in SBI_MASKS:
         raise ConfigError(f"unknown sbi_mask {cfg.sbi_mask!r}; choose one of {', '.join(SBI_MASKS)}")
     check_blocks(cfg.backbone, cfg.freeze_blocks, tuple(cfg.taps))
