@@ -254,3 +254,37 @@ def test_when_nothing_can_be_measured_the_error_says_why(photos, tiny_model_dir,
     # one photo with a face cannot donate to itself, the other has none: both reasons are named
     assert "no earlier photo of another group" in res.output and "no face" in res.output
     assert not (tmp_path / "o").exists()
+
+
+def test_photos_over_the_pixel_limit_are_studied_shrunk_originals_and_fakes_alike(photos, tiny_model_dir, monkeypatch):
+    """A huge photo must not cost a gigabyte per fake: over ``max_pixels`` the frame is shrunk before
+    any fake is made, and the scanner sees the shrunk original and fakes (never a mix of sizes)."""
+    from deepdetector.api import Detector
+    from deepdetector.config import ScanConfig
+    from deepdetector.evaluation import localisation as L
+    from deepdetector.evaluation.manifest import read_manifest
+
+    big = np.zeros((300, 500, 3), np.uint8)
+    assert L.shrink_to(big, 10 ** 6) is big  # small enough: untouched
+    small = L.shrink_to(big, 60_000)
+    assert small.shape[0] * small.shape[1] <= 60_000 and abs(small.shape[1] / small.shape[0] - 5 / 3) < 0.02
+
+    det = Detector(L.study_config(ScanConfig(model_path=tiny_model_dir)))
+    item = {it.path: it for it in read_manifest(photos / "manifest.csv")}["a.png"]  # 256 x 256
+    seen = []
+    real_scan = Detector.scan
+
+    def spy(self, p, frame_transform=None, on_progress=None):
+        def t(img):
+            out = frame_transform(img)
+            seen.append(out.shape[:2])
+            return out
+        return real_scan(self, p, t if frame_transform is not None else None, on_progress)
+
+    monkeypatch.setattr(Detector, "scan", spy)
+    cases, skipped, _ = L.run_study(det, [item], ["full", "lower"], max_pixels=200 * 200)
+    assert len(seen) == 3 and len(set(seen)) == 1 and seen[0][0] * seen[0][1] <= 200 * 200  # the original, then two fakes
+    assert [c.variant for c in cases] == ["full", "lower"] and all(c.face_found for c in cases), skipped
+    seen.clear()
+    L.run_study(det, [item], ["full"])  # the default limit (16 MP) leaves it as decoded
+    assert seen == [(256, 256), (256, 256)]

@@ -219,6 +219,7 @@ def register(app: typer.Typer) -> None:
                 "photos": len({c.path for c in cases}), "photos_sampled": len(photos), "skipped": len(skipped), "seed": seed, "variants": chosen,
                 "selection": selection.notes,
                 "tolerance": L.TOLERANCE, "truth_level": L.TRUTH_LEVEL, "grid": L.GRID, "centre_sigma": L.CENTRE_SIGMA,
+                "max_pixels": L.MAX_STUDY_PIXELS,
             }
             output.mkdir(parents=True, exist_ok=True)
             (output / "localisation.json").write_text(json.dumps({

@@ -67,6 +67,11 @@ GRID = 64
 #: Standard deviation of the centre prior, as a fraction of the region side.
 CENTRE_SIGMA = 0.25
 PRIORS = ("centre", "face")
+#: Photos with more pixels are studied shrunk to this many (area interpolation), originals and fakes
+#: alike: each fake holds a few full-frame arrays (the fake, its blend mask, the truth, the original's
+#: heatmap: about 13 bytes a pixel, 200 MB at this size, 1 GB at the scanner's 80 MP limit) and the
+#: swap keeps four recent photos as donors.
+MAX_STUDY_PIXELS = 16_000_000
 
 
 class LocalisationError(DeepDetectorError):
@@ -283,14 +288,27 @@ def _face_on(result: "FileResult", truth: np.ndarray) -> "FaceResult | None":
     return best
 
 
-class _Capture:
-    """A frame transform that records the decoded frame (and optionally replaces it)."""
+def shrink_to(image: np.ndarray, max_pixels: int = MAX_STUDY_PIXELS) -> np.ndarray:
+    """``image`` unchanged, or shrunk (same aspect, area interpolation) to at most ``max_pixels``."""
+    h, w = image.shape[:2]
+    if h * w <= max_pixels:
+        return image
+    f = (max_pixels / float(h * w)) ** 0.5
+    size = (max(1, int(w * f)), max(1, int(h * f)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
-    def __init__(self, replacement: np.ndarray | None = None) -> None:
+
+class _Capture:
+    """A frame transform that records the decoded frame, shrunk to ``max_pixels`` (and optionally
+    replaces it: the fake of the shrunk frame is what the scanner then sees)."""
+
+    def __init__(self, replacement: np.ndarray | None = None, max_pixels: int = MAX_STUDY_PIXELS) -> None:
         self.frame: np.ndarray | None = None
         self.replacement = replacement
+        self.max_pixels = max_pixels
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
+        image = shrink_to(image, self.max_pixels)
         self.frame = image
         if self.replacement is not None:
             if self.replacement.shape != image.shape:
@@ -318,15 +336,16 @@ def _needs_landmarks(detector: "Detector") -> None:
 
 
 def run_study(detector: "Detector", items: Sequence[ManifestItem], variants: Sequence[str] = VARIANTS, seed: int = 0,
-              on_case: CaseCallback | None = None, examples: int = 0, tile: int = 160
-              ) -> tuple[list[Case], list[Skipped], list[dict[str, Any]]]:
+              on_case: CaseCallback | None = None, examples: int = 0, tile: int = 160,
+              max_pixels: int = MAX_STUDY_PIXELS) -> tuple[list[Case], list[Skipped], list[dict[str, Any]]]:
     """Scan each real photo, then each of its known-mask fakes; measure every fake's heatmap.
 
     Each self-blend is seeded by ``seed``, the photo's path and the variant, so it is the same whatever
     else is in the sample (the swap draws no random numbers, but its donor depends on the sample). The swap's donor is the latest earlier photo of another group (or
     another file where groups are empty). Returns the cases, what gave no case (an unreadable
     photo, one without a face with landmarks, a fake whose scan failed) and up to ``examples``
-    square tiles per variant for the example sheet.
+    square tiles per variant for the example sheet. Photos over ``max_pixels`` are studied shrunk to
+    it (see :data:`MAX_STUDY_PIXELS`), so memory stays bounded whatever the photo's size.
     """
     from deepdetector.faces.detect import detect_faces
 
@@ -340,7 +359,7 @@ def run_study(detector: "Detector", items: Sequence[ManifestItem], variants: Seq
     shown: list[dict[str, Any]] = []
     donors: list[tuple[str, np.ndarray, np.ndarray]] = []  # (group, image, landmarks) of recent photos, newest last
     for item in items:
-        capture = _Capture()
+        capture = _Capture(max_pixels=max_pixels)
         real = detector.scan(item.file, frame_transform=capture)
         if real.error or capture.frame is None:
             skipped.append(Skipped(item.path, real.error or "no frame decoded"))
@@ -362,7 +381,7 @@ def run_study(detector: "Detector", items: Sequence[ManifestItem], variants: Seq
             rng = np.random.default_rng([seed, _stable_number(item.path), VARIANTS.index(variant)])
             fake = manipulate(variant, image, face0.box, landmarks, rng, donor)
             truth = truth_of(fake.mask)
-            res = detector.scan(item.file, frame_transform=_Capture(fake.image))
+            res = detector.scan(item.file, frame_transform=_Capture(fake.image, max_pixels))
             if res.error:
                 skipped.append(Skipped(item.path, f"{variant} fake: {res.error}"))
                 continue
