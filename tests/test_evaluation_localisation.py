@@ -288,3 +288,34 @@ def test_photos_over_the_pixel_limit_are_studied_shrunk_originals_and_fakes_alik
     seen.clear()
     L.run_study(det, [item], ["full"])  # the default limit (16 MP) leaves it as decoded
     assert seen == [(256, 256), (256, 256)]
+
+
+def test_a_swap_whose_donor_cannot_be_aligned_is_an_error_the_study_skips(face_and_landmarks):
+    from deepdetector.evaluation import localisation as L
+
+    image, box, lm = face_and_landmarks
+    with pytest.raises(L.LocalisationError, match="aligned"):
+        L.face_swap(image, lm, image, np.full((5, 2), 10, np.float32))
+    ok = L.face_swap(image, lm, image[:, ::-1].copy(), np.asarray(lm, np.float32))
+    assert ok.image.shape == image.shape and ok.mask.max() > 0
+
+
+def test_a_fake_that_cannot_be_made_is_skipped_and_the_others_measured(photos, tiny_model_dir, monkeypatch):
+    from deepdetector.api import Detector
+    from deepdetector.config import ScanConfig
+    from deepdetector.evaluation import localisation as L
+    from deepdetector.evaluation.manifest import read_manifest
+
+    det = Detector(L.study_config(ScanConfig(model_path=tiny_model_dir)))
+    items = {it.path: it for it in read_manifest(photos / "manifest.csv")}
+    real_manipulate = L.manipulate
+
+    def fails_for_swaps(variant, *args, **kwargs):
+        if variant == "swap":
+            raise L.LocalisationError("the donor's landmarks cannot be aligned onto this face")
+        return real_manipulate(variant, *args, **kwargs)
+
+    monkeypatch.setattr(L, "manipulate", fails_for_swaps)
+    cases, skipped, _ = L.run_study(det, [items["a.png"], items["b.png"]], ["lower", "swap"])
+    assert [(c.path, c.variant) for c in cases] == [("a.png", "lower"), ("b.png", "lower")]
+    assert any(s.path == "b.png" and s.reason == "swap fake: the donor's landmarks cannot be aligned onto this face" for s in skipped)

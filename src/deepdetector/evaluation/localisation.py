@@ -50,7 +50,7 @@ from deepdetector.errors import DeepDetectorError
 from deepdetector.evaluation import metrics as M
 from deepdetector.evaluation.manifest import ManifestItem
 from deepdetector.faces.crop import crop_region, crop_square
-from deepdetector.training.sbi import SBIConfig, face_mask, self_blend
+from deepdetector.training.sbi import SBIConfig, align_to, face_mask, self_blend
 from deepdetector.types import Box
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -166,10 +166,9 @@ def _colour_match(source: np.ndarray, target: np.ndarray, region: np.ndarray) ->
 def face_swap(target: np.ndarray, target_lm: np.ndarray, donor: np.ndarray, donor_lm: np.ndarray) -> Manipulated:
     """The donor's face aligned onto the target's landmarks (similarity), colour-matched, blended over the hull."""
     h, w = target.shape[:2]
-    m, _ = cv2.estimateAffinePartial2D(np.asarray(donor_lm, np.float32), np.asarray(target_lm, np.float32), method=cv2.LMEDS)
-    if m is None:
-        m = cv2.getAffineTransform(np.asarray(donor_lm, np.float32)[[0, 1, 3]], np.asarray(target_lm, np.float32)[[0, 1, 3]])
-    warped = cv2.warpAffine(donor, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    warped = align_to(donor, donor_lm, target_lm, (h, w))
+    if warped is None:
+        raise LocalisationError("the donor's landmarks cannot be aligned onto this face")
     hull = face_mask((h, w), target_lm, "full")
     # a soft edge around the hull: erode it by about the blur's reach, then blur
     eye = float(np.linalg.norm(np.asarray(target_lm[1], np.float32) - np.asarray(target_lm[0], np.float32)))
@@ -288,19 +287,26 @@ def _face_on(result: "FileResult", truth: np.ndarray) -> "FaceResult | None":
     return best
 
 
+def shrunk_shape(h: int, w: int, max_pixels: int = MAX_STUDY_PIXELS) -> tuple[int, int]:
+    """(h, w) of an ``h`` x ``w`` picture shrunk (same aspect) to at most ``max_pixels``; unchanged when it fits."""
+    if h * w <= max_pixels:
+        return h, w
+    f = (max_pixels / float(h * w)) ** 0.5
+    return max(1, int(h * f)), max(1, int(w * f))
+
+
 def shrink_to(image: np.ndarray, max_pixels: int = MAX_STUDY_PIXELS) -> np.ndarray:
     """``image`` unchanged, or shrunk (same aspect, area interpolation) to at most ``max_pixels``."""
     h, w = image.shape[:2]
-    if h * w <= max_pixels:
+    size = shrunk_shape(h, w, max_pixels)
+    if size == (h, w):
         return image
-    f = (max_pixels / float(h * w)) ** 0.5
-    size = (max(1, int(w * f)), max(1, int(h * f)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
 
 
 class _Capture:
-    """A frame transform that records the decoded frame, shrunk to ``max_pixels`` (and optionally
-    replaces it: the fake of the shrunk frame is what the scanner then sees)."""
+    """A frame transform that records the decoded frame, shrunk to ``max_pixels``, or replaces it
+    with ``replacement`` (a fake of the shrunk frame: what the scanner then sees)."""
 
     def __init__(self, replacement: np.ndarray | None = None, max_pixels: int = MAX_STUDY_PIXELS) -> None:
         self.frame: np.ndarray | None = None
@@ -308,13 +314,13 @@ class _Capture:
         self.max_pixels = max_pixels
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        image = shrink_to(image, self.max_pixels)
-        self.frame = image
-        if self.replacement is not None:
-            if self.replacement.shape != image.shape:
+        if self.replacement is not None:  # only the shape is compared: no need to shrink the decoded frame again
+            if self.replacement.shape != (*shrunk_shape(*image.shape[:2], self.max_pixels), *image.shape[2:]):
                 raise LocalisationError("the file decoded differently the second time")
+            self.frame = self.replacement
             return self.replacement
-        return image
+        self.frame = shrink_to(image, self.max_pixels)
+        return self.frame
 
 
 CaseCallback = Callable[[str, str], None]
@@ -345,7 +351,8 @@ def run_study(detector: "Detector", items: Sequence[ManifestItem], variants: Seq
     another file where groups are empty). Returns the cases, what gave no case (an unreadable
     photo, one without a face with landmarks, a fake whose scan failed) and up to ``examples``
     square tiles per variant for the example sheet. Photos over ``max_pixels`` are studied shrunk to
-    it (see :data:`MAX_STUDY_PIXELS`), so memory stays bounded whatever the photo's size.
+    it (see :data:`MAX_STUDY_PIXELS`), so the arrays each fake holds stay bounded whatever the photo's
+    size (the scanner still decodes the whole photo for every scan).
     """
     from deepdetector.faces.detect import detect_faces
 
@@ -379,7 +386,11 @@ def run_study(detector: "Detector", items: Sequence[ManifestItem], variants: Seq
                 skipped.append(Skipped(item.path, "swap fake: no earlier photo of another group to take a face from"))
                 continue
             rng = np.random.default_rng([seed, _stable_number(item.path), VARIANTS.index(variant)])
-            fake = manipulate(variant, image, face0.box, landmarks, rng, donor)
+            try:
+                fake = manipulate(variant, image, face0.box, landmarks, rng, donor)
+            except LocalisationError as exc:  # this fake cannot be made (a face at the edge, landmarks that do not align)
+                skipped.append(Skipped(item.path, f"{variant} fake: {exc}"))
+                continue
             truth = truth_of(fake.mask)
             res = detector.scan(item.file, frame_transform=_Capture(fake.image, max_pixels))
             if res.error:

@@ -25,7 +25,7 @@ from deepdetector.faces.crop import crop_region, crop_square, to_crop_coords
 from deepdetector.training.augment import AugmentConfig, augment_pair
 from deepdetector.training.cache import CachedFaces
 from deepdetector.training.datasets import MediaItem
-from deepdetector.training.sbi import SBIConfig, align_to, flip_landmarks, self_blend
+from deepdetector.training.sbi import MAX_ALIGN_RESIDUAL, SBIConfig, align_to, flip_landmarks, self_blend
 from deepdetector.types import Box
 
 SYNTHETIC_KINDS = ("gan", "diffusion", "synthetic", "generated")
@@ -76,7 +76,8 @@ class FacePool:
 
 def other_frame(faces: CachedFaces, j: int, p: float, rng: np.random.Generator) -> np.ndarray | None:
     """With probability ``p``, another cached frame of the same file aligned onto frame ``j``'s
-    landmarks (the source of a cross-frame blend); None for a still, or when not drawn.
+    landmarks (the source of a cross-frame blend); None when the file has one cached face (a still),
+    when not drawn, or when the drawn frame's landmarks do not fit (see ``MAX_ALIGN_RESIDUAL``).
 
     Draws no random number when ``p`` is 0 or the file has one face, so the published recipe's
     batches stay the same.
@@ -86,7 +87,7 @@ def other_frame(faces: CachedFaces, j: int, p: float, rng: np.random.Generator) 
         return None
     k = int(rng.integers(n - 1))
     k += k >= j  # any frame but j
-    return align_to(faces.crops[k], faces.landmarks[k], faces.landmarks[j], faces.crops[j].shape[:2])
+    return align_to(faces.crops[k], faces.landmarks[k], faces.landmarks[j], faces.crops[j].shape[:2], MAX_ALIGN_RESIDUAL)
 
 
 @dataclass
