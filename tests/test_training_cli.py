@@ -34,6 +34,31 @@ def test_synth_writes_real_mask_fake_side_by_side(tmp_path, face_rgb):
     assert np.array_equal(np.asarray(Image.open(again)), pic)
 
 
+def test_synth_blends_in_another_frame_of_the_face(tmp_path, face_rgb):
+    """``--other``: the fake takes its face from another picture (here the photo mirrored), aligned on the
+    landmarks; outside the mask it is still the real."""
+    import cv2
+
+    src = write_image(tmp_path / "face.jpg", face_rgb)
+    other = write_image(tmp_path / "other.jpg", cv2.warpAffine(np.ascontiguousarray(face_rgb[:, ::-1]),
+                                                               cv2.getRotationMatrix2D((256, 256), 8, 0.9), (512, 512)))
+    args = ["-o", "OUT", "--size", "128", "--seed", "2", "--variant", "full"]
+    pics = {}
+    for name, extra in (("plain", []), ("cross", ["--other", str(other)])):
+        out = tmp_path / f"{name}.png"
+        res = runner.invoke(app, ["synth", str(src), *[str(out) if a == "OUT" else a for a in args], *extra])
+        assert res.exit_code == 0, res.output
+        pics[name] = np.asarray(Image.open(out))
+    plain, cross = pics["plain"], pics["cross"]
+    assert np.array_equal(plain[:, :256], cross[:, :256])  # same real, same mask
+    inside = cross[:, 128:256, 0] >= 0.9 * cross[:, 128:256, 0].max()
+    assert np.abs(cross[:, 256:][inside].astype(int) - plain[:, 256:][inside].astype(int)).mean() > 3
+    outside = cross[:, 128:256, 0] == 0
+    assert np.array_equal(cross[:, 256:][outside], cross[:, :128][outside])
+    res = runner.invoke(app, ["synth", str(src), "-o", str(tmp_path / "x.png"), "--other", str(write_image(tmp_path / "none.png", blank_photo()))])
+    assert res.exit_code == 2 and "no face" in res.output and "none.png" in res.output and "Traceback" not in res.output
+
+
 def test_synth_without_a_face_is_a_clear_error(tmp_path):
     src = write_image(tmp_path / "none.png", blank_photo())
     res = runner.invoke(app, ["synth", str(src), "-o", str(tmp_path / "x.png")])

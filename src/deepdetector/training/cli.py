@@ -115,6 +115,7 @@ def synth(
     variant: Optional[str] = typer.Option(None, help="Mask variant: full, inner or lower (default: random)."),
     size: int = typer.Option(288, help="Side of each panel in pixels."),
     detector: str = typer.Option("yunet", help="Face detector backend."),
+    other: Optional[Path] = typer.Option(None, "--other", help="Another photo or frame of the same face: blended in, aligned on the landmarks, instead of the face itself (what train --sbi-cross-frame does with a video's frames)."),
 ) -> None:
     """Show a self-blended pseudo-fake: the real face, the blend mask and the fake, side by side."""
     import numpy as np
@@ -123,19 +124,29 @@ def synth(
     from deepdetector.training.cache import CacheSettings, _detect_largest, _load_image
     from deepdetector.faces import create_detector, crop_region, crop_square
     from deepdetector.faces.crop import to_crop_coords
-    from deepdetector.training.sbi import MASK_VARIANTS, self_blend, side_by_side
+    from deepdetector.training.sbi import MASK_VARIANTS, align_to, self_blend, side_by_side
 
     try:
         if variant is not None and variant not in MASK_VARIANTS:
             raise DeepDetectorError(f"unknown mask variant {variant!r}; choose one of {', '.join(MASK_VARIANTS)}")
-        rgb = _load_image(str(image))
-        face = _detect_largest(create_detector(detector), rgb, CacheSettings())
-        if face is None:
-            raise DeepDetectorError(f"no face with landmarks found in {image}")
-        region = crop_region(face.box, 2.0)
-        crop = crop_square(rgb, region, size)
-        lm = to_crop_coords(face.landmarks, region, size)
-        blend = self_blend(crop, lm, np.random.default_rng(seed), variant=variant)
+        det = create_detector(detector)
+
+        def face_crop(path: Path):
+            rgb = _load_image(str(path))
+            face = _detect_largest(det, rgb, CacheSettings())
+            if face is None:
+                raise DeepDetectorError(f"no face with landmarks found in {path}")
+            region = crop_region(face.box, 2.0)
+            return crop_square(rgb, region, size), to_crop_coords(face.landmarks, region, size)
+
+        crop, lm = face_crop(image)
+        source = None
+        if other is not None:
+            other_crop, other_lm = face_crop(other)
+            source = align_to(other_crop, other_lm, lm, crop.shape[:2])
+            if source is None:
+                raise DeepDetectorError(f"the face in {other} cannot be aligned onto the face in {image}")
+        blend = self_blend(crop, lm, np.random.default_rng(seed), variant=variant, source=source)
         output.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(side_by_side(blend)).save(output)
     except DeepDetectorError as exc:
