@@ -15,7 +15,7 @@ runner = CliRunner()
 
 def test_commands_are_registered():
     out = runner.invoke(app, ["--help"]).output
-    for cmd in ("train", "synth", "export"):
+    for cmd in ("train", "soup", "synth", "export"):
         assert cmd in out
 
 

@@ -1,4 +1,4 @@
-"""CLI commands of the training front end: ``train``, ``synth`` and ``export``.
+"""CLI commands of the training front end: ``train``, ``soup``, ``synth``, ``export``, ``card`` and more.
 
 torch is imported inside the commands only, so the core install's ``deepdetector --help`` and
 ``deepdetector scan`` never need it.
@@ -101,6 +101,28 @@ def train(
     )
     try:
         card = run_training(cfg, log=typer.echo)
+    except DeepDetectorError as exc:
+        _fail(exc)
+        return
+    ov = card.get("metrics", {}).get("overall", {})
+    typer.echo(f"validation file AUC {ov.get('file_auc')}, threshold {card['threshold']}")
+
+
+def soup(
+    models: list[Path] = typer.Argument(..., help="Model folders written by `deepdetector train` (two or more, same --seed and split); each card names the run folder whose best.pt is averaged."),
+    version: str = typer.Option(..., help="Model version in the soup's card."),
+    name: Optional[str] = typer.Option(None, help="Model name in the card (default: the first ingredient's)."),
+    out: Path = typer.Option(Path("src/deepdetector/model/weights"), "--out", "-o", help="Folder for deepdetector.onnx and model_card.json."),
+    run_dir: Path = typer.Option(Path("runs/soup"), help="Where the averaged checkpoint (best.pt) is written."),
+    threads: int = typer.Option(2, help="torch CPU threads."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+) -> None:
+    """Average the weights of fine-tuning runs of one seed (a model soup), then calibrate and write ONNX + card like `train`."""
+    _need_torch()
+    from deepdetector.training.soup import run_soup
+
+    try:
+        card = run_soup(models, out=out, run_dir=run_dir, version=version, name=name, threads=threads, progress=progress, log=typer.echo)
     except DeepDetectorError as exc:
         _fail(exc)
         return
@@ -272,6 +294,7 @@ def card(
 def register(app: typer.Typer) -> None:
     """Add ``train``, ``synth``, ``export`` and ``card`` to ``app``."""
     app.command("train")(train)
+    app.command("soup")(soup)
     app.command("synth")(synth)
     app.command("export")(export)
     app.command("card")(card)

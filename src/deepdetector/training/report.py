@@ -260,6 +260,42 @@ def stills_markdown(stills: dict[str, Any], onnx_bytes: int | None = None) -> li
     ]
 
 
+def soup_commands(card: dict[str, Any]) -> list[str]:
+    """The commands that rebuild a soup: each ingredient's ``train`` (into ``runs/soup-K``), then ``soup``."""
+    soup = card.get("training", {}).get("soup", {})
+    lines, folders = [], []
+    for k, ing in enumerate(soup.get("ingredients", []), start=1):
+        folder = f"runs/soup-{k}"
+        folders.append(f"{folder}/model")
+        lines.append(train_command(ing) + f" --out {folder}/model --run-dir {folder}/run")
+    lines.append(" ".join(["deepdetector", "soup", *folders, "--version", shlex.quote(str(card.get("version")))]
+                          + (["--name", shlex.quote(str(card.get("name")))] if card.get("name") else [])))
+    return lines
+
+
+def _soup_lines(card: dict[str, Any]) -> list[str]:
+    tr = card.get("training", {})
+    ings = tr.get("soup", {}).get("ingredients", [])
+    return [
+        f"A model soup: the weights are the uniform average of {len(ings)} fine-tuning runs that started from the same",
+        "pretrained weights on the same split, each trained by its own command; `deepdetector soup` then averaged",
+        "their best checkpoints and calibrated and measured the average on their common validation files, as a training",
+        "run does. The exact commands (run from the repository root, with `../shared/data` beside it):",
+        "",
+        "```bash",
+        "pip install '.[train]'",
+        *soup_commands(card),
+        "```",
+        "",
+        *[f"- Ingredient {k}: {ing.get('name')} v{ing.get('version')} (sha256 `{str(ing.get('sha256'))[:12]}...`), "
+          f"{ing.get('train_seconds')} s training on {ing.get('hardware')}; epochs run {ing.get('epochs_run')}, best epoch "
+          f"{ing.get('best_epoch')} (validation score {_f(ing.get('best_validation_score'), 4) if ing.get('best_validation_score') is not None else 'n/a'})."
+          for k, ing in enumerate(ings, start=1)],
+        f"- Time: {tr.get('train_seconds')} s training in all, {tr.get('total_seconds_this_invocation')} s for the soup command "
+        "(face cache check, averaging, export, calibration).",
+    ]
+
+
 def model_card_markdown(card: dict[str, Any], evaluation: dict[str, Any] | None = None, onnx_bytes: int | None = None,
                         real_files: dict[str, Any] | None = None, stills: dict[str, Any] | None = None,
                         stills_bytes: int | None = None) -> str:
@@ -311,17 +347,19 @@ def model_card_markdown(card: dict[str, Any], evaluation: dict[str, Any] | None 
         "",
         "## How it was trained",
         "",
-        "The exact command (run from the repository root, with `../shared/data` beside it; same data and seed",
-        "give the same split, samples and initial weights):",
-        "",
-        "```bash",
-        "pip install '.[train]'",
-        train_command(tr),
-        "```",
-        "",
-        f"- Time: {tr.get('train_seconds')} s training, {tr.get('total_seconds_this_invocation')} s for the whole command "
-        f"(face cache, training, export, calibration); epochs run {tr.get('epochs_run')}, best epoch {tr.get('best_epoch')} "
-        f"(validation score {_f(tr.get('best_validation_score'), 4) if tr.get('best_validation_score') is not None else 'n/a'}).",
+        *(_soup_lines(card) if tr.get("soup") else [
+            "The exact command (run from the repository root, with `../shared/data` beside it; same data and seed",
+            "give the same split, samples and initial weights):",
+            "",
+            "```bash",
+            "pip install '.[train]'",
+            train_command(tr),
+            "```",
+            "",
+            f"- Time: {tr.get('train_seconds')} s training, {tr.get('total_seconds_this_invocation')} s for the whole command "
+            f"(face cache, training, export, calibration); epochs run {tr.get('epochs_run')}, best epoch {tr.get('best_epoch')} "
+            f"(validation score {_f(tr.get('best_validation_score'), 4) if tr.get('best_validation_score') is not None else 'n/a'}).",
+        ]),
         f"- Hardware: {tr.get('hardware')}.",
         *([f"- Recalibrated: {tr['recalibrated']}."] if tr.get("recalibrated") else []),
         *([f"- Reproduced: {tr['reproduced']}."] if tr.get("reproduced") else []),

@@ -493,6 +493,24 @@ def check_settings(cfg: TrainConfig) -> None:
     check_blocks(cfg.backbone, cfg.freeze_blocks, tuple(cfg.taps))
 
 
+def prepare(cfg: TrainConfig, log: Callable[[str], None] = print) -> tuple[Split, dict, list[CachedFaces], list[CachedFaces], Pools]:
+    """Split the files, fill the face cache and sort the training faces into pools: what a training
+    run (and ``deepdetector soup``, which calibrates on the same validation files) starts from."""
+    split = collect(cfg)
+    log(f"data: {len(split.train)} training files, {len(split.val)} validation files")
+    cache = open_cache(cfg)
+    t0 = time.time()
+    stats = cache.build(split.train + split.val, video_frames=frames_for(cfg), progress=cfg.progress)
+    log(f"face cache: {stats} ({time.time() - t0:.0f} s)")
+    train_faces = load_faces(cache, split.train, cfg)
+    val_faces = load_faces(cache, split.val, cfg)
+    pools = build_pools(train_faces, cfg.synthetic_reals, cfg.seed)
+    log(f"pools: {pools.counts()}")
+    if len(pools.sbi_reals) == 0:
+        raise ConfigError("no real faces were found in the training data: self-blended training needs real faces")
+    return split, stats, train_faces, val_faces, pools
+
+
 def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train, export and calibrate; returns the model card (also written to ``cfg.out``)."""
     import torch
@@ -508,18 +526,7 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
     run_dir.mkdir(parents=True, exist_ok=True)
     out_dir = Path(cfg.out)
 
-    split = collect(cfg)
-    log(f"data: {len(split.train)} training files, {len(split.val)} validation files")
-    cache = open_cache(cfg)
-    t0 = time.time()
-    stats = cache.build(split.train + split.val, video_frames=frames_for(cfg), progress=cfg.progress)
-    log(f"face cache: {stats} ({time.time() - t0:.0f} s)")
-    train_faces = load_faces(cache, split.train, cfg)
-    val_faces = load_faces(cache, split.val, cfg)
-    pools = build_pools(train_faces, cfg.synthetic_reals, cfg.seed)
-    log(f"pools: {pools.counts()}")
-    if len(pools.sbi_reals) == 0:
-        raise ConfigError("no real faces were found in the training data: self-blended training needs real faces")
+    split, stats, train_faces, val_faces, pools = prepare(cfg, log)
     if cfg.method == "probe":
         return _run_probe(cfg, split, train_faces, val_faces, pools, stats, t_start, log)
     if cfg.method != "finetune":

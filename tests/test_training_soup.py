@@ -1,0 +1,146 @@
+"""`deepdetector soup`: the uniform weight average of fine-tuning runs of one seed, calibrated like a training run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from typer.testing import CliRunner  # noqa: E402
+
+from deepdetector import Detector, ScanConfig  # noqa: E402
+from deepdetector.cli import app  # noqa: E402
+from deepdetector.errors import ConfigError  # noqa: E402
+from deepdetector.faces import create_detector  # noqa: E402
+from deepdetector.model.card import ModelCard  # noqa: E402
+from deepdetector.training.report import model_card_markdown, soup_commands  # noqa: E402
+from deepdetector.training.sbi import self_blend  # noqa: E402
+from deepdetector.training.soup import check_ingredients, read_ingredient, run_soup  # noqa: E402
+from deepdetector.training.train import TrainConfig, run_training  # noqa: E402
+from tests.media_factory import write_image  # noqa: E402
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, face_rgb):
+    """Three tiny fine-tuning runs on one folder (random initial weights): seed 0 twice (other learning rates), and seed 1 on the same split."""
+    root = tmp_path_factory.mktemp("soup")
+    data = root / "faces"
+    (data / "real").mkdir(parents=True)
+    (data / "fake").mkdir()
+    face = create_detector("yunet").detect(face_rgb)[0]
+    for i in range(6):
+        img = np.clip(face_rgb.astype(np.int16) + (i - 3) * 12, 0, 255).astype(np.uint8)
+        write_image(data / "real" / f"r{i}.png", img[:, ::-1] if i % 2 else img)
+    for i in range(4):
+        write_image(data / "fake" / f"f{i}.png", self_blend(face_rgb, face.landmarks, np.random.default_rng(i)).fake)
+    out = {}
+    for key, seed, lr in (("a", 0, 3e-4), ("b", 0, 3e-3), ("other_seed", 1, 3e-4)):
+        cfg = TrainConfig(
+            data=[str(data)], out=str(root / key / "model"), cache_dir=str(root / "cache"), run_dir=str(root / key / "run"),
+            input_size=64, cache_size=80, epochs=2, steps_per_epoch=2, pairs=1, synthetic=1, supervised=1, workers=0, threads=1,
+            pretrained=False, progress=False, freeze_blocks=2, seed=seed, split_seed=0, lr=lr, version="1",
+        )
+        run_training(cfg, log=lambda s: None)
+        out[key] = root / key
+    out["root"] = root
+    return out
+
+
+def test_soup_is_the_average_of_the_checkpoints_and_ships_a_working_model(runs, tmp_path):
+    a, b = runs["a"], runs["b"]
+    card = run_soup([a / "model", b / "model"], out=tmp_path / "model", run_dir=tmp_path / "run", version="2",
+                    threads=1, progress=False, log=lambda s: None)
+    sa = torch.load(a / "run" / "best.pt", map_location="cpu")
+    sb = torch.load(b / "run" / "best.pt", map_location="cpu")
+    soup = torch.load(tmp_path / "run" / "best.pt", map_location="cpu")
+    assert soup.keys() == sa.keys()
+    moved = 0
+    for k, v in soup.items():
+        if v.is_floating_point():
+            assert torch.allclose(v, (sa[k] + sb[k]) / 2, atol=1e-6), k
+            moved += int(not torch.equal(sa[k], sb[k]))
+        else:
+            assert torch.equal(v, sa[k]), k
+    assert moved > 0  # the two ingredients really differ, so the average is not one of them
+    # a model the scanner accepts, with a card that names its ingredients
+    assert card["version"] == "2" and card["name"] == "deepdetector-lite0"
+    loaded = ModelCard.load(tmp_path / "model")
+    loaded.verify()
+    ings = card["training"]["soup"]["ingredients"]
+    assert [i["model"] for i in ings] == [str(a / "model"), str(b / "model")]
+    assert ings[1]["settings"]["lr"] == 3e-3 and ings[0]["checkpoint_sha256"] != ings[1]["checkpoint_sha256"]
+    assert card["training"]["split"] == json.loads((a / "model" / "model_card.json").read_text())["training"]["split"]
+    assert card["thresholds"] and 0.0 <= card["threshold"] <= 1.0
+    res = Detector(ScanConfig(model_path=tmp_path / "model")).scan(runs["root"] / "faces" / "real" / "r0.png")
+    assert res.probability is not None
+    # the card's commands rebuild it: both training runs into runs/soup-K, then the soup of those folders
+    cmds = soup_commands(card)
+    assert len(cmds) == 3
+    assert cmds[0].startswith("deepdetector train ") and cmds[0].endswith("--out runs/soup-1/model --run-dir runs/soup-1/run")
+    assert "--lr 0.003" in cmds[1] and "--lr 0.0003" in cmds[0]
+    assert cmds[2] == "deepdetector soup runs/soup-1/model runs/soup-2/model --version 2 --name deepdetector-lite0"
+    text = model_card_markdown(card)
+    assert "A model soup" in text and cmds[2] in text
+
+
+def test_soup_of_random_networks_of_other_seeds_is_refused(runs, tmp_path):
+    """Without ImageNet weights (the tiny runs: --no-pretrained) each seed starts from another random network."""
+    with pytest.raises(ConfigError, match="differ in seed"):
+        run_soup([runs["a"] / "model", runs["other_seed"] / "model"], out=tmp_path / "m", run_dir=tmp_path / "r", version="2",
+                 progress=False, log=lambda s: None)
+    assert not (tmp_path / "m").exists()
+
+
+def test_pretrained_runs_of_other_seeds_may_be_averaged_but_not_other_splits_or_networks(runs):
+    """From ImageNet weights a seed only draws the head and the batches: those runs share their start."""
+    ing = [read_ingredient(runs[k] / "model") for k in ("a", "other_seed")]
+    for i in ing:
+        i.settings["pretrained"] = True
+    check_ingredients(ing)  # seeds 0 and 1, one split (--split-seed 0): accepted
+    ing[1].settings["split_seed"] = None  # seed 1's own split
+    with pytest.raises(ConfigError, match="differ in split_seed: 0 and 1"):
+        check_ingredients(ing)
+    ing[1].settings["split_seed"] = 0
+    ing[1].settings["backbone"] = "efficientnet-lite1"
+    with pytest.raises(ConfigError, match="differ in backbone"):
+        check_ingredients(ing)
+
+
+def test_soup_refuses_a_checkpoint_that_is_not_its_cards_network(runs, tmp_path):
+    """A run folder trained on after the export (or reused by another run) no longer holds the card's network."""
+    b = tmp_path / "b"
+    shutil.copytree(runs["b"], b)
+    card = json.loads((b / "model" / "model_card.json").read_text())
+    card["training"]["settings"]["run_dir"] = str(b / "run")
+    (b / "model" / "model_card.json").write_text(json.dumps(card))
+    shutil.copy(runs["a"] / "run" / "best.pt", b / "run" / "best.pt")
+    with pytest.raises(ConfigError, match="is not the network"):
+        run_soup([runs["a"] / "model", b / "model"], out=tmp_path / "m", run_dir=tmp_path / "r", version="2",
+                 progress=False, log=lambda s: None)
+
+
+def test_soup_refuses_ingredients_validated_on_other_groups(runs, tmp_path):
+    b = tmp_path / "b"
+    shutil.copytree(runs["b"] / "model", b)
+    card = json.loads((b / "model_card.json").read_text())
+    card["training"]["split"]["validation_groups"] = card["training"]["split"]["validation_groups"][:-1]
+    (b / "model_card.json").write_text(json.dumps(card))
+    with pytest.raises(ConfigError, match="other groups"):
+        run_soup([runs["a"] / "model", b], out=tmp_path / "m", run_dir=tmp_path / "r", version="2", progress=False, log=lambda s: None)
+
+
+def test_soup_command_errors_are_one_clear_line(runs, tmp_path):
+    one = runner.invoke(app, ["soup", str(runs["a"] / "model"), "--version", "2", "--out", str(tmp_path / "m")])
+    assert one.exit_code == 2 and "at least two ingredients" in one.output
+    missing = runner.invoke(app, ["soup", str(runs["a"] / "model"), str(tmp_path / "nope"), "--version", "2", "--out", str(tmp_path / "m")])
+    assert missing.exit_code == 2 and "cannot read its model card" in missing.output
+    same = runner.invoke(app, ["soup", str(runs["a"] / "model"), str(runs["a"] / "model"), "--version", "2", "--out", str(tmp_path / "m")])
+    assert same.exit_code == 2 and "same checkpoint" in same.output
+    assert "Traceback" not in one.output + missing.output + same.output
+    assert not (tmp_path / "m").exists()
