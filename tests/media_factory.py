@@ -72,3 +72,20 @@ def write_video(
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def write_labelled_faces(root: Path, face_rgb: np.ndarray, n_real: int = 6, n_fake: int = 4) -> Path:
+    """A labelled folder for tiny training runs: real/ holds the face photo under brightness changes and
+    flips, fake/ self-blended versions of it (needs the [train] extra's dependencies)."""
+    from deepdetector.faces import create_detector
+    from deepdetector.training.sbi import self_blend
+
+    (root / "real").mkdir(parents=True, exist_ok=True)
+    (root / "fake").mkdir(exist_ok=True)
+    face = create_detector("yunet").detect(face_rgb)[0]
+    for i in range(n_real):
+        img = np.clip(face_rgb.astype(np.int16) + (i - 3) * 12, 0, 255).astype(np.uint8)
+        write_image(root / "real" / f"r{i}.png", img[:, ::-1] if i % 2 else img)
+    for i in range(n_fake):
+        write_image(root / "fake" / f"f{i}.png", self_blend(face_rgb, face.landmarks, np.random.default_rng(i)).fake)
+    return root

@@ -4,33 +4,21 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 pytest.importorskip("torch")
 
 from deepdetector import Detector, ScanConfig  # noqa: E402
-from deepdetector.faces import create_detector  # noqa: E402
 from deepdetector.model.card import ModelCard  # noqa: E402
-from deepdetector.training.sbi import self_blend  # noqa: E402
 from deepdetector.training.train import TrainConfig, run_training  # noqa: E402
 from deepdetector.types import Verdict  # noqa: E402
-from tests.media_factory import write_image  # noqa: E402
+from tests.media_factory import write_labelled_faces  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory, face_rgb):
     """real/ : the face photo under brightness changes and flips; fake/ : self-blended versions of it."""
-    root = tmp_path_factory.mktemp("faces")
-    (root / "real").mkdir()
-    (root / "fake").mkdir()
-    face = create_detector("yunet").detect(face_rgb)[0]
-    for i in range(6):
-        img = np.clip(face_rgb.astype(np.int16) + (i - 3) * 12, 0, 255).astype(np.uint8)
-        write_image(root / "real" / f"r{i}.png", img[:, ::-1] if i % 2 else img)
-    for i in range(4):
-        write_image(root / "fake" / f"f{i}.png", self_blend(face_rgb, face.landmarks, np.random.default_rng(i)).fake)
-    return root
+    return write_labelled_faces(tmp_path_factory.mktemp("faces"), face_rgb)
 
 
 @pytest.mark.parametrize("method", ["finetune", "probe"])

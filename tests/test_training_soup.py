@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -15,13 +14,11 @@ from typer.testing import CliRunner  # noqa: E402
 from deepdetector import Detector, ScanConfig  # noqa: E402
 from deepdetector.cli import app  # noqa: E402
 from deepdetector.errors import ConfigError  # noqa: E402
-from deepdetector.faces import create_detector  # noqa: E402
 from deepdetector.model.card import ModelCard  # noqa: E402
 from deepdetector.training.report import model_card_markdown, soup_commands  # noqa: E402
-from deepdetector.training.sbi import self_blend  # noqa: E402
 from deepdetector.training.soup import check_ingredients, read_ingredient, run_soup  # noqa: E402
 from deepdetector.training.train import TrainConfig, run_training  # noqa: E402
-from tests.media_factory import write_image  # noqa: E402
+from tests.media_factory import write_labelled_faces  # noqa: E402
 
 runner = CliRunner()
 
@@ -30,15 +27,7 @@ runner = CliRunner()
 def runs(tmp_path_factory, face_rgb):
     """Three tiny fine-tuning runs on one folder (random initial weights): seed 0 twice (other learning rates), and seed 1 on the same split."""
     root = tmp_path_factory.mktemp("soup")
-    data = root / "faces"
-    (data / "real").mkdir(parents=True)
-    (data / "fake").mkdir()
-    face = create_detector("yunet").detect(face_rgb)[0]
-    for i in range(6):
-        img = np.clip(face_rgb.astype(np.int16) + (i - 3) * 12, 0, 255).astype(np.uint8)
-        write_image(data / "real" / f"r{i}.png", img[:, ::-1] if i % 2 else img)
-    for i in range(4):
-        write_image(data / "fake" / f"f{i}.png", self_blend(face_rgb, face.landmarks, np.random.default_rng(i)).fake)
+    data = write_labelled_faces(root / "faces", face_rgb)
     out = {}
     for key, seed, lr in (("a", 0, 3e-4), ("b", 0, 3e-3), ("other_seed", 1, 3e-4)):
         cfg = TrainConfig(
