@@ -109,15 +109,15 @@ def train(
 
 
 def soup(
-    models: list[Path] = typer.Argument(..., help="Model folders written by `deepdetector train` (two or more, same --seed and split); each card names the run folder whose best.pt is averaged."),
+    models: list[Path] = typer.Argument(..., help="Model folders written by `deepdetector train` (two or more: one backbone and split; other --seed values are fine from ImageNet weights); each card names the run folder whose best.pt is averaged."),
     version: str = typer.Option(..., help="Model version in the soup's card."),
     name: Optional[str] = typer.Option(None, help="Model name in the card (default: the first ingredient's)."),
-    out: Path = typer.Option(Path("src/deepdetector/model/weights"), "--out", "-o", help="Folder for deepdetector.onnx and model_card.json."),
-    run_dir: Path = typer.Option(Path("runs/soup"), help="Where the averaged checkpoint (best.pt) is written."),
+    out: Path = typer.Option(Path("runs/soup/model"), "--out", "-o", help="Folder for deepdetector.onnx and model_card.json (never an ingredient's)."),
+    run_dir: Path = typer.Option(Path("runs/soup/run"), help="Where the averaged checkpoint (best.pt) is written (never an ingredient's run folder)."),
     threads: int = typer.Option(2, help="torch CPU threads."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
-    """Average the weights of fine-tuning runs of one seed (a model soup), then calibrate and write ONNX + card like `train`."""
+    """Average the weights of finished fine-tuning runs (a model soup), then calibrate and write ONNX + card like `train`."""
     _need_torch()
     from deepdetector.training.soup import run_soup
 

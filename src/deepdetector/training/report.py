@@ -269,7 +269,8 @@ def soup_commands(card: dict[str, Any]) -> list[str]:
         folders.append(f"{folder}/model")
         lines.append(train_command(ing) + f" --out {folder}/model --run-dir {folder}/run")
     lines.append(" ".join(["deepdetector", "soup", *folders, "--version", shlex.quote(str(card.get("version")))]
-                          + (["--name", shlex.quote(str(card.get("name")))] if card.get("name") else [])))
+                          + (["--name", shlex.quote(str(card.get("name")))] if card.get("name") else [])
+                          + ["--out", "runs/soup/model", "--run-dir", "runs/soup/run"]))
     return lines
 
 
@@ -278,7 +279,8 @@ def _soup_lines(card: dict[str, Any]) -> list[str]:
     ings = tr.get("soup", {}).get("ingredients", [])
     return [
         f"A model soup: the weights are the uniform average of {len(ings)} fine-tuning runs that started from the same",
-        "pretrained weights on the same split, each trained by its own command; `deepdetector soup` then averaged",
+        ("pretrained weights" if tr.get("settings", {}).get("pretrained", True) else "random weights (one seed)")
+        + " on the same split, each trained by its own command; `deepdetector soup` then averaged",
         "their best checkpoints and calibrated and measured the average on their common validation files, as a training",
         "run does. The exact commands (run from the repository root, with `../shared/data` beside it):",
         "",

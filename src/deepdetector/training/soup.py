@@ -30,7 +30,8 @@ from deepdetector.training.export import CARD_NAME, sha256_of
 SAME_NETWORK = ("backbone", "taps", "input_size", "pretrained")
 # ... and the same validation files prepared the same way (the soup is calibrated and measured on them)
 SAME_DATA = ("data", "train_only", "max_per_subset", "val_fraction", "split_seed", "margin", "cache_size", "cache_margin",
-             "detector", "video_frames", "real_video_frames", "synthetic_reals")
+             "detector", "video_frames", "real_video_frames")
+PATH_LISTS = ("data", "train_only")  # compared as resolved paths: ../data/x.csv and /abs/data/x.csv are one source
 PARITY_TOLERANCE = 1e-4  # |torch(checkpoint) - onnxruntime(card file)| outputs: above export noise (shipped models: 1e-5 to 3e-5)
 
 
@@ -48,6 +49,7 @@ def filled_settings(recorded: dict[str, Any]) -> dict[str, Any]:
 
     out = {**_LATER_OPTIONS, **recorded}
     out.setdefault("synthetic_reals", "same-source")  # cards older than --synthetic-reals
+    out.setdefault("taps", [])  # cards older than --taps: final features only
     return out
 
 
@@ -66,7 +68,9 @@ def read_ingredient(folder: str | Path) -> Ingredient:
     settings = filled_settings(tr["settings"])
     if settings.get("method", "finetune") != "finetune":
         raise ConfigError(f"ingredient {folder} was trained with --method {settings.get('method')}: only fine-tuned networks can be averaged")
-    checkpoint = Path(settings.get("run_dir", "")) / "best.pt"
+    if not isinstance(settings.get("run_dir"), str) or not settings["run_dir"]:
+        raise ConfigError(f"ingredient {folder}: its card names no run folder (training.settings.run_dir)")
+    checkpoint = Path(settings["run_dir"]) / "best.pt"
     if not checkpoint.is_file():
         raise ConfigError(f"ingredient {folder}: its run folder's checkpoint {checkpoint} does not exist "
                           "(the card names the --run-dir it was trained in; run from the folder it was trained from)")
@@ -79,10 +83,11 @@ def check_ingredients(ingredients: list[Ingredient]) -> None:
         raise ConfigError("a soup needs at least two ingredients (model folders written by `deepdetector train`)")
     seen: dict[str, Path] = {}
     for ing in ingredients:
-        key = str(ing.checkpoint.resolve())
-        if key in seen:
-            raise ConfigError(f"ingredients {seen[key]} and {ing.folder} come from the same checkpoint {ing.checkpoint}")
-        seen[key] = ing.folder
+        for key in (str(ing.checkpoint.resolve()), f"sha256:{ing.card.get('sha256')}"):
+            if key in seen:
+                raise ConfigError(f"ingredients {seen[key]} and {ing.folder} are the same network "
+                                  f"({'one checkpoint, ' + str(ing.checkpoint) if not key.startswith('sha256:') else 'identical weights files'})")
+            seen[key] = ing.folder
     first = ingredients[0]
     for ing in ingredients[1:]:
         keys = SAME_NETWORK + SAME_DATA + (() if first.settings.get("pretrained", True) else ("seed",))
@@ -91,6 +96,8 @@ def check_ingredients(ingredients: list[Ingredient]) -> None:
             if key == "split_seed":  # what decides the split: split_seed, else seed
                 a = first.settings.get("seed") if a is None else a
                 b = ing.settings.get("seed") if b is None else b
+            if key in PATH_LISTS:
+                a, b = ([str(Path(p).resolve()) for p in (v or [])] for v in (a, b))
             if a != b:
                 why = (" (trained without ImageNet weights, each seed starts from another random network: "
                        "their average is not a working network)") if key == "seed" else ""
@@ -112,7 +119,7 @@ def load_checked(ing: Ingredient) -> tuple[Any, dict[str, Any]]:
     card = ModelCard.load(ing.folder)
     card.verify()
     try:
-        state = torch.load(ing.checkpoint, map_location="cpu", weights_only=False)
+        state = torch.load(ing.checkpoint, map_location="cpu", weights_only=True)  # a state dict: no pickled code runs
     except Exception as exc:  # truncated or foreign file
         raise ConfigError(f"ingredient {ing.folder}: {ing.checkpoint} cannot be read as a torch checkpoint ({type(exc).__name__}: {exc})") from None
     state = state.get("model", state) if isinstance(state, dict) else state
@@ -144,6 +151,17 @@ def average(states: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def check_outputs(ingredients: list[Ingredient], out: Path, run_dir: Path) -> None:
+    """Refuse output folders that are an ingredient's: the soup would replace what it is made of."""
+    taken = {}
+    for ing in ingredients:
+        taken[ing.folder.resolve()] = f"{ing.folder} (an ingredient's model folder)"
+        taken[ing.checkpoint.parent.resolve()] = f"{ing.checkpoint.parent} (an ingredient's run folder)"
+    for what, path in (("--out", out), ("--run-dir", run_dir)):
+        if path.resolve() in taken:
+            raise ConfigError(f"{what} {path} is {taken[path.resolve()]}: write the soup somewhere else")
+
+
 def run_soup(folders: list[str | Path], out: str | Path, run_dir: str | Path, version: str, name: str | None = None,
              threads: int = 2, progress: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Average the ingredients' checkpoints, then export, calibrate and measure like a training run."""
@@ -154,7 +172,9 @@ def run_soup(folders: list[str | Path], out: str | Path, run_dir: str | Path, ve
     t_start = time.time()
     ingredients = [read_ingredient(f) for f in folders]
     check_ingredients(ingredients)
+    check_outputs(ingredients, Path(out), Path(run_dir))
     torch.set_num_threads(max(1, threads))
+    models, states = zip(*(load_checked(ing) for ing in ingredients))  # before minutes of face caching
     first = ingredients[0]
     known = {f.name for f in fields(TrainConfig)}
     base = {k: v for k, v in first.settings.items() if k in known}
@@ -168,7 +188,6 @@ def run_soup(folders: list[str | Path], out: str | Path, run_dir: str | Path, ve
     if groups != sorted(first.card["training"]["split"].get("validation_groups", [])):
         raise ConfigError("the data the ingredients were trained on now splits into other validation groups "
                           "(files added or removed?): the soup cannot be calibrated on the files they never saw")
-    models, states = zip(*(load_checked(ing) for ing in ingredients))
     model = models[0]
     model.load_state_dict(average(list(states)))
     Path(run_dir).mkdir(parents=True, exist_ok=True)
