@@ -292,7 +292,7 @@ def card(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``train``, ``synth``, ``export`` and ``card`` to ``app``."""
+    """Add the training commands (``train``, ``soup``, ``synth``, ``export``, ``card``, ``unseen``, ``train-stills``) to ``app``."""
     app.command("train")(train)
     app.command("soup")(soup)
     app.command("synth")(synth)
