@@ -75,3 +75,84 @@ def test_other_settings_do_not_reuse_stale_crops(tmp_path, items, counted):
     assert not other.has(items[0])
     other.build(items[:1], progress=False)
     assert other.load(items[0]).crops.shape[1] == 80 and len(counted) == 2
+
+
+def test_the_same_files_copied_elsewhere_reuse_every_crop(tmp_path, items, counted):
+    """A copy of the data (new paths, new modification times) is the same content: nothing is redone."""
+    import os
+    import shutil
+
+    s = CacheSettings(crop_size=64, video_frames=2)
+    root = tmp_path / "cache"
+    first = FaceCache(root, s)
+    first.build(items[:2], progress=False)
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    moved = []
+    for it in items[:2]:
+        dst = copy / os.path.basename(it.path)
+        shutil.copyfile(it.path, dst)  # copyfile: a fresh modification time
+        os.utime(dst, ns=(1_000_000_000, 1_000_000_000))
+        moved.append(MediaItem(str(dst), it.label, it.kind, it.source, str(dst)))
+    again = FaceCache(root, s)
+    assert all(again.has(it) for it in moved)
+    assert again.build(moved, progress=False)["cached_before"] == 2 and len(counted) == 2
+    assert np.array_equal(again.load(moved[0]).crops, first.load(items[0]).crops)
+
+
+def test_changed_content_is_redone_even_with_the_old_size_and_time(tmp_path, face_rgb, counted):
+    import os
+
+    from tests.media_factory import write_image
+
+    p = write_image(tmp_path / "face.png", face_rgb)
+    it = MediaItem(str(p), "real", "image", "t", str(p))
+    root = tmp_path / "cache"
+    s = CacheSettings(crop_size=64)
+    FaceCache(root, s).build([it], progress=False)
+    st = os.stat(p)
+    data = bytearray(p.read_bytes())
+    data[-20] ^= 0xFF  # same size; then the old modification time is put back
+    p.write_bytes(bytes(data))
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    assert not FaceCache(root, s).has(it)
+
+
+def test_an_unchanged_file_is_fingerprinted_once(tmp_path, items, monkeypatch):
+    s = CacheSettings(crop_size=64, video_frames=2)
+    root = tmp_path / "cache"
+    FaceCache(root, s).build(items[:2], progress=False)
+    reads = []
+    real = cache_mod.content_fingerprint
+    monkeypatch.setattr(cache_mod, "content_fingerprint", lambda p: reads.append(p) or real(p))
+    again = FaceCache(root, s)  # a new process: the remembered fingerprints come from contents.jsonl
+    assert all(again.load(it) is not None for it in items[:2]) and reads == []
+
+
+def test_large_files_are_sampled_not_read_whole(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache_mod, "WHOLE_FILE_BYTES", 64)
+    monkeypatch.setattr(cache_mod, "SAMPLE_BYTES", 8)
+    p = tmp_path / "big.bin"
+    base = bytes(range(200))
+    p.write_bytes(base)
+    fp = cache_mod.content_fingerprint(p)
+    p.write_bytes(base[:50] + b"x" + base[51:])  # outside the start, middle and end samples
+    assert cache_mod.content_fingerprint(p) == fp
+    p.write_bytes(base[:96] + b"x" + base[97:])  # inside the middle sample
+    assert cache_mod.content_fingerprint(p) != fp
+    p.write_bytes(base + b"!")  # another size
+    assert cache_mod.content_fingerprint(p) != fp
+
+
+def test_a_file_gone_before_the_build_is_counted_and_the_others_are_cached(tmp_path, items, counted):
+    import os
+
+    gone = tmp_path / "gone.png"
+    gone.write_bytes(open(items[0].path, "rb").read())
+    todo = [MediaItem(str(gone), "real", "image", "t", str(gone)), items[0]]
+    os.remove(gone)
+    c = FaceCache(tmp_path / "cache", CacheSettings(crop_size=64))
+    stats = c.build(todo, progress=False)
+    assert stats["done"] == 2 and stats["failed"] == 1
+    assert c.load(todo[0]) is None and "cannot read" in c.status(todo[0])["error"]
+    assert c.load(items[0]) is not None

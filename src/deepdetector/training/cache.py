@@ -5,12 +5,18 @@ Layout of ``cache_dir``::
     index.jsonl        one JSON line per finished file (appended as files finish: resumable)
     crops/<key>.npz    crops uint8 [N,S,S,3], landmarks float32 [N,5,2] and boxes float32 [N,4]
                        (both in crop coordinates), frames int32 [N], confidence float32 [N]
+    contents.jsonl     remembered content fingerprints: path, size, modification time -> fingerprint
 
 Faces are found with the scanner's detector (``deepdetector.faces.create_detector``) and cut with
 the scanner's crop code (``crop_region``/``crop_square``) at a WIDER margin than the model uses
 (default 2.0 at 288 px), so training can re-crop the model's region (1.6x) with ``crop_square``
-and jitter it without leaving the cached pixels. The key of a file covers its path, size,
-modification time and the cache settings, so changed settings never reuse stale crops.
+and jitter it without leaving the cached pixels.
+
+The key of a file is a fingerprint of its CONTENT (:func:`content_fingerprint`) plus the cache
+settings and the frames sampled: changed settings or a changed file never reuse stale crops, while
+the same files copied or moved elsewhere (another disk, a fresh checkout of the data, a restored
+backup: new paths and modification times) reuse every crop. Fingerprints are remembered by path,
+size and modification time (``contents.jsonl``), so an unchanged file is read once, not every run.
 """
 
 from __future__ import annotations
@@ -57,9 +63,30 @@ class CachedFaces:
         return int(self.crops.shape[0])
 
 
-def cache_key(item: MediaItem, settings: CacheSettings, frames: int) -> str:
-    st = os.stat(item.path)
-    payload = json.dumps([item.path, st.st_size, int(st.st_mtime), asdict(settings), frames], sort_keys=True)
+WHOLE_FILE_BYTES = 4 << 20  # files up to this size are hashed whole
+SAMPLE_BYTES = 1 << 20  # larger ones: their size and this many bytes at the start, middle and end
+
+
+def content_fingerprint(path: str | os.PathLike) -> str:
+    """A sha256 of a file's bytes: all of them up to 4 MiB, else its size and 1 MiB at the start,
+    middle and end (long videos stay cheap; an edit that keeps the size and all three samples is
+    the case this misses)."""
+    h = hashlib.sha256()
+    size = os.stat(path).st_size
+    h.update(str(size).encode())
+    with open(path, "rb") as fh:
+        if size <= WHOLE_FILE_BYTES:
+            h.update(fh.read())
+        else:
+            for start in (0, (size - SAMPLE_BYTES) // 2, size - SAMPLE_BYTES):
+                fh.seek(start)
+                h.update(fh.read(SAMPLE_BYTES))
+    return h.hexdigest()[:32]
+
+
+def cache_key(content: str, settings: CacheSettings, frames: int) -> str:
+    """The cache key of a file whose :func:`content_fingerprint` is ``content``."""
+    payload = json.dumps([content, asdict(settings), frames], sort_keys=True)
     return hashlib.sha1(payload.encode()).hexdigest()[:20]
 
 
@@ -172,28 +199,40 @@ class FaceCache:
         self.settings = settings or CacheSettings()
         (self.root / "crops").mkdir(parents=True, exist_ok=True)
         self.index_path = self.root / "index.jsonl"
-        self._index = self._read_index()
+        self.contents_path = self.root / "contents.jsonl"
+        self._index = {rec["key"]: rec for rec in _read_jsonl(self.index_path) if "key" in rec}
+        self._contents = {
+            (rec["path"], rec["size"], rec["mtime_ns"]): rec["content"]
+            for rec in _read_jsonl(self.contents_path)
+            if {"path", "size", "mtime_ns", "content"} <= rec.keys()
+        }
         self._detector = None
+        self._unreadable: dict[str, str] = {}
 
-    def _read_index(self) -> dict[str, dict]:
-        out: dict[str, dict] = {}
-        if self.index_path.is_file():
-            for line in self.index_path.read_text().splitlines():
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut by an interruption: that file is redone
-                out[rec["key"]] = rec
-        return out
+    def content(self, path: str) -> str:
+        """The content fingerprint of ``path``, remembered while its size and modification time stay."""
+        st = os.stat(path)
+        memo = (str(Path(path).resolve()), int(st.st_size), int(st.st_mtime_ns))
+        fp = self._contents.get(memo)
+        if fp is None:
+            fp = content_fingerprint(path)
+            self._contents[memo] = fp
+            with self.contents_path.open("a") as fh:
+                fh.write(json.dumps({"path": memo[0], "size": memo[1], "mtime_ns": memo[2], "content": fp}) + "\n")
+        return fp
 
     def frames_for(self, item: MediaItem, video_frames: int | None = None) -> int:
         return (video_frames or self.settings.video_frames) if item.is_video else 1
 
     def key(self, item: MediaItem, video_frames: int | None = None) -> str:
-        return cache_key(item, self.settings, self.frames_for(item, video_frames))
+        """The cache key of ``item`` (raises OSError when the file cannot be read)."""
+        return cache_key(self.content(item.path), self.settings, self.frames_for(item, video_frames))
 
     def has(self, item: MediaItem, video_frames: int | None = None) -> bool:
-        return self.key(item, video_frames) in self._index
+        try:
+            return self.key(item, video_frames) in self._index
+        except OSError:
+            return False  # a missing or unreadable file: build() records the error
 
     def build(
         self,
@@ -214,7 +253,13 @@ class FaceCache:
         with self.index_path.open("a") as index:
             for it in bar:
                 n = self.frames_for(it, video_frames(it) if video_frames else None)
-                key = cache_key(it, self.settings, n)
+                try:
+                    key = cache_key(self.content(it.path), self.settings, n)
+                except OSError as exc:  # gone or unreadable: nothing to key or cache; counted, not fatal
+                    stats["failed"] += 1
+                    stats["done"] += 1
+                    self._unreadable[it.path] = f"cannot read {it.path}: {exc.strerror or exc}"
+                    continue
                 rec: dict = {"key": key, "path": it.path, "frames": n}
                 try:
                     arrays = extract_faces(it, self._detector, self.settings, n)
@@ -237,8 +282,11 @@ class FaceCache:
         return stats
 
     def load(self, item: MediaItem, video_frames: int | None = None) -> CachedFaces | None:
-        """The cached faces of ``item`` (None when it is not cached or has no face)."""
-        key = self.key(item, video_frames)
+        """The cached faces of ``item`` (None when it is not cached, has no face or cannot be read)."""
+        try:
+            key = self.key(item, video_frames)
+        except OSError:
+            return None
         rec = self._index.get(key)
         if not rec or not rec.get("n"):
             return None
@@ -246,7 +294,24 @@ class FaceCache:
             return CachedFaces(item, z["crops"], z["landmarks"], z["boxes"], z["frames"])
 
     def status(self, item: MediaItem, video_frames: int | None = None) -> dict | None:
-        return self._index.get(self.key(item, video_frames))
+        try:
+            return self._index.get(self.key(item, video_frames))
+        except OSError as exc:
+            return {"path": item.path, "n": 0, "error": self._unreadable.get(item.path) or f"cannot read {item.path}: {exc.strerror or exc}"}
+
+
+def _read_jsonl(path: Path) -> Iterator[dict]:
+    """The JSON records of ``path`` (none when it is missing); a line cut by an interruption is skipped,
+    so the file it described is simply redone."""
+    if not path.is_file():
+        return
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict):
+            yield rec
 
 
 def _progress(seq, desc: str, enabled: bool):
