@@ -39,7 +39,7 @@ def train(
     data: list[str] = typer.Option([], "--data", "-d", help="Manifest CSV or dataset folder (labelled real/ fake/, FaceForensics++, Celeb-DF v2, DFDC), split by group into training and validation. Repeatable."),
     train_only: list[str] = typer.Option([], "--train-only", help="Manifest CSV or dataset folder used for training only (e.g. a pool of real faces). Repeatable."),
     out: Path = typer.Option(Path("src/deepdetector/model/weights"), "--out", "-o", help="Folder for deepdetector.onnx and model_card.json."),
-    cache_dir: Path = typer.Option(Path("cache/faces"), help="Face cache (resumable, reused by later runs)."),
+    cache_dir: Path = typer.Option(Path("cache/faces"), help="Face cache (resumable; keyed by file content, so later runs and copies of the data reuse it)."),
     run_dir: Path = typer.Option(Path("runs/train"), help="Checkpoints and history (a run resumes from here)."),
     seed: int = typer.Option(0, help="Seed of the split, the samples and the weights."),
     split_seed: Optional[int] = typer.Option(None, help="Seed of the train/validation split and the --max-per-subset choice only (default: --seed): another --seed with the same split."),
