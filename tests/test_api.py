@@ -32,7 +32,7 @@ def test_image_with_one_face(detector, face_rgb, tmp_path):
 def test_verdict_follows_the_threshold(tiny_model_dir, face_rgb, tmp_path):
     path = write_image(tmp_path / "face.png", face_rgb)
     assert Detector(model_path=tiny_model_dir, threshold=0.0).scan(path).verdict is Verdict.FAKE
-    assert Detector(model_path=tiny_model_dir, threshold=1.01).scan(path).verdict is Verdict.REAL
+    assert Detector(model_path=tiny_model_dir, threshold=1.0).scan(path).verdict is Verdict.REAL
 
 
 def test_no_face_is_not_real(detector, tmp_path):
@@ -117,3 +117,16 @@ def test_a_card_with_bad_media_thresholds_is_refused(tiny_model_dir, tmp_path):
         model = _card_with_media_thresholds(tiny_model_dir, tmp_path / f"m{i}", bad)
         with pytest.raises(ModelError, match="thresholds"):
             Detector(model_path=model)
+
+
+def test_the_api_refuses_settings_out_of_range(tiny_model_dir):
+    """ScanConfig.validate runs in Detector(): the Python API (and the web service and batch runner,
+    which build a Detector) refuse what the CLI refuses."""
+    from deepdetector import Detector, ScanConfig
+    from deepdetector.errors import ConfigError
+
+    for changes in ({"margin": 0.0}, {"margin": 5.0}, {"threshold": 1.5}, {"fps": -1.0}, {"frames": 0},
+                    {"threads": -1}, {"detector_confidence": 2.0}, {"max_faces": 0}):  # fmt: skip
+        with pytest.raises(ConfigError, match=next(iter(changes))):
+            Detector(ScanConfig(model_path=tiny_model_dir, **changes))
+    assert ScanConfig(margin=1.0, threshold=0.0, fps=0.5).validate().margin == 1.0  # the limits themselves are fine

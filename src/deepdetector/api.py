@@ -66,14 +66,15 @@ class Detector:
 
     Raises:
         ModelError: no model is installed, or its file does not match its card.
-        ConfigError: an unknown detector backend or aggregation strategy.
+        ConfigError: an unknown detector backend or aggregation strategy, or a setting out of its
+            range (see :meth:`ScanConfig.validate`).
     """
 
     def __init__(self, config: ScanConfig | None = None, **overrides: Any) -> None:
         config = config or ScanConfig()
         if overrides:
             config = config.with_(**overrides)
-        self.config = config
+        self.config = config.validate()
         if config.aggregation not in AGGREGATIONS:
             raise ConfigError(f"unknown aggregation {config.aggregation!r}; available: {', '.join(AGGREGATIONS.names())}")
         self.classifier = FaceClassifier(config.model_path, threads=config.threads)

@@ -11,6 +11,11 @@ from pathlib import Path
 from typing import Any
 
 
+MARGIN_RANGE = (1.0, 4.0)
+"""Crop margins a scan accepts: below 1x the crop cuts the face off, above 4x the face is a small
+part of a 224-pixel crop."""
+
+
 @dataclass
 class ScanConfig:
     """Settings for :class:`deepdetector.Detector`. Every field has a safe default."""
@@ -77,6 +82,38 @@ class ScanConfig:
 
     extra: dict[str, Any] = field(default_factory=dict)
     """Free-form options for plugins (passed to the detector backend as keyword arguments)."""
+
+    def validate(self) -> "ScanConfig":
+        """Refuse settings that cannot mean anything (a zero-size crop, a threshold outside 0-1, a
+        negative frame rate), with one sentence naming the setting, instead of scanning with them.
+        Every front end (CLI, Python API, web, batch) goes through :class:`deepdetector.Detector`,
+        which calls this. Returns the config itself."""
+        from deepdetector.errors import ConfigError
+
+        def bad(name: str, value: Any, rule: str) -> ConfigError:
+            return ConfigError(f"{name} {value!r} is not possible: {rule}")
+
+        def whole(value: Any) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool)
+
+        for name, low in (("frames", 1), ("max_frames", 1), ("max_image_pixels", 1), ("max_file_bytes", 1),
+                          ("detect_max_side", 32), ("video_full_every", 1), ("min_face_size", 0), ("max_faces", 1),
+                          ("threads", 0), ("batch_size", 1), ("video_quick_side", 0)):
+            value = getattr(self, name)
+            if not whole(value) or value < low:
+                raise bad(name, value, f"it must be a whole number of at least {low}")
+        if self.fps is not None and not (isinstance(self.fps, (int, float)) and self.fps > 0):
+            raise bad("fps", self.fps, "it must be more than 0 frames per second (or unset to use frames)")
+        if self.margin is not None and not (isinstance(self.margin, (int, float)) and MARGIN_RANGE[0] <= self.margin <= MARGIN_RANGE[1]):
+            raise bad("margin", self.margin, f"the crop side is {MARGIN_RANGE[0]:g} to {MARGIN_RANGE[1]:g} times the face box "
+                      "(smaller cuts the face off; the model was trained at its card's margin, 1.6 for the shipped one)")
+        if self.threshold is not None and not (isinstance(self.threshold, (int, float)) and 0.0 <= self.threshold <= 1.0):
+            raise bad("threshold", self.threshold, "it is a probability of fake, from 0 to 1")
+        for name in ("detector_confidence", "track_iou"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
+                raise bad(name, value, "it must be from 0 to 1")
+        return self
 
     def with_(self, **changes: Any) -> "ScanConfig":
         """A copy with some fields changed."""
