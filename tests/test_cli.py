@@ -79,3 +79,57 @@ def test_listing_commands():
 def test_info_verifies_the_card(tiny_model_dir):
     result = runner.invoke(app, ["info", "--model", str(tiny_model_dir)])
     assert result.exit_code == 0 and "verified" in result.output
+
+
+def test_unwritable_outputs_are_refused_before_the_scan(media_dir, tiny_model_dir, tmp_path):
+    """A mistyped output path stops the command at once with one line, not a traceback after the scan."""
+    a_file = tmp_path / "taken.jpg"
+    a_file.write_bytes(b"x")
+    cases = {
+        ("--json", str(a_file / "out.json")): "is a file, not a folder",
+        ("--csv", str(a_file / "sub" / "out.csv")): "is a file, not a folder",
+        ("--report", str(tmp_path)): "it is a folder",
+        ("--heatmaps", str(a_file)): "it is a file, not a folder",
+    }
+    for option, message in cases.items():
+        result = runner.invoke(app, ["scan", str(media_dir / "face.jpg"), "--model", str(tiny_model_dir), *option])
+        assert result.exit_code == 1, (option, result.output)
+        assert message in result.output and "Traceback" not in result.output, (option, result.output)
+        assert "face.jpg" not in result.output  # refused before scanning: no table
+
+
+def test_an_output_failing_after_the_scan_keeps_the_others(media_dir, tiny_model_dir, tmp_path, monkeypatch):
+    """A write that fails only when it happens (disk full) is reported; the table and the other outputs are kept."""
+    from deepdetector import report as rep
+
+    def full_disk(results, path):
+        raise rep.ReportError(f"cannot write the CSV report {path}: No space left on device")
+
+    monkeypatch.setattr(rep, "write_csv", full_disk)
+    out_json = tmp_path / "r.json"
+    result = runner.invoke(app, ["scan", str(media_dir / "face.jpg"), "--model", str(tiny_model_dir),
+                                 "--csv", str(tmp_path / "r.csv"), "--json", str(out_json)])  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "No space left on device" in result.output and "Traceback" not in result.output
+    assert "1 file: " in result.output  # the table and its summary were printed
+    assert json.loads(out_json.read_text())["results"][0]["path"].endswith("face.jpg")
+
+
+def test_csv_to_stdout(media_dir, tiny_model_dir):
+    result = runner.invoke(app, ["scan", str(media_dir / "face.jpg"), "--model", str(tiny_model_dir), "--csv", "-", "-q"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(result.stdout.splitlines()))
+    assert len(rows) == 1 and rows[0]["path"].endswith("face.jpg")
+    both = runner.invoke(app, ["scan", str(media_dir / "face.jpg"), "--model", str(tiny_model_dir), "--csv", "-", "--json", "-"])
+    assert both.exit_code == 1 and "only one of" in both.output
+
+
+@pytest.mark.parametrize(
+    "option, value, named",
+    [("--margin", "0", "margin"), ("--margin", "-1", "margin"), ("--threshold", "-0.5", "threshold"),
+     ("--threshold", "2", "threshold"), ("--fps", "0", "fps"), ("--threads", "-2", "threads"), ("--frames", "0", "frames")],
+)  # fmt: skip
+def test_settings_out_of_range_are_refused(media_dir, tiny_model_dir, option, value, named):
+    result = runner.invoke(app, ["scan", str(media_dir / "face.jpg"), "--model", str(tiny_model_dir), option, value])
+    assert result.exit_code == 1, result.output
+    assert f"error: {named} " in result.output and "not possible" in result.output, result.output

@@ -92,6 +92,25 @@ def test_existing_output_needs_resume_or_overwrite(dataset, tiny_model_dir, tmp_
     assert result.exit_code == 1 and "--resume" in result.output
 
 
+def test_unwritable_outputs_are_refused_before_any_scan(dataset, tiny_model_dir, tmp_path):
+    """A predictions path under a file, a report path that is a folder: one line, exit 1, nothing scanned."""
+    a_file = tmp_path / "taken.txt"
+    a_file.write_text("x")
+    manifest = str(dataset / "manifest.csv")
+    cases = [
+        (["evaluate", manifest, "--output", str(a_file / "p.csv")], "is a file, not a folder"),
+        (["evaluate", manifest, "--output", str(tmp_path)], "it is a folder"),
+        (["evaluate", manifest, "--output", str(tmp_path / "ok.csv"), "--report", str(a_file / "r.html")], "is a file, not a folder"),
+        (["robustness", manifest, "--report", str(tmp_path), "--limit", "2"], "it is a folder"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(app, [*args, "--model", str(tiny_model_dir), "-q"])
+        assert result.exit_code == 1 and message in result.output, (args, result.output)
+        assert "Traceback" not in result.output
+    assert not (tmp_path / "ok.csv").exists()  # refused before the first row was written
+    assert not (tmp_path.parent / (tmp_path.name + "-work")).exists()  # the study's work folder was not made
+
+
 def test_bad_manifest_is_one_line_error(tmp_path, tiny_model_dir):
     bad = tmp_path / "m.csv"
     bad.write_text("file,label\nx.jpg,fake\n")

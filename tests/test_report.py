@@ -309,3 +309,15 @@ def test_safe_stem():
     assert report.safe_stem("/x/<bad> näme?.jpg").startswith("bad_name_.jpg-")
     assert report.safe_stem("a/x.jpg") != report.safe_stem("b/x.jpg")
     assert re.fullmatch(r"file-[0-9a-f]{8}", report.safe_stem("/"))
+
+
+def test_html_header_names_only_the_thresholds_that_judged_something(tmp_path):
+    """An unreadable file carries the 'other media' threshold; the header lists the ones used on scored files."""
+    from dataclasses import replace
+
+    results = [replace(image_result(), threshold=0.7583), replace(error_result(), threshold=0.3653)]
+    page = report.write_html_report(results, tmp_path / "r.html").read_text(encoding="utf-8")
+    meta = re.search(r'<p class="meta">(.*?)</p>', page, re.S).group(1)
+    assert "threshold 0.758" in meta and "0.365" not in meta, meta
+    only_errors = report.write_html_report([error_result()], tmp_path / "e.html").read_text(encoding="utf-8")
+    assert "threshold n/a" in re.search(r'<p class="meta">(.*?)</p>', only_errors, re.S).group(1)

@@ -1,7 +1,9 @@
 """CLI commands of the scanner: ``scan``, ``demo``, ``detectors``, ``aggregations``, ``info``.
 
 Exit codes of ``scan``: 0 every file was analysed (whatever the verdicts), 1 the scan could not
-start (bad option, no model), 3 some files could not be read (their error entries are in every
+start (bad option value, no model, an output path that cannot be written) or an output could not be
+written after it (the others still are), 2 the command line itself is wrong (unknown option, missing
+argument: Typer's usage error), 3 some files could not be read (their error entries are in every
 output, and the other files were still scanned).
 """
 
@@ -94,15 +96,15 @@ def register(app: typer.Typer) -> None:
     def scan(
         inputs: list[Path] = typer.Argument(..., help="Images, videos or folders (searched recursively)."),
         json_out: Optional[str] = typer.Option(None, "--json", help="Write results as JSON to this file ('-' for stdout)."),
-        csv_out: Optional[Path] = typer.Option(None, "--csv", help="Write one CSV row per file."),
+        csv_out: Optional[str] = typer.Option(None, "--csv", help="Write one CSV row per file to this file ('-' for stdout)."),
         heatmaps: Optional[Path] = typer.Option(None, "--heatmaps", help="Write heatmap overlays (PNG) into this folder."),
         report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report."),
-        frames: int = typer.Option(ScanConfig.frames, help="Frames sampled per video, evenly spaced."),
-        fps: Optional[float] = typer.Option(None, help="Sample this many frames per second instead of --frames."),
+        frames: int = typer.Option(ScanConfig.frames, help="Frames sampled per video, evenly spaced (ignored when --fps is given)."),
+        fps: Optional[float] = typer.Option(None, help="Sample this many frames per second instead of --frames (at most 300 per video)."),
         detector: str = typer.Option(ScanConfig.detector, help="Face detector backend (see `deepdetector detectors`)."),
-        margin: Optional[float] = typer.Option(None, help="Crop size as a multiple of the face box (default: as trained)."),
+        margin: Optional[float] = typer.Option(None, help="Crop size as a multiple of the face box, 1 to 4 (default: as trained)."),
         aggregation: str = typer.Option(ScanConfig.aggregation, help="Video aggregation strategy (see `deepdetector aggregations`)."),
-        threshold: Optional[float] = typer.Option(None, help="Decision threshold (default: the model card's)."),
+        threshold: Optional[float] = typer.Option(None, help="Decision threshold, 0 to 1 (default: the model card's)."),
         model: Optional[Path] = typer.Option(None, help="Model folder or model_card.json (default: the shipped model)."),
         threads: int = typer.Option(0, help="onnxruntime threads (0 = all cores)."),
         flip_tta: bool = typer.Option(False, "--flip-tta", help="Also classify mirrored faces and average."),
@@ -111,39 +113,72 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Judge images and videos: verdict, calibrated probability, faces, timeline and heatmaps."""
         from deepdetector import report as rep
+        from deepdetector.errors import DeepDetectorError
 
         config = ScanConfig(
             frames=frames, fps=fps, detector=detector, margin=margin, aggregation=aggregation,
             threshold=threshold, model_path=model, threads=threads, flip_tta=flip_tta,
             stills=stills, heatmaps=True,
         )  # fmt: skip
-        if frames < 1:
-            raise _fail("--frames must be at least 1")
+        try:
+            config.validate()
+        except DeepDetectorError as exc:
+            raise _fail(str(exc)) from None
+        if json_out == "-" and csv_out == "-":
+            raise _fail("only one of --json and --csv can go to stdout ('-')")
+        # outputs that plainly cannot be written are refused before the scan, not after it
+        targets = [("JSON report", json_out, False), ("CSV report", csv_out, False), ("heatmaps", heatmaps, True), ("HTML report", report, False)]
+        try:
+            for what, target, folder in targets:
+                if target is not None and target != "-":
+                    rep.check_writable(Path(target), what, folder=folder)
+        except DeepDetectorError as exc:
+            raise _fail(str(exc)) from None
         paths = expand_inputs(inputs)
         if not paths:
             raise _fail("no image or video files found in the given folders")
         det = _make_detector(config)
         results = _scan_with_progress(det, paths, quiet)
 
-        if heatmaps is not None:
-            heatmaps.mkdir(parents=True, exist_ok=True)
-            for res in results:
-                if res.ok:
-                    rep.write_heatmaps(res, heatmaps)
-        if json_out is not None:
-            rep.write_json(results, sys.stdout if json_out == "-" else Path(json_out))
-        if csv_out is not None:
-            rep.write_csv(results, csv_out)
-        if report is not None:
-            rep.write_html_report(results, report)
+        to_stdout = "-" in (json_out, csv_out)
         if not quiet:
             from rich.console import Console
 
-            console = Console(stderr=json_out == "-")
+            console = Console(stderr=to_stdout)
             rep.print_table(results, console)
-            for label, target in (("JSON", json_out if json_out not in (None, "-") else None), ("CSV", csv_out), ("heatmaps", heatmaps), ("report", report)):
-                if target is not None:
-                    console.print(f"{label}: {target}")
+
+        # each output is written even if another fails: the results are never lost to one bad path
+        failed = []
+
+        def attempt(label: str, target, write) -> None:
+            try:
+                write()
+            except (DeepDetectorError, OSError) as exc:
+                failed.append(label)
+                typer.echo(f"error: {exc}", err=True)
+                return
+            if not quiet and target is not None and target != "-":
+                console.print(f"{label}: {target}")
+
+        if heatmaps is not None:
+            def write_heatmaps() -> None:
+                try:
+                    heatmaps.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise rep.ReportError(f"cannot create the heatmap folder {heatmaps}: {exc.strerror or exc}") from exc
+                for res in results:
+                    if res.ok:
+                        rep.write_heatmaps(res, heatmaps)
+
+            attempt("heatmaps", heatmaps, write_heatmaps)
+        if json_out is not None:
+            attempt("JSON", json_out, lambda: rep.write_json(results, sys.stdout if json_out == "-" else Path(json_out)))
+        if csv_out is not None:
+            attempt("CSV", csv_out, lambda: rep.write_csv(results, sys.stdout if csv_out == "-" else Path(csv_out)))
+        if report is not None:
+            attempt("report", report, lambda: rep.write_html_report(results, report))
+        if failed:
+            raise typer.Exit(EXIT_FAILED)
         if any(r.error for r in results):
             raise typer.Exit(EXIT_SOME_ERRORS)
 

@@ -301,6 +301,11 @@ def register(app: typer.Typer) -> None:
         try:
             from deepdetector.api import Detector
 
+            from deepdetector.report import check_writable
+
+            check_writable(output, "predictions CSV")  # mistyped paths cost nothing: checked before the scans
+            if report is not None:
+                check_writable(report, "HTML report")
             selection = _selection(manifest, subset, kind, split or None, limit, seed)
             det = Detector(config)
             with progress:
@@ -356,6 +361,9 @@ def register(app: typer.Typer) -> None:
         config = ScanConfig(frames=frames, detector=detector, model_path=model, threads=threads, heatmaps=False)
         progress = _progress(quiet)
         try:
+            from deepdetector.report import check_writable
+
+            check_writable(report, "robustness report")  # before the study, not after it
             selection = _selection(manifest, subset, kind, split, limit, seed)
             study = RobustnessStudy(config, selection.items, workdir)
             chosen = choose(study.experiments(), experiments.split(",") if experiments else None, levels.split(",") if levels else None)

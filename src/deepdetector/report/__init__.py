@@ -8,7 +8,7 @@
 >>> report.write_html_report(results, "report.html")
 """
 
-from deepdetector.report._common import ReportError, safe_stem, summary_counts
+from deepdetector.report._common import ReportError, check_writable, safe_stem, summary_counts
 from deepdetector.report.csv_report import CSV_COLUMNS, csv_row, write_csv
 from deepdetector.report.heatmaps import keyframe_overlay, write_heatmaps
 from deepdetector.report.html_report import render_html, timeline_svg, write_html_report
@@ -20,6 +20,7 @@ __all__ = [
     "JSON_VERSION",
     "ReportError",
     "build_table",
+    "check_writable",
     "csv_row",
     "dumps",
     "keyframe_overlay",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -75,3 +76,25 @@ def ensure_parent(path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ReportError(f"cannot create the folder {path.parent}: {exc.strerror or exc}") from exc
+
+
+def check_writable(path: Path, what: str, folder: bool = False) -> None:
+    """Raise a :class:`ReportError` now if ``path`` plainly cannot be written later: it is a folder
+    where a file is wanted (or a file where a folder is), a folder it would need is a file, or that
+    folder is not writable. Front ends call this before a long scan so that a mistyped output
+    path costs nothing; the writers still report anything it cannot foresee (a full disk)."""
+    if folder:
+        if path.exists() and not path.is_dir():
+            raise ReportError(f"cannot write the {what} into {path}: it is a file, not a folder")
+        start = path
+    else:
+        if path.is_dir():
+            raise ReportError(f"cannot write the {what} {path}: it is a folder")
+        start = path.parent
+    existing = start
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ReportError(f"cannot write the {what} {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ReportError(f"cannot write the {what} {path}: no permission to write in {existing}")

@@ -336,7 +336,8 @@ def render_html(results: Iterable[FileResult], title: str = "DeepDetector report
     results = list(results)
     counts = summary_counts(results)
     model = model_name(results) or "unknown model"
-    thresholds = sorted({r.threshold for r in results if r.threshold is not None})
+    # the thresholds that judged something: an unreadable file's ("other media") judged nothing
+    thresholds = sorted({r.threshold for r in results if r.threshold is not None and r.probability is not None})
     thr_text = ", ".join(f"{t:.3g}" for t in thresholds) or "n/a"
     generated = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z").strip()
     chips = "".join(
