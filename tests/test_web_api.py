@@ -159,7 +159,14 @@ def test_bad_uploads_are_refused_and_leave_nothing(tmp_path, tiny_model_dir, jpe
         ok = upload(client, jpeg_bytes, name="notes.txt")
         assert ok.status_code == 202
         assert client.get(ok.json()["url"]).json()["media_type"] == "image/jpeg"
-        assert client.get("/api/v1/scans/not-an-id").status_code == 422
+        bad_id = client.get("/api/v1/scans/not-an-id")
+        assert bad_id.status_code == 422
+        # the promised sentence, not FastAPI's list of records (those stay under "errors")
+        detail = bad_id.json()["detail"]
+        assert isinstance(detail, str) and "scan_id" in detail and "'not-an-id'" in detail, detail
+        assert bad_id.json()["errors"][0]["loc"][-1] == "scan_id"
+        bad_limit = client.get("/api/v1/scans?limit=abc").json()["detail"]
+        assert isinstance(bad_limit, str) and "limit" in bad_limit and "'abc'" in bad_limit, bad_limit
         assert client.get("/api/v1/scans/" + "0" * 32).status_code == 404
 
 

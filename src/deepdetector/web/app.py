@@ -30,6 +30,8 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
@@ -186,6 +188,20 @@ def _summary(r: ScanRecord) -> dict[str, Any]:
     }
 
 
+def validation_sentence(errors: list[dict[str, Any]]) -> str:
+    """One sentence for FastAPI's validation records, e.g. "the path parameter scan_id ('x') is not
+    valid: String should match pattern '^[0-9a-f]{32}$'"."""
+    kinds = {"path": "the path parameter", "query": "the query parameter", "header": "the header", "body": "the field", "cookie": "the cookie"}
+    parts = []
+    for err in errors or [{}]:
+        loc = [str(x) for x in err.get("loc", ())]
+        kind = kinds.get(loc[0], "the value") if loc else "the request"
+        name = " ".join([kind, ".".join(loc[1:])]).strip() if len(loc) > 1 else kind
+        given = f" ({err['input']!r})" if isinstance(err.get("input"), (str, int, float)) else ""
+        parts.append(f"{name}{given} is not valid: {err.get('msg', 'malformed')}")
+    return "; ".join(parts)
+
+
 def create_app(settings: WebSettings | None = None, detector_factory: DetectorFactory | None = None) -> FastAPI:
     """Build the web application.
 
@@ -234,6 +250,12 @@ def create_app(settings: WebSettings | None = None, detector_factory: DetectorFa
         redoc_url=None,
     )
     app.state.service = service
+
+    @app.exception_handler(RequestValidationError)
+    async def readable_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's default 422 body is a list of records; the API promises a sentence in "detail"
+        # (the records stay under "errors" for programs)
+        return JSONResponse(status_code=422, content={"detail": validation_sentence(exc.errors()), "errors": jsonable_encoder(exc.errors())})
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]

@@ -27,7 +27,7 @@ def serve(
     max_upload_mb: float = typer.Option(500, help="Largest accepted upload, in MB (1 MB = 2^20 bytes)."),
     queue_size: int = typer.Option(16, min=1, help="Scans that may wait for a worker; more uploads get HTTP 429."),
     token: Optional[str] = typer.Option(
-        None, envvar="DEEPDETECTOR_TOKEN", help="Bearer token required by the API and the page (prefer the environment variable)."
+        None, envvar="DEEPDETECTOR_TOKEN", help="Bearer token required by the API and the page, at least 8 characters (prefer the environment variable)."
     ),
     insecure: bool = typer.Option(False, "--insecure", help="Allow a non-loopback --host without --token."),
     model: Optional[Path] = typer.Option(None, help="A model_card.json (or its folder); default: the shipped model."),
