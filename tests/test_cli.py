@@ -133,3 +133,10 @@ def test_settings_out_of_range_are_refused(media_dir, tiny_model_dir, option, va
     result = runner.invoke(app, ["scan", str(media_dir / "face.jpg"), "--model", str(tiny_model_dir), option, value])
     assert result.exit_code == 1, result.output
     assert f"error: {named} " in result.output and "not possible" in result.output, result.output
+
+
+def test_version():
+    from deepdetector import __version__
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"deepdetector {__version__}"

@@ -27,6 +27,23 @@ FRONT_ENDS = (
     "deepdetector.batch.cli",  # batch
 )
 
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from deepdetector import __version__
+
+        typer.echo(f"deepdetector {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True, help="Show the version and exit."),
+) -> None:
+    """Find manipulated faces (face swaps, reenactment, GAN and diffusion faces) in images and videos, offline."""
+
+
 for _module in FRONT_ENDS:
     importlib.import_module(_module).register(app)
 
