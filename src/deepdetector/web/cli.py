@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on. Anything but loopback needs --token (or --insecure)."),
     port: int = typer.Option(8000, help="TCP port."),
-    workers: int = typer.Option(1, min=0, help="Files analysed at the same time (each worker loads the model once)."),
+    workers: int = typer.Option(1, min=0, help="Files analysed at the same time (each worker loads the model once; 0 only queues uploads)."),
     db: Optional[Path] = typer.Option(
         None, help=f"SQLite database of scans and results (default: {default_data_dir() / 'scans.sqlite3'})."
     ),
