@@ -448,3 +448,102 @@ def test_cross_frame_blends_are_in_the_card_command_and_off_for_older_cards(monk
     assert _captured_config(monkeypatch, shlex.split(cmd)[1:] + ["--no-progress"]).sbi_cross_frame == 0.5
     # off, a run hashes as before the option (the skip sets of the two tests above); on, it is another run
     assert TrainConfig(data=["d.csv"], sbi_cross_frame=0.5).fingerprint() not in TrainConfig(data=["d.csv"]).fingerprints()
+
+
+@pytest.mark.parametrize(
+    "extra, named",
+    [(["--epochs", "0"], "--epochs"), (["--patience", "0"], "--patience"), (["--max-minutes", "0"], "--max-minutes"),
+     (["--steps-per-epoch", "0"], "--steps-per-epoch"), (["--pairs", "0", "--synthetic", "0", "--supervised", "0"], "--pairs"),
+     (["--input-size", "0"], "--input-size"), (["--margin", "0"], "--margin"), (["--lr", "-1"], "--lr"), (["--lr", "0"], "--lr"),
+     (["--workers", "-1"], "--workers"), (["--seed", "-1"], "--seed"), (["--ema", "1"], "--ema"), (["--max-per-subset", "-1"], "--max-per-subset"),
+     (["--method", "probe", "--probe-chunks", "0"], "--probe-chunks"), (["--real-video-frames", "-1"], "--real-video-frames")],
+)  # fmt: skip
+def test_train_refuses_numbers_that_cannot_mean_anything_before_any_work(tmp_path, extra, named):
+    """Each used to crash minutes later (0 epochs: no best.pt; margin 0: ZeroDivisionError) or to ship
+    a model trained on nothing (0 steps); now one line naming the option, and no folder is made."""
+    src = tmp_path / "data"
+    (src / "real").mkdir(parents=True)
+    args = ["train", "-d", str(src), "--out", str(tmp_path / "m"), "--cache-dir", str(tmp_path / "c"), "--run-dir", str(tmp_path / "r"), *extra]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2 and f"error: {named}" in res.output and "not possible" in res.output, res.output
+    assert not (tmp_path / "c").exists() and not (tmp_path / "r").exists()
+
+
+def test_train_refuses_output_folders_that_cannot_be_made_before_training(tmp_path):
+    a_file = tmp_path / "taken.txt"
+    a_file.write_text("x")
+    base = ["train", "-d", str(tmp_path), "--out", str(tmp_path / "m"), "--cache-dir", str(tmp_path / "c"), "--run-dir", str(tmp_path / "r")]
+    for option, what in (("--out", "model"), ("--run-dir", "run folder"), ("--cache-dir", "face cache")):
+        args = list(base)
+        args[args.index(option) + 1] = str(a_file / "sub") if option == "--cache-dir" else str(a_file)
+        res = runner.invoke(app, args)
+        assert res.exit_code == 2 and f"cannot write the {what}" in res.output and "not a folder" in res.output, res.output
+        assert "Traceback" not in res.output
+
+
+def test_an_unreadable_checkpoint_in_the_run_folder_is_a_clear_error(tmp_path, monkeypatch):
+    """A truncated last.pt used to end the run with an UnpicklingError traceback."""
+    from deepdetector.errors import ConfigError
+    from deepdetector.training import train as train_mod
+
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    (run_dir / "last.pt").write_bytes(b"not a checkpoint")
+
+    cfg = train_mod.TrainConfig(data=["x"], out=str(tmp_path / "m"), cache_dir=str(tmp_path / "c"), run_dir=str(run_dir),
+                                pretrained=False, input_size=64, cache_size=80, progress=False)  # fmt: skip
+    # no data is needed to reach the checkpoint: the steps before it are stubbed
+    monkeypatch.setattr(train_mod, "prepare", lambda cfg, log: (None, {}, [], [], None))
+    monkeypatch.setattr(train_mod, "eval_crops", lambda faces, cfg, n: ([], []))
+    monkeypatch.setattr(train_mod, "_subsample", lambda faces, n, seed: faces)
+    with pytest.raises(ConfigError, match="cannot be read as this trainer's checkpoint"):
+        train_mod.run_training(cfg, log=lambda m: None)
+
+
+def test_export_refuses_a_card_for_another_input_size_and_a_folder_as_checkpoint(tmp_path):
+    """Exporting at 96 px into a folder whose card says 64 px left a model every scan failed on."""
+    import json
+
+    import torch
+
+    from deepdetector.training.model import HEADS, build_model
+
+    ck = tmp_path / "best.pt"
+    torch.save(build_model(HEADS, pretrained=False, taps=()).state_dict(), ck)
+    out = tmp_path / "m"
+    ok = runner.invoke(app, ["export", str(ck), "--out", str(out), "--taps", "", "--input-size", "64"])
+    assert ok.exit_code == 0, ok.output
+    before = (out / "deepdetector.onnx").read_bytes()
+    res = runner.invoke(app, ["export", str(ck), "--out", str(out), "--taps", "", "--input-size", "96"])
+    assert res.exit_code == 2 and "64 px" in res.output and "--input-size 64" in res.output, res.output
+    assert (out / "deepdetector.onnx").read_bytes() == before and json.loads((out / "model_card.json").read_text())["input_size"] == 64
+    res = runner.invoke(app, ["export", str(tmp_path), "--out", str(tmp_path / "m2")])
+    assert res.exit_code == 2 and "is a folder" in res.output
+    res = runner.invoke(app, ["export", str(ck), "--out", str(tmp_path / "m3"), "--input-size", "0"])
+    assert res.exit_code == 2 and "--input-size 0" in res.output
+
+
+def test_synth_refuses_bad_outputs_and_settings(tmp_path, face_rgb):
+    src = write_image(tmp_path / "face.jpg", face_rgb)
+    a_file = tmp_path / "taken.txt"
+    a_file.write_text("x")
+    cases = [
+        (["-o", str(tmp_path / "out")], "must end in one of"),
+        (["-o", str(tmp_path / "out.txt")], "must end in one of"),
+        (["-o", str(a_file / "x.png")], "not a folder"),
+        (["-o", str(tmp_path / "x.png"), "--seed", "-1"], "--seed -1"),
+        (["-o", str(tmp_path / "x.png"), "--size", "100000"], "--size 100000"),
+        (["-o", str(tmp_path / "x.png"), "--detector", "nope"], "unknown face detector 'nope'"),
+    ]
+    for extra, message in cases:
+        res = runner.invoke(app, ["synth", str(src), *extra])
+        assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output, (extra, res.output)
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_card_document_path_that_cannot_be_written_is_a_clear_error(tmp_path):
+    a_file = tmp_path / "taken.txt"
+    a_file.write_text("x")
+    for target in (a_file / "card.md", tmp_path):
+        res = runner.invoke(app, ["card", "-o", str(target)])
+        assert res.exit_code == 2 and "cannot write the model card document" in res.output, res.output

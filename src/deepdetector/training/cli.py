@@ -27,6 +27,16 @@ def _need_torch() -> None:
         _fail(DeepDetectorError("training needs the [train] extra: pip install 'deepdetector[train]'"))
 
 
+def _report_calibration(card: dict) -> None:
+    """The last line of train and soup, with a warning when nothing could be calibrated."""
+    ov = card.get("metrics", {}).get("overall", {})
+    typer.echo(f"validation file AUC {ov.get('file_auc')}, threshold {card['threshold']}")
+    if ov.get("file_auc") is None:
+        typer.echo("warning: the validation files did not hold both real and fake faces, so the model was neither "
+                   "measured nor calibrated (threshold 0.5 is a placeholder): add labelled fakes and reals to --data, "
+                   "or calibrate it later with `deepdetector calibrate`", err=True)
+
+
 def _parse_taps(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(t) for t in text.split(",") if t.strip())
@@ -93,7 +103,7 @@ def train(
         data=[str(d) for d in data], train_only=[str(d) for d in train_only], out=str(out), cache_dir=str(cache_dir),
         run_dir=str(run_dir), seed=seed, split_seed=split_seed, epochs=epochs, steps_per_epoch=steps_per_epoch, pairs=pairs, synthetic=synthetic,
         supervised=supervised, input_size=input_size, margin=margin,
-        cache_size=cache_size if cache_size is not None else cache_size_for(input_size, margin), lr=lr, lr_schedule=lr_schedule, freeze_blocks=freeze_blocks, ema=ema,
+        cache_size=cache_size if cache_size is not None else (cache_size_for(input_size, margin) if margin > 0 and input_size > 0 else 288), lr=lr, lr_schedule=lr_schedule, freeze_blocks=freeze_blocks, ema=ema,
         val_fraction=val_fraction, video_frames=video_frames, real_video_frames=real_video_frames, max_per_subset=max_per_subset, patience=patience,
         threads=threads, workers=workers, max_minutes=max_minutes, method=method, probe_chunks=probe_chunks, taps=tap_blocks, backbone=backbone, synthetic_reals=synthetic_reals, sbi_smooth=sbi_smooth, sbi_mask=sbi_mask, sbi_cross_frame=sbi_cross_frame,
         probe_val_frames=probe_val_frames, name=name, version=version,
@@ -104,8 +114,7 @@ def train(
     except DeepDetectorError as exc:
         _fail(exc)
         return
-    ov = card.get("metrics", {}).get("overall", {})
-    typer.echo(f"validation file AUC {ov.get('file_auc')}, threshold {card['threshold']}")
+    _report_calibration(card)
 
 
 def soup(
@@ -126,8 +135,10 @@ def soup(
     except DeepDetectorError as exc:
         _fail(exc)
         return
-    ov = card.get("metrics", {}).get("overall", {})
-    typer.echo(f"validation file AUC {ov.get('file_auc')}, threshold {card['threshold']}")
+    _report_calibration(card)
+
+
+SYNTH_FORMATS = (".png", ".jpg", ".jpeg", ".webp")
 
 
 def synth(
@@ -148,10 +159,23 @@ def synth(
     from deepdetector.faces.crop import to_crop_coords
     from deepdetector.training.sbi import MASK_VARIANTS, align_to, self_blend, side_by_side
 
+    from deepdetector.registry import RegistryError
+    from deepdetector.report import check_writable
+
     try:
         if variant is not None and variant not in MASK_VARIANTS:
             raise DeepDetectorError(f"unknown mask variant {variant!r}; choose one of {', '.join(MASK_VARIANTS)}")
-        det = create_detector(detector)
+        if output.suffix.lower() not in SYNTH_FORMATS:
+            raise DeepDetectorError(f"--output {output} must end in one of {', '.join(SYNTH_FORMATS)} (the picture's format)")
+        if seed < 0:
+            raise DeepDetectorError(f"--seed {seed} is not possible: it must be 0 or more")
+        if not 32 <= size <= 2048:
+            raise DeepDetectorError(f"--size {size} is not possible: each panel is 32 to 2048 pixels")
+        check_writable(output, "picture")
+        try:
+            det = create_detector(detector)
+        except RegistryError as exc:
+            raise DeepDetectorError(str(exc).strip("'\"")) from None
 
         def face_crop(path: Path):
             rgb = _load_image(str(path))
@@ -169,8 +193,11 @@ def synth(
             if source is None:
                 raise DeepDetectorError(f"the face in {other} cannot be aligned onto the face in {image}")
         blend = self_blend(crop, lm, np.random.default_rng(seed), variant=variant, source=source)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(side_by_side(blend)).save(output)
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(side_by_side(blend)).save(output)
+        except OSError as exc:
+            raise DeepDetectorError(f"cannot write {output}: {exc.strerror or exc}") from None
     except DeepDetectorError as exc:
         _fail(exc)
         return
@@ -196,8 +223,15 @@ def export(
     from deepdetector.training.model import HEADS, build_model
 
     try:
+        if checkpoint.is_dir():
+            raise DeepDetectorError(f"checkpoint {checkpoint} is a folder: give the .pt file in it (e.g. {checkpoint / 'best.pt'})")
         if not checkpoint.is_file():
             raise DeepDetectorError(f"checkpoint {checkpoint} does not exist")
+        if input_size < 32:
+            raise DeepDetectorError(f"--input-size {input_size} is not possible: at least 32 pixels (the shipped model uses 192)")
+        from deepdetector.report import check_writable
+
+        check_writable(out, "model", folder=True)
         card_path = out / CARD_NAME
         try:
             old = json.loads(card_path.read_text()) if card_path.is_file() else None
@@ -207,6 +241,9 @@ def export(
         if trained_on is not None and trained_on != backbone:  # before anything in --out is overwritten
             raise DeepDetectorError(f"the card in {out} describes a {trained_on} model and this checkpoint is {backbone}: "
                                     "export into another folder (or remove that card)")
+        if old is not None and old.get("input_size") not in (None, input_size):  # the kept card would describe another input
+            raise DeepDetectorError(f"the card in {out} is for {old.get('input_size')} px input and this export is {input_size} px: "
+                                    f"pass --input-size {old.get('input_size')}, or export into another folder")
         try:
             state = torch.load(checkpoint, map_location="cpu", weights_only=False)
         except Exception as exc:  # a truncated or foreign file: pickle, zip and torch each raise their own
@@ -246,6 +283,10 @@ def card(
     from deepdetector.training.report import model_card_markdown
 
     try:
+        if output is not None:
+            from deepdetector.report import check_writable
+
+            check_writable(output, "model card document")
         folder = model or WEIGHTS_DIR
         loaded = ModelCard.load(folder)
         loaded.verify()
@@ -286,8 +327,12 @@ def card(
     if output is None:
         typer.echo(text)
     else:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            _fail(DeepDetectorError(f"cannot write {output}: {exc.strerror or exc}"))
+            return
         typer.echo(f"wrote {output}")
 
 

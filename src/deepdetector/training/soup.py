@@ -170,6 +170,8 @@ def run_soup(folders: list[str | Path], out: str | Path, run_dir: str | Path, ve
     from deepdetector.training.train import TrainConfig, _finish, check_settings, prepare
 
     t_start = time.time()
+    if not str(version).strip():
+        raise ConfigError("--version must not be empty: it names the soup in its card")
     ingredients = [read_ingredient(f) for f in folders]
     check_ingredients(ingredients)
     check_outputs(ingredients, Path(out), Path(run_dir))

@@ -194,6 +194,17 @@ def run_stills_training(cfg: StillsConfig, log: Callable[[str], None] = print) -
     check_blocks(DEFAULT_BACKBONE, cfg.freeze_blocks, tuple(cfg.taps))  # before any face is loaded
     if cfg.patch < 32 or cfg.patch_grid < 1 or cfg.epochs < 1 or cfg.steps_per_epoch < 1 or cfg.fakes_per_step < 2:
         raise ConfigError("train-stills: --patch must be >= 32 and --epochs, --steps-per-epoch >= 1, --fakes-per-step >= 2")
+    if cfg.patch > 1024:
+        raise ConfigError(f"train-stills: --patch {cfg.patch} is not possible: at most 1024 px (the shipped model uses 128)")
+    if not cfg.lr > 0:
+        raise ConfigError(f"train-stills: --lr {cfg.lr!r} is not possible: the learning rate must be more than 0")
+    if cfg.seed < 0 or (cfg.split_seed is not None and cfg.split_seed < 0) or cfg.threads < 0:
+        raise ConfigError("train-stills: --seed, --split-seed and --threads must be 0 or more")
+    if cfg.max_per_subset is not None and cfg.max_per_subset < 1:
+        raise ConfigError(f"train-stills: --max-per-subset {cfg.max_per_subset} is not possible: at least 1 (leave it out to use every file)")
+    from deepdetector.training.train import check_outputs
+
+    check_outputs(("stills model", cfg.out))
     lo, hi = (float(v) for v in cfg.rescale_range)
     if not 0.0 <= cfg.rescale_probability <= 1.0 or not 0.1 <= lo <= hi <= 4.0:
         raise ConfigError("train-stills: --rescale must be between 0 and 1 and --rescale-range LOW,HIGH within 0.1-4 with LOW <= HIGH")
@@ -218,7 +229,7 @@ def run_stills_training(cfg: StillsConfig, log: Callable[[str], None] = print) -
     rescale = (cfg.rescale_probability, lo, hi) if cfg.rescale_probability > 0 else None
 
     torch.manual_seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
+    torch.set_num_threads(max(1, cfg.threads))  # 0 as in train: one thread
     model = build_model(heads=(HEAD,), pretrained=cfg.pretrained, freeze_blocks=cfg.freeze_blocks, taps=cfg.taps)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay)
     loss_fn = torch.nn.BCEWithLogitsLoss()

@@ -470,8 +470,45 @@ def region_pixels(cfg: TrainConfig) -> float:
     return cfg.cache_size * cfg.margin / cfg.cache_margin
 
 
+def check_numbers(cfg: TrainConfig) -> None:
+    """Refuse counts, sizes and rates that cannot mean anything (0 epochs, a negative learning rate,
+    a 0 px input), naming the option, instead of a traceback minutes later or a model trained on nothing."""
+
+    def need(ok: bool, option: str, value: Any, rule: str) -> None:
+        if not ok:
+            raise ConfigError(f"{option} {value!r} is not possible: {rule}")
+
+    for option, name, low in (("--epochs", "epochs", 1), ("--steps-per-epoch", "steps_per_epoch", 1), ("--patience", "patience", 1),
+                              ("--pairs", "pairs", 0), ("--synthetic", "synthetic", 0), ("--supervised", "supervised", 0),
+                              ("--input-size", "input_size", 32), ("--cache-size", "cache_size", 32), ("--video-frames", "video_frames", 1),
+                              ("--real-video-frames", "real_video_frames", 1), ("--threads", "threads", 0), ("--workers", "workers", 0),
+                              ("--seed", "seed", 0), ("--probe-chunks", "probe_chunks", 1), ("--probe-val-frames", "probe_val_frames", 1)):
+        value = getattr(cfg, name)
+        need(isinstance(value, int) and value >= low, option, value, f"it must be a whole number of at least {low}")
+    need(cfg.pairs + cfg.synthetic + cfg.supervised >= 1, "--pairs/--synthetic/--supervised", (cfg.pairs, cfg.synthetic, cfg.supervised),
+         "a step needs at least one pair")
+    need(cfg.split_seed is None or cfg.split_seed >= 0, "--split-seed", cfg.split_seed, "it must be 0 or more")
+    need(cfg.max_per_subset is None or cfg.max_per_subset >= 1, "--max-per-subset", cfg.max_per_subset,
+         "at least 1 file per subset (leave it out to use every file)")
+    need(cfg.max_minutes is None or cfg.max_minutes > 0, "--max-minutes", cfg.max_minutes, "it must be more than 0")
+    need(cfg.margin >= 1.0, "--margin", cfg.margin, "the crop is at least the face box (1.0); the shipped model uses 1.6")
+    need(cfg.lr > 0, "--lr", cfg.lr, "the learning rate must be more than 0")
+    need(0.0 <= cfg.ema < 1.0, "--ema", cfg.ema, "the decay is from 0 (off) to below 1 (e.g. 0.998)")
+
+
+def check_outputs(*folders: tuple[str, str | Path]) -> None:
+    """Refuse output folders that plainly cannot be made (a file in the way, no permission) before
+    the run, not when it has finished."""
+    from deepdetector.report import check_writable
+
+    for what, folder in folders:
+        check_writable(Path(folder), what, folder=True)
+
+
 def check_settings(cfg: TrainConfig) -> None:
     """Refuse option values that would only fail (or silently do something else) later in the run."""
+    check_numbers(cfg)
+    check_outputs(("model", cfg.out), ("run folder", cfg.run_dir), ("face cache", cfg.cache_dir))
     if cfg.margin > cfg.cache_margin:
         raise ConfigError(f"margin {cfg.margin} is wider than the face cache's crops ({cfg.cache_margin}x the face box)")
     if region_pixels(cfg) < cfg.input_size:
@@ -546,7 +583,12 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
     state = {"epoch": 0, "best": -1.0, "best_epoch": -1, "train_seconds": 0.0, "fingerprint": cfg.fingerprint()}
     last = run_dir / "last.pt"
     if last.is_file():
-        ck = torch.load(last, map_location="cpu", weights_only=False)
+        try:
+            ck = torch.load(last, map_location="cpu", weights_only=False)
+            ck["state"]["fingerprint"]
+        except Exception as exc:  # a truncated or foreign file: pickle, zip and torch each raise their own
+            raise ConfigError(f"{last} cannot be read as this trainer's checkpoint ({type(exc).__name__}); "
+                              "delete it to start the run again, or use another --run-dir") from None
         if ck["state"]["fingerprint"] not in cfg.fingerprints():
             raise ConfigError(f"{last} belongs to a run with other settings; use another --run-dir or delete it")
         model.load_state_dict(ck["model"])
@@ -610,7 +652,14 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
         _log(run_dir, rec)
         log(json.dumps(rec))
 
-    model.load_state_dict(torch.load(run_dir / "best.pt", map_location="cpu"))
+    best = run_dir / "best.pt"
+    if not best.is_file():
+        raise ConfigError(f"no epoch was trained, so there is no {best} to export: raise --epochs or --max-minutes")
+    try:
+        model.load_state_dict(torch.load(best, map_location="cpu"))
+    except Exception as exc:  # a truncated or foreign file
+        raise ConfigError(f"{best} cannot be read as this run's best weights ({type(exc).__name__}); delete the run folder "
+                          f"{run_dir} to train again") from None
     return _finish(cfg, model, split, val_faces, pools, state, stats, t_start, log)
 
 
