@@ -191,3 +191,15 @@ def test_a_worker_killed_mid_batch_is_replaced_and_its_work_redone(tiny_model_di
         assert [(o.task.id, o.crashed) for o in outcomes] == [(2, False)] and outcomes[0].value["faces"]
     finally:
         engine.close()
+
+
+def test_min_score_outside_zero_to_one_is_refused(tmp_path):
+    """--min-score nan used to write no rows at all, and 2 or -1 were accepted."""
+    from typer.testing import CliRunner
+
+    from deepdetector.cli import app
+
+    for value in ("2", "-1", "nan"):
+        res = CliRunner().invoke(app, ["batch", str(tmp_path), "--out", str(tmp_path / "o.jsonl"), "--min-score", value])
+        assert res.exit_code == 1 and "--min-score" in res.output and "from 0 to 1" in res.output, (value, res.output)
+    assert not (tmp_path / "o.jsonl").exists()

@@ -179,3 +179,17 @@ def test_robustness_rejects_unknown_experiment(dataset, tiny_model_dir, tmp_path
         app, ["robustness", str(dataset / "manifest.csv"), "--report", str(tmp_path / "r.html"), "--model", str(tiny_model_dir), "--experiments", "fog"]
     )
     assert result.exit_code == 1 and "unknown experiment" in result.output
+
+
+def test_resume_with_other_scan_settings_is_refused(dataset, tiny_model_dir, tmp_path):
+    """The kept rows and the new ones would be scanned two ways under the new run's settings."""
+    out = tmp_path / "p.csv"
+    base = ["evaluate", str(dataset / "manifest.csv"), "--output", str(out), "--model", str(tiny_model_dir), "-q", "--limit", "2"]
+    first = runner.invoke(app, [*base, "--frames", "2"])
+    assert first.exit_code == 0, first.output
+    rows_before = out.read_text()
+    res = runner.invoke(app, [*base, "--frames", "4", "--resume"])
+    assert res.exit_code == 1 and "frames 2 -> 4" in res.output and "--overwrite" in res.output, res.output
+    assert out.read_text() == rows_before
+    same = runner.invoke(app, [*base, "--frames", "2", "--resume", "--threshold", "0.4"])  # thresholds do not change scores
+    assert same.exit_code == 0, same.output

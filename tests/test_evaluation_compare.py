@@ -94,3 +94,15 @@ def test_scores_that_are_not_probabilities_are_refused(tmp_path):
     b.write_text("\n".join(text) + "\n")
     res = runner.invoke(app, ["compare", str(a), str(b)])
     assert res.exit_code == 1 and "not probabilities" in res.output and "Traceback" not in res.output
+
+
+def test_a_file_scored_twice_is_refused_not_counted_twice(tmp_path):
+    """compare used to keep the last of two conflicting rows; calibrate and heads counted both."""
+    a, _ = _pair(tmp_path)
+    doubled = tmp_path / "doubled.csv"
+    lines = a.read_text().splitlines()
+    doubled.write_text("\n".join(lines + lines[1:3]) + "\n")
+    for args in (["compare", str(a), str(doubled)], ["calibrate", str(doubled), "-o", str(tmp_path / "cal")], ["heads", str(a), str(a)]):
+        res = runner.invoke(app, args)
+        assert res.exit_code == 1 and "appears 2 times" in res.output and "Traceback" not in res.output, (args, res.output)
+    assert not (tmp_path / "cal").exists()

@@ -107,6 +107,11 @@ def register(app: typer.Typer) -> None:
         from deepdetector.batch.runner import BatchOptions, run_batch
         from deepdetector.errors import DeepDetectorError
 
+        import math
+
+        if min_score is not None and not (math.isfinite(min_score) and 0.0 <= min_score <= 1.0):
+            typer.echo(f"error: --min-score {min_score} is not possible: it is a probability of fake, from 0 to 1", err=True)
+            raise typer.Exit(1)
         options = BatchOptions(
             sources=sources,
             out=out,

@@ -97,6 +97,8 @@ def register(app: typer.Typer) -> None:
             raise _fail("choose --fpr or --balanced, not both")
         if not media or any(m not in ("image", "video") for m in media):
             raise _fail("--media takes image or video")
+        if fpr is not None and not 0.0 <= fpr < 1.0:  # nan fails this too
+            raise _fail(f"--fpr is a rate: at least 0 and below 1, got {fpr}")
         try:
             card = ModelCard.load(model or WEIGHTS_DIR)
             card.verify()

@@ -16,7 +16,7 @@ import numpy as np
 from deepdetector.evaluation import metrics as M
 from deepdetector.evaluation import plots
 from deepdetector.evaluation.html import HtmlPage, fmt, pct
-from deepdetector.evaluation.manifest import ManifestItem, Selection
+from deepdetector.evaluation.manifest import ManifestError, ManifestItem, Selection
 from deepdetector.evaluation.predictions import PredictionRow, PredictionWriter, rows_for
 from deepdetector.evaluation.summary import EvaluationMetrics, SubsetMetrics, compute_metrics
 from deepdetector.types import Thresholds
@@ -120,6 +120,27 @@ def config_info(detector: "Detector") -> dict[str, Any]:
         "stills": detector.stills is not None,
         "threshold": detector.thresholds.describe(),
     }
+
+
+#: Settings that change a file's score: rows made with other values cannot be resumed into one table.
+SCORE_SETTINGS = ("frames", "fps", "detector", "margin", "aggregation", "flip_tta", "stills")
+
+
+def check_resume_settings(output: Path, now: dict[str, Any]) -> None:
+    """``--resume`` keeps the rows already in ``output``; refuse it when the run that wrote them (its
+    metrics JSON says how) scanned with other settings, since the table would mix two ways of
+    scanning under the new run's name. Thresholds may change: scores do not depend on them."""
+    path = metrics_path_for(output)
+    try:
+        before = json.loads(path.read_text(encoding="utf-8")).get("run", {}).get("config", {})
+    except (OSError, ValueError, AttributeError):
+        return  # an interrupted first run has no metrics yet: nothing to compare with
+    if not isinstance(before, dict):
+        return
+    changed = [f"{k} {before[k]!r} -> {now.get(k)!r}" for k in SCORE_SETTINGS if k in before and before[k] != now.get(k)]
+    if changed:
+        raise ManifestError(f"the rows in {output} were scanned with other settings ({'; '.join(changed)}): "
+                            "resuming would mix them; rerun with those settings, or use --overwrite or another --output")
 
 
 def write_metrics_json(path: Path, info: RunInfo, metrics: EvaluationMetrics) -> Path:
@@ -337,6 +358,8 @@ def evaluate(
     """The whole command: predictions (resumable), metrics JSON, optional HTML report."""
     started = time.perf_counter()
     heads = detector.head_names
+    if resume:
+        check_resume_settings(output, config_info(detector))
     with PredictionWriter(output, heads, resume=resume, overwrite=overwrite) as writer:
         done = {r.path for r in writer.done}
         todo = sum(1 for i in selection.items if i.path not in done)

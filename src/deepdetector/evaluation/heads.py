@@ -38,7 +38,7 @@ import numpy as np
 from deepdetector.errors import DeepDetectorError
 from deepdetector.evaluation import metrics as M
 from deepdetector.evaluation.compare import fmt_auc
-from deepdetector.evaluation.predictions import PredictionRow, load_predictions
+from deepdetector.evaluation.predictions import PredictionRow, check_unique, load_predictions
 from deepdetector.evaluation.summary import subset_parts
 
 EPS = 1e-6
@@ -201,8 +201,12 @@ def study_heads(fit_paths: Sequence[str | Path], judge_paths: Sequence[str | Pat
     if folds < 2:
         raise HeadsError("--folds must be at least 2")
     left_out: dict[str, int] = {}
-    fit_rows = _usable([r for p in fit_paths for r in load_predictions(p)], media, left_out, exclude)
-    judge_rows = _usable([r for p in judge_paths for r in load_predictions(p)], media, left_out, exclude)
+    fit_all = [r for p in fit_paths for r in load_predictions(p)]
+    judge_all = [r for p in judge_paths for r in load_predictions(p)]
+    check_unique(fit_all, "the predictions files")  # the same file given twice would double the data
+    check_unique(judge_all, "the --judge files")
+    fit_rows = _usable(fit_all, media, left_out, exclude)
+    judge_rows = _usable(judge_all, media, left_out, exclude)
     fit_paths_set = {r.path for r in fit_rows}
     fit_groups = {r.group for r in fit_rows if r.group}
     kept = []

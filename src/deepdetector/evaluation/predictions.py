@@ -190,7 +190,20 @@ def load_predictions(path: str | Path) -> list[PredictionRow]:
     bad = [r.path for r in rows if r.score is not None and not 0.0 <= r.score <= 1.0]
     if bad:
         raise ManifestError(f"{path}: {len(bad)} scores are not probabilities in [0, 1] (first: {bad[0]}): not an evaluate output")
+    check_unique(rows, str(path))
     return rows
+
+
+def check_unique(rows: list[PredictionRow], where: str) -> None:
+    """Refuse a file scored twice: evaluate writes each item once, and a repeat would count twice
+    (or, in ``compare``, silently keep only its last score)."""
+    seen: set[str] = set()
+    for r in rows:
+        if r.path in seen:
+            twice = sum(x.path == r.path for x in rows)
+            raise ManifestError(f"{where}: {r.path} appears {twice} times; each item must be scored once "
+                                "(merged predictions files? give each file's rows once)")
+        seen.add(r.path)
 
 
 class PredictionWriter:
