@@ -547,3 +547,20 @@ def test_card_document_path_that_cannot_be_written_is_a_clear_error(tmp_path):
     for target in (a_file / "card.md", tmp_path):
         res = runner.invoke(app, ["card", "-o", str(target)])
         assert res.exit_code == 2 and "cannot write the model card document" in res.output, res.output
+
+
+def test_a_file_listed_twice_in_the_training_data_is_refused(tmp_path, face_rgb):
+    """In one manifest it would count twice; in two (real in one, fake in the other, or in --data and
+    --train-only) it could be real and fake at once, or in training and validation at once."""
+    from deepdetector.errors import ConfigError
+    from deepdetector.training.train import TrainConfig, collect
+
+    write_image(tmp_path / "a.jpg", face_rgb)
+    (tmp_path / "m1.csv").write_text("path,label\na.jpg,real\na.jpg,real\n")
+    (tmp_path / "m2.csv").write_text("path,label\na.jpg,fake\n")
+    (tmp_path / "m3.csv").write_text("path,label\na.jpg,real\n")
+    with pytest.raises(ConfigError, match="listed twice in"):
+        collect(TrainConfig(data=[str(tmp_path / "m1.csv")]))
+    with pytest.raises(ConfigError, match="m3.csv and in .*m2.csv"):
+        collect(TrainConfig(data=[str(tmp_path / "m2.csv")], train_only=[str(tmp_path / "m3.csv")]))
+    assert len(collect(TrainConfig(data=[str(tmp_path / "m3.csv")])).val + collect(TrainConfig(data=[str(tmp_path / "m3.csv")])).train) == 1

@@ -128,15 +128,30 @@ def collect(cfg: TrainConfig) -> Split:
     if not cfg.data and not cfg.train_only:
         raise ConfigError("no training data: give at least one --data or --train-only source")
     data_seed = cfg.data_seed
+    only_sources = [(src, read_source(src)) for src in cfg.train_only]
+    data_sources = [(src, read_source(src)) for src in cfg.data]
+    check_listed_once(only_sources + data_sources)
     only: list[MediaItem] = []
-    for src in cfg.train_only:
-        only += cap_per_subset(read_source(src), cfg.max_per_subset, data_seed)
+    for _, items in only_sources:
+        only += cap_per_subset(items, cfg.max_per_subset, data_seed)
     data: list[MediaItem] = []
-    for src in cfg.data:
-        data += read_source(src)
+    for _, items in data_sources:
+        data += items
     only_groups = {it.group for it in resolve_groups(only)}
     train, val = split_by_group(data, cfg.val_fraction, data_seed, force_train_groups=only_groups)
     return Split(train=resolve_groups(only) + train, val=val)
+
+
+def check_listed_once(sources: list[tuple[str, list[MediaItem]]]) -> None:
+    """Refuse a file listed twice, in one source or in two: it would be trained on twice, be both
+    real and fake, or sit in training and validation at once (a leak)."""
+    first: dict[str, str] = {}
+    for src, items in sources:
+        for it in items:
+            if it.path in first:
+                where = f"twice in {src}" if first[it.path] == src else f"in {first[it.path]} and in {src}"
+                raise ConfigError(f"{it.path} is listed {where}: each file may appear once in the training data")
+            first[it.path] = src
 
 
 def unused_files(train_only: list[str], max_per_subset: int | None, seed: int) -> tuple[list[MediaItem], int]:
