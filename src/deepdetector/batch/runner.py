@@ -141,6 +141,7 @@ def check_options(options: BatchOptions) -> None:
         raise ConfigError("--workers must be at least 1")
     if options.config.frames < 1:
         raise ConfigError("--frames must be at least 1")
+    options.config.validate()  # in the workers a bad setting would fail every file; refuse it here, once
     check_store_path(options.job_path)
 
 

@@ -260,6 +260,8 @@ def register(app: typer.Typer) -> None:
 
         if media not in ("image", "video", "all"):
             raise _fail(f"--media must be image, video or all, got {media!r}")
+        if any(not text.strip() for text in exclude):
+            raise _fail("--exclude '' would leave out every file: give a text that kinds or sources contain")
         _table_command(lambda: study_heads(predictions, judge, media=None if media == "all" else media, folds=folds, seed=seed, exclude=exclude),
                        write_json, print_study, output, "study")
 

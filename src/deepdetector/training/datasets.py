@@ -224,6 +224,8 @@ def read_source(spec: str | Path, layout: str = "auto") -> list[MediaItem]:
     p = Path(spec)
     if p.is_file() and p.suffix.lower() == ".csv":
         return read_manifest(p)
+    if not p.exists():
+        raise ConfigError(f"{p} does not exist (give a manifest .csv or a dataset folder)")
     if not p.is_dir():
         raise ConfigError(f"{p} is neither a manifest .csv nor a dataset folder")
     if layout == "auto":
