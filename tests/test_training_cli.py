@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -564,3 +566,15 @@ def test_a_file_listed_twice_in_the_training_data_is_refused(tmp_path, face_rgb)
     with pytest.raises(ConfigError, match="m3.csv and in .*m2.csv"):
         collect(TrainConfig(data=[str(tmp_path / "m2.csv")], train_only=[str(tmp_path / "m3.csv")]))
     assert len(collect(TrainConfig(data=[str(tmp_path / "m3.csv")])).val + collect(TrainConfig(data=[str(tmp_path / "m3.csv")])).train) == 1
+
+
+def test_card_document_names_its_own_command_and_the_models_file(tiny_model_dir, tmp_path):
+    """The comment at the top reruns as written; a model other than the shipped one is named by its own path."""
+    out = tmp_path / "card.md"
+    res = runner.invoke(app, ["card", "--model", str(tiny_model_dir), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    text = out.read_text()
+    assert f"`deepdetector card --model {tiny_model_dir} -o {out}`" in text
+    folder = Path(tiny_model_dir).parent if Path(tiny_model_dir).is_file() else Path(tiny_model_dir)  # the fixture names the card
+    file_line = next(line for line in text.splitlines() if line.startswith("- File:"))
+    assert f"`{folder}/" in file_line and "src/deepdetector/model/weights" not in file_line

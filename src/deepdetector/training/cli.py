@@ -319,7 +319,13 @@ def card(
             stills_model = StillsModel(stills_path)  # verifies its checksum too
             stills_raw = json.loads((stills_model.card.file.parent / "model_card.json").read_text(encoding="utf-8"))
             stills_bytes = stills_model.card.file.stat().st_size
+        import shlex
+
+        command = ["deepdetector", "card"] + (["--model", str(model)] if model is not None else [])
+        command += (["--evaluation", str(evaluation)] if evaluation is not None else []) + (["--real-files", str(real_files)] if real_files is not None else [])
+        command += ["-o", str(output)] if output is not None else []
         text = model_card_markdown(raw, read_eval(evaluation), onnx_bytes=loaded.file.stat().st_size, real_files=read_eval(real_files),
+                                   generated_by=shlex.join(command), file_shown=None if model is None else str(loaded.file),
                                    stills=stills_raw, stills_bytes=stills_bytes)
     except DeepDetectorError as exc:
         _fail(exc)
