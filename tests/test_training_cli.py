@@ -285,12 +285,12 @@ def test_cards_trained_before_the_mask_fix_reproduce_with_legacy_masks(monkeypat
     from dataclasses import asdict
 
     skip = {"out", "run_dir", "progress", "max_minutes", "workers", "threads", "epochs", "patience", "probe_chunks",
-            "ema", "lr_schedule", "sbi_smooth", "split_seed", "sbi_mask", "backbone", "sbi_cross_frame"}
+            "ema", "lr_schedule", "sbi_smooth", "split_seed", "sbi_mask", "backbone", "sbi_cross_frame", "h264"}
     old = hashlib.sha1(json.dumps({k: v for k, v in asdict(legacy).items() if k not in skip}, sort_keys=True).encode()).hexdigest()[:12]
     assert legacy.fingerprint() == old
 
 
-@pytest.mark.parametrize("option", [["--lr-schedule", "step"], ["--sbi-smooth", "1.5"], ["--synthetic-reals", "all"], ["--sbi-mask", "raw"], ["--sbi-cross-frame", "1.5"],
+@pytest.mark.parametrize("option", [["--lr-schedule", "step"], ["--sbi-smooth", "1.5"], ["--synthetic-reals", "all"], ["--sbi-mask", "raw"], ["--sbi-cross-frame", "1.5"], ["--h264", "1.5"],
                                     ["--backbone", "resnet50"], ["--taps", "2,16"], ["--freeze-blocks", "17"]])
 def test_bad_training_options_stop_before_any_work(tmp_path, option):
     (tmp_path / "real").mkdir()
@@ -578,3 +578,16 @@ def test_card_document_names_its_own_command_and_the_models_file(tiny_model_dir,
     folder = Path(tiny_model_dir).parent if Path(tiny_model_dir).is_file() else Path(tiny_model_dir)  # the fixture names the card
     file_line = next(line for line in text.splitlines() if line.startswith("- File:"))
     assert f"`{folder}/" in file_line and "src/deepdetector/model/weights" not in file_line
+
+
+def test_h264_option_sets_the_augmentation_and_its_default_is_todays():
+    """--h264 P re-encodes P of the pairs with H.264; JPEG keeps its 0.45 share of the rest while it fits.
+    The default is the augmentation every earlier run used, so their fingerprints and batches stand."""
+    from deepdetector.training.augment import AugmentConfig
+    from deepdetector.training.train import TrainConfig, sample_config
+
+    default = sample_config(TrainConfig()).augment
+    assert default == AugmentConfig()
+    strong = sample_config(TrainConfig(h264=0.7)).augment
+    assert strong.p_h264 == 0.7 and abs(strong.p_jpeg - 0.3) < 1e-12
+    assert TrainConfig(h264=0.35).fingerprint() == TrainConfig().fingerprint() != TrainConfig(h264=0.7).fingerprint()

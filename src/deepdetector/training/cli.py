@@ -77,6 +77,7 @@ def train(
     taps: Optional[str] = typer.Option(None, help="MBConv blocks whose rectified outputs also feed the CAM head (comma-separated; empty: final features only; default: every stage's last block after the first, 2,4,7,10,14,15 for Lite0, 3,6,10,14,19,20 for Lite1/Lite2)."),
     sbi_smooth: float = typer.Option(0.0, help="Probability that a self-blend's frequency transform is edge-preserving smoothing (the waxy skin of generated and restored faces) instead of blur or sharpening; 0: the published recipe."),
     sbi_cross_frame: float = typer.Option(0.0, help="Probability that a real video face is blended with another frame of its own video (aligned on the landmarks: another expression or mouth shape inside the mask, like reenactment and lip-sync) instead of with itself; 0: the published recipe."),
+    h264: float = typer.Option(0.35, "--h264", help="Probability that a training pair is re-encoded with H.264 (libx264, CRF 18-40, as compressed video is) instead of JPEG (0.45, less when this is over 0.55) or nothing."),
     sbi_mask: str = typer.Option("normalised", help="Self-blend masks: normalised (the published recipe) or legacy (as deepdetector-lite0 v2 was trained: about one mask in six came out empty; reproduces models trained before 2026-12-02)."),
     synthetic_reals: str = typer.Option("mixed", help="Reals beside generated images for the synthetic head: same-source (only reals of the manifests holding generated images) or mixed (those plus as many from every other real source)."),
     method: str = typer.Option("finetune", help="finetune: train the network; probe: frozen backbone, linear CAM heads (CPU budgets)."),
@@ -105,7 +106,7 @@ def train(
         supervised=supervised, input_size=input_size, margin=margin,
         cache_size=cache_size if cache_size is not None else (cache_size_for(input_size, margin) if margin > 0 and input_size > 0 else 288), lr=lr, lr_schedule=lr_schedule, freeze_blocks=freeze_blocks, ema=ema,
         val_fraction=val_fraction, video_frames=video_frames, real_video_frames=real_video_frames, max_per_subset=max_per_subset, patience=patience,
-        threads=threads, workers=workers, max_minutes=max_minutes, method=method, probe_chunks=probe_chunks, taps=tap_blocks, backbone=backbone, synthetic_reals=synthetic_reals, sbi_smooth=sbi_smooth, sbi_mask=sbi_mask, sbi_cross_frame=sbi_cross_frame,
+        threads=threads, workers=workers, max_minutes=max_minutes, method=method, probe_chunks=probe_chunks, taps=tap_blocks, backbone=backbone, synthetic_reals=synthetic_reals, sbi_smooth=sbi_smooth, sbi_mask=sbi_mask, sbi_cross_frame=sbi_cross_frame, h264=h264,
         probe_val_frames=probe_val_frames, name=name, version=version,
         pretrained=not no_pretrained, progress=progress,
     )

@@ -25,7 +25,7 @@ _OPTIONS = {
     "synthetic": "--synthetic", "supervised": "--supervised", "input_size": "--input-size", "margin": "--margin", "cache_size": "--cache-size",
     "lr": "--lr", "lr_schedule": "--lr-schedule", "freeze_blocks": "--freeze-blocks", "ema": "--ema", "val_fraction": "--val-fraction", "video_frames": "--video-frames",
     "real_video_frames": "--real-video-frames", "max_per_subset": "--max-per-subset", "patience": "--patience",
-    "threads": "--threads", "workers": "--workers", "max_minutes": "--max-minutes", "backbone": "--backbone", "taps": "--taps", "synthetic_reals": "--synthetic-reals", "sbi_smooth": "--sbi-smooth", "sbi_mask": "--sbi-mask", "sbi_cross_frame": "--sbi-cross-frame", "method": "--method",
+    "threads": "--threads", "workers": "--workers", "max_minutes": "--max-minutes", "backbone": "--backbone", "taps": "--taps", "synthetic_reals": "--synthetic-reals", "sbi_smooth": "--sbi-smooth", "sbi_mask": "--sbi-mask", "sbi_cross_frame": "--sbi-cross-frame", "h264": "--h264", "method": "--method",
     "probe_chunks": "--probe-chunks", "probe_val_frames": "--probe-val-frames", "name": "--name", "version": "--version",
 }
 # Settings that only matter for one training method.
@@ -77,7 +77,7 @@ def train_command(training: dict[str, Any]) -> str:
     settings = {**settings, "backbone": settings.get("backbone", DEFAULT_BACKBONE), "taps": settings.get("taps", []), "synthetic_reals": settings.get("synthetic_reals", "same-source"),
                 "ema": settings.get("ema", 0.0), "lr_schedule": settings.get("lr_schedule", "constant"),
                 "sbi_smooth": settings.get("sbi_smooth", 0.0), "sbi_mask": settings.get("sbi_mask", "legacy"),
-                "sbi_cross_frame": settings.get("sbi_cross_frame", 0.0)}
+                "sbi_cross_frame": settings.get("sbi_cross_frame", 0.0), "h264": settings.get("h264", 0.35)}
     for key, opt in _OPTIONS.items():
         if key not in settings or key in skip:
             continue

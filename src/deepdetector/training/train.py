@@ -22,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from deepdetector.errors import ConfigError
+from deepdetector.training.augment import AugmentConfig
 from deepdetector.training.backbones import DEFAULT_BACKBONE, backbone_meta, check_blocks
 from deepdetector.training.cache import CachedFaces, CacheSettings, FaceCache
 from deepdetector.training.data import BatchSpec, FacePool, Pools, SampleConfig, head_of, make_batch, model_crop
@@ -73,6 +74,7 @@ class TrainConfig:
     sbi_smooth: float = 0.0  # probability of edge-preserving smoothing as the self-blend's frequency transform (0: published recipe)
     sbi_mask: str = "normalised"  # self-blend masks as published ("normalised") or as trained before 2026-12-02 ("legacy": see SBIConfig.normalise)
     sbi_cross_frame: float = 0.0  # probability that a real video face is blended with another frame of its video (0: published recipe)
+    h264: float = 0.35  # probability that a training pair is re-encoded with H.264 (CRF 18-40) instead of JPEG or nothing
     patience: int = 4
     threads: int = 2
     workers: int = 1
@@ -199,12 +201,13 @@ def frames_for(cfg: TrainConfig) -> Callable[[MediaItem], int]:
 
 
 _LATER_OPTIONS = {"ema": 0.0, "lr_schedule": "constant", "sbi_smooth": 0.0, "split_seed": None, "sbi_mask": "legacy",
-                  "backbone": DEFAULT_BACKBONE, "sbi_cross_frame": 0.0}  # option -> the behaviour before it existed
+                  "backbone": DEFAULT_BACKBONE, "sbi_cross_frame": 0.0, "h264": 0.35}  # option -> the behaviour before it existed
 
 
 def sample_config(cfg: TrainConfig) -> SampleConfig:
     return SampleConfig(input_size=cfg.input_size, margin=cfg.margin, sbi=SBIConfig(smooth=cfg.sbi_smooth, normalise=cfg.sbi_mask == "normalised",
-                                                                                      cross_frame=cfg.sbi_cross_frame))
+                                                                                      cross_frame=cfg.sbi_cross_frame),
+                        augment=AugmentConfig(p_h264=cfg.h264, p_jpeg=min(AugmentConfig.p_jpeg, 1.0 - cfg.h264)))
 
 
 def open_cache(cfg: TrainConfig) -> FaceCache:
@@ -538,6 +541,8 @@ def check_settings(cfg: TrainConfig) -> None:
         raise ConfigError(f"unknown synthetic_reals {cfg.synthetic_reals!r}; choose one of {', '.join(SYNTHETIC_REALS)}")
     if not 0.0 <= cfg.sbi_smooth <= 1.0:
         raise ConfigError(f"sbi_smooth is a probability: between 0 and 1, got {cfg.sbi_smooth}")
+    if not 0.0 <= cfg.h264 <= 1.0:
+        raise ConfigError(f"h264 is a probability: between 0 and 1, got {cfg.h264}")
     if not 0.0 <= cfg.sbi_cross_frame <= 1.0:
         raise ConfigError(f"sbi_cross_frame is a probability: between 0 and 1, got {cfg.sbi_cross_frame}")
     if cfg.sbi_mask not in SBI_MASKS:
