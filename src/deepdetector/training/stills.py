@@ -202,9 +202,9 @@ def run_stills_training(cfg: StillsConfig, log: Callable[[str], None] = print) -
         raise ConfigError("train-stills: --seed, --split-seed and --threads must be 0 or more")
     if cfg.max_per_subset is not None and cfg.max_per_subset < 1:
         raise ConfigError(f"train-stills: --max-per-subset {cfg.max_per_subset} is not possible: at least 1 (leave it out to use every file)")
-    from deepdetector.training.train import check_outputs
+    from deepdetector.training.train import check_output_folders
 
-    check_outputs(("stills model", cfg.out))
+    check_output_folders(("stills model", cfg.out))
     lo, hi = (float(v) for v in cfg.rescale_range)
     if not 0.0 <= cfg.rescale_probability <= 1.0 or not 0.1 <= lo <= hi <= 4.0:
         raise ConfigError("train-stills: --rescale must be between 0 and 1 and --rescale-range LOW,HIGH within 0.1-4 with LOW <= HIGH")

@@ -514,7 +514,7 @@ def check_numbers(cfg: TrainConfig) -> None:
     need(0.0 <= cfg.ema < 1.0, "--ema", cfg.ema, "the decay is from 0 (off) to below 1 (e.g. 0.998)")
 
 
-def check_outputs(*folders: tuple[str, str | Path]) -> None:
+def check_output_folders(*folders: tuple[str, str | Path]) -> None:
     """Refuse output folders that plainly cannot be made (a file in the way, no permission) before
     the run, not when it has finished."""
     from deepdetector.report import check_writable
@@ -526,7 +526,7 @@ def check_outputs(*folders: tuple[str, str | Path]) -> None:
 def check_settings(cfg: TrainConfig) -> None:
     """Refuse option values that would only fail (or silently do something else) later in the run."""
     check_numbers(cfg)
-    check_outputs(("model", cfg.out), ("run folder", cfg.run_dir), ("face cache", cfg.cache_dir))
+    check_output_folders(("model", cfg.out), ("run folder", cfg.run_dir), ("face cache", cfg.cache_dir))
     if cfg.margin > cfg.cache_margin:
         raise ConfigError(f"margin {cfg.margin} is wider than the face cache's crops ({cfg.cache_margin}x the face box)")
     if region_pixels(cfg) < cfg.input_size:
