@@ -106,7 +106,7 @@ def test_images_and_videos_are_judged_at_their_own_card_thresholds(tiny_model_di
     assert clip.verdict is Verdict.REAL and clip.threshold == 1.0 and clip.probability is not None and clip.probability < 1.0
     unreadable = tmp_path / "broken.mp4"
     unreadable.write_bytes(b"not a video")
-    assert det.scan(unreadable).threshold == 0.5  # media type unknown: the card's default
+    assert det.scan(unreadable).threshold is None  # no verdict used a threshold (#27)
     # an explicit threshold applies to every media type
     both = Detector(model_path=model, frames=4, threshold=0.3)
     assert both.scan(tmp_path / "face.png").threshold == 0.3 and both.scan(tmp_path / "clip.mp4").threshold == 0.3

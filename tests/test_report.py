@@ -110,7 +110,7 @@ def no_face_result(path: str = "empty_room.png") -> FileResult:
 
 
 def error_result(path: str = "broken.jpg") -> FileResult:
-    return FileResult(path=path, verdict=Verdict.ERROR, threshold=0.5, error=ERROR_MESSAGE, model="tiny-test-model v0", timings={"total": 0.001})
+    return FileResult(path=path, verdict=Verdict.ERROR, error=ERROR_MESSAGE, model="tiny-test-model v0", timings={"total": 0.001})
 
 
 def all_results() -> list[FileResult]:
@@ -126,7 +126,7 @@ def test_json_validates_against_the_schema_for_every_kind_of_result():
     jsonschema.Draft202012Validator.check_schema(report.load_schema())
     report.validate_json(doc)
     assert doc["version"] == 1 and doc["model"] == "tiny-test-model v0"
-    assert doc["summary"] == {"files": 4, "fake": 2, "real": 0, "no_face": 1, "error": 1}
+    assert doc["summary"] == {"files": 4, "fake": 2, "real": 0, "no_face": 1, "error": 1, "skipped": 0}
     assert [r["path"] for r in doc["results"]] == [r.path for r in results]
     assert doc["results"][3]["error"] == ERROR_MESSAGE
 

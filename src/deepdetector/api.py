@@ -28,6 +28,7 @@ from deepdetector.model.stills import StillsModel, stills_card_path
 from deepdetector.types import FaceCrop, FaceResult, FileResult, Frame, Thresholds, Verdict
 from deepdetector.verdict import AGGREGATIONS
 from deepdetector.verdict.decide import decide_file, decide_tracks, frame_timeline
+from deepdetector.verdict.explain import explain
 
 FrameTransform = Callable[[np.ndarray], np.ndarray]
 ProgressCallback = Callable[[int, int], None]
@@ -119,8 +120,8 @@ class Detector:
         except Exception as exc:  # a broken file must never stop a batch; report it as an error entry
             result = FileResult(path=path_str, verdict=Verdict.ERROR, error=f"could not analyse this file ({type(exc).__name__}: {exc})")
         result.model = self.model_label
-        if result.threshold is None:  # an unreadable file: its media type is unknown
-            result.threshold = self.thresholds.for_media(result.media.kind if result.media else None)
+        # an unreadable file keeps threshold None: no verdict used one
+        result.explanation = explain(result, self.config.aggregation)
         timer.seconds["total"] = time.perf_counter() - started
         result.timings = timer.seconds
         return result

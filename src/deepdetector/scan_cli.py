@@ -4,13 +4,16 @@ Exit codes of ``scan``: 0 every file was analysed (whatever the verdicts), 1 the
 start (bad option value, no model, an output path that cannot be written) or an output could not be
 written after it (the others still are), 2 the command line itself is wrong (unknown option, missing
 argument: Typer's usage error), 3 some files could not be read (their error entries are in every
-output, and the other files were still scanned).
+output, and the other files were still scanned), 130 interrupted by Ctrl-C (the outputs hold the
+files finished before it).
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -18,28 +21,86 @@ import typer
 
 from deepdetector.config import ScanConfig
 
-MEDIA_EXTENSIONS = {
-    ".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif",
-    ".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp",
-}  # fmt: skip
-
-EXIT_OK, EXIT_FAILED, EXIT_SOME_ERRORS = 0, 1, 3
+EXIT_OK, EXIT_FAILED, EXIT_SOME_ERRORS, EXIT_INTERRUPTED = 0, 1, 3, 130
 
 
-def expand_inputs(inputs: list[Path]) -> list[str]:
-    """Files as given, folders expanded recursively to their media files (sorted). Missing paths are
-    kept so that they get an error entry of their own."""
-    out: list[str] = []
+@dataclass
+class Listing:
+    """What ``scan`` will look at, from the paths on its command line.
+
+    ``paths``: every file to report on, in order (named files as given, folders' media files
+    sorted). ``unreadable``: those of ``paths`` that cannot be scanned at all (a folder that cannot
+    be listed), with why; each gets an ``error`` entry like any unreadable file. ``skipped``: what a
+    folder held that is not scanned (a name that is not an image or video, a link to a folder, a
+    special file), as ``(path, reason)``.
+    """
+
+    paths: list[str] = field(default_factory=list)
+    unreadable: dict[str, str] = field(default_factory=dict)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _list_folder(folder: str, listing: Listing) -> None:
+    """Media files below ``folder`` (sorted) into ``listing``; everything else it holds is skipped with a reason."""
+    from deepdetector.media.kinds import is_media_name
+
+    found: list[str] = []
+
+    def cannot_list(exc: OSError) -> None:
+        where = exc.filename if exc.filename is not None else folder
+        listing.unreadable[str(where)] = f"cannot list this folder ({exc.strerror or exc}): the files in it were not scanned"
+        found.append(str(where))
+
+    for root, dirs, files in os.walk(folder, onerror=cannot_list):
+        for d in list(dirs):
+            if os.path.islink(os.path.join(root, d)):
+                dirs.remove(d)
+                listing.skipped.append((os.path.join(root, d), "a link to a folder: not followed (name it to scan it)"))
+        dirs.sort()
+        for name in files:
+            path = os.path.join(root, name)
+            if not is_media_name(name):
+                listing.skipped.append((path, "not an image or video name"))
+                continue
+            try:
+                regular = stat.S_ISREG(os.stat(path).st_mode)
+            except OSError:  # a dangling link or a file that cannot be read: an error entry says why
+                regular = True
+            if regular:
+                found.append(path)
+            else:
+                listing.skipped.append((path, "not a regular file"))
+    listing.paths.extend(sorted(found))
+
+
+def expand_inputs(inputs: list[Path]) -> Listing:
+    """Files as given, folders expanded recursively to their media files (sorted; kinds.MEDIA_EXTENSIONS).
+    Missing and unreadable paths are kept so that they get an error entry of their own."""
+    listing = Listing()
     for item in inputs:
-        if item.is_dir():
-            found = []
-            for root, dirs, files in os.walk(item):
-                dirs.sort()
-                found.extend(os.path.join(root, f) for f in files if os.path.splitext(f)[1].lower() in MEDIA_EXTENSIONS)
-            out.extend(sorted(found))
+        try:
+            is_dir = item.is_dir()
+        except OSError:  # e.g. inside a folder that cannot be searched: the scan says why
+            is_dir = False
+        if is_dir:
+            _list_folder(str(item), listing)
         else:
-            out.append(str(item))
-    return out
+            listing.paths.append(str(item))
+    listing.skipped.sort()
+    return listing
+
+
+def same_file_as_input(target: Path, inputs: list[str]) -> str | None:
+    """The input that ``target`` (an output path) is, after resolving links, or None."""
+    if not target.exists():
+        return None
+    for path in inputs:
+        try:
+            if os.path.samefile(target, path):
+                return path
+        except OSError:
+            continue
+    return None
 
 
 def _fail(message: str) -> typer.Exit:
@@ -57,13 +118,19 @@ def _make_detector(config: ScanConfig):
         raise _fail(str(exc)) from None
 
 
-def _scan_with_progress(detector, paths: list[str], quiet: bool):
-    """Scan every path with a progress bar over files and, for videos, over frames."""
+def _scan_with_progress(detector, listing: Listing, quiet: bool):
+    """Scan every path with a progress bar over files and, for videos, over frames.
+
+    Returns ``(results, interrupted)``: on Ctrl-C the scan stops and the files finished so far are
+    returned with ``interrupted=True``."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    from deepdetector.types import FileResult, Verdict
+
     console = Console(stderr=True)
     results = []
+    interrupted = False
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -74,19 +141,26 @@ def _scan_with_progress(detector, paths: list[str], quiet: bool):
         disable=quiet or not console.is_terminal,
         transient=True,
     ) as progress:
-        files_task = progress.add_task("files", total=len(paths))
+        files_task = progress.add_task("files", total=len(listing.paths))
         frames_task = progress.add_task("frames", total=None, visible=False)
-        for path in paths:
-            name = os.path.basename(path)
-            progress.update(frames_task, description=name[:40], completed=0, total=None, visible=False)
+        try:
+            for path in listing.paths:
+                if path in listing.unreadable:
+                    results.append(FileResult(path=path, verdict=Verdict.ERROR, error=listing.unreadable[path], model=detector.model_label))
+                    progress.advance(files_task)
+                    continue
+                name = os.path.basename(path)
+                progress.update(frames_task, description=name[:40], completed=0, total=None, visible=False)
 
-            def on_progress(done: int, total: int, _task=frames_task) -> None:
-                if total > 1:
-                    progress.update(_task, completed=done, total=total, visible=True)
+                def on_progress(done: int, total: int, _task=frames_task) -> None:
+                    if total > 1:
+                        progress.update(_task, completed=done, total=total, visible=True)
 
-            results.append(detector.scan(path, on_progress=on_progress))
-            progress.advance(files_task)
-    return results
+                results.append(detector.scan(path, on_progress=on_progress))
+                progress.advance(files_task)
+        except KeyboardInterrupt:
+            interrupted = True
+    return results, interrupted
 
 
 def register(app: typer.Typer) -> None:
@@ -94,7 +168,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def scan(
-        inputs: list[Path] = typer.Argument(..., help="Images, videos or folders (searched recursively)."),
+        # readable=False: an unreadable file gets its error entry and exit status 3, not a usage error
+        inputs: list[Path] = typer.Argument(..., readable=False, help="Images, videos or folders (searched recursively)."),
         json_out: Optional[str] = typer.Option(None, "--json", help="Write results as JSON to this file ('-' for stdout)."),
         csv_out: Optional[str] = typer.Option(None, "--csv", help="Write one CSV row per file to this file ('-' for stdout)."),
         heatmaps: Optional[Path] = typer.Option(None, "--heatmaps", help="Write heatmap overlays (PNG) into this folder."),
@@ -109,6 +184,7 @@ def register(app: typer.Typer) -> None:
         threads: int = typer.Option(0, help="onnxruntime threads (0 = all cores)."),
         flip_tta: bool = typer.Option(False, "--flip-tta", help="Also classify mirrored faces and average."),
         stills: bool = typer.Option(True, "--stills/--no-stills", help="Photos: also run the model's generated-stills model (head 'generated')."),
+        max_pixels: float = typer.Option(ScanConfig.max_image_pixels / 1e6, "--max-pixels", help="Refuse pictures larger than this many megapixels (decompression bombs); large JPEGs are decoded reduced first."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No table or progress, only the files asked for."),
     ) -> None:
         """Judge images and videos: verdict, calibrated probability, faces, timeline and heatmaps."""
@@ -118,7 +194,7 @@ def register(app: typer.Typer) -> None:
         config = ScanConfig(
             frames=frames, fps=fps, detector=detector, margin=margin, aggregation=aggregation,
             threshold=threshold, model_path=model, threads=threads, flip_tta=flip_tta,
-            stills=stills, heatmaps=True,
+            stills=stills, heatmaps=True, max_image_pixels=round(max_pixels * 1e6) if max_pixels > 0 else 0,
         )  # fmt: skip
         try:
             config.validate()
@@ -134,18 +210,26 @@ def register(app: typer.Typer) -> None:
                     rep.check_writable(Path(target), what, folder=folder)
         except DeepDetectorError as exc:
             raise _fail(str(exc)) from None
-        paths = expand_inputs(inputs)
-        if not paths:
+        listing = expand_inputs(inputs)
+        if not listing.paths:
             raise _fail("no image or video files found in the given folders")
+        # an output that is one of the inputs would destroy the evidence: refuse before scanning
+        for what, target, folder in targets:
+            if target is None or target == "-":
+                continue
+            victim = same_file_as_input(Path(target), listing.paths)
+            if victim is not None:
+                raise _fail(f"the {what} {target} is the input file {victim}: writing it would replace the file being examined; choose another output path")
         det = _make_detector(config)
-        results = _scan_with_progress(det, paths, quiet)
+        results, interrupted = _scan_with_progress(det, listing, quiet)
+        skipped = listing.skipped
 
         to_stdout = "-" in (json_out, csv_out)
         if not quiet:
             from rich.console import Console
 
             console = Console(stderr=to_stdout)
-            rep.print_table(results, console)
+            rep.print_table(results, console, skipped=skipped)
 
         # each output is written even if another fails: the results are never lost to one bad path
         failed = []
@@ -172,11 +256,15 @@ def register(app: typer.Typer) -> None:
 
             attempt("heatmaps", heatmaps, write_heatmaps)
         if json_out is not None:
-            attempt("JSON", json_out, lambda: rep.write_json(results, sys.stdout if json_out == "-" else Path(json_out)))
+            attempt("JSON", json_out, lambda: rep.write_json(results, sys.stdout if json_out == "-" else Path(json_out), skipped=skipped))
         if csv_out is not None:
             attempt("CSV", csv_out, lambda: rep.write_csv(results, sys.stdout if csv_out == "-" else Path(csv_out)))
         if report is not None:
-            attempt("report", report, lambda: rep.write_html_report(results, report))
+            attempt("report", report, lambda: rep.write_html_report(results, report, skipped=skipped))
+        if interrupted:
+            n = len(results)
+            typer.echo(f"interrupted after {n} of {len(listing.paths)} files; outputs hold those {n}", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED)
         if failed:
             raise typer.Exit(EXIT_FAILED)
         if any(r.error for r in results):

@@ -125,6 +125,7 @@ class MediaInfo:
     fps: float | None = None  # average frame rate (videos)
     frame_count: int | None = None  # frames in the stream, when known (videos)
     sampled_frames: int = 1  # frames actually decoded and analysed
+    decoded_scale: float = 1.0  # decoded size / stored size: below 1 when a large photo was decoded reduced
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -136,6 +137,7 @@ class MediaInfo:
             "fps": self.fps,
             "frame_count": self.frame_count,
             "sampled_frames": self.sampled_frames,
+            "decoded_scale": round(float(self.decoded_scale), 4),
         }
 
 
@@ -241,7 +243,7 @@ class FileResult:
     path: str
     verdict: Verdict
     probability: float | None = None  # calibrated probability of fake for the file; None for no_face/error
-    threshold: float | None = None  # decision threshold the verdict used
+    threshold: float | None = None  # decision threshold the verdict used; None for an error (no verdict used one)
     media: MediaInfo | None = None
     faces: list[FaceResult] = field(default_factory=list)
     frames: list[FrameResult] = field(default_factory=list)
@@ -250,6 +252,7 @@ class FileResult:
     error: str | None = None
     model: str | None = None  # model name and version
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: decode, detect, classify, ...
+    explanation: str | None = None  # how the verdict was reached, in sentences (deepdetector.verdict.explain)
     keyframes: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # frame index -> RGB frame kept for rendering; not serialised
 
     @property
@@ -264,6 +267,7 @@ class FileResult:
             "threshold": self.threshold,
             "scores": {k: round(float(v), 4) for k, v in self.scores.items()},
             "error": self.error,
+            "explanation": self.explanation,
             "model": self.model,
             "media": None if self.media is None else self.media.to_dict(),
             "tracks": [t.to_dict() for t in self.tracks],

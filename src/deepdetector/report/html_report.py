@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import cv2
@@ -79,6 +79,8 @@ table.grid td, table.grid th { border-bottom: 1px solid #eee; padding-right: 14p
 .panels figure { width: 260px; }
 .errmsg { background: #f7eefa; border: 1px solid #e1c8ea; color: #4a148c; padding: 8px 12px; border-radius: 6px; white-space: pre-wrap; word-break: break-word; }
 .note { color: var(--muted); font-size: 13px; }
+.explain { margin: 4px 0 12px; }
+ul.skipped { font-size: 13px; word-break: break-all; }
 svg.timeline { display: block; max-width: 100%; height: auto; background: #fcfcfc; border: 1px solid var(--line); border-radius: 4px; }
 footer { color: var(--muted); font-size: 12px; }
 """
@@ -90,11 +92,16 @@ _HOW_TO_READ = """
 threshold, <i>real</i> below it. <i>No face</i> means nothing could be judged (it is <b>not</b> a
 statement that the file is genuine). <i>Error</i> means the file could not be read; the reason is shown.</li>
 <li><b>Probability</b>: the model's calibrated probability that a face is fake; the file gets the
-value of its most suspicious person (track). The black mark on the bar is the threshold.</li>
+value of its most suspicious person (track). In a video, that person's frame scores are combined by
+the aggregation rule, so the verdict follows the combined score, not single frames; each file's
+explanation says how its value was made. The black mark on the bar is the threshold.</li>
 <li><b>Heatmaps</b> show where in the face the model found the evidence it used (red = strongest).
 They help you look closer; they are not proof, and a heatmap on a real face is not a finding.</li>
-<li><b>Timeline</b> (videos): the highest face probability in each analysed frame; the dashed
-line is the threshold and red points are frames at or above it.</li>
+<li><b>Timeline</b> (videos): the frame score (highest face probability) of each analysed frame; the
+dashed line is the threshold and red points are frames at or above it on their own. A video can be
+<i>real</i> with some red points: its verdict combines all frames of a person.</li>
+<li><b>Per-head scores</b> (<i>swap</i>, <i>synthetic</i>, <i>generated</i>) are each combined over the
+frames on their own, so in a video they need not lie on either side of the file's probability.</li>
 <li>No detector is perfect: new manipulation methods, heavy compression, very small faces and
 unusual lighting can fool it either way. Treat a result as a lead, not a conclusion.</li>
 </ul>
@@ -247,7 +254,7 @@ def _facts(result: FileResult) -> str:
         rows.append(("faces judged", str(len(result.faces))))
         rows.append(("people (tracks)", str(len(result.tracks))))
     if result.scores:
-        rows.append(("per head", _scores_text(result.scores)))
+        rows.append(("per head (each combined on its own)", _scores_text(result.scores)))
     seconds = total_seconds(result)
     if seconds is not None:
         rows.append(("time", f"{seconds:.2f} s"))
@@ -259,7 +266,8 @@ def _track_table(result: FileResult) -> str:
         return ""
     fps = result.media.fps if result.media is not None else None
     is_video = result.media is not None and result.media.kind == "video"
-    head = "<tr><th>track</th><th>verdict</th><th>probability</th><th>faces</th><th>frames</th><th>per head</th></tr>"
+    head = ("<tr><th>track</th><th>verdict</th><th>probability (combined)</th><th>faces</th><th>frames</th>"
+            "<th>per head (each combined on its own)</th></tr>")
     rows = []
     for t in result.tracks:
         span = f"{t.first_frame}-{t.last_frame}" if is_video else "-"
@@ -277,16 +285,21 @@ def _panels(result: FileResult, threshold: float) -> str:
     if not faces:
         return ""
     kind = result.media.kind if result.media is not None else None
+    tracks = {t.track_id: t for t in result.tracks}
     figs = []
     for f in faces:
-        word = "fake" if f.probability >= threshold else "real"
         where = _when(f, kind)
-        caption = f"track {f.track_id}" + (f", {where}" if where else "") + f": {word} {_pct(f.probability)}"
+        # a crop's own score is not the verdict: in a video it is one frame of a person whose frames are combined
+        caption = f"track {f.track_id}" + (f", {where}" if where else "") + f": {'frame' if kind == 'video' else 'face'} score {_pct(f.probability)}"
         if f.scores:
             caption += f" ({_scores_text(f.scores)})"
+        track = tracks.get(f.track_id)
+        if kind == "video" and track is not None:
+            caption += f"; this person over {track.n_faces} frames: {_pct(track.probability)}, {_VERDICT_TEXT[track.verdict]}"
         uri = _data_uri(face_panel(result.keyframes[f.frame_index], f, size=PANEL_SIZE))
         figs.append(f'<figure><img src="{uri}" alt="face crop and heatmap"><figcaption>{_e(caption)}</figcaption></figure>')
-    return '<h3>Faces (crop the model saw | heatmap)</h3><div class="panels">' + "".join(figs) + "</div>"
+    title = "Faces: each person's most suspicious frame (crop the model saw | heatmap)" if kind == "video" else "Faces (crop the model saw | heatmap)"
+    return f'<h3>{_e(title)}</h3><div class="panels">' + "".join(figs) + "</div>"
 
 
 def _card(result: FileResult, number: int) -> str:
@@ -306,6 +319,8 @@ def _card(result: FileResult, number: int) -> str:
         )
     if result.error:
         out.append(f'<div class="errmsg">{_e(result.error)}</div>')
+    elif result.explanation:
+        out.append(f'<p class="explain">{_e(result.explanation)}</p>')
     elif verdict is Verdict.NO_FACE:
         n = result.media.sampled_frames if result.media is not None else 0
         out.append(f'<p class="note">No face was found in {n} analysed frame{"s" if n != 1 else ""}: nothing to judge (this is not a "real" verdict).</p>')
@@ -324,14 +339,21 @@ def _card(result: FileResult, number: int) -> str:
     if body:
         out.append('<div class="body">' + "".join(body) + "</div>")
     if result.media is not None and result.media.kind == "video" and result.frames:
-        out.append("<h3>Probability of fake over time</h3>" + timeline_svg(result.frames, threshold))
+        out.append("<h3>Frame scores over time (each frame's highest face probability)</h3>" + timeline_svg(result.frames, threshold))
     out.append(_track_table(result))
     out.append(_panels(result, threshold))
     out.append("</section>")
     return "\n".join(part for part in out if part)
 
 
-def render_html(results: Iterable[FileResult], title: str = "DeepDetector report") -> str:
+def _skipped(skipped: Sequence[tuple[str, str]]) -> str:
+    if not skipped:
+        return ""
+    items = "".join(f"<li>{_e(path)}: {_e(reason)}</li>" for path, reason in skipped)
+    return f'<section class="card"><h3>Skipped in the folders ({len(skipped)}, not scanned)</h3><ul class="skipped">{items}</ul></section>'
+
+
+def render_html(results: Iterable[FileResult], title: str = "DeepDetector report", skipped: Sequence[tuple[str, str]] = ()) -> str:
     """The whole report page as a string (see :func:`write_html_report`)."""
     results = list(results)
     counts = summary_counts(results)
@@ -345,6 +367,7 @@ def render_html(results: Iterable[FileResult], title: str = "DeepDetector report
         for key, label in (("files", "files"), ("fake", "fake"), ("real", "real"), ("no_face", "no face"), ("error", "errors"))
     )
     cards = "\n".join(_card(r, i) for i, r in enumerate(results, 1)) or '<p class="note">No files were scanned.</p>'
+    cards += _skipped(skipped)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -371,16 +394,19 @@ def render_html(results: Iterable[FileResult], title: str = "DeepDetector report
 """
 
 
-def write_html_report(results: Iterable[FileResult], path: str | Path, title: str = "DeepDetector report") -> Path:
+def write_html_report(
+    results: Iterable[FileResult], path: str | Path, title: str = "DeepDetector report", skipped: Sequence[tuple[str, str]] = ()
+) -> Path:
     """Write one self-contained HTML page about ``results`` to ``path`` and return the path.
 
     The page has: the summary counts, the model and threshold, a "how to read this" note, and per
     file a card with the verdict badge, a probability bar, the kept frame with its heatmap
     overlay, per-face panels (crop | heatmap), a per-track table, for videos an SVG plot of the
-    probability over time, and the error message for files that failed.
+    probability over time, the explanation of how the verdict was reached (``FileResult.explanation``),
+    the error message for files that failed, and what the folders held that was skipped.
     """
     path = Path(path)
-    text = render_html(results, title=title)
+    text = render_html(results, title=title, skipped=skipped)
     ensure_parent(path)
     try:
         path.write_text(text, encoding="utf-8")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -18,18 +18,22 @@ from deepdetector.types import FileResult
 JSON_VERSION = 1
 
 
-def to_json(results: Iterable[FileResult], model: str | None = None) -> dict[str, Any]:
+def to_json(results: Iterable[FileResult], model: str | None = None, skipped: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
     """The JSON document for ``results``, as described by ``report/schema.json``.
 
-    ``{"version": 1, "model": ..., "results": [FileResult.to_dict(), ...], "summary": {...}}``;
-    ``model`` defaults to the model named in the results.
+    ``{"version": 1, "model": ..., "results": [FileResult.to_dict(), ...], "skipped": [...], "summary": {...}}``;
+    ``model`` defaults to the model named in the results; ``skipped`` lists ``(path, reason)`` of
+    what the given folders held that was not scanned.
     """
     results = list(results)
+    summary = summary_counts(results)
+    summary["skipped"] = len(skipped)
     return {
         "version": JSON_VERSION,
         "model": model if model is not None else model_name(results),
         "results": [r.to_dict() for r in results],
-        "summary": summary_counts(results),
+        "skipped": [{"path": path, "reason": reason} for path, reason in skipped],
+        "summary": summary,
     }
 
 
@@ -44,14 +48,17 @@ def _plain(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
-def dumps(results: Iterable[FileResult], indent: int | None = 2, model: str | None = None) -> str:
+def dumps(results: Iterable[FileResult], indent: int | None = 2, model: str | None = None, skipped: Sequence[tuple[str, str]] = ()) -> str:
     """The JSON report as a string."""
-    return json.dumps(to_json(results, model), indent=indent, ensure_ascii=False, default=_plain)
+    return json.dumps(to_json(results, model, skipped), indent=indent, ensure_ascii=False, default=_plain)
 
 
-def write_json(results: Iterable[FileResult], path_or_stream: str | Path | IO[str], indent: int | None = 2, model: str | None = None) -> None:
+def write_json(
+    results: Iterable[FileResult], path_or_stream: str | Path | IO[str], indent: int | None = 2, model: str | None = None,
+    skipped: Sequence[tuple[str, str]] = (),
+) -> None:  # fmt: skip
     """Write the JSON report to a file path or an open text stream (e.g. ``sys.stdout``)."""
-    text = dumps(results, indent=indent, model=model) + "\n"
+    text = dumps(results, indent=indent, model=model, skipped=skipped) + "\n"
     if hasattr(path_or_stream, "write"):
         path_or_stream.write(text)  # type: ignore[union-attr]
         return

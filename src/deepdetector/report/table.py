@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from rich.console import Console
 from rich.table import Table
@@ -17,6 +17,7 @@ VERDICT_STYLE = {
     Verdict.NO_FACE: "yellow",
     Verdict.ERROR: "bold magenta",
 }
+SKIPPED_SHOWN = 5  # skipped entries listed under the table (the JSON lists all)
 _VERDICT_TEXT = {Verdict.FAKE: "FAKE", Verdict.REAL: "real", Verdict.NO_FACE: "no face", Verdict.ERROR: "error"}
 
 
@@ -32,49 +33,81 @@ def _extent(result: FileResult) -> str:
     return text
 
 
-def build_table(results: Iterable[FileResult]) -> Table:
+def shorten_middle(text: str, width: int) -> str:
+    """``text`` cut in the middle to at most ``width`` characters (``"arch…/clip_0001.mp4"``): the
+    end of a path (file name, extension) is what tells files apart, so it is kept whole where it fits."""
+    if width < 1:
+        return ""
+    if len(text) <= width:
+        return text
+    if width <= 3:
+        return text[-width:]
+    tail = (width - 1) * 2 // 3
+    head = width - 1 - tail
+    return text[:head] + "\u2026" + text[len(text) - tail :]
+
+
+_HEADERS = ("File", "Verdict", "P(fake)", "Faces", "Frames / duration", "Time")
+# each column's left and right padding plus the borders between and around the columns
+_CHROME = 2 * len(_HEADERS) + len(_HEADERS) + 1
+
+
+def build_table(results: Iterable[FileResult], width: int | None = None) -> Table:
     """The rich table of results: file, verdict (coloured), probability, faces, frames/duration, time.
 
     File names and error messages are added as plain :class:`rich.text.Text`, so brackets in
-    them are never read as console markup.
+    them are never read as console markup. A file name never wraps: when the table would be wider
+    than ``width`` (the console's), the name is shortened in the middle.
     """
-    table = Table(show_header=True, header_style="bold", expand=False)
-    table.add_column("File", overflow="fold", ratio=3)
-    table.add_column("Verdict", no_wrap=True)
-    table.add_column("P(fake)", justify="right", no_wrap=True)
-    table.add_column("Faces", justify="right", no_wrap=True)
-    table.add_column("Frames / duration", no_wrap=True)
-    table.add_column("Time", justify="right", no_wrap=True)
+    results = list(results)
+    rows = []
     for r in results:
         verdict = Verdict(r.verdict)
-        file_cell = Text(r.path)
         prob = Text("-" if r.probability is None else f"{r.probability:.1%}")
         if r.probability is not None and r.threshold is not None:
             prob.stylize("red" if r.probability >= r.threshold else "green")
         faces = "" if not r.ok else f"{len(r.faces)}" + (f" ({len(r.tracks)} tracks)" if len(r.tracks) > 1 else "")
         seconds = total_seconds(r)
-        table.add_row(
-            file_cell,
-            Text(_VERDICT_TEXT[verdict], style=VERDICT_STYLE[verdict]),
-            prob,
-            faces,
-            _extent(r),
-            "" if seconds is None else f"{seconds:.2f} s",
-        )
+        rows.append((r.path, Text(_VERDICT_TEXT[verdict], style=VERDICT_STYLE[verdict]), prob, faces, _extent(r), "" if seconds is None else f"{seconds:.2f} s"))
+    file_width = None
+    if width is not None:
+        others = sum(max([len(h)] + [len(str(row[i])) for row in rows]) for i, h in enumerate(_HEADERS) if i > 0)
+        file_width = max(len(_HEADERS[0]), width - others - _CHROME)
+    table = Table(show_header=True, header_style="bold", expand=False)
+    table.add_column(_HEADERS[0], no_wrap=True, overflow="ellipsis", max_width=file_width)
+    table.add_column(_HEADERS[1], no_wrap=True)
+    table.add_column(_HEADERS[2], justify="right", no_wrap=True)
+    table.add_column(_HEADERS[3], justify="right", no_wrap=True)
+    table.add_column(_HEADERS[4], no_wrap=True)
+    table.add_column(_HEADERS[5], justify="right", no_wrap=True)
+    for path, *cells in rows:
+        table.add_row(Text(path if file_width is None else shorten_middle(path, file_width)), *cells)
     return table
 
 
-def print_table(results: Iterable[FileResult], console: Console | None = None) -> None:
-    """Print the results table, each error message, and a one-line summary (``4 files: 1 fake, 2 real, ...``)."""
+def print_table(results: Iterable[FileResult], console: Console | None = None, skipped: Sequence[tuple[str, str]] = ()) -> None:
+    """Print the results table, each error message, how each video's verdict was reached, what
+    the folders held that was skipped, and a one-line summary (``4 files: 1 fake, 2 real, ...``)."""
     results = list(results)
     console = console or Console()
-    console.print(build_table(results))
+    console.print(build_table(results, width=console.width))
     for r in results:
         if r.error:
             line = Text("error ", style="bold magenta")
             line.append(r.path)
             line.append(": " + r.error, style="magenta")
             console.print(line)
+    for r in results:  # a video's verdict is not the verdict of its frames: say how it was made
+        if r.ok and r.explanation and r.media is not None and r.media.kind == "video":
+            line = Text(r.path, style="bold")
+            line.append(": " + r.explanation)
+            console.print(line)
+    if skipped:
+        console.print(Text(f"skipped {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} in the folders (not scanned):", style="yellow"))
+        for path, reason in skipped[:SKIPPED_SHOWN]:
+            console.print(Text(f"  {path}: {reason}"))
+        if len(skipped) > SKIPPED_SHOWN:
+            console.print(Text(f"  and {len(skipped) - SKIPPED_SHOWN} more (all are listed in the JSON report)"))
     counts = summary_counts(results)
     style = "bold red" if counts["fake"] else "bold"
     console.print(Text(summary_line(counts), style=style))

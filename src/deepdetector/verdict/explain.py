@@ -1,0 +1,124 @@
+"""The sentences that say how a file's verdict was reached: one text for every front end.
+
+The terminal table, the JSON record (``explanation``), the HTML report and the web page all show
+the text made here, so they cannot tell different stories about the same file. A video's verdict
+comes from its most suspicious person (track): that person's per-frame face scores are combined by
+the aggregation strategy, so single frames may pass the threshold while the file is ``real`` (or
+stay below it while the file is ``fake``), and per-head scores, each combined on its own, need not
+bracket the file's probability. The text says so where it applies.
+
+:func:`explanation_parts` returns the sentences in reading order; a later kind of evidence adds
+its own sentence by appending a function to :data:`PARTS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from deepdetector.types import FileResult, TrackResult, Verdict
+
+#: Words for the model heads in sentences (other heads are named as they are).
+HEAD_WORDS = {"swap": "swap", "synthetic": "synthetic", "generated": "generated"}
+
+
+def pct(p: float | None) -> str:
+    """``0.318`` -> ``"31.8%"``."""
+    return "n/a" if p is None else f"{100.0 * p:.1f}%"
+
+
+def _kind(result: FileResult) -> str | None:
+    return result.media.kind if result.media is not None else None
+
+
+def deciding_track(result: FileResult) -> TrackResult | None:
+    """The track whose probability is the file's (the most suspicious person that counted)."""
+    if result.probability is None or not result.tracks:
+        return None
+    matching = [t for t in result.tracks if abs(t.probability - result.probability) < 5e-5]
+    pool = matching or result.tracks
+    return max(pool, key=lambda t: (t.probability, t.n_faces))
+
+
+def frames_at_or_above(result: FileResult) -> tuple[int, int, float | None]:
+    """``(frames whose highest face score reached the threshold, frames with a face, highest frame score)``."""
+    scored = [f.probability for f in result.frames if f.probability is not None]
+    if result.threshold is None or not scored:
+        return 0, len(scored), max(scored, default=None)
+    return sum(p >= result.threshold for p in scored), len(scored), max(scored)
+
+
+def _verdict_sentence(result: FileResult, aggregation: str) -> str | None:
+    verdict = Verdict(result.verdict)
+    kind = _kind(result) or "file"
+    if verdict is Verdict.ERROR:
+        return f"The file could not be analysed: {result.error}." if result.error else "The file could not be analysed."
+    if verdict is Verdict.NO_FACE:
+        n = result.media.sampled_frames if result.media is not None else 0
+        where = f"in the {n} analysed frames" if kind == "video" else "in the picture"
+        return f"No face was found {where}, so nothing was judged: this is not a statement that the file is genuine."
+    p, thr = pct(result.probability), pct(result.threshold)
+    if verdict is Verdict.FAKE:
+        return f"Likely manipulated: the file's probability of fake, {p}, is at or above the {kind} threshold of {thr}."
+    return f"No manipulation found: the file's probability of fake, {p}, is below the {kind} threshold of {thr}."
+
+
+def _how_made(result: FileResult, aggregation: str) -> str | None:
+    track = deciding_track(result)
+    if track is None:
+        return None
+    others = len(result.tracks) - 1
+    if _kind(result) != "video":
+        if others <= 0:
+            return "It is the score of the one face judged (the highest of its model heads)."
+        return f"It is the score of the most suspicious of the {len(result.tracks)} faces judged (each face: the highest of its model heads)."
+    from deepdetector.verdict.aggregation import AGGREGATIONS
+
+    rule = next((e.description for e in AGGREGATIONS.entries() if e.name == aggregation), "")
+    n_frames = result.media.sampled_frames if result.media is not None else len(result.frames)
+    who = "the one person" if others <= 0 else f"the most suspicious of {len(result.tracks)} people"
+    return (
+        f"It is the score of {who} (track {track.track_id}, face seen in {track.n_faces} of {n_frames} analysed frames): "
+        f"that face's score in each frame (the highest of its model heads) combined over the frames by the "
+        f"'{aggregation}' rule" + (f" ({rule})" if rule else "") + "."
+    )
+
+
+def _frames_sentence(result: FileResult, aggregation: str) -> str | None:
+    if _kind(result) != "video" or result.probability is None:
+        return None
+    above, scored, top = frames_at_or_above(result)
+    if scored == 0:
+        return None
+    if above == 0:
+        return f"No single frame reached the threshold (highest frame score {pct(top)})."
+    sentence = f"{above} of {scored} frames with a face scored at or above the threshold on their own (highest frame score {pct(top)})"
+    if result.verdict is Verdict.REAL:
+        return sentence + "; single frames vary with pose, blur and compression, so the verdict follows the combined score, not single frames."
+    return sentence + "."
+
+
+def _heads_sentence(result: FileResult, aggregation: str) -> str | None:
+    if _kind(result) != "video" or not result.scores or result.probability is None:
+        return None
+    listed = ", ".join(f"{HEAD_WORDS.get(k, k)} {pct(v)}" for k, v in result.scores.items())
+    return (
+        f"Per-head scores ({listed}) are each combined over the frames on their own (the highest over people is shown), "
+        "while the file's probability combines each frame's highest head, so it need not lie between them."
+    )
+
+
+Part = Callable[[FileResult, str], "str | None"]
+
+#: The sentences of an explanation, in reading order. Each takes (result, aggregation name) and
+#: returns a sentence or None when it does not apply.
+PARTS: list[Part] = [_verdict_sentence, _how_made, _frames_sentence, _heads_sentence]
+
+
+def explanation_parts(result: FileResult, aggregation: str) -> list[str]:
+    """The explanation's sentences for ``result``, judged with the aggregation strategy ``aggregation``."""
+    return [text for part in PARTS if (text := part(result, aggregation))]
+
+
+def explain(result: FileResult, aggregation: str) -> str:
+    """The explanation as one paragraph (``FileResult.explanation``; shown by every front end)."""
+    return " ".join(explanation_parts(result, aggregation))
