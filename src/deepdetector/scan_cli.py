@@ -91,12 +91,15 @@ def expand_inputs(inputs: list[Path]) -> Listing:
 
 
 def same_file_as_input(target: Path, inputs: list[str]) -> str | None:
-    """The input that ``target`` (an output path) is, after resolving links, or None."""
-    if not target.exists():
-        return None
+    """The input that ``target`` (an output path) is, or None: the same path once links and ``..``
+    are resolved (even where folders on the way do not exist yet), or the same file (a hard link)."""
+    resolved = os.path.realpath(target)
+    exists = os.path.exists(target)
     for path in inputs:
+        if os.path.realpath(path) == resolved:
+            return path
         try:
-            if os.path.samefile(target, path):
+            if exists and os.path.samefile(target, path):
                 return path
         except OSError:
             continue

@@ -32,6 +32,8 @@ def _check_file(path: str, config: ScanConfig) -> None:
     try:
         st = os.stat(path)
     except FileNotFoundError:
+        if os.path.islink(path):
+            raise MediaError(f"broken link: it points to {os.readlink(path)}, which does not exist") from None
         raise MediaError("file not found") from None
     except OSError as exc:
         raise MediaError(f"cannot read the file ({exc.strerror or exc})") from None
