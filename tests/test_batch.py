@@ -203,3 +203,58 @@ def test_min_score_outside_zero_to_one_is_refused(tmp_path):
         res = CliRunner().invoke(app, ["batch", str(tmp_path), "--out", str(tmp_path / "o.jsonl"), "--min-score", value])
         assert res.exit_code == 1 and "--min-score" in res.output and "from 0 to 1" in res.output, (value, res.output)
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_leave_quietly_when_the_driver_is_killed(tiny_model_dir, tmp_path):
+    """#27: after `kill -9` of the driver, workers ran on, printed BrokenPipeError tracebacks and the
+    resource tracker warned of leaked semaphores."""
+    root = tmp_path / "videos"
+    root.mkdir()
+    for i in range(12):
+        write_video(root / f"clip{i:02d}.mp4", n_frames=48)
+    out, job = tmp_path / "out.jsonl", tmp_path / "job.sqlite"
+    cmd = batch_cmd(root, out, tiny_model_dir, "--job", str(job), "--workers", "2", "--frames", "24")
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            done = 0
+            if job.exists():
+                try:
+                    db = sqlite3.connect(f"file:{job}?mode=ro", uri=True, timeout=5)
+                    done = db.execute("SELECT COUNT(*) FROM scans WHERE state='done'").fetchone()[0]
+                    db.close()
+                except sqlite3.OperationalError:
+                    pass
+            if done >= 1:  # workers are running scans
+                workers = _children(proc.pid)
+                os.kill(proc.pid, signal.SIGKILL)  # the driver alone
+                break
+            time.sleep(0.01)
+        assert workers, "the batch finished or never started scanning"
+        _, stderr = proc.communicate(timeout=20)  # end of file once every worker (and helper) has left
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    time.sleep(0.2)
+    assert not [pid for pid in workers if os.path.exists(f"/proc/{pid}") and "Z" not in open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]]
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr and "leaked" not in stderr, stderr

@@ -34,6 +34,72 @@ def test_folder_is_walked_recursively_and_filtered_by_extension(tmp_path):
     assert {f.path for f in listed} == {str(p) for p in wanted} and all(f.size == 1 for f in listed)
 
 
+def test_folder_walk_leaves_nothing_out_without_a_word(tmp_path, monkeypatch):
+    """#27: .ts/.heic files, dangling links and unlistable sub-folders used to vanish from batch outputs."""
+    import os
+
+    root = tmp_path / "archive"
+    wanted = {_touch(root / "clip.ts"), _touch(root / "photo.heic"), _touch(root / "sub" / "movie.MTS")}
+    (root / "gone.jpg").symlink_to(root / "nowhere.jpg")
+    (root / "locked").mkdir()
+    _touch(root / "locked" / "hidden.jpg")
+    real_scandir = os.scandir
+
+    def scandir(path="."):  # as if "locked" had mode 000 (root lists everything)
+        if os.fspath(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    listed = {f.path: f for f in iter_sources([root])}
+    assert set(listed) == {str(p) for p in wanted} | {str(root / "gone.jpg"), str(root / "locked")}
+    assert listed[str(root / "gone.jpg")].error is None and listed[str(root / "gone.jpg")].size is None  # its row: file not found
+    assert "cannot list this folder" in listed[str(root / "locked")].error
+    with JobStore(tmp_path / "job.sqlite") as store:
+        store.add_files(listed.values())
+        store.commit()
+        rows = {r.path: r.result for r in store.rows()}
+        assert rows[str(root / "locked")]["verdict"] == "error" and "Permission denied" in rows[str(root / "locked")]["error"]
+        assert rows[str(root / "locked")]["threshold"] is None
+        assert {path for _, path in store.take_files(100)} == {str(p) for p in wanted} | {str(root / "gone.jpg")}
+
+
+def test_an_output_or_job_that_is_a_source_is_refused(tmp_path):
+    """#27: `batch list.csv --out list.csv` would overwrite the manifest."""
+    from deepdetector.batch.runner import BatchOptions, check_options
+
+    manifest = _touch(tmp_path / "list.csv", b"path\na.jpg\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(manifest)
+    for out, job in ((manifest, None), (link, None), (tmp_path / "out.csv", manifest)):
+        with pytest.raises(ConfigError, match="is the source"):
+            check_options(BatchOptions(sources=[manifest], out=out, job=job))
+    assert manifest.read_bytes() == b"path\na.jpg\n"
+
+
+def test_one_error_is_one_file():
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from deepdetector.batch import cli
+
+    summary = SimpleNamespace(interrupted=False, total=1, counts={"error": 1}, scans=0, reused=0, finished_this_run=1, seconds=1.0,
+                              files_per_second=1.0, engine="local", workers=1, top=[], errors=[("a.jpg", "file not found")],
+                              n_errors=1, rows_written=1, out="o.csv", job="o.csv.job.sqlite")  # fmt: skip
+    console = Console(record=True, width=200)
+    import rich.console
+
+    real = rich.console.Console
+    rich.console.Console = lambda *a, **k: console
+    try:
+        cli._print_summary(summary, quiet=False)
+    finally:
+        rich.console.Console = real
+    text = console.export_text()
+    assert "1 file could not be analysed" in text and "1 file:" in text and "1 files" not in text and "1 rows" not in text
+
+
 def test_folder_walk_is_lazy(tmp_path):
     for i in range(50):
         _touch(tmp_path / f"d{i % 5}" / f"{i}.jpg")

@@ -52,6 +52,11 @@ def _progress_display(quiet: bool):
     return progress, on_progress
 
 
+def _files(n: int, word: str = "file") -> str:
+    """``"1 file"``, ``"2 files"`` (or another ``word``)."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def _print_summary(summary, quiet: bool) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -67,11 +72,11 @@ def _print_summary(summary, quiet: bool) -> None:
         return
     order = ("fake", "real", "no_face", "error")
     counts = ", ".join(f"{summary.counts.get(v, 0)} {v.replace('_', ' ')}" for v in order)
-    console.print(f"[bold]{summary.total} files[/]: {counts}")
+    console.print(f"[bold]{_files(summary.total)}[/]: {counts}")
     console.print(
         f"{summary.scans} distinct files scanned, {summary.reused} duplicates reused; this run: "
-        f"{summary.finished_this_run} files in {summary.seconds:.1f} s ({summary.files_per_second:.1f} files/s, "
-        f"{summary.engine} engine, {summary.workers} workers)"
+        f"{_files(summary.finished_this_run)} in {summary.seconds:.1f} s ({summary.files_per_second:.1f} files/s, "
+        f"{summary.engine} engine, {_files(summary.workers, 'worker')})"
     )
     if summary.top:
         table = Table("probability", "verdict", "path", title="most suspicious files", title_justify="left")
@@ -79,10 +84,10 @@ def _print_summary(summary, quiet: bool) -> None:
             table.add_row(f"{prob:.3f}", verdict, path)
         console.print(table)
     if summary.errors:
-        console.print(f"[red]{summary.n_errors} files could not be analysed[/]" + (", first ones:" if summary.n_errors > len(summary.errors) else ":"))
+        console.print(f"[red]{_files(summary.n_errors)} could not be analysed[/]" + (", first ones:" if summary.n_errors > len(summary.errors) else ":"))
         for path, message in summary.errors:
             console.print(f"  {path}: {message}")
-    console.print(f"wrote {summary.rows_written} rows to {summary.out} (job store: {summary.job})")
+    console.print(f"wrote {_files(summary.rows_written, 'row')} to {summary.out} (job store: {summary.job})")
 
 
 def register(app: typer.Typer) -> None:
@@ -90,7 +95,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def batch(
-        sources: list[Path] = typer.Argument(..., metavar="SOURCE", help="Folders (searched recursively), text files of paths (one per line), or manifest CSVs (a 'path' column)."),
+        sources: list[Path] = typer.Argument(..., metavar="SOURCE", readable=False, help="Folders (searched recursively), text files of paths (one per line), or manifest CSVs (a 'path' column)."),
         out: Path = typer.Option(..., "--out", "-o", help="Output file: .jsonl, .csv or .parquet."),
         job: Optional[Path] = typer.Option(None, help="Job store (SQLite) that makes the batch resumable. Default: OUT.job.sqlite next to the output."),
         workers: Optional[int] = typer.Option(None, help="Worker processes (local) or actors (ray). Default: one per core / per cluster CPU."),

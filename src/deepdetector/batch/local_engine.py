@@ -1,10 +1,15 @@
 """The local engine: worker processes on this machine, each holding one Detector.
 
 Each worker is a ``spawn``-ed process (no state inherited from the driver, safe with onnxruntime
-and OpenCV threads) with its own small inbox queue, so the driver always knows which tasks a worker
+and OpenCV threads) with its own inbox pipe, so the driver always knows which tasks a worker
 holds, and its own result pipe, so a worker killed in the middle of sending a result can only
 garble its own pipe, never another worker's. When a worker dies (a decoder crash, the OOM killer,
 ``kill -9``), the tasks it held come back as ``crashed`` outcomes and a new worker takes its place.
+
+When the driver dies (``kill -9``), its workers leave at once and without a word: a watch thread
+in each sees that the parent is gone (even in the middle of a scan), and the inbox pipe's other end
+closes. Plain pipes, not ``multiprocessing.Queue``, carry the tasks: a queue's semaphores would be
+reported as leaked by the resource tracker when the driver cannot clean them up.
 """
 
 from __future__ import annotations
@@ -12,8 +17,8 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import pickle
-import queue
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
@@ -39,28 +44,51 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _worker_main(config: ScanConfig, inbox: Any, results: Connection, parent_pid: int) -> None:
+#: How often a worker checks that its driver is still alive (seconds).
+PARENT_CHECK_S = 0.2
+
+
+def _leave_quietly() -> None:
+    """End this worker now, printing nothing (no traceback, no exit handlers: the driver is gone)."""
+    os._exit(0)
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Worker thread: leave as soon as the driver is gone (re-parented: ``getppid`` changes)."""
+    while True:
+        time.sleep(PARENT_CHECK_S)
+        if os.getppid() != parent_pid:
+            _leave_quietly()
+
+
+def _worker_main(config: ScanConfig, inbox: Connection, results: Connection, parent_pid: int) -> None:
     """Body of a worker process: build the Detector once, then run tasks until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="watch-driver", daemon=True).start()
+
+    def send(message: tuple) -> None:
+        try:
+            results.send(message)
+        except OSError:  # the driver closed its end or died: nobody to tell
+            _leave_quietly()
+
     try:
         worker = Worker(config)
     except DeepDetectorError as exc:
-        results.send(("fatal", str(exc)))
+        send(("fatal", str(exc)))
         return
     except Exception as exc:  # anything else that stops the model from loading
-        results.send(("fatal", f"the scanner could not start ({type(exc).__name__}: {exc})"))
+        send(("fatal", f"the scanner could not start ({type(exc).__name__}: {exc})"))
         return
-    results.send(("ready", os.getpid()))
+    send(("ready", os.getpid()))
     while True:
         try:
-            task = inbox.get(timeout=1.0)
-        except queue.Empty:
-            if os.getppid() != parent_pid:  # the driver was killed: do not linger as an orphan
-                return
-            continue
+            task = inbox.recv()
+        except (EOFError, OSError):  # the driver closed the inbox or died
+            return
         if task is None:
             return
-        results.send(("done", worker.run(task)))
+        send(("done", worker.run(task)))
 
 
 @dataclass
@@ -68,7 +96,7 @@ class _Slot:
     """One worker process and the tasks it holds."""
 
     process: Any
-    inbox: Any
+    inbox: Connection  # the driver's writing end of this worker's task pipe
     results: Connection  # the driver's reading end of this worker's result pipe
     tasks: dict[int, Task] = field(default_factory=dict)
 
@@ -96,12 +124,13 @@ class LocalEngine:
         self._slots = [self._spawn(i) for i in range(self.workers)]
 
     def _spawn(self, index: int) -> _Slot:
-        inbox = self._ctx.Queue(maxsize=PREFETCH + 1)
+        task_reader, task_writer = self._ctx.Pipe(duplex=False)
         reader, writer = self._ctx.Pipe(duplex=False)
-        proc = self._ctx.Process(target=_worker_main, args=(self.config, inbox, writer, os.getpid()), name=f"deepdetector-batch-{index}", daemon=True)
+        proc = self._ctx.Process(target=_worker_main, args=(self.config, task_reader, writer, os.getpid()), name=f"deepdetector-batch-{index}", daemon=True)
         proc.start()
         writer.close()  # the worker holds the only writing end: its death shows as end-of-file here
-        return _Slot(process=proc, inbox=inbox, results=reader)
+        task_reader.close()  # and the only reading end of its inbox: the driver's death shows there
+        return _Slot(process=proc, inbox=task_writer, results=reader)
 
     @property
     def pids(self) -> list[int]:
@@ -115,7 +144,10 @@ class LocalEngine:
         """Hand ``task`` to the least busy worker (the caller keeps at most ``capacity`` outstanding)."""
         slot = min(self._slots, key=lambda s: len(s.tasks))
         slot.tasks[task.id] = task
-        slot.inbox.put(task)
+        try:
+            slot.inbox.send(task)  # a few hundred bytes, at most 1 + PREFETCH waiting: never blocks long
+        except OSError:
+            pass  # the worker is gone: the next poll reports its tasks as crashed and replaces it
 
     def poll(self, timeout: float) -> list[Outcome]:
         """Outcomes that arrived within ``timeout`` seconds (all that are ready, possibly none)."""
@@ -154,7 +186,7 @@ class LocalEngine:
         self._deaths_without_progress += 1
         if self._deaths_without_progress > 3 * self.workers:
             raise EngineError("batch worker processes keep dying before finishing any file")
-        slot.inbox.cancel_join_thread()  # tasks left in a dead worker's inbox are dropped
+        slot.inbox.close()  # tasks left in a dead worker's inbox are dropped
         slot.results.close()
         self._slots[index] = self._spawn(index)
 
@@ -162,8 +194,8 @@ class LocalEngine:
         """Stop every worker (politely, then by force)."""
         for slot in self._slots:
             try:
-                slot.inbox.put_nowait(None)
-            except (queue.Full, ValueError, OSError):
+                slot.inbox.send(None)
+            except (ValueError, OSError):
                 pass
         deadline = time.monotonic() + 5.0
         for slot in self._slots:
@@ -171,6 +203,6 @@ class LocalEngine:
             if slot.process.is_alive():
                 slot.process.kill()
                 slot.process.join(timeout=5.0)
-            slot.inbox.cancel_join_thread()
+            slot.inbox.close()
             slot.results.close()
         self._slots = []

@@ -12,6 +12,7 @@ more work. Output files are written from the store at the end.
 from __future__ import annotations
 
 import itertools
+import os
 import signal
 import threading
 import time
@@ -135,6 +136,10 @@ def check_options(options: BatchOptions) -> None:
         if describe_source(source) == "manifest":
             next(iter(read_manifest(source)), None)  # raises ConfigError when there is no path column
     output_format(options.out)
+    for what, target in (("output", options.out), ("job store", options.job_path)):
+        for source in options.sources:  # writing over a source (a manifest, a list, a named file) would destroy it
+            if os.path.realpath(target) == os.path.realpath(source) or (target.exists() and source.exists() and os.path.samefile(target, source)):
+                raise ConfigError(f"the {what} {target} is the source {source}: writing it would replace that source; choose another path")
     if options.engine not in ("local", "ray"):
         raise ConfigError(f"unknown engine {options.engine!r}; use 'local' or 'ray'")
     if options.workers is not None and options.workers < 1:

@@ -25,14 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deepdetector.errors import ConfigError
-
-#: Extensions enumerated in folders (images and videos). Matches ``deepdetector scan``.
-MEDIA_EXTENSIONS = frozenset(
-    {
-        ".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif",
-        ".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp",
-    }
-)  # fmt: skip
+from deepdetector.media.kinds import MEDIA_EXTENSIONS, is_media_name  # noqa: F401 (the one list; re-exported)
 
 MANIFEST_PATH_COLUMN = "path"
 
@@ -44,11 +37,7 @@ class SourceFile:
     path: str  # absolute, normalised
     size: int | None
     mtime: float | None
-
-
-def is_media_name(name: str) -> bool:
-    """True when the file name has an image or video extension."""
-    return os.path.splitext(name)[1].lower() in MEDIA_EXTENSIONS
+    error: str | None = None  # set when the entry cannot be scanned at all (a folder that cannot be listed)
 
 
 def describe_source(source: Path) -> str:
@@ -81,7 +70,7 @@ def iter_sources(sources: Iterable[Path]) -> Iterator[SourceFile]:
         else:
             paths = read_path_list(source)
         for path in paths:
-            yield stat_file(path)
+            yield path if isinstance(path, SourceFile) else stat_file(path)
 
 
 def stat_file(path: str) -> SourceFile:
@@ -95,11 +84,14 @@ def stat_file(path: str) -> SourceFile:
     return SourceFile(path, st.st_size, st.st_mtime)
 
 
-def walk_folder(folder: Path) -> Iterator[str]:
-    """Media files below ``folder``, depth first, streamed with :func:`os.scandir`.
+def walk_folder(folder: Path) -> Iterator[str | SourceFile]:
+    """Media files below ``folder`` (by name: :mod:`deepdetector.media.kinds`), depth first,
+    streamed with :func:`os.scandir`.
 
-    Unreadable sub-folders are skipped (they cannot hold files we could scan). Symbolic links to
-    folders are not followed (no loops); links to files are listed.
+    A sub-folder that cannot be listed comes as a :class:`SourceFile` with ``error`` set (an error
+    row in the output, so that nothing is left out without a word). Symbolic links to folders are
+    not followed (no loops); links to files are listed, dangling ones too (their row says the link
+    is broken).
     """
     try:
         it = os.scandir(folder)
@@ -108,18 +100,20 @@ def walk_folder(folder: Path) -> Iterator[str]:
     yield from _walk(it)
 
 
-def _walk(it: "os._ScandirIterator[str]") -> Iterator[str]:
+def _walk(it: "os._ScandirIterator[str]") -> Iterator[str | SourceFile]:
     with it:
         for entry in it:
             try:
                 if entry.is_dir(follow_symlinks=False):
                     try:
                         sub = os.scandir(entry.path)
-                    except OSError:
+                    except OSError as exc:
+                        message = f"cannot list this folder ({exc.strerror or exc}): the files in it were not scanned"
+                        yield SourceFile(os.path.abspath(entry.path), None, None, error=message)
                         continue
                     yield from _walk(sub)
-                elif is_media_name(entry.name) and entry.is_file():
-                    yield entry.path
+                elif is_media_name(entry.name) and (entry.is_file() or entry.is_symlink()):
+                    yield entry.path  # a dangling link too: its row says why it cannot be read
             except OSError:
                 continue
 

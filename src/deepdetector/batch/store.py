@@ -215,15 +215,17 @@ class JobStore:
         return n
 
     def add_files(self, files: Iterable[SourceFile]) -> None:
-        """Insert newly listed files as pending; a known file whose size or mtime changed is reset
-        to pending (to be hashed again). Unchanged files keep their state."""
+        """Insert newly listed files as pending (or as ``error`` when the listing already says why
+        they cannot be scanned); a known file whose size or mtime changed, or whose listing error
+        is new, is reset. Unchanged files keep their state."""
         self._begin()
         self.db.executemany(
-            """INSERT INTO files (path, size, mtime) VALUES (?, ?, ?)
+            """INSERT INTO files (path, size, mtime, state, error) VALUES (?, ?, ?, ?, ?)
                ON CONFLICT (path) DO UPDATE SET size=excluded.size, mtime=excluded.mtime, hash=NULL,
-                   state='pending', error=NULL
-               WHERE files.size IS NOT excluded.size OR files.mtime IS NOT excluded.mtime""",
-            ((f.path, f.size, f.mtime) for f in files),
+                   state=excluded.state, error=excluded.error
+               WHERE files.size IS NOT excluded.size OR files.mtime IS NOT excluded.mtime
+                   OR (excluded.state='error' AND files.error IS NOT excluded.error)""",
+            ((f.path, f.size, f.mtime, "error" if f.error else "pending", f.error) for f in files),
         )
 
     def take_scans(self, limit: int) -> list[tuple[str, str]]:
