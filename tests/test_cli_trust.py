@@ -137,3 +137,17 @@ def test_file_names_do_not_wrap_in_an_80_column_table():
     body = [line for line in lines if "0001.mp4" in line]
     assert len(body) == 1 and "real" in body[0]  # the name kept its end (extension) on the verdict's line
     assert all(len(line) <= 80 for line in lines)
+
+
+def test_max_pixels_option_sets_the_limit_for_hostile_files(tiny_model_dir, tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "wide.jpg"
+    Image.new("RGB", (3000, 2000), (90, 90, 90)).save(path)
+    out = tmp_path / "o.json"
+    refused = runner.invoke(app, ["scan", str(path), "--model", str(tiny_model_dir), "--max-pixels", "5", "--json", str(out)])
+    assert refused.exit_code == 3, refused.output
+    row = json.loads(out.read_text())["results"][0]
+    assert row["verdict"] == "error" and "6 megapixels" in row["error"] and "--max-pixels" in row["error"]
+    allowed = runner.invoke(app, ["scan", str(path), "--model", str(tiny_model_dir), "--max-pixels", "7", "--json", str(out)])
+    assert allowed.exit_code == 0 and json.loads(out.read_text())["results"][0]["verdict"] == "no_face"

@@ -304,7 +304,11 @@ def test_decompression_bomb_refused_by_our_limit(tmp_path):
 def test_decompression_bomb_refused_by_pillow(tmp_path):
     path = _bomb_png(tmp_path / "bomb.png", 50_000, 50_000)
     with pytest.raises(MediaError, match="decompression bomb"):
-        open_media(path, ScanConfig(max_image_pixels=10**12))  # our limit off: Pillow's own guard
+        open_media(path, ScanConfig())  # 2500 MP, from the header, before any decoding
+    with pytest.raises(MediaError, match="decompression bomb"):
+        # Pillow's own guard (twice its global limit) is raised to ours while a file opens, so it
+        # still stops what is over twice our limit; our own check (above) is the one that counts
+        open_media(path, ScanConfig(max_image_pixels=1_000_000_000))
 
 
 def test_file_over_size_limit(tmp_path, photo):
@@ -337,3 +341,35 @@ def test_truncated_animated_gif_keeps_frames_before_the_damage(tmp_path, photo):
     frames = list(frames)
     assert 1 <= len(frames) < 12 and info.sampled_frames == len(frames)
     assert [f.index for f in frames] == sorted(f.index for f in frames)
+
+
+def test_a_108_megapixel_phone_photo_is_decoded_reduced_not_refused(tmp_path):
+    """#27: 108 and 200 MP phone photos were refused as decompression bombs."""
+    from PIL import Image
+
+    from deepdetector.config import ScanConfig
+    from deepdetector.media import open_media
+
+    path = tmp_path / "phone.jpg"
+    big = Image.new("RGB", (12000, 9000), (180, 140, 120))  # 108 MP of flat colour: quick to encode
+    big.save(path, quality=80)
+    big.close()
+    info, frames = open_media(path, ScanConfig())
+    frame = next(frames)
+    assert (info.width, info.height, info.decoded_scale) == (6000, 4500, 0.5)  # 1/2 in the JPEG decoder: 27 MP
+    assert frame.image.shape == (4500, 6000, 3)
+    assert info.to_dict()["decoded_scale"] == 0.5
+    # a limit for truly hostile files stays, and says how to change it
+    with pytest.raises(MediaError, match="max-pixels"):
+        open_media(path, ScanConfig(max_image_pixels=100_000_000))
+
+
+def test_other_formats_over_the_decode_budget_are_downscaled(tmp_path):
+    from deepdetector.config import ScanConfig
+    from deepdetector.media import open_media
+
+    path = tmp_path / "scan.png"
+    Image.new("RGB", (900, 600), (10, 200, 30)).save(path)
+    info, frames = open_media(path, ScanConfig(max_decode_pixels=100_000))
+    assert (info.width, info.height) == (300, 200) and abs(info.decoded_scale - 1 / 3) < 1e-9
+    assert next(frames).image.shape == (200, 300, 3)

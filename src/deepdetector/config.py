@@ -27,8 +27,15 @@ class ScanConfig:
     """Sample this many frames per second instead of a fixed count (capped by ``max_frames``)."""
     max_frames: int = 300
     """Upper bound on frames analysed per video, whatever ``frames``/``fps`` ask for."""
-    max_image_pixels: int = 80_000_000
-    """Images (or video frames) larger than this are refused as possible decompression bombs."""
+    max_image_pixels: int = 300_000_000
+    """Images (or video frames) with more pixels than this (their stored size, read from the header
+    before anything is decoded) are refused as possible decompression bombs. 300 MP lets through
+    the 108 and 200 MP photos of phone cameras; ``scan --max-pixels`` (in megapixels) changes it."""
+    max_decode_pixels: int = 50_000_000
+    """Photos with more pixels than this are decoded reduced to at most this many: JPEGs by 1/2,
+    1/4 or 1/8 inside the decoder (fast, little memory), other formats downscaled by a whole factor
+    after decoding. ``media.decoded_scale`` in the result says by how much; every model, the
+    native-resolution generated-stills model too, then sees the reduced picture."""
     max_file_bytes: int = 4 * 1024**3
     """Files larger than this are refused before decoding."""
 
@@ -96,7 +103,7 @@ class ScanConfig:
         def whole(value: Any) -> bool:
             return isinstance(value, int) and not isinstance(value, bool)
 
-        for name, low in (("frames", 1), ("max_frames", 1), ("max_image_pixels", 1), ("max_file_bytes", 1),
+        for name, low in (("frames", 1), ("max_frames", 1), ("max_image_pixels", 1), ("max_decode_pixels", 1), ("max_file_bytes", 1),
                           ("detect_max_side", 32), ("video_full_every", 1), ("min_face_size", 0), ("max_faces", 1),
                           ("threads", 0), ("batch_size", 1), ("video_quick_side", 0)):
             value = getattr(self, name)

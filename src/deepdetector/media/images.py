@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import threading
 import warnings
 from collections.abc import Iterator
 
@@ -40,16 +42,28 @@ def _check_pixels(width: int, height: int, config: ScanConfig, what: str = "imag
     if pixels > config.max_image_pixels:
         raise MediaError(
             f"the {what} is {width}x{height} = {pixels / 1e6:.0f} megapixels, over the limit of "
-            f"{config.max_image_pixels / 1e6:.0f} (max_image_pixels): refused as a possible decompression bomb"
+            f"{config.max_image_pixels / 1e6:.0f} (max_image_pixels; scan --max-pixels): refused as a possible decompression bomb"
         )
+
+
+# Pillow refuses pictures over twice its own global limit when opening them; ours (max_image_pixels,
+# checked right after the header is read) replaces it, so the global is raised to ours while a file
+# is opened, under a lock, and put back at once.
+_PILLOW_LIMIT = threading.Lock()
 
 
 def open_pillow(path: str, config: ScanConfig) -> Image.Image | None:
     """Open ``path`` lazily with Pillow (header only); ``None`` if Pillow does not recognise it."""
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _PILLOW_LIMIT:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we apply our own limit
-            img = Image.open(path)
+            saved = Image.MAX_IMAGE_PIXELS
+            if saved is not None:
+                Image.MAX_IMAGE_PIXELS = max(saved, config.max_image_pixels)
+            try:
+                img = Image.open(path)
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved
     except Image.DecompressionBombError as exc:
         raise MediaError(f"refused as a possible decompression bomb: {exc}") from None
     except Image.UnidentifiedImageError:
@@ -100,14 +114,39 @@ def _upright(img: Image.Image) -> Image.Image:
         return img
 
 
+def reduction(width: int, height: int, budget: int, powers_of_two: bool = False) -> int:
+    """The smallest whole factor that brings ``width`` x ``height`` to at most ``budget`` pixels
+    (1 when it already fits); with ``powers_of_two``, the smallest of 1, 2, 4, 8 (what a JPEG
+    decoder can do), or 8 when none fits."""
+    pixels = width * height
+    if pixels <= budget:
+        return 1
+    if powers_of_two:
+        return next((k for k in (2, 4, 8) if math.ceil(width / k) * math.ceil(height / k) <= budget), 8)
+    return math.ceil(math.sqrt(pixels / budget))
+
+
 def read_still(img: Image.Image, path: str, config: ScanConfig) -> tuple[MediaInfo, Iterator[Frame]]:
-    """Decode a still image now (so that a damaged file fails at open time) and wrap it as one frame."""
+    """Decode a still image now (so that a damaged file fails at open time) and wrap it as one frame.
+
+    A photo over ``config.max_decode_pixels`` is decoded reduced (see :class:`ScanConfig`); the
+    result's ``decoded_scale`` says by how much."""
     fmt = img.format
+    stored_width = img.width
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            if fmt == "JPEG":  # reduce inside the decoder: a 200 MP photo never exists at full size
+                k = reduction(img.width, img.height, config.max_decode_pixels, powers_of_two=True)
+                if k > 1:
+                    img.draft(img.mode, (math.ceil(img.width / k), math.ceil(img.height / k)))
             img.load()
-            rgb = to_rgb(_upright(img))
+            picture = img
+            k = reduction(img.width, img.height, config.max_decode_pixels)
+            if k > 1:  # other formats (or a JPEG still too large at 1/8)
+                picture = img.reduce(k)
+            decoded_scale = picture.width / stored_width
+            rgb = to_rgb(_upright(picture))
     except Image.DecompressionBombError as exc:
         raise MediaError(f"refused as a possible decompression bomb: {exc}") from None
     except PILLOW_ERRORS as exc:
@@ -115,7 +154,7 @@ def read_still(img: Image.Image, path: str, config: ScanConfig) -> tuple[MediaIn
     finally:
         img.close()
     height, width = rgb.shape[:2]
-    info = MediaInfo(path=path, kind="image", width=width, height=height, format=fmt, sampled_frames=1)
+    info = MediaInfo(path=path, kind="image", width=width, height=height, format=fmt, sampled_frames=1, decoded_scale=decoded_scale)
     return info, iter([Frame(index=0, timestamp=None, image=rgb)])
 
 

@@ -107,11 +107,22 @@ def _heads_sentence(result: FileResult, aggregation: str) -> str | None:
     )
 
 
+def _reduced_sentence(result: FileResult, aggregation: str) -> str | None:
+    m = result.media
+    if m is None or m.decoded_scale >= 1.0:
+        return None
+    stored = f"{round(m.width / m.decoded_scale)}x{round(m.height / m.decoded_scale)}"
+    return (
+        f"The photo ({stored}) was decoded reduced to {m.width}x{m.height} (scale {m.decoded_scale:.3g}, max_decode_pixels): "
+        "every model, the native-resolution generated-stills model too, judged the reduced picture."
+    )
+
+
 Part = Callable[[FileResult, str], "str | None"]
 
 #: The sentences of an explanation, in reading order. Each takes (result, aggregation name) and
 #: returns a sentence or None when it does not apply.
-PARTS: list[Part] = [_verdict_sentence, _how_made, _frames_sentence, _heads_sentence]
+PARTS: list[Part] = [_verdict_sentence, _how_made, _frames_sentence, _heads_sentence, _reduced_sentence]
 
 
 def explanation_parts(result: FileResult, aggregation: str) -> list[str]:
