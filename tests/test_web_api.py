@@ -98,9 +98,9 @@ def test_upload_poll_and_result_match_the_scan_json(tmp_path, tiny_model_dir, jp
         assert scan["verdict"] == result["verdict"] and scan["probability"] == result["probability"]
 
         # The result is the `deepdetector scan --json` record of the same file, valid against its schema.
-        validate_json({"version": 1, "model": result["model"], "results": [result],
+        validate_json({"version": 1, "model": result["model"], "results": [result], "skipped": [],
                        "summary": {"files": 1, "fake": int(result["verdict"] == "fake"),
-                                   "real": int(result["verdict"] == "real"), "no_face": 0, "error": 0}})  # fmt: skip
+                                   "real": int(result["verdict"] == "real"), "no_face": 0, "error": 0, "skipped": 0}})  # fmt: skip
         local = tmp_path / "same.jpg"
         local.write_bytes(jpeg_bytes)
         expected = Detector(settings.scan).scan(local).to_dict()
@@ -111,6 +111,9 @@ def test_upload_poll_and_result_match_the_scan_json(tmp_path, tiny_model_dir, jp
         assert len(scan["heatmaps"]) == len(scan["result"]["faces"])
         first = scan["heatmaps"][0]
         assert scan["result"]["faces"][first["face"]]["heatmap_file"] == first["url"]
+        # rounded as every probability of the API (#27), and the same as the face's own
+        assert first["probability"] == round(first["probability"], 4) == scan["result"]["faces"][first["face"]]["probability"]
+        assert result["explanation"] and result["explanation"] == expected["explanation"]  # the page shows this text
         png = client.get(first["url"])
         assert png.status_code == 200 and png.headers["content-type"] == "image/png"
         assert Image.open(io.BytesIO(png.content)).size == (452, 224)
@@ -199,7 +202,8 @@ def test_full_queue_answers_429(tmp_path, tiny_model_dir, jpeg_bytes):
     with TestClient(create_app(settings)) as client:
         assert [upload(client, jpeg_bytes).status_code for _ in range(2)] == [202, 202]
         r = upload(client, jpeg_bytes)
-        assert r.status_code == 429 and r.headers["retry-after"]
+        assert r.status_code == 429 and r.headers["retry-after"] == "30"
+        assert "30 seconds" in r.json()["detail"]  # the message agrees with Retry-After (#27)
         health = client.get("/healthz").json()
         assert (health["queued"], health["queue_capacity"], health["workers"]) == (2, 2, 0)
         scans = client.get("/api/v1/scans").json()["scans"]
@@ -291,3 +295,16 @@ def test_unreadable_media_finishes_with_an_error_verdict(tmp_path, tiny_model_di
     assert scan["status"] == "done" and scan["verdict"] == "error"
     assert scan["result"]["verdict"] == "error" and scan["result"]["error"]
     assert scan["heatmaps"] == [] and uploads_left(settings) == []
+
+
+def test_the_page_offers_every_media_type_scan_and_batch_list(tmp_path, tiny_model_dir):
+    """#27: the file picker said image/* and video/*, which browsers may not map .ts, .mts or .heic to."""
+    from deepdetector.media.kinds import MEDIA_EXTENSIONS
+
+    settings = make_settings(tmp_path, tiny_model_dir, workers=0)
+    with TestClient(create_app(settings)) as client:
+        for address in ("/", "/scans/" + "0" * 32):
+            page = client.get(address)
+            assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+            accept = page.text.split('id="file-input"', 1)[1].split('accept="', 1)[1].split('"', 1)[0].split(",")
+            assert set(accept) == {"image/*", "video/*"} | MEDIA_EXTENSIONS

@@ -32,7 +32,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, 
 from fastapi import Path as PathParam
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
@@ -52,6 +52,7 @@ API = "/api/v1"
 SCAN_ID = r"^[0-9a-f]{32}$"
 SESSION_COOKIE = "deepdetector_session"
 STATIC_DIR = Path(str(resources.files("deepdetector.web") / "static"))
+RETRY_AFTER_S = 30  # what a client is told to wait when the queue is full (header and message agree)
 
 # Same-origin only: the page loads nothing from elsewhere and cannot be framed.
 SECURITY_HEADERS = {
@@ -188,6 +189,19 @@ def _summary(r: ScanRecord) -> dict[str, Any]:
     }
 
 
+def page_html() -> str:
+    """The page (static/index.html) with its file picker's ``accept`` list filled in from
+    :data:`deepdetector.media.kinds.MEDIA_EXTENSIONS`."""
+    from deepdetector.media.kinds import MEDIA_EXTENSIONS
+
+    accept = ",".join(["image/*", "video/*", *sorted(MEDIA_EXTENSIONS)])
+    text = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    marker = 'accept="image/*,video/*"'
+    if marker not in text:  # pragma: no cover - a broken package
+        raise ConfigError("the web page in the package has no file picker to fill in")
+    return text.replace(marker, f'accept="{accept}"')
+
+
 def validation_sentence(errors: list[dict[str, Any]]) -> str:
     """One sentence for FastAPI's validation records, e.g. "the path parameter scan_id ('x') is not
     valid: String should match pattern '^[0-9a-f]{32}$'"."""
@@ -308,7 +322,7 @@ def create_app(settings: WebSettings | None = None, detector_factory: DetectorFa
         than the server's limit (413), not an image or video (415), queue full (429, retry later).
         """
         if not queue.reserve():
-            raise HTTPException(429, "the scan queue is full; try again in a minute", headers={"Retry-After": "30"})
+            raise HTTPException(429, f"the scan queue is full; try again in {RETRY_AFTER_S} seconds", headers={"Retry-After": str(RETRY_AFTER_S)})
         scan_id = uuid.uuid4().hex
         dest = upload_path(settings.uploads_dir, scan_id)
         queued = False
@@ -346,7 +360,7 @@ def create_app(settings: WebSettings | None = None, detector_factory: DetectorFa
         heatmaps = [
             {
                 "n": h.n, "face": h.face, "frame_index": h.frame_index, "track_id": h.track_id,
-                "probability": h.probability, "url": f"{API}/scans/{scan_id}/heatmaps/{h.n}.png",
+                "probability": round(float(h.probability), 4), "url": f"{API}/scans/{scan_id}/heatmaps/{h.n}.png",
             }
             for h in store.heatmaps(scan_id)
         ]  # fmt: skip
@@ -408,16 +422,18 @@ def create_app(settings: WebSettings | None = None, detector_factory: DetectorFa
             "auth": bool(settings.token),
         }
 
-    # The page: one static document; its script reads the scan id from the address.
-    index = STATIC_DIR / "index.html"
+    # The page: one document; its script reads the scan id from the address. Its file picker offers
+    # the types of the one list of media extensions (media/kinds.py) besides image/* and video/*
+    # (a browser may not file .ts, .mts or .heic under those).
+    index = page_html()
 
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
-    def page() -> FileResponse:
-        return FileResponse(index, headers={"Cache-Control": "no-cache"})
+    def page() -> HTMLResponse:
+        return HTMLResponse(index, headers={"Cache-Control": "no-cache"})
 
     @app.api_route("/scans/{scan_id}", methods=["GET", "HEAD"], include_in_schema=False)
-    def scan_page(scan_id: str = scan_id_param) -> FileResponse:
-        return FileResponse(index, headers={"Cache-Control": "no-cache"})
+    def scan_page(scan_id: str = scan_id_param) -> HTMLResponse:
+        return HTMLResponse(index, headers={"Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

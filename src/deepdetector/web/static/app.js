@@ -5,11 +5,13 @@
 
 const API = "/api/v1";
 const POLL_MS = 700;
+// Titles only: how a verdict was reached is the result's own `explanation`, written by the scanner
+// (deepdetector/verdict/explain.py) and shown the same way in the terminal, the JSON and the HTML report.
 const VERDICTS = {
-  fake: { title: "Likely manipulated", explain: "At least one face shows signs of manipulation above the decision threshold." },
-  real: { title: "No manipulation found", explain: "No face scored above the decision threshold." },
-  no_face: { title: "No face found", explain: "No face was found to judge, so nothing can be said about this file." },
-  error: { title: "Could not analyse", explain: "" },
+  fake: { title: "Likely manipulated" },
+  real: { title: "No manipulation found" },
+  no_face: { title: "No face found" },
+  error: { title: "Could not analyse" },
 };
 const HEADS = { swap: "face-swap / blending artefacts", synthetic: "generated face", generated: "generator traces (photo pixels)" };
 
@@ -258,11 +260,8 @@ function renderResult(scan) {
   if (r.probability !== null && r.probability !== undefined) {
     prob.append(pct(r.probability), el("small", { text: "probability of manipulation" }));
   }
-  let explain = info.explain;
-  if (verdict === "error") explain = r.error || scan.error || "The file could not be analysed.";
-  if (r.threshold !== null && r.threshold !== undefined && (verdict === "fake" || verdict === "real")) {
-    explain += ` Decision threshold: ${pct(r.threshold)}.`;
-  }
+  let explain = r.explanation || "";
+  if (verdict === "error" && !explain) explain = r.error || scan.error || "The file could not be analysed.";
   $("verdict-explain").textContent = explain;
 
   renderFacts(scan, r);
@@ -286,7 +285,8 @@ function renderFacts(scan, r) {
   }
   add("Size", bytes(scan.size));
   const heads = Object.entries(r.scores || {});
-  if (heads.length) add("Scores", heads.map(([k, v]) => `${HEADS[k] || k} ${pct(v)}`).join(" · "));
+  const perHead = m && m.kind === "video" ? "Scores per head (each combined over the frames on its own)" : "Scores per head";
+  if (heads.length) add(perHead, heads.map(([k, v]) => `${HEADS[k] || k} ${pct(v)}`).join(" · "));
   if (r.tracks && r.tracks.length > 1) add("People", `${r.tracks.length} (${r.tracks.filter((t) => t.verdict === "fake").length} judged manipulated)`);
   add("Model", r.model);
   if (r.timings && r.timings.total) add("Analysis time", `${r.timings.total.toFixed(1)} s`);
@@ -296,14 +296,22 @@ function renderFacts(scan, r) {
 function renderFaces(scan, r) {
   const box = $("faces");
   box.textContent = "";
+  const isVideo = r.media && r.media.kind === "video";
+  const tracks = new Map((r.tracks || []).map((t) => [t.track_id, t]));
   for (const h of scan.heatmaps || []) {
     const face = (r.faces || [])[h.face] || {};
     const where = face.timestamp !== null && face.timestamp !== undefined ? ` · at ${clock(face.timestamp)}` : "";
-    const label = h.probability >= (r.threshold ?? 0.5) ? "fake" : "real";
+    // A video's crop is one frame of a person whose frames are combined: its own score is labelled
+    // as such and coloured by that person's combined verdict, so it never contradicts the verdict.
+    const track = tracks.get(h.track_id);
+    const label = isVideo && track ? track.verdict : h.probability >= (r.threshold ?? 0.5) ? "fake" : "real";
+    const word = isVideo ? "frame score" : "face score";
     const img = el("img", { src: h.url, alt: `Face ${h.face + 1} and its heatmap`, loading: "lazy", width: "452", height: "224" });
+    let text = ` face ${h.face + 1}${r.tracks && r.tracks.length > 1 ? `, person ${h.track_id + 1}` : ""}${where}`;
+    if (isVideo && track) text += ` · this person over ${track.n_faces} frames: ${pct(track.probability)}`;
     const caption = el("figcaption", {},
-      el("span", { class: `pill ${label}`, title: "probability that this face is manipulated", text: pct(h.probability) }),
-      ` face ${h.face + 1}${r.tracks && r.tracks.length > 1 ? `, person ${h.track_id + 1}` : ""}${where}`);
+      el("span", { class: `pill ${label}`, title: `${word}: probability that the face in this frame is manipulated`, text: `${word} ${pct(h.probability)}` }),
+      text);
     box.append(el("figure", { class: "face" }, img, caption));
   }
   show("faces-section", box.childElementCount > 0);
@@ -368,7 +376,8 @@ function renderTimeline(r) {
 
   const note = $("suspicious");
   if (suspicious.length) {
-    note.append(`Suspicious frames (at or above ${pct(threshold)}): `);
+    // frames above the threshold on their own; the verdict combines each person's frames (see the explanation above)
+    note.append(`Frames scoring at or above the threshold of ${pct(threshold)} on their own (${suspicious.length} of ${frames.filter((f) => f.probability !== null && f.probability !== undefined).length}; the verdict combines all frames, as explained above): `);
     for (const f of suspicious.slice(0, 40)) {
       note.append(el("span", { class: "chip", text: `${useTime ? clock(f.timestamp) : `frame ${f.index}`} · ${pct(f.probability)}` }));
     }
