@@ -130,3 +130,18 @@ def test_the_api_refuses_settings_out_of_range(tiny_model_dir):
         with pytest.raises(ConfigError, match=next(iter(changes))):
             Detector(ScanConfig(model_path=tiny_model_dir, **changes))
     assert ScanConfig(margin=1.0, threshold=0.0, fps=0.5).validate().margin == 1.0  # the limits themselves are fine
+
+
+def test_every_result_explains_its_verdict_with_the_strategy_it_used(tiny_model_dir, face_rgb, tmp_path):
+    """#27: the explanation is made once, by the scanner, and travels in the JSON record."""
+    det = Detector(model_path=tiny_model_dir, frames=4, aggregation="median")
+    clip = det.scan(write_video(tmp_path / "clip.mp4", n_frames=12, fps=12))
+    assert clip.tracks and "'median' rule" in clip.explanation and "of 4 analysed frames" in clip.explanation
+    assert clip.to_dict()["explanation"] == clip.explanation
+    photo = det.scan(write_image(tmp_path / "face.png", face_rgb))
+    assert photo.explanation.startswith(("Likely manipulated", "No manipulation found")) and "image threshold" in photo.explanation
+    empty = det.scan(write_image(tmp_path / "blank.png", blank_photo()))
+    assert "not a statement that the file is genuine" in empty.explanation
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"nothing")
+    assert det.scan(broken).explanation.startswith("The file could not be analysed:")

@@ -395,3 +395,16 @@ def test_the_web_page_shows_the_scanners_explanation_not_its_own():
     script = (Path(deepdetector.web.__file__).parent / "static" / "app.js").read_text()
     assert "No face scored above the decision threshold" not in script and "r.explanation" in script
     assert "Suspicious frames" not in script and "frame score" in script
+
+
+def test_a_video_frame_overlay_is_coloured_by_its_persons_verdict():
+    """The kept frame of a real video used to carry a red "fake 44%" tag on its face."""
+    from deepdetector.explanation.heatmap import face_label
+    from deepdetector.report.heatmaps import keyframe_overlay
+
+    result = near_threshold_video()
+    index = next(iter(result.keyframes))
+    face = next(f for f in result.faces if f.frame_index == index)
+    assert face.probability >= result.threshold and face_label(face, result.threshold, "frame") == "frame 44%"
+    r, g, b = keyframe_overlay(result, index)[60, 100].astype(int)  # on the box's left edge
+    assert g > 150 and r < 80  # green (the person is judged real), not red

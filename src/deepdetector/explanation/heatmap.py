@@ -147,14 +147,18 @@ def verdict_colour(probability: float | None, threshold: float) -> tuple[int, in
     return FAKE_RGB if probability >= threshold else REAL_RGB
 
 
-def face_label(face: FaceResult, threshold: float) -> str:
-    """Short text drawn next to a face, e.g. ``"fake 87%"``."""
-    word = "fake" if face.probability >= threshold else "real"
+def face_label(face: FaceResult, threshold: float, word: str | None = None) -> str:
+    """Short text drawn next to a face, e.g. ``"fake 87%"``; with ``word``, e.g. ``"frame 44%"``."""
+    if word is None:
+        word = "fake" if face.probability >= threshold else "real"
     return f"{word} {face.probability:.0%}"
 
 
-def _draw_box_and_label(image: np.ndarray, face: FaceResult, threshold: float) -> None:
-    colour = verdict_colour(face.probability, threshold)
+def _draw_box_and_label(image: np.ndarray, face: FaceResult, threshold: float, word: str | None = None, fake_tracks: set[int] | None = None) -> None:
+    if fake_tracks is None:
+        colour = verdict_colour(face.probability, threshold)
+    else:  # coloured by the verdict of the face's person, not by this one frame
+        colour = FAKE_RGB if face.track_id in fake_tracks else REAL_RGB
     height, width = image.shape[:2]
     bx1, by1 = int(round(max(face.box.x1, 0))), int(round(max(face.box.y1, 0)))
     bx2, by2 = int(round(min(face.box.x2, width - 1))), int(round(min(face.box.y2, height - 1)))
@@ -166,7 +170,7 @@ def _draw_box_and_label(image: np.ndarray, face: FaceResult, threshold: float) -
 
     # Label: a filled tag on the box's top-left corner, readable but never past the crop region's
     # right edge (so the overlay changes nothing outside the regions).
-    text = face_label(face, threshold)
+    text = face_label(face, threshold, word)
     font = cv2.FONT_HERSHEY_SIMPLEX
     (tw, th), base = cv2.getTextSize(text, font, 1.0, 1)
     room = min(face.region.x2, width) - bx1
@@ -187,6 +191,8 @@ def overlay_heatmaps(
     alpha: float = 0.45,
     threshold: float = 0.5,
     draw_boxes: bool = True,
+    word: str | None = None,
+    fake_tracks: set[int] | None = None,
 ) -> np.ndarray:
     """Draw the faces' heatmaps, boxes and labels on a copy of ``frame_rgb``.
 
@@ -196,6 +202,9 @@ def overlay_heatmaps(
         alpha: opacity of the heatmap colour where the heat is high.
         threshold: decision threshold; boxes and labels are red at or above it, green below.
         draw_boxes: draw each face's box and its ``fake 87%`` / ``real 12%`` label.
+        word: label faces ``"<word> 44%"`` instead (a video's frame: ``"frame 44%"``, one frame of a
+            person whose frames are combined, so not a verdict).
+        fake_tracks: colour each box by whether its track is judged fake, instead of by the threshold.
 
     Returns:
         A new RGB uint8 array of the frame's shape. Pixels outside the faces' crop regions are
@@ -221,7 +230,7 @@ def overlay_heatmaps(
         blend_heat(out[y1:y2, x1:x2], heat, alpha)
     if draw_boxes:
         for face in faces:
-            _draw_box_and_label(out, face, threshold)
+            _draw_box_and_label(out, face, threshold, word, fake_tracks)
     return out
 
 
