@@ -208,6 +208,7 @@ def record_to_result(d: dict[str, Any]) -> FileResult:
         tracks=[TrackResult(**{**t, "verdict": Verdict(t["verdict"])}) for t in d.get("tracks") or []],
         scores=dict(d.get("scores") or {}),
         error=d.get("error"),
+        explanation=d.get("explanation"),
         model=d.get("model"),
         timings=dict(d.get("timings") or {}),
     )
