@@ -250,6 +250,9 @@ def test_page_uploads_a_face_photo_and_shows_verdict_and_heatmap(server: str, tm
         title = browser.evaluate("document.getElementById('verdict').textContent")
         assert title == {"fake": "Likely manipulated", "real": "No manipulation found"}[verdict]
         assert browser.evaluate("document.getElementById('probability').textContent").endswith("probability of manipulation")
+        # the scanner's own explanation (#27), not a sentence of the page's
+        explain = browser.evaluate("document.getElementById('verdict-explain').textContent")
+        assert explain.startswith(f"{title}: the file's probability of fake, ") and "image threshold" in explain, explain
         assert browser.evaluate("location.pathname").startswith("/scans/")  # stable link to this scan
 
         # The heatmap picture is fetched from the API by URL and really decoded by the browser.
@@ -275,6 +278,35 @@ def test_page_uploads_a_face_photo_and_shows_verdict_and_heatmap(server: str, tm
         print(f"screenshot: {screenshot}")
         assert screenshot.stat().st_size > 10_000
 
+        assert browser.page_errors() == []
+    finally:
+        browser.close()
+
+
+def test_page_shows_a_videos_explanation_and_frame_scores(server: str, tmp_path: Path) -> None:
+    """#27: a video's page tells the scanner's story: its explanation, crops labelled as frame scores."""
+    from tests.media_factory import write_video
+
+    clip = write_video(tmp_path / "clip.mp4", n_frames=24)
+    browser = DevTools(CHROMIUM, tmp_path / "chromium-profile")
+    try:
+        browser.open_page()
+        browser.send("Page.navigate", {"url": server + "/"})
+        browser.wait_for("document.readyState === 'complete' && !!document.getElementById('file-input')", "the page to load")
+        node = browser.send("Runtime.evaluate", {"expression": "document.getElementById('file-input')"})["result"]
+        browser.send("DOM.setFileInputFiles", {"files": [str(clip)], "objectId": node["objectId"]})
+        verdict = browser.wait_for(
+            "!document.getElementById('result').hidden && document.getElementById('verdict').dataset.verdict", "the verdict"
+        )
+        assert verdict in ("fake", "real"), verdict
+        explain = browser.evaluate("document.getElementById('verdict-explain').textContent")
+        assert "video threshold" in explain and "combined over the frames" in explain, explain
+        assert not browser.evaluate("document.getElementById('timeline-section').hidden")
+        pills = browser.wait_for(
+            "(() => { const p = [...document.querySelectorAll('#faces .pill')]; return p.length ? p.map(x => x.textContent) : null; })()",
+            "the face crops",
+        )
+        assert all(p.startswith("frame score ") for p in pills), pills
         assert browser.page_errors() == []
     finally:
         browser.close()
