@@ -408,3 +408,11 @@ def test_a_video_frame_overlay_is_coloured_by_its_persons_verdict():
     assert face.probability >= result.threshold and face_label(face, result.threshold, "frame") == "frame 44%"
     r, g, b = keyframe_overlay(result, index)[60, 100].astype(int)  # on the box's left edge
     assert g > 150 and r < 80  # green (the person is judged real), not red
+
+
+def test_the_table_explains_only_videos_whose_frames_and_verdict_disagree():
+    quiet = near_threshold_video()
+    quiet.frames = [FrameResult(f.index, f.timestamp, 1, 0.2) for f in quiet.frames]  # no frame over the threshold
+    console = Console(record=True, width=120)
+    report.print_table([quiet, near_threshold_video()], console)
+    assert " ".join(console.export_text().split()).count("No manipulation found:") == 1

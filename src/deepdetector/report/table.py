@@ -85,9 +85,23 @@ def build_table(results: Iterable[FileResult], width: int | None = None) -> Tabl
     return table
 
 
+def frames_disagree(result: FileResult) -> bool:
+    """A video judged real with frames at or above the threshold on their own, or judged fake with
+    frames below it: the cases where the table alone would seem to contradict the timeline."""
+    if result.media is None or result.media.kind != "video" or result.threshold is None:
+        return False
+    scores = [f.probability for f in result.frames if f.probability is not None]
+    if result.verdict is Verdict.REAL:
+        return any(p >= result.threshold for p in scores)
+    if result.verdict is Verdict.FAKE:
+        return any(p < result.threshold for p in scores)
+    return False
+
+
 def print_table(results: Iterable[FileResult], console: Console | None = None, skipped: Sequence[tuple[str, str]] = ()) -> None:
-    """Print the results table, each error message, how each video's verdict was reached, what
-    the folders held that was skipped, and a one-line summary (``4 files: 1 fake, 2 real, ...``)."""
+    """Print the results table, each error message, how the verdict was reached for each video
+    whose frames and verdict disagree (:func:`frames_disagree`; its ``explanation``), what the
+    folders held that was skipped, and a one-line summary (``4 files: 1 fake, 2 real, ...``)."""
     results = list(results)
     console = console or Console()
     console.print(build_table(results, width=console.width))
@@ -97,8 +111,8 @@ def print_table(results: Iterable[FileResult], console: Console | None = None, s
             line.append(r.path)
             line.append(": " + r.error, style="magenta")
             console.print(line)
-    for r in results:  # a video's verdict is not the verdict of its frames: say how it was made
-        if r.ok and r.explanation and r.media is not None and r.media.kind == "video":
+    for r in results:  # where a video's frames and its verdict disagree, say how the verdict was made
+        if r.explanation and frames_disagree(r):
             line = Text(r.path, style="bold")
             line.append(": " + r.explanation)
             console.print(line)
