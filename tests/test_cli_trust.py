@@ -92,6 +92,7 @@ def test_folders_list_every_media_name_and_say_what_they_skipped(photo, tiny_mod
     assert set(rows) == {"gone.jpg", "locked", os.path.join("sub", "phone.heic"), os.path.join("sub", "room.avif.png")}
     assert rows[os.path.join("sub", "phone.heic")]["verdict"] in ("fake", "real")
     assert rows["locked"]["verdict"] == "error" and "cannot list this folder" in rows["locked"]["error"]
+    assert rows["locked"]["threshold"] is None and rows["locked"]["explanation"].startswith("The file could not be analysed: cannot list")
     assert rows["gone.jpg"]["verdict"] == "error" and "link" in rows["gone.jpg"]["error"]
     skipped = {os.path.relpath(s["path"], root): s["reason"] for s in doc["skipped"]}
     assert set(skipped) == {"notes.txt", "elsewhere"} and doc["summary"]["skipped"] == 2

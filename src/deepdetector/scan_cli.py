@@ -130,6 +130,7 @@ def _scan_with_progress(detector, listing: Listing, quiet: bool):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from deepdetector.types import FileResult, Verdict
+    from deepdetector.verdict.explain import explain
 
     console = Console(stderr=True)
     results = []
@@ -149,7 +150,9 @@ def _scan_with_progress(detector, listing: Listing, quiet: bool):
         try:
             for path in listing.paths:
                 if path in listing.unreadable:
-                    results.append(FileResult(path=path, verdict=Verdict.ERROR, error=listing.unreadable[path], model=detector.model_label))
+                    unread = FileResult(path=path, verdict=Verdict.ERROR, error=listing.unreadable[path], model=detector.model_label)
+                    unread.explanation = explain(unread, detector.config.aggregation)
+                    results.append(unread)
                     progress.advance(files_task)
                     continue
                 name = os.path.basename(path)
