@@ -416,3 +416,21 @@ def test_the_table_explains_only_videos_whose_frames_and_verdict_disagree():
     console = Console(record=True, width=120)
     report.print_table([quiet, near_threshold_video()], console)
     assert " ".join(console.export_text().split()).count("No manipulation found:") == 1
+
+
+def test_a_fused_video_probability_is_explained_as_a_fusion():
+    """With cues fused into a video's probability (evidence/fusion.py), the file's probability is no
+    longer a track's score, and frame scores are not on the fused threshold's scale: the text says so."""
+    from deepdetector.evidence.cues import Cue
+    from deepdetector.verdict.explain import explain
+
+    result = near_threshold_video()
+    result.evidence = [Cue("face_classifier", 0.318, "the face classifier's score", "probability"), Cue("blink_rate", 0.2, "blinks", "1/s")]
+    result.probability, result.threshold = 0.25, 0.5
+    text = explain(result, "confident")
+    assert "fuses the face classifier's score for the video, 31.8%, with 1 cue measured" in text and "'confident' rule" in text
+    assert "not compared with the threshold" in text and "16 of 32" not in text
+    from deepdetector.report.table import frames_disagree
+
+    result.explanation = text
+    assert frames_disagree(result)  # a fused score is always explained under the table

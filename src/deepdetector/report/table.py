@@ -10,6 +10,7 @@ from rich.text import Text
 
 from deepdetector.report._common import summary_counts, summary_line, total_seconds
 from deepdetector.types import FileResult, Verdict
+from deepdetector.verdict.explain import fused_face_score
 
 VERDICT_STYLE = {
     Verdict.FAKE: "bold red",
@@ -87,9 +88,12 @@ def build_table(results: Iterable[FileResult], width: int | None = None) -> Tabl
 
 def frames_disagree(result: FileResult) -> bool:
     """A video judged real with frames at or above the threshold on their own, or judged fake with
-    frames below it: the cases where the table alone would seem to contradict the timeline."""
+    frames below it: the cases where the table alone would seem to contradict the timeline; and a
+    video whose probability fuses the face classifier's score with cues."""
     if result.media is None or result.media.kind != "video" or result.threshold is None:
         return False
+    if fused_face_score(result) is not None:  # frame scores are not on the fused threshold's scale
+        return True
     scores = [f.probability for f in result.frames if f.probability is not None]
     if result.verdict is Verdict.REAL:
         return any(p >= result.threshold for p in scores)

@@ -39,6 +39,20 @@ def deciding_track(result: FileResult) -> TrackResult | None:
     return max(pool, key=lambda t: (t.probability, t.n_faces))
 
 
+#: Name of the evidence entry that carries the face classifier's own video score when the file's
+#: probability is a fusion of it with cues measured across frames (deepdetector.evidence.fusion).
+FUSED_FACE_INPUT = "face_classifier"
+
+
+def fused_face_score(result: FileResult) -> float | None:
+    """The face classifier's own score for the video when the file's probability fuses it with the
+    cues (the first evidence entry), else None."""
+    first = result.evidence[0] if result.evidence else None
+    if first is not None and getattr(first, "name", None) == FUSED_FACE_INPUT and getattr(first, "value", None) is not None:
+        return float(first.value)
+    return None
+
+
 def frames_at_or_above(result: FileResult) -> tuple[int, int, float | None]:
     """``(frames whose highest face score reached the threshold, frames with a face, highest frame score)``."""
     scored = [f.probability for f in result.frames if f.probability is not None]
@@ -76,11 +90,17 @@ def _how_made(result: FileResult, aggregation: str) -> str | None:
     rule = next((e.description for e in AGGREGATIONS.entries() if e.name == aggregation), "")
     n_frames = result.media.sampled_frames if result.media is not None else len(result.frames)
     who = "the one person" if others <= 0 else f"the most suspicious of {len(result.tracks)} people"
-    return (
-        f"It is the score of {who} (track {track.track_id}, face seen in {track.n_faces} of {n_frames} analysed frames): "
+    made = (
+        f"the score of {who} (track {track.track_id}, face seen in {track.n_faces} of {n_frames} analysed frames): "
         f"that face's score in each frame (the highest of its model heads) combined over the frames by the "
-        f"'{aggregation}' rule" + (f" ({rule})" if rule else "") + "."
+        f"'{aggregation}' rule" + (f" ({rule})" if rule else "")
     )
+    fused = fused_face_score(result)
+    if fused is not None:
+        n_cues = sum(1 for c in result.evidence[1:] if getattr(c, "value", None) is not None)
+        return (f"It fuses the face classifier's score for the video, {pct(fused)}, with {n_cues} cue{'' if n_cues == 1 else 's'} measured across frames "
+                f"(listed as evidence); that score is {made}.")
+    return f"It is {made}."
 
 
 def _frames_sentence(result: FileResult, aggregation: str) -> str | None:
@@ -89,6 +109,9 @@ def _frames_sentence(result: FileResult, aggregation: str) -> str | None:
     above, scored, top = frames_at_or_above(result)
     if scored == 0:
         return None
+    if fused_face_score(result) is not None:  # frame scores are the classifier's; the threshold is the fused score's
+        return (f"Frame scores (highest {pct(top)}) are the face classifier's alone, so they are not compared with the threshold, "
+                "which applies to the fused probability.")
     if above == 0:
         return f"No single frame reached the threshold (highest frame score {pct(top)})."
     sentence = f"{above} of {scored} frames with a face scored at or above the threshold on their own (highest frame score {pct(top)})"
