@@ -116,8 +116,10 @@ def fit(records: list[VideoRecord], inputs: list[str], fpr: float, c: float = 0.
 
     x = matrix(records, inputs)
     y = np.array([r.label for r in records])
-    mean = np.nanmean(x, axis=0)
-    scale = np.nanstd(x, axis=0)
+    finite = np.isfinite(x)
+    count = np.maximum(finite.sum(axis=0), 1)
+    mean = np.where(finite, x, 0.0).sum(axis=0) / count  # an input never measured: mean 0, scale 1, no effect
+    scale = np.sqrt(np.where(finite, (x - mean) ** 2, 0.0).sum(axis=0) / count)
     scale[~(scale > 1e-9)] = 1.0
     z = np.where(np.isfinite(x), (x - mean) / scale, 0.0)
     w = source_weights(records)
