@@ -247,6 +247,8 @@ def _fmt_auc(y: np.ndarray, s: np.ndarray) -> str:
 
 
 SUBSETS = {
+    "FF++ c23 (fakes vs its originals)": lambda r: "FaceForensics++ c23" in r.subset,
+    "FF++ c40 (fakes vs its originals)": lambda r: "FaceForensics++ c40" in r.subset,
     "face swaps (FF++, DFDC)": lambda r: r.label == 0 or r.source.startswith("fake: FaceForensics") or r.source.startswith("fake: DFDC"),
     "talking heads (every generator)": lambda r: r.label == 0 or not (r.source.startswith("fake: FaceForensics") or r.source.startswith("fake: DFDC")),
     "all videos": lambda r: True,
@@ -305,7 +307,7 @@ def single_input_report(records: list[VideoRecord], inputs: list[str]) -> list[s
     keep = [r for r in records if not r.seen]
     x = matrix(keep, inputs)
     y = np.array([r.label for r in keep])
-    names = list(SUBSETS)[:2]
+    names = ["face swaps (FF++, DFDC)", "talking heads (every generator)"]
     lines = ["| input | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for j, name in enumerate(inputs):
         cells = []
