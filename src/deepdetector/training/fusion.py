@@ -63,6 +63,13 @@ NOT_FUSED = {
     # the 468-point mesh hardly follows the eyelids: in 4-s windows at <= 15 fps it saw a blink in 1 of
     # 126 real videos (2026-12-06), so the cue is reported but carries nothing to fuse
     "blinks_per_minute",
+    # head pose: a face swap or reenactment keeps the head motion of the real video it was made from,
+    # so across these sources pose tells sources apart (news footage turns more than studio clips),
+    # not manipulation; fitted, more turning and faster heads counted as fake, the opposite of what
+    # animated photos show. Reported, not fused (leave-one-source-out: within noise either way).
+    "head_yaw_variation",
+    "head_pitch_variation",
+    "head_speed",
 }
 #: cues that are spreads, speeds or jitter (positive, skewed): entered as logarithms
 LOG_INPUTS = ("expression_motion", "eye_opening_variation", "head_pitch_variation", "head_speed", "head_yaw_variation",
