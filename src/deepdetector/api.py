@@ -89,7 +89,7 @@ class Detector:
         self.face_detector = detector_from_config(config)
         self.landmarker = create_landmarker(config.landmarks, threads=config.threads) if config.landmarks else None
         # videos: the face classifier's score and the cues fused into the file's probability (evidence/fusion.py)
-        self.fusion = FusionModel.load() if config.cues and self.landmarker is not None and FUSION_PATH.is_file() else None
+        self.fusion = FusionModel.load(FUSION_PATH) if config.cues and self.landmarker is not None and FUSION_PATH.is_file() else None
         if self.fusion is not None and self.fusion.extra.get("classifier_sha256") != self.card.sha256:
             self.fusion = None  # fitted on another face classifier's scores: the cues are reported, not fused
         self.margin = config.margin if config.margin is not None else self.classifier.card.margin

@@ -2,7 +2,9 @@
 
 A cue takes a :class:`SeriesView` (the series of one window, with the measures several cues share
 computed once) and returns a number, or ``None`` with nothing to say (too few frames, face lost).
-Add one by decorating a function with ``@CUES.register(name, description=..., unit=...)``.
+Add one by decorating a function with ``@CUES.register(name, description=..., unit=..., low=..., high=...)``:
+``low`` / ``high`` say in plain words what a value below / above real videos' looks like; the optional
+``low_fake`` / ``high_fake`` add what it suggests, shown only when the fusion reads it as evidence of fake.
 
 Conventions: lengths are in units of the eye distance (centre of one eye to the other), so a cue
 does not depend on how large the face is in pixels; rates are per second, not per frame, so it does
@@ -157,7 +159,7 @@ def _jitter(view: SeriesView, xy: np.ndarray) -> float:
 
 
 @CUES.register("eye_opening_variation", description="how much the eyes open and close (std of the eye aspect ratio)", unit="ratio",
-               low="the eyes move less than in real footage, as when a face is blended in or animated from a still",
+               low="the eyes open and close less than in real footage", low_fake="as when a face is blended in or animated from a still",
                high="the eyes open and close more than usual")  # fmt: skip
 def eye_opening_variation(view: SeriesView) -> float:
     return float(np.std(view.ear))
@@ -180,7 +182,7 @@ def blinks_per_minute(view: SeriesView) -> float | None:
 
 
 @CUES.register("mouth_opening_variation", description="how much the mouth opens and closes (std of the lip gap, eye distances)", unit="eye dist.",
-               low="the mouth moves less than in real speech, as when a face is blended in",
+               low="the mouth moves less than in real speech", low_fake="as when a face is blended in",
                high="the mouth moves more than usual")  # fmt: skip
 def mouth_opening_variation(view: SeriesView) -> float:
     return float(np.std(view.mouth_opening))
@@ -207,7 +209,7 @@ def head_speed(view: SeriesView) -> float | None:
 
 
 @CUES.register("lip_head_coupling", description="how closely mouth motion follows head motion (largest correlation within 0.5 s)", unit="corr",
-               low="mouth and head move independently", high="mouth and head move together, as when one motion drives both")  # fmt: skip
+               low="mouth and head move independently", high="mouth and head move together", high_fake="as when one motion drives both")  # fmt: skip
 def lip_head_coupling(view: SeriesView) -> float | None:
     mouth = np.abs(view.rate(view.mouth_opening))
     head = np.linalg.norm(view.rate(view.rotations), axis=1)
@@ -227,7 +229,7 @@ def lip_head_coupling(view: SeriesView) -> float | None:
 
 
 @CUES.register("expression_motion", description="how much the face changes shape once head motion is removed (non-rigid motion)", unit="eye dist.",
-               low="the expression hardly changes, as when a face is blended in or a photo is animated",
+               low="the expression changes less than in real footage", low_fake="as when a face is blended in or a photo is animated",
                high="the face changes shape more than usual")  # fmt: skip
 def expression_motion(view: SeriesView) -> float:
     aligned = view.aligned
@@ -235,14 +237,14 @@ def expression_motion(view: SeriesView) -> float:
 
 
 @CUES.register("rigid_jitter", description="frame-to-frame tremble of the points that move with the skull", unit="eye dist.",
-               low="the head outline is unusually steady", high="the face outline trembles from frame to frame, as rendered faces do")  # fmt: skip
+               low="the head outline is unusually steady", high="the face outline trembles from frame to frame", high_fake="as rendered faces do")  # fmt: skip
 def rigid_jitter(view: SeriesView) -> float:
     xy = view.points[:, list(mesh.RIGID), :2] / view.scale
     return _jitter(view, xy)
 
 
 @CUES.register("mouth_jitter", description="frame-to-frame tremble of the lips, head motion removed", unit="eye dist.",
-               low="the lips move unusually smoothly", high="the lips tremble from frame to frame, as re-rendered mouths do")  # fmt: skip
+               low="the lips move unusually smoothly", high="the lips tremble from frame to frame", high_fake="as re-rendered mouths do")  # fmt: skip
 def mouth_jitter(view: SeriesView) -> float:
     return _jitter(view, view.aligned[:, list(mesh.LIPS_OUTER)])
 

@@ -26,6 +26,7 @@ DEFAULT_PATH = Path(__file__).resolve().parent / "weights" / "video_fusion.json"
 FACE_INPUT = "face_classifier"  # the face classifier's video probability, entered as its log-odds
 EPS = 1e-4
 LOG_EPS = 1e-4  # log inputs: log(value + LOG_EPS), so that a zero stays finite
+WORDS_EFFECT = 0.25  # log-odds: a cue that moved the score at least this much gets its sentence
 
 
 def logit(p: float) -> float:
@@ -108,21 +109,28 @@ class FusionModel:
         effects = dict(zip(self.inputs, self.contributions(x)))
         face = Cue(FACE_INPUT, float(face_probability), "the face classifier's score for the video (frames judged one by one, aggregated)",
                    "probability", effect=float(effects[FACE_INPUT]))  # fmt: skip
-        if effects[FACE_INPUT] > 0.5:
+        if effects[FACE_INPUT] >= WORDS_EFFECT:
             face.words = "single frames look manipulated to the face classifier"
-        elif effects[FACE_INPUT] < -0.5:
+        elif effects[FACE_INPUT] <= -WORDS_EFFECT:
             face.words = "single frames look like real footage to the face classifier"
         out = [face]
+        z = dict(zip(self.inputs, (x - np.asarray(self.mean)) / np.asarray(self.scale)))
         for cue in cues:
             cue.effect = float(effects[cue.name]) if cue.name in effects else None
             rng = self.real_ranges.get(cue.name)
             cue.real_range = None if rng is None else (float(rng[0]), float(rng[1]))
-            if cue.value is not None and rng is not None and cue.name in CUES:
-                meta = CUES.entry(cue.name).meta
-                if cue.value < rng[0]:
-                    cue.words = meta.get("low")
-                elif cue.value > rng[1]:
-                    cue.words = meta.get("high")
+            if cue.value is None or cue.name not in CUES:
+                out.append(cue)
+                continue
+            meta = CUES.entry(cue.name).meta
+            side = None
+            if cue.effect is not None and abs(cue.effect) >= WORDS_EFFECT and np.isfinite(z[cue.name]):
+                side = "high" if z[cue.name] > 0 else "low"  # what moved the score
+            elif rng is not None and not rng[0] <= cue.value <= rng[1]:
+                side = "low" if cue.value < rng[0] else "high"  # unusual, though not weighed much
+            if side is not None:
+                hint = meta.get(f"{side}_fake") if (cue.effect or 0.0) > 0 else None
+                cue.words = meta.get(side) + (f", {hint}" if hint else "")
             out.append(cue)
         for name in self.inputs:  # a cue the model knows but this build did not measure
             if name != FACE_INPUT and name not in by_name:

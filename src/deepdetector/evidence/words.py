@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from deepdetector.evidence.cues import Cue
 
-MIN_EFFECT = 0.25  # log-odds: smaller pushes are not worth a sentence
+from deepdetector.evidence.fusion import WORDS_EFFECT as MIN_EFFECT  # smaller pushes are not worth a sentence
 
 
 def _number(value: float) -> str:
