@@ -434,3 +434,7 @@ def test_a_fused_video_probability_is_explained_as_a_fusion():
 
     result.explanation = text
     assert frames_disagree(result)  # a fused score is always explained under the table
+    page = html_text(report.render_html([result]))
+    assert 'class="suspicious"' not in page and 'class="threshold"' not in page  # frames not marked against the fused threshold
+    assert "applies to the fused probability" in page and "face classifier alone: 31.8%" in page
+    assert "swap 15.3%, synthetic 30.2%) are each combined over the frames on their own (the highest over people is shown), while the face classifier's score" in text

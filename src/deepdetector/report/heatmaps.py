@@ -10,6 +10,7 @@ import numpy as np
 from deepdetector.explanation.heatmap import face_panel, overlay_heatmaps
 from deepdetector.report._common import ReportError, safe_stem
 from deepdetector.types import FaceResult, FileResult, Verdict
+from deepdetector.verdict.explain import fused_face_score
 
 DEFAULT_THRESHOLD = 0.5
 
@@ -36,11 +37,15 @@ def keyframe_overlay(result: FileResult, frame_index: int, alpha: float = 0.45) 
 
     An image's faces are labelled ``fake 87%`` / ``real 12%``. A video's frame is one of many a
     person's verdict combines: its faces are labelled ``frame 44%`` and coloured by their person's
-    (track's) verdict, so a frame over the threshold in a video judged real does not read "fake"."""
+    (track's) verdict, so a frame over the threshold in a video judged real does not read "fake"
+    (by the file's verdict when the file's probability fuses the classifier's score with cues)."""
     threshold = result.threshold if result.threshold is not None else DEFAULT_THRESHOLD
     faces = [f for f in result.faces if f.frame_index == frame_index]
     if result.media is not None and result.media.kind == "video":
-        fake_tracks = {t.track_id for t in result.tracks if t.verdict is Verdict.FAKE}
+        if fused_face_score(result) is not None:  # the fused file verdict is the only one: every person gets its colour
+            fake_tracks = {t.track_id for t in result.tracks} if result.verdict is Verdict.FAKE else set()
+        else:
+            fake_tracks = {t.track_id for t in result.tracks if t.verdict is Verdict.FAKE}
         return overlay_heatmaps(result.keyframes[frame_index], faces, alpha=alpha, threshold=threshold, word="frame", fake_tracks=fake_tracks)
     return overlay_heatmaps(result.keyframes[frame_index], faces, alpha=alpha, threshold=threshold)
 

@@ -28,6 +28,7 @@ from deepdetector.report._common import (
 )
 from deepdetector.report.heatmaps import DEFAULT_THRESHOLD, encode_image, keyframe_overlay
 from deepdetector.types import FaceResult, FileResult, FrameResult, Verdict
+from deepdetector.verdict.explain import fused_face_score
 
 THUMB_MAX_SIDE = 560
 PANEL_SIZE = 128
@@ -140,12 +141,13 @@ def _when(face: FaceResult, kind: str | None) -> str:
 # Timeline plot
 
 
-def timeline_svg(frames: list[FrameResult], threshold: float, width: int = 720, height: int = 190) -> str:
+def timeline_svg(frames: list[FrameResult], threshold: float | None, width: int = 720, height: int = 190) -> str:
     """An inline SVG plot of the per-frame probability of fake over time.
 
     x: timestamp in seconds (frame index when timestamps are missing); y: probability 0..1.
     The line breaks at frames without a face (marked as grey ticks on the axis); a dashed line
-    marks the threshold; frames at or above it are red dots (hover for details).
+    marks the threshold; frames at or above it are red dots (hover for details). ``threshold`` None
+    draws neither (a fused video: its threshold is on another scale than the frame scores).
     """
     if not frames:
         return ""
@@ -182,9 +184,10 @@ def timeline_svg(frames: list[FrameResult], threshold: float, width: int = 720, 
         f'{"time (s)" if use_time else "frame"}; y: probability of fake</text>'
     )
     # threshold
-    ty = py(threshold)
-    parts.append(f'<line class="threshold" x1="{left}" y1="{ty:.1f}" x2="{left + pw}" y2="{ty:.1f}" stroke="#111" stroke-dasharray="5 4"/>')
-    parts.append(f'<text x="{left + 4}" y="{ty - 4:.1f}" font-size="10" fill="#111">threshold {threshold:.2f}</text>')
+    if threshold is not None:
+        ty = py(threshold)
+        parts.append(f'<line class="threshold" x1="{left}" y1="{ty:.1f}" x2="{left + pw}" y2="{ty:.1f}" stroke="#111" stroke-dasharray="5 4"/>')
+        parts.append(f'<text x="{left + 4}" y="{ty - 4:.1f}" font-size="10" fill="#111">threshold {threshold:.2f}</text>')
     # line segments, broken where a frame has no face
     segment: list[str] = []
     segments: list[list[str]] = []
@@ -203,7 +206,7 @@ def timeline_svg(frames: list[FrameResult], threshold: float, width: int = 720, 
     for x, f in zip(xs, frames):
         if f.probability is None:
             continue
-        hot = f.probability >= threshold
+        hot = threshold is not None and f.probability >= threshold
         tip = f"frame {f.index}" + (f" at {f.timestamp:.2f} s" if f.timestamp is not None else "") + f": {_pct(f.probability)}, {f.n_faces} face(s)"
         parts.append(
             f'<circle class="{"suspicious" if hot else "point"}" cx="{px(x):.1f}" cy="{py(f.probability):.1f}" r="{3.6 if hot else 2.2}" '
@@ -266,7 +269,8 @@ def _track_table(result: FileResult) -> str:
         return ""
     fps = result.media.fps if result.media is not None else None
     is_video = result.media is not None and result.media.kind == "video"
-    head = ("<tr><th>track</th><th>verdict</th><th>probability (combined)</th><th>faces</th><th>frames</th>"
+    fused = fused_face_score(result) is not None
+    head = (f"<tr><th>track</th><th>{'face classifier alone' if fused else 'verdict'}</th><th>probability (combined)</th><th>faces</th><th>frames</th>"
             "<th>per head (each combined on its own)</th></tr>")
     rows = []
     for t in result.tracks:
@@ -294,7 +298,9 @@ def _panels(result: FileResult, threshold: float) -> str:
         if f.scores:
             caption += f" ({_scores_text(f.scores)})"
         track = tracks.get(f.track_id)
-        if kind == "video" and track is not None:
+        if kind == "video" and track is not None and fused_face_score(result) is not None:
+            caption += f"; this person over {track.n_faces} frames, face classifier alone: {_pct(track.probability)}"
+        elif kind == "video" and track is not None:
             caption += f"; this person over {track.n_faces} frames: {_pct(track.probability)}, {_VERDICT_TEXT[track.verdict]}"
         uri = _data_uri(face_panel(result.keyframes[f.frame_index], f, size=PANEL_SIZE))
         figs.append(f'<figure><img src="{uri}" alt="face crop and heatmap"><figcaption>{_e(caption)}</figcaption></figure>')
@@ -339,7 +345,10 @@ def _card(result: FileResult, number: int) -> str:
     if body:
         out.append('<div class="body">' + "".join(body) + "</div>")
     if result.media is not None and result.media.kind == "video" and result.frames:
-        out.append("<h3>Frame scores over time (each frame's highest face probability)</h3>" + timeline_svg(result.frames, threshold))
+        fused = fused_face_score(result) is not None
+        out.append("<h3>Frame scores over time (each frame's highest face probability)</h3>" + timeline_svg(result.frames, None if fused else threshold))
+        if fused:
+            out.append('<p class="note">Frame scores are the face classifier\'s alone; the threshold applies to the fused probability, so no frame is marked against it.</p>')
     out.append(_track_table(result))
     out.append(_panels(result, threshold))
     out.append("</section>")

@@ -124,9 +124,10 @@ def _heads_sentence(result: FileResult, aggregation: str) -> str | None:
     if _kind(result) != "video" or not result.scores or result.probability is None:
         return None
     listed = ", ".join(f"{HEAD_WORDS.get(k, k)} {pct(v)}" for k, v in result.scores.items())
+    combined = "the face classifier's score" if fused_face_score(result) is not None else "the file's probability"
     return (
         f"Per-head scores ({listed}) are each combined over the frames on their own (the highest over people is shown), "
-        "while the file's probability combines each frame's highest head, so it need not lie between them."
+        f"while {combined} combines each frame's highest head, so it need not lie between them."
     )
 
 

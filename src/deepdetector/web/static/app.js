@@ -16,6 +16,10 @@ const VERDICTS = {
 const HEADS = { swap: "face-swap / blending artefacts", synthetic: "generated face", generated: "generator traces (photo pixels)" };
 
 const $ = (id) => document.getElementById(id);
+// A video whose probability fuses the face classifier's score with cues measured across frames
+// (the first evidence entry is the classifier's own score): its threshold is on the fused scale,
+// so frame scores and crops (the classifier's) are not marked against it.
+const isFused = (r) => Boolean(r.evidence && r.evidence.length && r.evidence[0].name === "face_classifier");
 let limits = { max_upload_bytes: null };
 let pollTimer = null;
 let shownScan = null;
@@ -304,11 +308,12 @@ function renderFaces(scan, r) {
     // A video's crop is one frame of a person whose frames are combined: its own score is labelled
     // as such and coloured by that person's combined verdict, so it never contradicts the verdict.
     const track = tracks.get(h.track_id);
-    const label = isVideo && track ? track.verdict : h.probability >= (r.threshold ?? 0.5) ? "fake" : "real";
+    const fused = isFused(r);
+    const label = isVideo && fused ? r.verdict : isVideo && track ? track.verdict : h.probability >= (r.threshold ?? 0.5) ? "fake" : "real";
     const word = isVideo ? "frame score" : "face score";
     const img = el("img", { src: h.url, alt: `Face ${h.face + 1} and its heatmap`, loading: "lazy", width: "452", height: "224" });
     let text = ` face ${h.face + 1}${r.tracks && r.tracks.length > 1 ? `, person ${h.track_id + 1}` : ""}${where}`;
-    if (isVideo && track) text += ` · this person over ${track.n_faces} frames: ${pct(track.probability)}`;
+    if (isVideo && track) text += ` · this person over ${track.n_faces} frames${fused ? ", face classifier alone" : ""}: ${pct(track.probability)}`;
     const caption = el("figcaption", {},
       el("span", { class: `pill ${label}`, title: `${word}: probability that the face in this frame is manipulated`, text: `${word} ${pct(h.probability)}` }),
       text);
@@ -327,7 +332,8 @@ function renderTimeline(r) {
   if (!isVideo) return;
 
   const W = 720, H = 200, L = 44, R = 12, T = 12, B = 30;
-  const threshold = r.threshold ?? 0.5;
+  const fused = isFused(r);
+  const threshold = fused ? null : r.threshold ?? 0.5;
   const useTime = frames.every((f) => f.timestamp !== null && f.timestamp !== undefined);
   const xs = frames.map((f) => (useTime ? f.timestamp : f.index));
   const x0 = Math.min(...xs), x1 = Math.max(...xs);
@@ -343,7 +349,7 @@ function renderTimeline(r) {
   }
   chart.append(svg("line", { x1: L, x2: L, y1: T, y2: H - B, class: "tl-axis" }));
   chart.append(svg("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, class: "tl-axis" }));
-  chart.append(svg("line", { x1: L, x2: W - R, y1: Y(threshold), y2: Y(threshold), class: "tl-threshold" }));
+  if (threshold !== null) chart.append(svg("line", { x1: L, x2: W - R, y1: Y(threshold), y2: Y(threshold), class: "tl-threshold" }));
   for (const [v, anchor] of [[x0, "start"], [x1, "end"]]) {
     const t = svg("text", { x: X(v), y: H - 10, "text-anchor": anchor, class: "tl-label" });
     t.textContent = useTime ? clock(v) : `frame ${v}`;
@@ -364,7 +370,7 @@ function renderTimeline(r) {
   const suspicious = [];
   frames.forEach((f, i) => {
     if (f.probability === null || f.probability === undefined) return;
-    const bad = f.probability >= threshold;
+    const bad = threshold !== null && f.probability >= threshold;
     if (bad) suspicious.push(f);
     const dot = svg("circle", { cx: X(xs[i]), cy: Y(f.probability), r: bad ? 4.5 : 3, class: `tl-point${bad ? " suspicious" : ""}` });
     const title = svg("title");
@@ -375,7 +381,9 @@ function renderTimeline(r) {
   holder.append(chart);
 
   const note = $("suspicious");
-  if (suspicious.length) {
+  if (fused) {
+    note.textContent = `Frame scores are the face classifier's alone; the threshold (${pct(r.threshold)}) applies to the fused probability, so no frame is marked against it.`;
+  } else if (suspicious.length) {
     // frames above the threshold on their own; the verdict combines each person's frames (see the explanation above)
     note.append(`Frames scoring at or above the threshold of ${pct(threshold)} on their own (${suspicious.length} of ${frames.filter((f) => f.probability !== null && f.probability !== undefined).length}; the verdict combines all frames, as explained above): `);
     for (const f of suspicious.slice(0, 40)) {
