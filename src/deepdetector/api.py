@@ -201,7 +201,7 @@ class Detector:
                 evidence = measure_cues(follower.windows())
         with timer.stage("verdict"):
             timeline = frame_timeline(faces, analysed)
-            threshold = self.thresholds.for_media(info.kind)
+            threshold = face_threshold = self.thresholds.for_media(info.kind)
             tracks = decide_tracks(faces, cfg.aggregation, threshold)
             verdict, probability, head_scores = decide_file(tracks, threshold, min_track_faces=2 if len(analysed) >= 4 else 1)
             if follower is not None and self.fusion is not None and probability is not None:
@@ -220,6 +220,7 @@ class Detector:
             scores=head_scores,
             keyframes=keyframes,
             threshold=threshold,
+            face_threshold=face_threshold,
             evidence=evidence,
         )
 
