@@ -142,9 +142,44 @@ def test_too_short_or_faceless_windows_say_why_instead_of_a_number(template):
     assert all(c.value is None and "no dense window" in c.reason for c in measure_cues([]))
     # a face that comes and goes: the frames with it still count
     flicker = [template if i % 3 else None for i in range(60)]
-    assert all(c.value is not None for c in measure_cues([series_of(flicker)]) if c.name != "lip_head_coupling")
+    no_pixels = {"lip_head_coupling", "mouth_texture_flicker", "background_change"}  # these series carry no patches
+    assert all(c.value is not None for c in measure_cues([series_of(flicker)]) if c.name not in no_pixels)
 
 
 def test_series_view_skips_frames_without_a_face(template):
     view = SeriesView(series_of([template, None, template, None]))
     assert view.n == 2 and view.seconds == pytest.approx(2 / FPS)
+
+
+def with_pixels(frames: list[np.ndarray], mouth, face, background=None, fps: float = FPS) -> FaceSeries:
+    """A series whose frames also carry grey patches made by the given functions of the frame number."""
+    s = series_of(frames, fps)
+    s.pixels = [{k: f(i) for k, f in (("mouth", mouth), ("face", face), ("background", background)) if f is not None} for i in range(len(frames))]
+    return s
+
+
+def test_a_mouth_whose_texture_is_redrawn_every_frame_flickers_a_steady_one_does_not(template):
+    rng = np.random.default_rng(3)
+    steady_texture = rng.normal(128, 20, (32, 32)).astype(np.float32)
+    noise = lambda i: steady_texture + rng.normal(0, 2, (32, 32)).astype(np.float32)  # camera noise only  # noqa: E731
+    redrawn = lambda i: rng.normal(128, 20, (32, 32)).astype(np.float32)  # a new mouth texture every frame  # noqa: E731
+
+    def flicker(mouth) -> float:
+        return {c.name: c.value for c in measure_cues([with_pixels([template] * 30, mouth, noise)])}["mouth_texture_flicker"]
+
+    assert flicker(redrawn) > 3 * flicker(noise)
+    assert flicker(noise) == pytest.approx(1.0, rel=0.3)  # the same noise in mouth and face: a ratio near 1
+
+
+def test_a_still_background_behind_a_moving_face_is_measured(template):
+    rng = np.random.default_rng(4)
+    still = rng.normal(100, 10, (32, 32)).astype(np.float32)
+    moving_face = lambda i: rng.normal(128, 20, (32, 32)).astype(np.float32)  # noqa: E731
+
+    def change(background) -> float | None:
+        cues = measure_cues([with_pixels([template] * 30, moving_face, moving_face, background)])
+        return {c.name: c.value for c in cues}["background_change"]
+
+    assert change(lambda i: still) == pytest.approx(0.0, abs=1e-6)
+    assert change(lambda i: still + rng.normal(0, 8, (32, 32)).astype(np.float32)) > 0.2
+    assert change(None) is None  # no room for background beside the face: nothing to say

@@ -114,3 +114,11 @@ def test_face_panel_shows_crop_and_heatmap(face_rgb):
     assert not diff[:10, :10].any()  # the cold corner is the same crop on both sides
     no_heat = face_panel(face_rgb, make_face(face.box, None), size=64)
     assert np.array_equal(no_heat[:, :64], no_heat[:, 68:])
+
+
+def test_heatmaps_keep_positive_evidence_scaled_by_the_faces_probability():
+    from deepdetector.explanation import heatmap_from_cam
+
+    cam = np.array([[-2.0, 0.0], [1.0, 4.0]], np.float32)
+    assert np.allclose(heatmap_from_cam(cam, 0.5), [[0.0, 0.0], [0.125, 0.5]])
+    assert not heatmap_from_cam(-np.ones((3, 3), np.float32), 0.9).any()

@@ -426,15 +426,16 @@ def test_a_fused_video_probability_is_explained_as_a_fusion():
 
     result = near_threshold_video()
     result.evidence = [Cue("face_classifier", 0.318, "the face classifier's score", "probability"), Cue("blink_rate", 0.2, "blinks", "1/s")]
-    result.probability, result.threshold = 0.25, 0.5
+    result.probability, result.threshold, result.face_threshold = 0.25, 0.5, 0.365
     text = explain(result, "confident")
     assert "fuses the face classifier's score for the video, 31.8%, with 1 cue measured" in text and "'confident' rule" in text
-    assert "not compared with the threshold" in text and "16 of 32" not in text
+    assert "is below the video threshold of 50.0%" in text
+    assert "16 of 32 frames with a face scored at or above the face classifier's own threshold of 36.5%" in text
     from deepdetector.report.table import frames_disagree
 
     result.explanation = text
     assert frames_disagree(result)  # a fused score is always explained under the table
     page = html_text(report.render_html([result]))
-    assert 'class="suspicious"' not in page and 'class="threshold"' not in page  # frames not marked against the fused threshold
-    assert "applies to the fused probability" in page and "face classifier alone: 31.8%" in page
+    assert page.count('class="suspicious"') == 16 and "threshold 0.36" in page  # frames marked against the classifier's own threshold
+    assert "marked against its own threshold (36.5%)" in page and "face classifier alone: 31.8%" in page
     assert "swap 15.3%, synthetic 30.2%) are each combined over the frames on their own (the highest over people is shown), while the face classifier's score" in text

@@ -71,3 +71,10 @@ def test_timeline_has_every_analysed_frame():
     tl = frame_timeline(faces, [(0, 0.0), (1, 0.1), (2, 0.2)])
     assert [f.n_faces for f in tl] == [2, 0, 1]
     assert tl[0].probability == pytest.approx(0.7) and tl[1].probability is None
+
+
+def test_a_face_is_as_suspicious_as_its_most_suspicious_head():
+    from deepdetector.verdict.decide import face_probability
+
+    assert face_probability({"swap": 0.2, "synthetic": 0.7, "generated": 0.4}) == 0.7
+    assert face_probability({"swap": 0.9}) == 0.9

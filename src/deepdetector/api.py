@@ -32,7 +32,8 @@ from deepdetector.model.stills import HEAD as STILLS_HEAD
 from deepdetector.model.stills import StillsModel, stills_card_path
 from deepdetector.types import FaceCrop, FaceResult, FileResult, Frame, Thresholds, Verdict
 from deepdetector.verdict import AGGREGATIONS
-from deepdetector.verdict.decide import decide_file, decide_tracks, frame_timeline
+from deepdetector.explanation import heatmap_from_cam
+from deepdetector.verdict.decide import decide_file, decide_tracks, face_probability, frame_timeline
 from deepdetector.verdict.explain import explain
 
 FrameTransform = Callable[[np.ndarray], np.ndarray]
@@ -201,7 +202,7 @@ class Detector:
                 evidence = measure_cues(follower.windows())
         with timer.stage("verdict"):
             timeline = frame_timeline(faces, analysed)
-            threshold = self.thresholds.for_media(info.kind)
+            threshold = face_threshold = self.thresholds.for_media(info.kind)
             tracks = decide_tracks(faces, cfg.aggregation, threshold)
             verdict, probability, head_scores = decide_file(tracks, threshold, min_track_faces=2 if len(analysed) >= 4 else 1)
             if follower is not None and self.fusion is not None and probability is not None:
@@ -220,6 +221,7 @@ class Detector:
             scores=head_scores,
             keyframes=keyframes,
             threshold=threshold,
+            face_threshold=face_threshold,
             evidence=evidence,
         )
 
@@ -247,14 +249,13 @@ class Detector:
         with timer.stage("explain"):
             for i, crop in enumerate(pending.crops):
                 probs = pred.probabilities[i]
-                p = float(probs.max())
                 scores = {name: float(probs[k]) for k, name in enumerate(heads)}
                 if generated is not None:  # the stills model is one more head; its map is not kept (see model/stills.py)
                     scores[STILLS_HEAD] = float(generated[i])
-                    p = max(p, scores[STILLS_HEAD])
+                p = face_probability(scores)
                 heatmap = None
                 if pred.cams is not None:  # the face classifier's map, scaled by its own judgement
-                    heatmap = _heatmap(pred.cams[i, int(probs.argmax())], float(probs.max()))
+                    heatmap = heatmap_from_cam(pred.cams[i, int(probs.argmax())], float(probs.max()))
                 faces.append(
                     FaceResult(
                         frame_index=crop.frame_index,
@@ -282,13 +283,3 @@ class Detector:
                 del keyframes[idx]
         pending.crops.clear()
         pending.frames.clear()
-
-
-def _heatmap(cam: np.ndarray, probability: float) -> np.ndarray:
-    """A CAM as float32 in [0, 1]: positive evidence only, scaled by how fake the face is judged,
-    so that a face judged real shows little heat."""
-    positive = np.maximum(cam.astype(np.float32), 0.0)
-    peak = float(positive.max())
-    if peak <= 1e-6:
-        return np.zeros_like(positive)
-    return positive / peak * float(probability)

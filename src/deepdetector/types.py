@@ -248,6 +248,7 @@ class FileResult:
     verdict: Verdict
     probability: float | None = None  # calibrated probability of fake for the file; None for no_face/error
     threshold: float | None = None  # decision threshold the verdict used; None for an error (no verdict used one)
+    face_threshold: float | None = None  # the threshold of the face classifier's own scores (faces, frames, tracks); differs from threshold when a video's probability is fused with cues
     media: MediaInfo | None = None
     faces: list[FaceResult] = field(default_factory=list)
     frames: list[FrameResult] = field(default_factory=list)
@@ -270,6 +271,7 @@ class FileResult:
             "verdict": self.verdict.value,
             "probability": None if self.probability is None else round(float(self.probability), 4),
             "threshold": self.threshold,
+            "face_threshold": self.face_threshold,
             "scores": {k: round(float(v), 4) for k, v in self.scores.items()},
             "error": self.error,
             "explanation": self.explanation,

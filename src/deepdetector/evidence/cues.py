@@ -74,6 +74,8 @@ class SeriesView:
         self.valid = ~np.isnan(arr[:, 0, 0])
         self.points = arr[self.valid]  # (T, 468, 3)
         self.t = np.asarray(series.timestamps, dtype=np.float64)[self.valid]
+        pixels = list(series.pixels) + [None] * (len(series.points) - len(series.pixels))
+        self.pixels = [p for p, ok in zip(pixels, self.valid) if ok]  # grey patches of the frames with a face
         self.n = len(self.points)
         self.seconds = float(self.t[-1] - self.t[0]) if self.n > 1 else 0.0
 
@@ -147,6 +149,22 @@ class SeriesView:
         dt = np.diff(self.t)
         dt[dt <= 0] = np.nan
         return np.diff(values, axis=0) / (dt[:, None] if values.ndim > 1 else dt)
+
+
+def _changes(view: SeriesView, name: str, laplacian: bool = False) -> np.ndarray:
+    """Mean absolute change of patch ``name`` between consecutive frames with a face (grey levels),
+    of its Laplacian (fine texture) when asked."""
+    import cv2
+
+    out = []
+    for a, b in zip(view.pixels, view.pixels[1:]):
+        if a is None or b is None or name not in a or name not in b:
+            continue
+        pa, pb = a[name], b[name]
+        if laplacian:
+            pa, pb = cv2.Laplacian(pa, cv2.CV_32F), cv2.Laplacian(pb, cv2.CV_32F)
+        out.append(float(np.mean(np.abs(pb - pa))))
+    return np.asarray(out)
 
 
 def _jitter(view: SeriesView, xy: np.ndarray) -> float:
@@ -247,6 +265,26 @@ def rigid_jitter(view: SeriesView) -> float:
                low="the lips move unusually smoothly", high="the lips tremble from frame to frame", high_fake="as re-rendered mouths do")  # fmt: skip
 def mouth_jitter(view: SeriesView) -> float:
     return _jitter(view, view.aligned[:, list(mesh.LIPS_OUTER)])
+
+
+@CUES.register("mouth_texture_flicker", description="how much the mouth's fine texture changes from frame to frame, against the middle of the face", unit="ratio",
+               low="the mouth's fine texture changes less than the rest of the face", low_fake="as when a mouth is smoothed or a face re-rendered",
+               high="the mouth's fine texture flickers more than the rest of the face", high_fake="as when a mouth is re-rendered or pasted in frame by frame")  # fmt: skip
+def mouth_texture_flicker(view: SeriesView) -> float | None:
+    mouth, face = _changes(view, "mouth", laplacian=True), _changes(view, "face", laplacian=True)
+    if len(mouth) < MIN_FRAMES - 1 or len(face) < MIN_FRAMES - 1:
+        return None
+    return float(np.median(mouth) / (np.median(face) + 0.5))
+
+
+@CUES.register("background_change", description="how much a fixed piece of background beside the face changes from frame to frame, against the face", unit="ratio",
+               low="the background stays stiller than the face", low_fake="as when a face is animated over a still picture",
+               high="the background changes more than the face")  # fmt: skip
+def background_change(view: SeriesView) -> float | None:
+    background, face = _changes(view, "background"), _changes(view, "face")
+    if len(background) < MIN_FRAMES - 1 or len(face) < MIN_FRAMES - 1:
+        return None  # no room beside the face, or too few frames
+    return float(np.median(background) / (np.median(face) + 0.5))
 
 
 def measure_cues(series: list[FaceSeries]) -> list[Cue]:

@@ -57,6 +57,16 @@ class HeatPatch:
         return slice(self.y1, self.y2), slice(self.x1, self.x2)
 
 
+def heatmap_from_cam(cam: np.ndarray, probability: float) -> np.ndarray:
+    """A face's heatmap from the model's class-activation map: float32 in [0, 1], positive evidence
+    only, scaled by how fake the face is judged, so that a face judged real shows little heat."""
+    positive = np.maximum(cam.astype(np.float32), 0.0)
+    peak = float(positive.max())
+    if peak <= 1e-6:
+        return np.zeros_like(positive)
+    return positive / peak * float(probability)
+
+
 def heat_patch(heatmap: np.ndarray, region: Box, frame_shape: Sequence[int], as_uint8: bool = False) -> HeatPatch | None:
     """Upsample ``heatmap`` (over ``region``) onto the part of the frame the region covers.
 

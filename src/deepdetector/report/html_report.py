@@ -346,9 +346,11 @@ def _card(result: FileResult, number: int) -> str:
         out.append('<div class="body">' + "".join(body) + "</div>")
     if result.media is not None and result.media.kind == "video" and result.frames:
         fused = fused_face_score(result) is not None
-        out.append("<h3>Frame scores over time (each frame's highest face probability)</h3>" + timeline_svg(result.frames, None if fused else threshold))
+        face_thr = result.face_threshold if result.face_threshold is not None else threshold
+        out.append("<h3>Frame scores over time (each frame's highest face probability)</h3>" + timeline_svg(result.frames, face_thr))
         if fused:
-            out.append('<p class="note">Frame scores are the face classifier\'s alone; the threshold applies to the fused probability, so no frame is marked against it.</p>')
+            out.append(f'<p class="note">Frame scores are the face classifier\'s, marked against its own threshold ({_pct(face_thr)}); '
+                       f"the file's fused probability has its own threshold ({_pct(threshold)}).</p>")
     out.append(_track_table(result))
     out.append(_panels(result, threshold))
     out.append("</section>")

@@ -10,6 +10,12 @@ from deepdetector.types import FaceResult, FrameResult, TrackResult, Verdict
 from deepdetector.verdict.aggregation import aggregate
 
 
+def face_probability(scores: dict[str, float]) -> float:
+    """A face is as suspicious as its most suspicious head (``swap``, ``synthetic``, ``generated``, ...):
+    each head looks for one kind of manipulation, and one is enough."""
+    return float(max(scores.values()))
+
+
 def frame_timeline(faces: list[FaceResult], frames: list[tuple[int, float | None]]) -> list[FrameResult]:
     """One FrameResult per analysed frame (``frames`` = (index, timestamp) in order), max over its faces."""
     by_frame: dict[int, list[float]] = defaultdict(list)

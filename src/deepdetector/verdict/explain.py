@@ -53,12 +53,20 @@ def fused_face_score(result: FileResult) -> float | None:
     return None
 
 
+def face_threshold(result: FileResult) -> float | None:
+    """The threshold the face classifier's own scores (faces, frames, tracks) are compared with:
+    ``result.face_threshold``, which differs from ``result.threshold`` once a video's probability is
+    fused with the cues (falls back to ``result.threshold``)."""
+    return result.face_threshold if result.face_threshold is not None else result.threshold
+
+
 def frames_at_or_above(result: FileResult) -> tuple[int, int, float | None]:
-    """``(frames whose highest face score reached the threshold, frames with a face, highest frame score)``."""
+    """``(frames whose highest face score reached the face classifier's threshold, frames with a face, highest frame score)``."""
     scored = [f.probability for f in result.frames if f.probability is not None]
-    if result.threshold is None or not scored:
+    threshold = face_threshold(result)
+    if threshold is None or not scored:
         return 0, len(scored), max(scored, default=None)
-    return sum(p >= result.threshold for p in scored), len(scored), max(scored)
+    return sum(p >= threshold for p in scored), len(scored), max(scored)
 
 
 def _verdict_sentence(result: FileResult, aggregation: str) -> str | None:
@@ -109,9 +117,10 @@ def _frames_sentence(result: FileResult, aggregation: str) -> str | None:
     above, scored, top = frames_at_or_above(result)
     if scored == 0:
         return None
-    if fused_face_score(result) is not None:  # frame scores are the classifier's; the threshold is the fused score's
-        return (f"Frame scores (highest {pct(top)}) are the face classifier's alone, so they are not compared with the threshold, "
-                "which applies to the fused probability.")
+    if fused_face_score(result) is not None:  # frame scores are the classifier's: compared with its own threshold
+        return (f"{above} of {scored} frames with a face scored at or above the face classifier's own threshold of "
+                f"{pct(face_threshold(result))} (highest frame score {pct(top)}); the verdict is on the fused probability and its threshold, "
+                "not on single frames.")
     if above == 0:
         return f"No single frame reached the threshold (highest frame score {pct(top)})."
     sentence = f"{above} of {scored} frames with a face scored at or above the threshold on their own (highest frame score {pct(top)})"

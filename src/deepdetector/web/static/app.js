@@ -333,7 +333,8 @@ function renderTimeline(r) {
 
   const W = 720, H = 200, L = 44, R = 12, T = 12, B = 30;
   const fused = isFused(r);
-  const threshold = fused ? null : r.threshold ?? 0.5;
+  // frame scores are the face classifier's: compared with its own threshold (differs from the file's once fused)
+  const threshold = r.face_threshold ?? r.threshold ?? 0.5;
   const useTime = frames.every((f) => f.timestamp !== null && f.timestamp !== undefined);
   const xs = frames.map((f) => (useTime ? f.timestamp : f.index));
   const x0 = Math.min(...xs), x1 = Math.max(...xs);
@@ -381,9 +382,8 @@ function renderTimeline(r) {
   holder.append(chart);
 
   const note = $("suspicious");
-  if (fused) {
-    note.textContent = `Frame scores are the face classifier's alone; the threshold (${pct(r.threshold)}) applies to the fused probability, so no frame is marked against it.`;
-  } else if (suspicious.length) {
+  if (fused) note.append(`Frame scores are the face classifier's, marked against its own threshold of ${pct(threshold)}; the file's fused probability has its own threshold of ${pct(r.threshold)}. `);
+  if (suspicious.length) {
     // frames above the threshold on their own; the verdict combines each person's frames (see the explanation above)
     note.append(`Frames scoring at or above the threshold of ${pct(threshold)} on their own (${suspicious.length} of ${frames.filter((f) => f.probability !== null && f.probability !== undefined).length}; the verdict combines all frames, as explained above): `);
     for (const f of suspicious.slice(0, 40)) {
@@ -391,7 +391,7 @@ function renderTimeline(r) {
     }
     if (suspicious.length > 40) note.append(` and ${suspicious.length - 40} more`);
   } else {
-    note.textContent = `No frame reached the threshold of ${pct(threshold)}.`;
+    note.append(`No frame reached the threshold of ${pct(threshold)}.`);
   }
 }
 
