@@ -199,7 +199,7 @@ def test_two_face_photos_are_judged_by_the_manipulated_face_and_failed_fake_scan
     from deepdetector.api import Detector
     from deepdetector.config import ScanConfig
     from deepdetector.evaluation import localisation as L
-    from deepdetector.evaluation.manifest import ManifestItem
+    from deepdetector.datasets.manifest import ManifestItem
     from deepdetector.types import FileResult, Verdict
 
     face = face_photo()
@@ -236,7 +236,7 @@ def test_a_photos_self_blends_do_not_depend_on_the_rest_of_the_sample(photos, ti
     from deepdetector.api import Detector
     from deepdetector.config import ScanConfig
     from deepdetector.evaluation import localisation as L
-    from deepdetector.evaluation.manifest import read_manifest
+    from deepdetector.datasets.manifest import read_manifest
 
     det = Detector(L.study_config(ScanConfig(model_path=tiny_model_dir)))
     items = {it.path: it for it in read_manifest(photos / "manifest.csv")}
@@ -262,7 +262,7 @@ def test_photos_over_the_pixel_limit_are_studied_shrunk_originals_and_fakes_alik
     from deepdetector.api import Detector
     from deepdetector.config import ScanConfig
     from deepdetector.evaluation import localisation as L
-    from deepdetector.evaluation.manifest import read_manifest
+    from deepdetector.datasets.manifest import read_manifest
 
     big = np.zeros((300, 500, 3), np.uint8)
     assert L.shrink_to(big, 10 ** 6) is big  # small enough: untouched
@@ -304,7 +304,7 @@ def test_a_fake_that_cannot_be_made_is_skipped_and_the_others_measured(photos, t
     from deepdetector.api import Detector
     from deepdetector.config import ScanConfig
     from deepdetector.evaluation import localisation as L
-    from deepdetector.evaluation.manifest import read_manifest
+    from deepdetector.datasets.manifest import read_manifest
 
     det = Detector(L.study_config(ScanConfig(model_path=tiny_model_dir)))
     items = {it.path: it for it in read_manifest(photos / "manifest.csv")}

@@ -365,7 +365,7 @@ def test_train_stills_validation_shrinks_regions_larger_than_the_recorded_max_si
     pytest.importorskip("torch")
     import deepdetector.training.stills as stills_mod
     import deepdetector.training.train as train_mod
-    from deepdetector.training.datasets import MediaItem
+    from deepdetector.datasets.manifest import MediaItem
 
     rng = np.random.default_rng(3)
 

@@ -230,7 +230,7 @@ def test_card_command_of_a_cosine_run_keeps_its_planned_epochs(monkeypatch):
 def test_images_and_videos_get_their_own_balanced_threshold():
     import numpy as np
 
-    from deepdetector.training.datasets import MediaItem
+    from deepdetector.datasets.manifest import MediaItem
     from deepdetector.training.train import media_thresholds
 
     def item(i, label, ext):
@@ -323,7 +323,7 @@ def test_unseen_lists_the_training_only_files_the_cap_left_out(tiny_model_copy, 
     import csv
     import json
 
-    from deepdetector.training.datasets import read_source
+    from deepdetector.datasets.manifest import read_source
     from deepdetector.training.train import cap_per_subset
 
     rows = ["path,label,kind,source_dataset,group"]
@@ -373,7 +373,7 @@ def test_unseen_caps_each_training_source_as_the_trainer_did(tiny_model_copy, tm
     import csv
     import json
 
-    from deepdetector.training.datasets import read_source
+    from deepdetector.datasets.manifest import read_source
     from deepdetector.training.train import TrainConfig, collect
 
     (tmp_path / "data").mkdir()

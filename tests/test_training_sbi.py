@@ -204,7 +204,7 @@ def test_cross_frame_source_is_blended_only_inside_the_mask(face_crop):
 
 def _faces(crop, lm, path: str, n: int):
     from deepdetector.training.cache import CachedFaces
-    from deepdetector.training.datasets import MediaItem
+    from deepdetector.datasets.manifest import MediaItem
 
     frames = [_moved(crop, lm, 4.0 * k, 1.0 + 0.03 * k) for k in range(n)]
     box = np.array([lm[:, 0].min() - 20, lm[:, 1].min() - 25, lm[:, 0].max() + 20, lm[:, 1].max() + 20], np.float32)

@@ -50,7 +50,7 @@ def _console():
 
 
 def _selection(manifest, subset: list[str], kind: list[str], split, limit: Optional[int], seed: int):
-    from deepdetector.evaluation.manifest import select
+    from deepdetector.datasets.manifest import select
 
     if limit is not None and limit < 1:
         raise _fail("--limit must be at least 1")
@@ -190,7 +190,7 @@ def register(app: typer.Typer) -> None:
         from deepdetector.api import Detector
         from deepdetector.errors import DeepDetectorError
         from deepdetector.evaluation import localisation as L
-        from deepdetector.evaluation.manifest import sample_items
+        from deepdetector.datasets.manifest import sample_items
 
         if limit is not None and limit < 0:
             raise _fail("--limit must be 0 (all) or more")

@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 
 from deepdetector.config import ScanConfig
 from deepdetector.errors import DeepDetectorError, MediaError
-from deepdetector.evaluation.manifest import ManifestItem
+from deepdetector.datasets.manifest import ManifestItem
 
 MANIFEST_NAME = "frames.csv"
 

@@ -48,7 +48,7 @@ import numpy as np
 from deepdetector.config import ScanConfig
 from deepdetector.errors import DeepDetectorError
 from deepdetector.evaluation import metrics as M
-from deepdetector.evaluation.manifest import ManifestItem
+from deepdetector.datasets.manifest import ManifestItem
 from deepdetector.faces.crop import crop_region, crop_square
 from deepdetector.training.sbi import SBIConfig, align_to, face_mask, self_blend
 from deepdetector.types import Box

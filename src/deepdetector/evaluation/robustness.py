@@ -39,7 +39,7 @@ from deepdetector.config import ScanConfig
 from deepdetector.errors import ConfigError, DeepDetectorError
 from deepdetector.evaluation import metrics as M
 from deepdetector.evaluation import perturb
-from deepdetector.evaluation.manifest import ManifestItem
+from deepdetector.datasets.manifest import ManifestItem
 from deepdetector.types import Thresholds
 
 if TYPE_CHECKING:

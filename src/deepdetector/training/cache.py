@@ -33,7 +33,7 @@ import numpy as np
 from deepdetector.errors import MediaError
 from deepdetector.faces.crop import crop_region, crop_square, to_crop_coords
 from deepdetector.types import Box, Face
-from deepdetector.training.datasets import MediaItem
+from deepdetector.datasets.manifest import MediaItem
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import numpy as np
 from deepdetector.faces.crop import crop_region, crop_square, to_crop_coords
 from deepdetector.training.augment import AugmentConfig, augment_pair
 from deepdetector.training.cache import CachedFaces
-from deepdetector.training.datasets import MediaItem
+from deepdetector.datasets.manifest import MediaItem
 from deepdetector.training.sbi import MAX_ALIGN_RESIDUAL, SBIConfig, align_to, flip_landmarks, self_blend
 from deepdetector.types import Box
 

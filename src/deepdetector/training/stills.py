@@ -36,7 +36,7 @@ import numpy as np
 
 from deepdetector.errors import ConfigError, MediaError
 from deepdetector.model.stills import DEFAULT_GRID, DEFAULT_REGION_MARGIN, HEAD, cap_region, fixed_patches, fit_patch, native_region
-from deepdetector.training.datasets import MediaItem
+from deepdetector.datasets.manifest import MediaItem
 
 ONNX_NAME = "deepdetector-stills.onnx"
 

@@ -26,7 +26,7 @@ from deepdetector.training.augment import AugmentConfig
 from deepdetector.training.backbones import DEFAULT_BACKBONE, backbone_meta, check_blocks
 from deepdetector.training.cache import CachedFaces, CacheSettings, FaceCache
 from deepdetector.training.data import BatchSpec, FacePool, Pools, SampleConfig, head_of, make_batch, model_crop
-from deepdetector.training.datasets import MediaItem, read_source, resolve_groups, split_by_group
+from deepdetector.datasets.manifest import MediaItem, read_source, resolve_groups, split_by_group
 from deepdetector.training.metrics import Platt, balanced_threshold, fit_platt, rates, roc_auc
 from deepdetector.training.sbi import SBIConfig
 
