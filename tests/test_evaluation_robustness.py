@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from deepdetector.errors import ConfigError
-from deepdetector.evaluation import perturb
+from deepdetector.media import perturb
 from deepdetector.evaluation.robustness import Record, ResultCache, build_experiments, choose, level_result
 
 IMG = np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8)

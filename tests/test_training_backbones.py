@@ -84,7 +84,7 @@ def test_missing_pretrained_weights_name_the_wheel(monkeypatch):
 
 def test_card_command_names_the_backbone_and_older_cards_reproduce_on_lite0(monkeypatch):
     import deepdetector.training.train as train_mod
-    from deepdetector.training.report import train_command
+    from deepdetector.training.card_document import train_command
     from deepdetector.training.train import TrainConfig
 
     seen = _capture_training(monkeypatch)
@@ -107,7 +107,7 @@ def test_the_shipped_card_document_records_the_reproduction_of_its_weights():
     import json
 
     from deepdetector.model.card import WEIGHTS_DIR
-    from deepdetector.training.report import model_card_markdown
+    from deepdetector.training.card_document import model_card_markdown
 
     card = json.loads((WEIGHTS_DIR / "model_card.json").read_text())
     text = model_card_markdown(card)

@@ -92,7 +92,7 @@ def test_card_command_line_reproduces_the_recorded_settings(monkeypatch, tmp_pat
     import shlex
     from dataclasses import asdict
 
-    from deepdetector.training.report import train_command
+    from deepdetector.training.card_document import train_command
     from deepdetector.training.train import TrainConfig
 
     cfg = TrainConfig(data=["a.csv", "b dir"], train_only=["reals.csv"], seed=3, epochs=40, steps_per_epoch=7, pairs=5,
@@ -113,7 +113,7 @@ def test_card_command_line_reproduces_the_recorded_settings(monkeypatch, tmp_pat
 def test_card_command_of_a_card_without_taps_trains_without_taps(monkeypatch):
     import shlex
 
-    from deepdetector.training.report import train_command
+    from deepdetector.training.card_document import train_command
 
     cmd = train_command({"settings": {"data": ["d.csv"], "method": "probe", "probe_chunks": 400, "max_minutes": 5.0}, "probe_chunks_used": 37})
     cfg = _captured_config(monkeypatch, shlex.split(cmd)[1:])
@@ -169,7 +169,7 @@ def test_card_tabulates_false_alarms_per_real_source(tmp_path):
 def test_card_command_of_an_older_finetune_card_trains_without_the_newer_options(monkeypatch):
     import shlex
 
-    from deepdetector.training.report import train_command
+    from deepdetector.training.card_document import train_command
 
     cmd = train_command({"settings": {"data": ["d.csv"], "method": "finetune", "epochs": 5}, "epochs_run": 5})
     cfg = _captured_config(monkeypatch, shlex.split(cmd)[1:])
@@ -220,7 +220,7 @@ def test_unknown_schedule_is_a_clear_error():
 def test_card_command_of_a_cosine_run_keeps_its_planned_epochs(monkeypatch):
     import shlex
 
-    from deepdetector.training.report import train_command
+    from deepdetector.training.card_document import train_command
 
     cmd = train_command({"settings": {"data": ["d.csv"], "method": "finetune", "epochs": 20, "lr_schedule": "cosine"}, "epochs_run": 14})
     cfg = _captured_config(monkeypatch, shlex.split(cmd)[1:])
@@ -269,7 +269,7 @@ def test_cards_trained_before_the_mask_fix_reproduce_with_legacy_masks(monkeypat
     says ``--sbi-mask legacy``, and such a run hashes like the old version, so its checkpoints still resume."""
     import shlex
 
-    from deepdetector.training.report import train_command
+    from deepdetector.training.card_document import train_command
     from deepdetector.training.train import TrainConfig
 
     cmd = train_command({"settings": {"data": ["d.csv"], "method": "finetune", "epochs": 5}, "epochs_run": 5})
@@ -404,7 +404,7 @@ def test_split_seed_keeps_the_split_of_another_training_seed(tiny_model_copy, tm
     import csv
     import json
 
-    from deepdetector.training.report import train_command
+    from deepdetector.training.card_document import train_command
     from deepdetector.training.train import TrainConfig, collect
 
     (tmp_path / "data").mkdir()
@@ -441,7 +441,7 @@ def test_cross_frame_blends_are_in_the_card_command_and_off_for_older_cards(monk
     option existed says 0.0 (what it was trained with)."""
     import shlex
 
-    from deepdetector.training.report import train_command
+    from deepdetector.training.card_document import train_command
     from deepdetector.training.train import TrainConfig
 
     assert "--sbi-cross-frame 0.0" in train_command({"settings": {"data": ["d.csv"], "method": "finetune"}})

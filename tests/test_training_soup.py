@@ -15,7 +15,7 @@ from deepdetector import Detector, ScanConfig  # noqa: E402
 from deepdetector.cli import app  # noqa: E402
 from deepdetector.errors import ConfigError  # noqa: E402
 from deepdetector.model.card import ModelCard  # noqa: E402
-from deepdetector.training.report import model_card_markdown, soup_commands  # noqa: E402
+from deepdetector.training.card_document import model_card_markdown, soup_commands  # noqa: E402
 from deepdetector.training.soup import check_ingredients, read_ingredient, run_soup  # noqa: E402
 from deepdetector.training.train import TrainConfig, run_training  # noqa: E402
 from tests.media_factory import write_labelled_faces  # noqa: E402

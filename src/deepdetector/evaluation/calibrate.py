@@ -74,7 +74,7 @@ def _rates(y: np.ndarray, s: np.ndarray, t: float) -> tuple[float | None, float 
 def fit_thresholds(rows: list[PredictionRow], card: ModelCard, fpr: float | None = None, media_types: tuple[str, ...] = ("image", "video")) -> list[MediaCalibration]:
     """New threshold per media type from scored prediction rows (``fpr`` None: balanced accuracy);
     only the types in ``media_types`` are refitted, the others are reported as kept."""
-    from deepdetector.training.metrics import balanced_threshold
+    from deepdetector.metrics import balanced_threshold
 
     current = card.thresholds
     out = []

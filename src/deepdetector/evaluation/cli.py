@@ -129,7 +129,7 @@ def register(app: typer.Typer) -> None:
     def compare(
         a: Path = typer.Argument(..., help="predictions.csv of model A (from `deepdetector evaluate`)."),
         b: Path = typer.Argument(..., help="predictions.csv of model B, on the same manifest."),
-        output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the table as JSON (`python -m deepdetector.evaluation.markdown` renders it)."),
+        output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the table as JSON (`python -m deepdetector.markdown` renders it)."),
         seed: int = typer.Option(0, help="Seed of the bootstrap resamples."),
     ) -> None:
         """Paired comparison of two evaluations: AUC(A) - AUC(B) per subset and target, with a 95% bootstrap interval."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from deepdetector.evaluation import metrics as M
+from deepdetector import metrics as M
 from deepdetector.evaluation import plots
 from deepdetector.evaluation.html import HtmlPage, fmt, pct
 from deepdetector.datasets.manifest import ManifestError, ManifestItem, Selection

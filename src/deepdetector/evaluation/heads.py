@@ -36,7 +36,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from deepdetector.errors import DeepDetectorError
-from deepdetector.evaluation import metrics as M
+from deepdetector import metrics as M
 from deepdetector.evaluation.compare import fmt_auc
 from deepdetector.evaluation.predictions import PredictionRow, check_unique, load_predictions
 from deepdetector.evaluation.summary import subset_parts

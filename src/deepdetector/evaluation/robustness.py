@@ -37,8 +37,8 @@ import numpy as np
 
 from deepdetector.config import ScanConfig
 from deepdetector.errors import ConfigError, DeepDetectorError
-from deepdetector.evaluation import metrics as M
-from deepdetector.evaluation import perturb
+from deepdetector import metrics as M
+from deepdetector.media import perturb
 from deepdetector.datasets.manifest import ManifestItem
 from deepdetector.types import Thresholds
 

@@ -158,7 +158,7 @@ def synth(
     from deepdetector.training.cache import CacheSettings, _detect_largest, _load_image
     from deepdetector.faces import create_detector, crop_region, crop_square
     from deepdetector.faces.crop import to_crop_coords
-    from deepdetector.training.sbi import MASK_VARIANTS, align_to, self_blend, side_by_side
+    from deepdetector.datasets.sbi import MASK_VARIANTS, align_to, self_blend, side_by_side
 
     from deepdetector.registry import RegistryError
     from deepdetector.report import check_writable
@@ -281,7 +281,7 @@ def card(
     import json
 
     from deepdetector.model.card import WEIGHTS_DIR, ModelCard
-    from deepdetector.training.report import model_card_markdown
+    from deepdetector.training.card_document import model_card_markdown
 
     try:
         if output is not None:

@@ -25,7 +25,7 @@ from deepdetector.faces.crop import crop_region, crop_square, to_crop_coords
 from deepdetector.training.augment import AugmentConfig, augment_pair
 from deepdetector.training.cache import CachedFaces
 from deepdetector.datasets.manifest import MediaItem
-from deepdetector.training.sbi import MAX_ALIGN_RESIDUAL, SBIConfig, align_to, flip_landmarks, self_blend
+from deepdetector.datasets.sbi import MAX_ALIGN_RESIDUAL, SBIConfig, align_to, flip_landmarks, self_blend
 from deepdetector.types import Box
 
 SYNTHETIC_KINDS = ("gan", "diffusion", "synthetic", "generated")

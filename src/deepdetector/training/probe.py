@@ -23,7 +23,7 @@ import numpy as np
 
 from deepdetector.training.data import BatchSpec, Pools, SampleConfig, make_batch
 from deepdetector.training.backbones import DEFAULT_BACKBONE
-from deepdetector.training.metrics import roc_auc
+from deepdetector.metrics import roc_auc
 
 _STATE: dict[str, Any] = {}
 
@@ -149,9 +149,9 @@ def fit_heads(
             auc = None
             if val_feats is not None:
                 vsel = (val_kind == h) | (val_y == 0)
-                auc = roc_auc(val_y[vsel], ((val_feats[vsel] - mu) / sd) @ w + b)
+                auc = roc_auc(val_y[vsel], ((val_feats[vsel] - mu) / sd) @ w + b).value
             score = auc if auc is not None else 0.0
-            report.setdefault(h, {})[f"l2={l2:g}"] = {"val_frame_auc": auc, "train_auc": roc_auc(y, x @ w + b)}
+            report.setdefault(h, {})[f"l2={l2:g}"] = {"val_frame_auc": auc, "train_auc": roc_auc(y, x @ w + b).value}
             if best is None or score > best[0]:
                 best = (score, l2, w, b)
         _, l2, w, b = best

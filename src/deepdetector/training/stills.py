@@ -109,7 +109,7 @@ def _load_regions(items: list[MediaItem], cfg: StillsConfig, log: Callable[[str]
 def rescaled(pixels: np.ndarray, factor: float, max_side: int | None) -> np.ndarray:
     """The region of the same photo stored at ``factor`` times its size (the robustness study's
     ``size`` transform), as the scanner would see it (larger regions capped: model/stills.py:cap_region)."""
-    from deepdetector.evaluation.perturb import Size
+    from deepdetector.media.perturb import Size
 
     return cap_region(Size(factor)(pixels), max_side)
 
@@ -169,14 +169,14 @@ def file_logits(model: Any, regions: list[Region], size: int, grid: int = DEFAUL
 
 
 def _subset_aucs(regions: list[Region], prob: np.ndarray) -> dict[str, Any]:
-    from deepdetector.training.metrics import roc_auc
+    from deepdetector.metrics import roc_auc
 
     y = np.array([r.item.y for r in regions])
     reals = y == 0
-    out: dict[str, Any] = {"overall": {"file_auc": roc_auc(y, prob), "real": int(reals.sum()), "fake": int((~reals).sum())}}
+    out: dict[str, Any] = {"overall": {"file_auc": roc_auc(y, prob).value, "real": int(reals.sum()), "fake": int((~reals).sum())}}
     for name in sorted({r.item.subset for r in regions if r.item.label == "fake"}):
         sel = np.array([r.item.subset == name for r in regions])
-        out[name] = {"auc_vs_all_reals": roc_auc(np.r_[np.ones(sel.sum()), np.zeros(reals.sum())], np.r_[prob[sel], prob[reals]]),
+        out[name] = {"auc_vs_all_reals": roc_auc(np.r_[np.ones(sel.sum()), np.zeros(reals.sum())], np.r_[prob[sel], prob[reals]]).value,
                      "fake": int(sel.sum())}
     return out
 
@@ -186,7 +186,7 @@ def run_stills_training(cfg: StillsConfig, log: Callable[[str], None] = print) -
     import torch
 
     from deepdetector.training.export import check_parity, export_onnx, sha256_of
-    from deepdetector.training.metrics import balanced_threshold, fit_platt
+    from deepdetector.metrics import balanced_threshold, fit_platt
     from deepdetector.training.model import build_model
     from deepdetector.training.backbones import DEFAULT_BACKBONE, check_blocks
     from deepdetector.training.train import TrainConfig, collect, count_files

@@ -27,8 +27,8 @@ from deepdetector.training.backbones import DEFAULT_BACKBONE, backbone_meta, che
 from deepdetector.training.cache import CachedFaces, CacheSettings, FaceCache
 from deepdetector.training.data import BatchSpec, FacePool, Pools, SampleConfig, head_of, make_batch, model_crop
 from deepdetector.datasets.manifest import MediaItem, read_source, resolve_groups, split_by_group
-from deepdetector.training.metrics import Platt, balanced_threshold, fit_platt, rates, roc_auc
-from deepdetector.training.sbi import SBIConfig
+from deepdetector.metrics import Platt, balanced_threshold, fit_platt, rates, roc_auc
+from deepdetector.datasets.sbi import SBIConfig
 
 HEADS = ("swap", "synthetic")
 
@@ -307,7 +307,7 @@ def head_aucs(faces: list[CachedFaces], owner: np.ndarray, logits: np.ndarray, h
     out: dict[str, float | None] = {}
     for k, h in enumerate(heads):
         sel = (kind == h) | (y == 0)
-        out[h] = roc_auc(y[sel], logits[sel, k]) if sel.any() else None
+        out[h] = roc_auc(y[sel], logits[sel, k]).value if sel.any() else None
     return out
 
 
@@ -399,9 +399,9 @@ def calibrate_and_measure(faces: list[CachedFaces], owner: np.ndarray, logits: n
             "n_fake_frames": int(((y_frame == 1) & fr).sum()),
             "n_real_frames": int(((y_frame == 0) & fr).sum()),
             "real_reference": sorted({items[i].subset for i in real_idx}),
-            "file_auc": roc_auc(yy, p_file[idx]),
-            "frame_auc": roc_auc(y_frame[fr], p_frame[fr]),
-            "file_auc_per_head": {h: roc_auc(yy, head_file[idx, k]) for k, h in enumerate(heads)},
+            "file_auc": roc_auc(yy, p_file[idx]).value,
+            "frame_auc": roc_auc(y_frame[fr], p_frame[fr]).value,
+            "file_auc_per_head": {h: roc_auc(yy, head_file[idx, k]).value for k, h in enumerate(heads)},
             "mean_fake_probability": float(p_file[fake_idx].mean()),
         }
         res.update({f"file_{k}": v for k, v in rates(yy, p_file[idx], thr_file[idx]).items()})
@@ -419,8 +419,8 @@ def calibrate_and_measure(faces: list[CachedFaces], owner: np.ndarray, logits: n
     subsets.update({name: measure(idx) for name, idx in sorted(by_agg.items())})
     all_fake = [i for i, it in enumerate(items) if it.label == "fake"]
     overall = {
-        "file_auc": roc_auc(y_file, p_file),
-        "frame_auc": roc_auc(y_frame, p_frame),
+        "file_auc": roc_auc(y_file, p_file).value,
+        "frame_auc": roc_auc(y_frame, p_frame).value,
         **{f"file_{k}": v for k, v in rates(y_file, p_file, thr_file).items()},
         "n_files": len(items),
         "n_fake_files": len(all_fake),
