@@ -10,7 +10,8 @@ import pytest
 
 from deepdetector import Detector, ScanConfig
 from deepdetector.errors import ModelError
-from deepdetector.model.stills import HEAD, StillsModel, cap_region, fit_patch, fixed_patches, native_region
+from deepdetector.faces.crop import native_region
+from deepdetector.model.stills import HEAD, StillsModel, cap_region, fit_patch, fixed_patches
 from deepdetector.types import Box
 from tests.media_factory import write_image, write_video
 from tests.tiny_model import build_tiny_model

@@ -214,13 +214,14 @@ def export(
 ) -> None:
     """Export a checkpoint to ONNX; keep the calibration of an existing card there and refresh its sha256."""
     _need_torch()
-    import json
-
     import numpy as np
     import torch
 
     from deepdetector.training.backbones import default_taps
-    from deepdetector.training.export import CARD_NAME, ONNX_NAME, check_parity, export_onnx, write_card
+    from deepdetector.errors import ModelError
+    from deepdetector.faces.crop import DEFAULT_MARGIN
+    from deepdetector.model.card import CARD_NAME, read_card, write_card
+    from deepdetector.training.export import ONNX_NAME, check_parity, export_onnx
     from deepdetector.training.model import HEADS, build_model
 
     try:
@@ -235,8 +236,8 @@ def export(
         check_writable(out, "model", folder=True)
         card_path = out / CARD_NAME
         try:
-            old = json.loads(card_path.read_text()) if card_path.is_file() else None
-        except (OSError, ValueError) as exc:
+            old = read_card(card_path) if card_path.is_file() else None
+        except ModelError as exc:
             raise DeepDetectorError(f"the model card already in {out} cannot be read ({exc}); export into another folder") from None
         trained_on = old.get("training", {}).get("settings", {}).get("backbone", DEFAULT_BACKBONE) if old is not None else None
         if trained_on is not None and trained_on != backbone:  # before anything in --out is overwritten
@@ -261,10 +262,10 @@ def export(
         onnx_path = export_onnx(model.eval(), out / ONNX_NAME, input_size)
         diff = check_parity(model, onnx_path, np.random.default_rng(0).integers(0, 256, (2, input_size, input_size, 3), dtype=np.uint8))
         card = old if old is not None else {
-            "name": "deepdetector-lite0", "version": "0", "input_size": input_size, "margin": 1.6,
+            "name": "deepdetector-lite0", "version": "0", "input_size": input_size, "margin": DEFAULT_MARGIN,
             "heads": [{"name": h, "a": 1.0, "b": 0.0} for h in HEADS], "threshold": 0.5, "uncalibrated": True,
         }
-        write_card(out, onnx_path, card)
+        write_card(out, card, onnx=onnx_path)
     except DeepDetectorError as exc:
         _fail(exc)
         return
@@ -280,7 +281,7 @@ def card(
     """Render a model card as Markdown (docs/model-card.md is made this way); verifies the checksum first."""
     import json
 
-    from deepdetector.model.card import WEIGHTS_DIR, ModelCard
+    from deepdetector.model.card import WEIGHTS_DIR, ModelCard, read_card
     from deepdetector.training.card_document import model_card_markdown
 
     try:
@@ -291,7 +292,7 @@ def card(
         folder = model or WEIGHTS_DIR
         loaded = ModelCard.load(folder)
         loaded.verify()
-        raw = json.loads((loaded.file.parent / "model_card.json").read_text(encoding="utf-8"))
+        raw = read_card(loaded.file.parent)
         def read_eval(path: Optional[Path]):
             if path is None:
                 return None
@@ -318,7 +319,7 @@ def card(
         stills_path = stills_card_path(loaded)
         if stills_path is not None:
             stills_model = StillsModel(stills_path)  # verifies its checksum too
-            stills_raw = json.loads((stills_model.card.file.parent / "model_card.json").read_text(encoding="utf-8"))
+            stills_raw = read_card(stills_model.card.file.parent)
             stills_bytes = stills_model.card.file.stat().st_size
         import shlex
 
@@ -412,15 +413,14 @@ def unseen(
         _fail(DeepDetectorError(f"{output} exists: add --overwrite to replace it"))
         return
     import csv
-    import json
     import os
 
-    from deepdetector.model.card import WEIGHTS_DIR, ModelCard
+    from deepdetector.model.card import WEIGHTS_DIR, ModelCard, read_card
     from deepdetector.training.train import unused_files
 
     try:
         loaded = ModelCard.load(model or WEIGHTS_DIR)
-        raw = json.loads((loaded.file.parent / "model_card.json").read_text(encoding="utf-8"))
+        raw = read_card(loaded.file.parent)
         settings = raw.get("training", {}).get("settings", {})
         if not settings.get("train_only"):
             raise DeepDetectorError("this model card records no --train-only sources: there is nothing it left unused")

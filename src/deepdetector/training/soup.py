@@ -17,14 +17,13 @@ the validation files, metrics per subset and a model card, which records the ing
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable
 
-from deepdetector.errors import ConfigError
-from deepdetector.training.export import CARD_NAME, sha256_of
+from deepdetector.errors import ConfigError, ModelError
+from deepdetector.model.card import CARD_NAME, read_card, sha256_file
 
 # must be equal: the same network started from the same weights (and ``seed`` too when they are random) ...
 SAME_NETWORK = ("backbone", "taps", "input_size", "pretrained")
@@ -57,8 +56,8 @@ def read_ingredient(folder: str | Path) -> Ingredient:
     folder = Path(folder)
     path = folder / CARD_NAME if folder.is_dir() else folder
     try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        card = read_card(path)
+    except ModelError as exc:
         raise ConfigError(f"ingredient {folder}: cannot read its model card {path} ({exc})") from None
     tr = card.get("training") if isinstance(card, dict) else None
     if not isinstance(tr, dict) or not isinstance(tr.get("settings"), dict) or not isinstance(tr.get("split"), dict):
@@ -199,7 +198,7 @@ def run_soup(folders: list[str | Path], out: str | Path, run_dir: str | Path, ve
         "method": "uniform average of the ingredients' weights (a model soup); calibrated and measured on their common validation files",
         "ingredients": [{
             "model": str(ing.folder), "name": ing.card.get("name"), "version": ing.card.get("version"), "sha256": ing.card.get("sha256"),
-            "checkpoint": str(ing.checkpoint), "checkpoint_sha256": sha256_of(ing.checkpoint),
+            "checkpoint": str(ing.checkpoint), "checkpoint_sha256": sha256_file(ing.checkpoint),
             "settings": ing.card["training"]["settings"],
             **{k: ing.card["training"].get(k) for k in ("epochs_run", "best_epoch", "best_validation_score", "train_seconds", "hardware")},
         } for ing in ingredients],

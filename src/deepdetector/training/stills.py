@@ -35,7 +35,8 @@ from typing import Any, Callable
 import numpy as np
 
 from deepdetector.errors import ConfigError, MediaError
-from deepdetector.model.stills import DEFAULT_GRID, DEFAULT_REGION_MARGIN, HEAD, cap_region, fixed_patches, fit_patch, native_region
+from deepdetector.faces.crop import native_region
+from deepdetector.model.stills import DEFAULT_GRID, DEFAULT_REGION_MARGIN, HEAD, cap_region, fixed_patches, fit_patch
 from deepdetector.datasets.manifest import MediaItem
 
 ONNX_NAME = "deepdetector-stills.onnx"
@@ -185,7 +186,8 @@ def run_stills_training(cfg: StillsConfig, log: Callable[[str], None] = print) -
     """Train, validate, calibrate and export the stills model; return its card."""
     import torch
 
-    from deepdetector.training.export import check_parity, export_onnx, sha256_of
+    from deepdetector.model.card import write_card
+    from deepdetector.training.export import check_parity, export_onnx
     from deepdetector.metrics import balanced_threshold, fit_platt
     from deepdetector.training.model import build_model
     from deepdetector.training.backbones import DEFAULT_BACKBONE, check_blocks
@@ -288,9 +290,7 @@ def run_stills_training(cfg: StillsConfig, log: Callable[[str], None] = print) -
         },
         "metrics": _subset_aucs(val, prob),
         "licence": "Trained on research-only / non-commercial data (see docs/model-card.md): research use only.",
-        "file": onnx_path.name,
-        "sha256": sha256_of(onnx_path),
     }
-    (out / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
+    card = json.loads(write_card(out, card, onnx=onnx_path).read_text(encoding="utf-8"))  # with "file" and "sha256"
     log(f"stills model written to {out}: validation AUC {card['metrics']['overall']['file_auc']:.3f}, threshold {threshold:.3f}")
     return card

@@ -22,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from deepdetector.errors import ConfigError
+from deepdetector.faces.crop import DEFAULT_MARGIN
 from deepdetector.training.augment import AugmentConfig
 from deepdetector.training.backbones import DEFAULT_BACKBONE, backbone_meta, check_blocks
 from deepdetector.training.cache import CachedFaces, CacheSettings, FaceCache
@@ -45,7 +46,7 @@ class TrainConfig:
     name: str = "deepdetector-lite0"
     version: str = "1"
     input_size: int = 192
-    margin: float = 1.6
+    margin: float = DEFAULT_MARGIN
     cache_size: int = 288  # cached crop side at cache_margin: must hold the model's region at input_size (see cache_size_for)
     cache_margin: float = 2.0
     detector: str = "yunet"
@@ -572,7 +573,8 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
     """Train, export and calibrate; returns the model card (also written to ``cfg.out``)."""
     import torch
 
-    from deepdetector.training.export import CARD_NAME, ONNX_NAME, check_parity, export_onnx, write_card
+    from deepdetector.model.card import CARD_NAME, write_card
+    from deepdetector.training.export import ONNX_NAME, check_parity, export_onnx
     from deepdetector.training.model import build_model
 
     check_settings(cfg)  # before minutes of face caching, not after
@@ -753,7 +755,8 @@ def _finish(cfg: TrainConfig, model: Any, split: Split, val_faces: list[CachedFa
     """Export ONNX, calibrate on validation data, measure every subset, write the model card."""
     import torch
 
-    from deepdetector.training.export import CARD_NAME, ONNX_NAME, check_parity, export_onnx, write_card
+    from deepdetector.model.card import CARD_NAME, write_card
+    from deepdetector.training.export import ONNX_NAME, check_parity, export_onnx
 
     out_dir = Path(cfg.out)
     model = model.to(memory_format=torch.contiguous_format).eval()
@@ -792,7 +795,7 @@ def _finish(cfg: TrainConfig, model: Any, split: Split, val_faces: list[CachedFa
         "licence": "Trained on research-only and non-commercial data (FaceForensics++, DFDC, Celeb-DF terms; FFHQ "
         "non-commercial). The weights are for research and evaluation; check the data licences before any other use.",
     }
-    write_card(out_dir, onnx_path, card)
+    write_card(out_dir, card, onnx=onnx_path)
     log(f"wrote {onnx_path} and {out_dir / CARD_NAME}")
     return json.loads((out_dir / CARD_NAME).read_text())
 
