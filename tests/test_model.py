@@ -74,7 +74,7 @@ def test_card_reader_and_writer_round_trip_and_refuse_what_is_not_a_card(tmp_pat
 
     onnx = tmp_path / "m.onnx"
     onnx.write_bytes(b"not really onnx")
-    path = write_card(tmp_path, {"name": "t", "file": "old.onnx", "sha256": "0" * 64, "heads": []}, onnx=onnx)
+    path = write_card({"name": "t", "file": "old.onnx", "sha256": "0" * 64, "heads": []}, tmp_path, onnx=onnx)
     text = path.read_text(encoding="utf-8")
     assert text.endswith("}\n") and list(json.loads(text)) == ["name", "file", "sha256", "heads"]  # keys keep their place
     assert read_card(tmp_path) == read_card(onnx) == {"name": "t", "file": "m.onnx", "sha256": sha256_file(onnx), "heads": []}

@@ -171,7 +171,7 @@ def write_calibrated(card: ModelCard, out: Path, fits: list[MediaCalibration], r
                 shutil.rmtree(out / "stills", ignore_errors=True)
                 shutil.copytree(folder, out / "stills")
             raw["stills"] = "stills"
-        write_card(out, raw)
+        write_card(raw, out)
     except OSError as exc:
         raise CalibrateError(f"cannot write the calibrated model to {out}: {exc}") from None
     return out

@@ -64,7 +64,7 @@ def _table_command(compute, write_json, show, output: Optional[Path], what: str)
     try:
         result = compute()
         if output is not None:
-            write_json(output, result)
+            write_json(result, output)
     except DeepDetectorError as exc:
         raise _fail(str(exc)) from None
     except OSError as exc:
@@ -356,7 +356,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Robustness study: brightness, face detector, crop margin, resolution, size, rotation, scale and JPEG sweeps."""
         from deepdetector.errors import DeepDetectorError
-        from deepdetector.evaluation import robustness_report as rr
+        from deepdetector.evaluation import robustness_output as rr
         from deepdetector.evaluation.robustness import RobustnessStudy, choose
 
         if frames < 1:
@@ -395,8 +395,8 @@ def register(app: typer.Typer) -> None:
                 "scans_from_cache": plan.cached,
                 "selection": selection.notes,
             }
-            rr.write_json(report.with_suffix(".json"), results, info)
-            rr.write_html(report, results, info)
+            rr.write_json(results, report.with_suffix(".json"), info)
+            rr.write_html(results, report, info)
         except KeyboardInterrupt:
             raise _fail(f"interrupted; finished scans are cached in {workdir}: rerun the same command to resume") from None
         except DeepDetectorError as exc:

@@ -100,7 +100,8 @@ def compare_predictions(path_a: str | Path, path_b: str | Path, seed: int = 0) -
     return Comparison(str(path_a), str(path_b), len(common), len(scored_a - scored_b), len(scored_b - scored_a), out)
 
 
-def write_json(path: Path, comparison: Comparison) -> Path:
+def write_json(comparison: Comparison, path: Path) -> Path:
+    """Write ``comparison`` as JSON to ``path`` (what first, then where, like :func:`deepdetector.report.write_json`)."""
     path.write_text(json.dumps(comparison.to_dict(), indent=2), encoding="utf-8")
     return path
 

@@ -276,7 +276,8 @@ def study_heads(fit_paths: Sequence[str | Path], judge_paths: Sequence[str | Pat
                      scores={r.path: float(combined[i]) for i, r in enumerate(rows)})
 
 
-def write_json(path: Path, study: HeadStudy) -> Path:
+def write_json(study: HeadStudy, path: Path) -> Path:
+    """Write ``study`` as JSON to ``path`` (what first, then where, like :func:`deepdetector.report.write_json`)."""
     path.write_text(json.dumps(study.to_dict(), indent=2), encoding="utf-8")
     return path
 

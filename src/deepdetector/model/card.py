@@ -154,7 +154,7 @@ def read_card(path: str | Path) -> dict[str, Any]:
     return raw
 
 
-def write_card(folder: str | Path, card: dict[str, Any], onnx: str | Path | None = None) -> Path:
+def write_card(card: dict[str, Any], folder: str | Path, onnx: str | Path | None = None) -> Path:
     """Write ``card`` as ``folder/model_card.json`` (indented JSON, one trailing newline) and return its path.
 
     With ``onnx`` (the model file, in ``folder``), ``file`` and ``sha256`` are filled from the file

@@ -265,7 +265,7 @@ def export(
             "name": "deepdetector-lite0", "version": "0", "input_size": input_size, "margin": DEFAULT_MARGIN,
             "heads": [{"name": h, "a": 1.0, "b": 0.0} for h in HEADS], "threshold": 0.5, "uncalibrated": True,
         }
-        write_card(out, card, onnx=onnx_path)
+        write_card(card, out, onnx=onnx_path)
     except DeepDetectorError as exc:
         _fail(exc)
         return

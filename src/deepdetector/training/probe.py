@@ -14,7 +14,6 @@ the same sources, and real manipulated video faces of training groups with real 
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -160,7 +159,3 @@ def fit_heads(
         W[k] = w / sd
         B[k] = b - float((w / sd) @ mu)
     return W, B, report
-
-
-def save_report(path: Path, report: dict[str, Any]) -> None:
-    path.write_text(json.dumps(report, indent=2))

@@ -291,6 +291,6 @@ def run_stills_training(cfg: StillsConfig, log: Callable[[str], None] = print) -
         "metrics": _subset_aucs(val, prob),
         "licence": "Trained on research-only / non-commercial data (see docs/model-card.md): research use only.",
     }
-    card = json.loads(write_card(out, card, onnx=onnx_path).read_text(encoding="utf-8"))  # with "file" and "sha256"
+    card = json.loads(write_card(card, out, onnx=onnx_path).read_text(encoding="utf-8"))  # with "file" and "sha256"
     log(f"stills model written to {out}: validation AUC {card['metrics']['overall']['file_auc']:.3f}, threshold {threshold:.3f}")
     return card

@@ -795,7 +795,7 @@ def _finish(cfg: TrainConfig, model: Any, split: Split, val_faces: list[CachedFa
         "licence": "Trained on research-only and non-commercial data (FaceForensics++, DFDC, Celeb-DF terms; FFHQ "
         "non-commercial). The weights are for research and evaluation; check the data licences before any other use.",
     }
-    write_card(out_dir, card, onnx=onnx_path)
+    write_card(card, out_dir, onnx=onnx_path)
     log(f"wrote {onnx_path} and {out_dir / CARD_NAME}")
     return json.loads((out_dir / CARD_NAME).read_text())
 
