@@ -203,7 +203,7 @@ def _cap_text(stills: dict[str, Any]) -> str:
 
 def stills_command(tr: dict[str, Any]) -> str:
     """The ``deepdetector train-stills`` command that reproduces a stills model (options that differ from the defaults)."""
-    from deepdetector.training.stills import StillsConfig
+    from deepdetector.training.config import StillsConfig
 
     s = tr.get("settings", {})
     default = asdict(StillsConfig())

@@ -44,7 +44,7 @@ class Ingredient:
 
 def filled_settings(recorded: dict[str, Any]) -> dict[str, Any]:
     """A card's settings with options added after it was written set to what they did before they existed."""
-    from deepdetector.training.train import _LATER_OPTIONS
+    from deepdetector.training.config import _LATER_OPTIONS
 
     out = {**_LATER_OPTIONS, **recorded}
     out.setdefault("synthetic_reals", "same-source")  # cards older than --synthetic-reals

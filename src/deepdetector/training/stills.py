@@ -28,7 +28,7 @@ import json
 import platform
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -36,44 +36,11 @@ import numpy as np
 
 from deepdetector.errors import ConfigError, MediaError
 from deepdetector.faces.crop import native_region
-from deepdetector.model.stills import DEFAULT_GRID, DEFAULT_REGION_MARGIN, HEAD, cap_region, fixed_patches, fit_patch
+from deepdetector.model.stills import DEFAULT_GRID, HEAD, cap_region, fixed_patches, fit_patch
+from deepdetector.training.config import StillsConfig
 from deepdetector.datasets.manifest import MediaItem
 
 ONNX_NAME = "deepdetector-stills.onnx"
-
-
-@dataclass
-class StillsConfig:
-    """Every setting of a stills training run (recorded in its model card)."""
-
-    data: list[str] = field(default_factory=list)
-    train_only: list[str] = field(default_factory=list)
-    out: str = "src/deepdetector/model/weights/stills"
-    name: str = "deepdetector-stills-lite0"
-    version: str = "1"
-    max_per_subset: int | None = None
-    val_fraction: float = 0.5
-    seed: int = 0
-    split_seed: int | None = None  # seed of the split and the --max-per-subset choice; None: ``seed`` (as in TrainConfig)
-    patch: int = 128
-    region_margin: float = DEFAULT_REGION_MARGIN
-    patch_grid: int = DEFAULT_GRID  # validation and scanning: grid x grid patches per face, logits averaged
-    detector: str = "yunet"
-    epochs: int = 24
-    steps_per_epoch: int = 60
-    fakes_per_step: int = 12
-    lr: float = 3e-4
-    weight_decay: float = 1e-4
-    freeze_blocks: int = 3
-    taps: tuple[int, ...] = (2, 4, 7, 10, 14, 15)
-    jpeg_probability: float = 0.5
-    # share of training regions first resized by a random factor (log-uniform in rescale_range) and
-    # then capped like the scanner caps them: the same photo stored smaller or larger (0: off)
-    rescale_probability: float = 0.0
-    rescale_range: tuple[float, float] = (0.5, 2.0)
-    threads: int = 2
-    pretrained: bool = True
-    progress: bool = True
 
 
 @dataclass
