@@ -49,7 +49,7 @@ def cap_region(region: np.ndarray, max_side: int | None) -> np.ndarray:
     The model learnt the generator's pixel pattern at the scale of its training photos. A region
     larger than any it trained on (a 1024 px StyleGAN image, a phone portrait) would put the nine
     patches on a part of the face at a scale it never saw; shrunk to the largest training region it
-    is seen at a scale it knows (measured in docs/evaluation.md, "photos larger than the training photos").
+    is seen at a scale it knows (measured in docs/experiments/2026-12-02-photos-larger-than-training.md).
     """
     if max_side is None:
         return region

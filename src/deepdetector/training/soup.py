@@ -4,7 +4,7 @@ Runs fine-tuned from the same pretrained weights on the same split often stay in
 loss, and the average of their weights then scores about like the average of their predictions
 (Wortsman et al., "Model soups", 2022) at the cost of one network. Here every run starts from the
 backbone's ImageNet weights with its first blocks frozen; ``--seed`` only draws the new head and the
-batches, so runs of other seeds may be averaged too (docs/evaluation.md measures both). Without
+batches, so runs of other seeds may be averaged too (docs/experiments/2026-12-02-weight-averages-soup.md measures both). Without
 ImageNet weights (``--no-pretrained``) each seed starts from another random network, and
 :func:`check_ingredients` refuses to average those.
 
