@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from deepdetector.errors import ConfigError
 from deepdetector.datasets.manifest import (
     detect_layout,
     read_celebdf,
@@ -18,6 +17,7 @@ from deepdetector.datasets.manifest import (
     resolve_groups,
     split_by_group,
 )
+from deepdetector.errors import ConfigError
 
 
 def touch(path: Path) -> Path:
@@ -168,8 +168,8 @@ def test_forced_training_groups_never_reach_validation(tmp_path):
 def _faces(n: int, label: str, kind: str, source: str, ext: str = ".jpg"):
     import numpy as np
 
-    from deepdetector.training.cache import CachedFaces
     from deepdetector.datasets.manifest import MediaItem
+    from deepdetector.training.cache import CachedFaces
 
     z = np.zeros((1, 8, 8, 3), np.uint8)
     return [CachedFaces(MediaItem(f"/{source}/{label}{i}{ext}", label, kind, source, f"{source}{i}", source), z,

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from deepdetector.errors import DeepDetectorError
 from deepdetector.datasets.manifest import (
     ManifestError,
     apply_split,
@@ -17,6 +16,7 @@ from deepdetector.datasets.manifest import (
     sample_items,
     select,
 )
+from deepdetector.errors import DeepDetectorError
 
 
 def _write(path: Path, text: str) -> Path:

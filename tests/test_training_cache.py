@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import deepdetector.training.cache as cache_mod
-from deepdetector.training.cache import CacheSettings, FaceCache
 from deepdetector.datasets.manifest import MediaItem
 from deepdetector.media.kinds import media_kind
+from deepdetector.training.cache import CacheSettings, FaceCache
 from tests.media_factory import blank_photo, write_image, write_video
 
 

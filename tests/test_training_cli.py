@@ -125,7 +125,7 @@ def test_card_renders_the_shipped_model_card(tmp_path):
     res = runner.invoke(app, ["card", "-o", str(out)])
     assert res.exit_code == 0, res.output
     text = out.read_text()
-    from deepdetector.model.card import ModelCard, WEIGHTS_DIR
+    from deepdetector.model.card import WEIGHTS_DIR, ModelCard
 
     card = ModelCard.load(WEIGHTS_DIR)
     assert card.sha256 in text and "deepdetector train" in text and f"**{card.threshold}**" in text

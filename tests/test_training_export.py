@@ -10,8 +10,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from deepdetector.model.card import ModelCard  # noqa: E402
-from deepdetector.model.card import sha256_file, write_card  # noqa: E402
+from deepdetector.model.card import (  # noqa: E402
+    ModelCard,  # noqa: E402
+    sha256_file,
+    write_card,
+)
 from deepdetector.training.export import check_parity, export_onnx  # noqa: E402
 from deepdetector.training.model import HEADS, build_model  # noqa: E402
 

@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
+from deepdetector.datasets.sbi import MASK_VARIANTS, face_mask, flip_landmarks, self_blend, side_by_side
 from deepdetector.faces import create_detector
 from deepdetector.faces.crop import crop_region, crop_square, to_crop_coords
 from deepdetector.training.augment import AugmentConfig, augment_pair, h264, jpeg
-from deepdetector.datasets.sbi import MASK_VARIANTS, face_mask, flip_landmarks, self_blend, side_by_side
 
 
 @pytest.fixture(scope="module")
@@ -203,8 +203,8 @@ def test_cross_frame_source_is_blended_only_inside_the_mask(face_crop):
 
 
 def _faces(crop, lm, path: str, n: int):
-    from deepdetector.training.cache import CachedFaces
     from deepdetector.datasets.manifest import MediaItem
+    from deepdetector.training.cache import CachedFaces
 
     frames = [_moved(crop, lm, 4.0 * k, 1.0 + 0.03 * k) for k in range(n)]
     box = np.array([lm[:, 0].min() - 20, lm[:, 1].min() - 25, lm[:, 0].max() + 20, lm[:, 1].max() + 20], np.float32)
@@ -214,8 +214,8 @@ def _faces(crop, lm, path: str, n: int):
 
 
 def _batches(pool_faces, cross_frame: float, seed: int = 5):
-    from deepdetector.training.data import BatchSpec, FacePool, Pools, SampleConfig, make_batch
     from deepdetector.datasets.sbi import SBIConfig
+    from deepdetector.training.data import BatchSpec, FacePool, Pools, SampleConfig, make_batch
 
     empty = FacePool.build([])
     pools = Pools(FacePool.build(pool_faces), empty, empty, empty, empty)
@@ -293,8 +293,8 @@ def test_other_frame_is_any_frame_but_this_one(face_crop, monkeypatch):
 
 
 def test_frames_whose_landmarks_do_not_fit_are_not_blended_in(face_crop):
-    from deepdetector.training.data import other_frame
     from deepdetector.datasets.sbi import MAX_ALIGN_RESIDUAL, align_to
+    from deepdetector.training.data import other_frame
 
     crop, lm = face_crop
     faces = _faces(crop, lm, "/x/b.mp4", 2)

@@ -41,8 +41,8 @@ def make_demo_fake(real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     import cv2
 
-    from deepdetector.faces import create_detector
     from deepdetector.datasets.sbi import face_mask, unit_peak
+    from deepdetector.faces import create_detector
 
     faces = create_detector(ScanConfig.detector).detect(real)
     if not faces or faces[0].landmarks is None:

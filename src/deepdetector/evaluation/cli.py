@@ -16,6 +16,7 @@ import typer
 from deepdetector.cli_errors import fail
 from deepdetector.config import ScanConfig
 
+
 def _progress(quiet: bool):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -179,9 +180,9 @@ def localisation(
     import json
 
     from deepdetector.api import Detector
+    from deepdetector.datasets.manifest import sample_items
     from deepdetector.errors import DeepDetectorError
     from deepdetector.evaluation import localisation as L
-    from deepdetector.datasets.manifest import sample_items
 
     if limit is not None and limit < 0:
         raise fail("--limit must be 0 (all) or more")
@@ -295,7 +296,6 @@ def evaluate(
     progress = _progress(quiet)
     try:
         from deepdetector.api import Detector
-
         from deepdetector.report import check_writable
 
         check_writable(output, "predictions CSV")  # mistyped paths cost nothing: checked before the scans

@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from deepdetector.errors import DeepDetectorError
 from deepdetector import metrics as M
+from deepdetector.errors import DeepDetectorError
 from deepdetector.evaluation.predictions import PredictionRow, load_predictions
-from deepdetector.markdown import fmt_auc, fmt_interval
 from deepdetector.evaluation.summary import TARGETS, subset_parts
+from deepdetector.markdown import fmt_auc, fmt_interval
 
 
 class CompareError(DeepDetectorError):

@@ -35,8 +35,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from deepdetector.errors import DeepDetectorError
 from deepdetector import metrics as M
+from deepdetector.errors import DeepDetectorError
 from deepdetector.evaluation.compare import fmt_auc
 from deepdetector.evaluation.predictions import PredictionRow, check_unique, load_predictions
 from deepdetector.evaluation.summary import subset_parts

@@ -45,12 +45,12 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
-from deepdetector.config import ScanConfig
-from deepdetector.errors import DeepDetectorError
 from deepdetector import metrics as M
+from deepdetector.config import ScanConfig
 from deepdetector.datasets.manifest import ManifestItem
-from deepdetector.faces.crop import crop_region, crop_square
 from deepdetector.datasets.sbi import SBIConfig, align_to, face_mask, self_blend
+from deepdetector.errors import DeepDetectorError
+from deepdetector.faces.crop import crop_region, crop_square
 from deepdetector.types import Box
 
 if TYPE_CHECKING:  # pragma: no cover

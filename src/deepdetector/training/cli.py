@@ -149,13 +149,12 @@ def synth(
     import numpy as np
     from PIL import Image
 
-    from deepdetector.training.cache import CacheSettings, _detect_largest, _load_image
+    from deepdetector.datasets.sbi import MASK_VARIANTS, align_to, self_blend, side_by_side
     from deepdetector.faces import create_detector, crop_region, crop_square
     from deepdetector.faces.crop import to_crop_coords
-    from deepdetector.datasets.sbi import MASK_VARIANTS, align_to, self_blend, side_by_side
-
     from deepdetector.registry import RegistryError
     from deepdetector.report import check_writable
+    from deepdetector.training.cache import CacheSettings, _detect_largest, _load_image
 
     try:
         if variant is not None and variant not in MASK_VARIANTS:
@@ -210,10 +209,10 @@ def export(
     import numpy as np
     import torch
 
-    from deepdetector.training.backbones import default_taps
     from deepdetector.errors import ModelError
     from deepdetector.faces.crop import DEFAULT_MARGIN
     from deepdetector.model.card import CARD_NAME, read_card, write_card
+    from deepdetector.training.backbones import default_taps
     from deepdetector.training.export import ONNX_NAME, check_parity, export_onnx
     from deepdetector.training.model import HEADS, build_model
 

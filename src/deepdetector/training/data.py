@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from deepdetector.datasets.manifest import MediaItem
+from deepdetector.datasets.sbi import MAX_ALIGN_RESIDUAL, SBIConfig, align_to, flip_landmarks, self_blend
 from deepdetector.faces.crop import DEFAULT_MARGIN, crop_region, crop_square, to_crop_coords
 from deepdetector.training.augment import AugmentConfig, augment_pair
 from deepdetector.training.cache import CachedFaces
-from deepdetector.datasets.manifest import MediaItem
-from deepdetector.datasets.sbi import MAX_ALIGN_RESIDUAL, SBIConfig, align_to, flip_landmarks, self_blend
 from deepdetector.types import Box
 
 SYNTHETIC_KINDS = ("gan", "diffusion", "synthetic", "generated")

@@ -21,8 +21,8 @@ def fuse(
 ) -> None:
     """Scan the manifests' videos (once, resumable), measure the fusion leaving each source out, fit it on all, write the report."""
     from deepdetector.config import ScanConfig
-    from deepdetector.errors import DeepDetectorError
     from deepdetector.datasets.manifest import read_split
+    from deepdetector.errors import DeepDetectorError
     from deepdetector.model import ModelCard, default_card_path
     from deepdetector.training import fusion as fu
 

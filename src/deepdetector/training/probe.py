@@ -20,9 +20,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from deepdetector.training.data import BatchSpec, Pools, SampleConfig, make_batch
-from deepdetector.training.backbones import DEFAULT_BACKBONE
 from deepdetector.metrics import roc_auc
+from deepdetector.training.backbones import DEFAULT_BACKBONE
+from deepdetector.training.data import BatchSpec, Pools, SampleConfig, make_batch
 
 _STATE: dict[str, Any] = {}
 

@@ -34,11 +34,11 @@ from typing import Any, Callable
 
 import numpy as np
 
+from deepdetector.datasets.manifest import MediaItem
 from deepdetector.errors import ConfigError, MediaError
 from deepdetector.faces.crop import native_region
-from deepdetector.model.stills import DEFAULT_GRID, HEAD, cap_region, fixed_patches, fit_patch
+from deepdetector.model.stills import DEFAULT_GRID, HEAD, cap_region, fit_patch, fixed_patches
 from deepdetector.training.config import StillsConfig
-from deepdetector.datasets.manifest import MediaItem
 
 ONNX_NAME = "deepdetector-stills.onnx"
 
@@ -153,11 +153,11 @@ def run_stills_training(cfg: StillsConfig, log: Callable[[str], None] = print) -
     """Train, validate, calibrate and export the stills model; return its card."""
     import torch
 
-    from deepdetector.model.card import write_card
-    from deepdetector.training.export import check_parity, export_onnx
     from deepdetector.metrics import balanced_threshold, fit_platt
-    from deepdetector.training.model import build_model
+    from deepdetector.model.card import write_card
     from deepdetector.training.backbones import DEFAULT_BACKBONE, check_blocks
+    from deepdetector.training.export import check_parity, export_onnx
+    from deepdetector.training.model import build_model
     from deepdetector.training.train import TrainConfig, collect, count_files
 
     check_blocks(DEFAULT_BACKBONE, cfg.freeze_blocks, tuple(cfg.taps))  # before any face is loaded

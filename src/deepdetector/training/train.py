@@ -19,15 +19,15 @@ from typing import Any, Callable
 
 import numpy as np
 
+from deepdetector.datasets.manifest import MediaItem, read_source, resolve_groups, split_by_group
+from deepdetector.datasets.sbi import SBIConfig
 from deepdetector.errors import ConfigError
+from deepdetector.metrics import Platt, balanced_threshold, fit_platt, rates, roc_auc
 from deepdetector.training.augment import AugmentConfig
 from deepdetector.training.backbones import backbone_meta, check_blocks
 from deepdetector.training.cache import CachedFaces, CacheSettings, FaceCache
 from deepdetector.training.config import TrainConfig
 from deepdetector.training.data import BatchSpec, FacePool, Pools, SampleConfig, head_of, make_batch, model_crop
-from deepdetector.datasets.manifest import MediaItem, read_source, resolve_groups, split_by_group
-from deepdetector.metrics import Platt, balanced_threshold, fit_platt, rates, roc_auc
-from deepdetector.datasets.sbi import SBIConfig
 
 HEADS = ("swap", "synthetic")
 
