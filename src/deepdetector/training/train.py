@@ -22,6 +22,7 @@ import numpy as np
 from deepdetector.datasets.manifest import MediaItem, read_source, resolve_groups, split_by_group
 from deepdetector.datasets.sbi import SBIConfig
 from deepdetector.errors import ConfigError
+from deepdetector.faces.crop import DEFAULT_MARGIN
 from deepdetector.metrics import Platt, balanced_threshold, fit_platt, rates, roc_auc
 from deepdetector.training.augment import AugmentConfig
 from deepdetector.training.backbones import backbone_meta, check_blocks
@@ -421,7 +422,7 @@ def check_numbers(cfg: TrainConfig) -> None:
     need(cfg.max_per_subset is None or cfg.max_per_subset >= 1, "--max-per-subset", cfg.max_per_subset,
          "at least 1 file per subset (leave it out to use every file)")
     need(cfg.max_minutes is None or cfg.max_minutes > 0, "--max-minutes", cfg.max_minutes, "it must be more than 0")
-    need(cfg.margin >= 1.0, "--margin", cfg.margin, "the crop is at least the face box (1.0); the shipped model uses 1.6")
+    need(cfg.margin >= 1.0, "--margin", cfg.margin, f"the crop is at least the face box (1.0); the default is {DEFAULT_MARGIN:g}")
     need(cfg.lr > 0, "--lr", cfg.lr, "the learning rate must be more than 0")
     need(0.0 <= cfg.ema < 1.0, "--ema", cfg.ema, "the decay is from 0 (off) to below 1 (e.g. 0.998)")
 
