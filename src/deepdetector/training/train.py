@@ -485,8 +485,6 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
     """Train, export and calibrate; returns the model card (also written to ``cfg.out``)."""
     import torch
 
-    from deepdetector.model.card import CARD_NAME, write_card
-    from deepdetector.training.export import ONNX_NAME, check_parity, export_onnx
     from deepdetector.training.model import build_model
 
     check_settings(cfg)  # before minutes of face caching, not after
