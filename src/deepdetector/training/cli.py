@@ -142,7 +142,7 @@ def synth(
     seed: int = typer.Option(0, help="Random seed of the blend."),
     variant: Optional[str] = typer.Option(None, help="Mask variant: full, inner or lower (default: random)."),
     size: int = typer.Option(288, help="Side of each panel in pixels."),
-    detector: str = typer.Option(TrainConfig.detector, help="Face detector backend (training's)."),
+    detector: str = typer.Option(TrainConfig.detector, help="Face detector backend."),
     other: Optional[Path] = typer.Option(None, "--other", help="Another photo or frame of the same face: blended in, aligned on the landmarks, instead of the face itself (what train --sbi-cross-frame does with a video's frames)."),
 ) -> None:
     """Show a self-blended pseudo-fake: the real face, the blend mask and the fake, side by side."""
