@@ -77,8 +77,8 @@ def write_video(
 def write_labelled_faces(root: Path, face_rgb: np.ndarray, n_real: int = 6, n_fake: int = 4) -> Path:
     """A labelled folder for tiny training runs: real/ holds the face photo under brightness changes and
     flips, fake/ self-blended versions of it (needs the [train] extra's dependencies)."""
+    from deepdetector.datasets.sbi import self_blend
     from deepdetector.faces import create_detector
-    from deepdetector.training.sbi import self_blend
 
     (root / "real").mkdir(parents=True, exist_ok=True)
     (root / "fake").mkdir(exist_ok=True)

@@ -146,7 +146,7 @@ def test_calibrate_media_refits_one_type_and_carries_the_stills_model(tiny_model
     res = runner.invoke(app, ["calibrate", str(tmp_path / "v.csv"), "--model", str(model), "--balanced", "--media", "image", "--out", str(out)])
     assert res.exit_code == 0, res.output
     new = ModelCard.load(out)
-    from deepdetector.training.metrics import balanced_threshold
+    from deepdetector.metrics import balanced_threshold
 
     images = [r for r in read_predictions(preds)]
     expected = balanced_threshold(np.array([r.label for r in images]), np.array([r.score for r in images]))

@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from deepdetector.cli import app
+from deepdetector.datasets.manifest import read_manifest
 from deepdetector.evaluation.evaluate import run_predictions
-from deepdetector.evaluation.manifest import read_manifest
 from deepdetector.evaluation.predictions import PredictionWriter
 from tests.media_factory import blank_photo, face_photo, write_image, write_video
 

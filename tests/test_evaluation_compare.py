@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from deepdetector.cli import app
 from deepdetector.evaluation.compare import compare_predictions
-from deepdetector.evaluation.markdown import main as markdown_main
 from deepdetector.evaluation.predictions import PredictionRow, PredictionWriter
+from deepdetector.markdown import main as markdown_main
 
 runner = CliRunner()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from deepdetector.cli import app
-from deepdetector.evaluation.manifest import read_manifest
+from deepdetector.datasets.manifest import read_manifest
 from tests.media_factory import face_photo, write_image, write_video
 
 runner = CliRunner()

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from deepdetector.cli import app
-from deepdetector.evaluation.localisation import VARIANTS, centre_prior, manipulate, score_map, summarise, truth_of, Case, MapScore
+from deepdetector.evaluation.localisation import VARIANTS, Case, MapScore, centre_prior, manipulate, score_map, summarise, truth_of
 from deepdetector.faces import create_detector
 from tests.media_factory import blank_photo, face_photo, write_image
 
@@ -198,8 +198,8 @@ def test_two_face_photos_are_judged_by_the_manipulated_face_and_failed_fake_scan
 
     from deepdetector.api import Detector
     from deepdetector.config import ScanConfig
+    from deepdetector.datasets.manifest import ManifestItem
     from deepdetector.evaluation import localisation as L
-    from deepdetector.evaluation.manifest import ManifestItem
     from deepdetector.types import FileResult, Verdict
 
     face = face_photo()
@@ -235,8 +235,8 @@ def test_two_face_photos_are_judged_by_the_manipulated_face_and_failed_fake_scan
 def test_a_photos_self_blends_do_not_depend_on_the_rest_of_the_sample(photos, tiny_model_dir):
     from deepdetector.api import Detector
     from deepdetector.config import ScanConfig
+    from deepdetector.datasets.manifest import read_manifest
     from deepdetector.evaluation import localisation as L
-    from deepdetector.evaluation.manifest import read_manifest
 
     det = Detector(L.study_config(ScanConfig(model_path=tiny_model_dir)))
     items = {it.path: it for it in read_manifest(photos / "manifest.csv")}
@@ -261,8 +261,8 @@ def test_photos_over_the_pixel_limit_are_studied_shrunk_originals_and_fakes_alik
     any fake is made, and the scanner sees the shrunk original and fakes (never a mix of sizes)."""
     from deepdetector.api import Detector
     from deepdetector.config import ScanConfig
+    from deepdetector.datasets.manifest import read_manifest
     from deepdetector.evaluation import localisation as L
-    from deepdetector.evaluation.manifest import read_manifest
 
     big = np.zeros((300, 500, 3), np.uint8)
     assert L.shrink_to(big, 10 ** 6) is big  # small enough: untouched
@@ -303,8 +303,8 @@ def test_a_swap_whose_donor_cannot_be_aligned_is_an_error_the_study_skips(face_a
 def test_a_fake_that_cannot_be_made_is_skipped_and_the_others_measured(photos, tiny_model_dir, monkeypatch):
     from deepdetector.api import Detector
     from deepdetector.config import ScanConfig
+    from deepdetector.datasets.manifest import read_manifest
     from deepdetector.evaluation import localisation as L
-    from deepdetector.evaluation.manifest import read_manifest
 
     det = Detector(L.study_config(ScanConfig(model_path=tiny_model_dir)))
     items = {it.path: it for it in read_manifest(photos / "manifest.csv")}

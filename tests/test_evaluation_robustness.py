@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from deepdetector.errors import ConfigError
-from deepdetector.evaluation import perturb
 from deepdetector.evaluation.robustness import Record, ResultCache, build_experiments, choose, level_result
+from deepdetector.media import perturb
 
 IMG = np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8)
 

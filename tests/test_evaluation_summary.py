@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deepdetector.evaluation.manifest import ManifestError
+from deepdetector.datasets.manifest import ManifestError
 from deepdetector.evaluation.predictions import PredictionRow, PredictionWriter, read_predictions
 from deepdetector.evaluation.summary import compute_metrics, find_reference
 

@@ -67,3 +67,19 @@ def test_thresholds_per_media_fall_back_to_the_default():
     assert list(th.of_items(["image", "video", None])) == [0.7, 0.3, 0.4]
     assert th.describe() == "image 0.7, video 0.3" and not th.single
     assert Thresholds.of(0.4).describe() == "0.4" and Thresholds.of(0.4, {"image": 0.4}).single
+
+
+def test_card_reader_and_writer_round_trip_and_refuse_what_is_not_a_card(tmp_path):
+    from deepdetector.model.card import read_card, sha256_file, write_card
+
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"not really onnx")
+    path = write_card({"name": "t", "file": "old.onnx", "sha256": "0" * 64, "heads": []}, tmp_path, onnx=onnx)
+    text = path.read_text(encoding="utf-8")
+    assert text.endswith("}\n") and list(json.loads(text)) == ["name", "file", "sha256", "heads"]  # keys keep their place
+    assert read_card(tmp_path) == read_card(onnx) == {"name": "t", "file": "m.onnx", "sha256": sha256_file(onnx), "heads": []}
+    (tmp_path / "model_card.json").write_text("[1, 2]", encoding="utf-8")
+    with pytest.raises(ModelError, match="not a JSON object"):
+        read_card(tmp_path)
+    with pytest.raises(ModelError, match="no model card"):
+        read_card(tmp_path / "elsewhere")

@@ -10,7 +10,8 @@ import pytest
 
 from deepdetector import Detector, ScanConfig
 from deepdetector.errors import ModelError
-from deepdetector.model.stills import HEAD, StillsModel, cap_region, fit_patch, fixed_patches, native_region
+from deepdetector.faces.crop import native_region
+from deepdetector.model.stills import HEAD, StillsModel, cap_region, fit_patch, fixed_patches
 from deepdetector.types import Box
 from tests.media_factory import write_image, write_video
 from tests.tiny_model import build_tiny_model
@@ -219,7 +220,7 @@ def test_stills_training_without_generated_images_is_a_clear_error(tmp_path, fac
 
 
 def test_the_model_card_document_describes_the_stills_model_and_its_command():
-    from deepdetector.training.report import model_card_markdown, stills_command
+    from deepdetector.training.card_document import model_card_markdown, stills_command
 
     stills = {"name": "s", "version": "1", "file": "s.onnx", "sha256": "ab" * 32, "input_size": 128, "patch_grid": 3, "region_margin": 1.2,
               "heads": [{"name": HEAD, "a": 0.2, "b": -0.3}],
@@ -336,7 +337,7 @@ def test_train_stills_split_seed_keeps_the_face_classifiers_split(monkeypatch, t
     --split-seed), and the card's command repeats both options and the rescale ones."""
     pytest.importorskip("torch")
     import deepdetector.training.train as train_mod
-    from deepdetector.training.report import stills_command
+    from deepdetector.training.card_document import stills_command
     from deepdetector.training.stills import StillsConfig, run_stills_training
 
     seen = []
@@ -365,7 +366,7 @@ def test_train_stills_validation_shrinks_regions_larger_than_the_recorded_max_si
     pytest.importorskip("torch")
     import deepdetector.training.stills as stills_mod
     import deepdetector.training.train as train_mod
-    from deepdetector.training.datasets import MediaItem
+    from deepdetector.datasets.manifest import MediaItem
 
     rng = np.random.default_rng(3)
 

@@ -84,7 +84,7 @@ def test_missing_pretrained_weights_name_the_wheel(monkeypatch):
 
 def test_card_command_names_the_backbone_and_older_cards_reproduce_on_lite0(monkeypatch):
     import deepdetector.training.train as train_mod
-    from deepdetector.training.report import train_command
+    from deepdetector.training.card_document import train_command
     from deepdetector.training.train import TrainConfig
 
     seen = _capture_training(monkeypatch)
@@ -107,7 +107,7 @@ def test_the_shipped_card_document_records_the_reproduction_of_its_weights():
     import json
 
     from deepdetector.model.card import WEIGHTS_DIR
-    from deepdetector.training.report import model_card_markdown
+    from deepdetector.training.card_document import model_card_markdown
 
     card = json.loads((WEIGHTS_DIR / "model_card.json").read_text())
     text = model_card_markdown(card)
@@ -125,7 +125,7 @@ def test_block_numbers_default_to_the_chosen_backbones_own_stages(monkeypatch):
     res = runner.invoke(app, ["train", "--data", "d.csv", "--backbone", "efficientnet-lite2", "--taps", "", "--freeze-blocks", "0", "--no-progress"])
     assert res.exit_code == 0 and (seen["cfg"].taps, seen["cfg"].freeze_blocks) == ((), 0)  # given values are kept
     res = runner.invoke(app, ["train", "--data", "d.csv", "--backbone", "vit-huge"])
-    assert res.exit_code == 2 and "unknown backbone 'vit-huge'" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 1 and "unknown backbone 'vit-huge'" in res.output and "Traceback" not in res.output
 
 
 def test_lite0_is_built_exactly_as_before_the_registry():
@@ -155,14 +155,14 @@ def test_export_builds_the_checkpoints_backbone_and_keeps_cards_of_another_apart
     out = tmp_path / "out"
     base = ["export", str(ckpt), "--out", str(out), "--input-size", "64"]
     res = runner.invoke(app, base + ["--taps", "3,6,10,14,19,20"])  # built as Lite0: those blocks do not exist, said plainly
-    assert res.exit_code == 2 and "--backbone" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 1 and "--backbone" in res.output and "Traceback" not in res.output
     res = runner.invoke(app, base + ["--backbone", "efficientnet-lite1"])  # taps default to Lite1's stage ends, as in training
     assert res.exit_code == 0, res.output
     exported = (out / "deepdetector.onnx").read_bytes()
     plain = tmp_path / "plain.pt"  # no taps: block numbers fit Lite0 too, the weights do not
     torch.save(build_model(HEADS, pretrained=False, backbone="efficientnet-lite1").state_dict(), plain)
     res = runner.invoke(app, ["export", str(plain), "--out", str(tmp_path / "o2"), "--input-size", "64", "--taps", ""])
-    assert res.exit_code == 2 and "does not fit this network" in res.output and "--backbone" in res.output
+    assert res.exit_code == 1 and "does not fit this network" in res.output and "--backbone" in res.output
     card = json.loads((out / "model_card.json").read_text())
     card["training"] = {"settings": {"backbone": "efficientnet-lite0"}}  # a Lite0 model's card already there
     (out / "model_card.json").write_text(json.dumps(card))
@@ -170,7 +170,7 @@ def test_export_builds_the_checkpoints_backbone_and_keeps_cards_of_another_apart
     torch.manual_seed(1)
     torch.save(build_model(HEADS, pretrained=False, taps=taps, backbone="efficientnet-lite1").state_dict(), other)
     res = runner.invoke(app, ["export", str(other), "--out", str(out), "--input-size", "64", "--backbone", "efficientnet-lite1"])
-    assert res.exit_code == 2 and "efficientnet-lite0 model" in res.output
+    assert res.exit_code == 1 and "efficientnet-lite0 model" in res.output
     assert (out / "deepdetector.onnx").read_bytes() == exported  # refused before anything was overwritten
 
 
@@ -178,14 +178,29 @@ def test_export_of_an_unreadable_checkpoint_or_card_is_a_clear_error(tmp_path):
     bad = tmp_path / "best.pt"
     bad.write_bytes(b"PK\x03\x04 truncated")
     res = runner.invoke(app, ["export", str(bad), "--out", str(tmp_path / "o")])
-    assert res.exit_code == 2 and "cannot be read as a torch checkpoint" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 1 and "cannot be read as a torch checkpoint" in res.output and "Traceback" not in res.output
     torch.save([1, 2, 3], tmp_path / "list.pt")
     res = runner.invoke(app, ["export", str(tmp_path / "list.pt"), "--out", str(tmp_path / "o")])
-    assert res.exit_code == 2 and "holds no network weights" in res.output
+    assert res.exit_code == 1 and "holds no network weights" in res.output
     out = tmp_path / "out"
     out.mkdir()
     (out / "model_card.json").write_text("{ not json")
     (out / "deepdetector.onnx").write_bytes(b"old model")
     res = runner.invoke(app, ["export", str(bad), "--out", str(out)])
-    assert res.exit_code == 2 and "model card already in" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 1 and "model card already in" in res.output and "Traceback" not in res.output
     assert (out / "deepdetector.onnx").read_bytes() == b"old model"  # nothing overwritten
+
+
+def test_train_without_options_runs_the_default_training_config(monkeypatch, tmp_path):
+    """The command's defaults are TrainConfig's (one home): only what depends on the backbone or the
+    crop geometry is derived."""
+    from deepdetector.training.backbones import default_freeze, default_taps
+    from deepdetector.training.config import TrainConfig
+    from deepdetector.training.train import cache_size_for
+
+    seen = _capture_training(monkeypatch)
+    res = runner.invoke(app, ["train", "--data", str(tmp_path / "m.csv")])
+    assert res.exit_code == 0, res.output
+    base = TrainConfig()
+    assert seen["cfg"] == TrainConfig(data=[str(tmp_path / "m.csv")], taps=default_taps(base.backbone), freeze_blocks=default_freeze(base.backbone),
+                                      cache_size=cache_size_for(base.input_size, base.margin))

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 import deepdetector.training.cache as cache_mod
+from deepdetector.datasets.manifest import MediaItem
+from deepdetector.media.kinds import media_kind
 from deepdetector.training.cache import CacheSettings, FaceCache
-from deepdetector.training.datasets import MediaItem
 from tests.media_factory import blank_photo, write_image, write_video
 
 
@@ -18,7 +19,7 @@ def items(tmp_path, face_rgb):
     none = write_image(tmp_path / "none.png", blank_photo())
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"not an image")
-    mk = lambda p, label="real": MediaItem(str(p), label, "image", "t", str(p))  # noqa: E731
+    mk = lambda p, label="real": MediaItem(str(p), label, media_kind(p), "t", str(p))  # noqa: E731
     return [mk(img), mk(vid), mk(none), mk(bad)]
 
 

@@ -58,18 +58,18 @@ def test_synth_blends_in_another_frame_of_the_face(tmp_path, face_rgb):
     outside = cross[:, 128:256, 0] == 0
     assert np.array_equal(cross[:, 256:][outside], cross[:, :128][outside])
     res = runner.invoke(app, ["synth", str(src), "-o", str(tmp_path / "x.png"), "--other", str(write_image(tmp_path / "none.png", blank_photo()))])
-    assert res.exit_code == 2 and "no face" in res.output and "none.png" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 1 and "no face" in res.output and "none.png" in res.output and "Traceback" not in res.output
 
 
 def test_synth_without_a_face_is_a_clear_error(tmp_path):
     src = write_image(tmp_path / "none.png", blank_photo())
     res = runner.invoke(app, ["synth", str(src), "-o", str(tmp_path / "x.png")])
-    assert res.exit_code == 2 and "no face" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 1 and "no face" in res.output and "Traceback" not in res.output
 
 
 def test_train_without_data_is_a_clear_error(tmp_path):
     res = runner.invoke(app, ["train", "--out", str(tmp_path / "m"), "--cache-dir", str(tmp_path / "c"), "--run-dir", str(tmp_path / "r")])
-    assert res.exit_code == 2 and "no training data" in res.output
+    assert res.exit_code == 1 and "no training data" in res.output
 
 
 def _captured_config(monkeypatch, argv):
@@ -92,7 +92,7 @@ def test_card_command_line_reproduces_the_recorded_settings(monkeypatch, tmp_pat
     import shlex
     from dataclasses import asdict
 
-    from deepdetector.training.report import train_command
+    from deepdetector.training.card_document import train_command
     from deepdetector.training.train import TrainConfig
 
     cfg = TrainConfig(data=["a.csv", "b dir"], train_only=["reals.csv"], seed=3, epochs=40, steps_per_epoch=7, pairs=5,
@@ -113,7 +113,7 @@ def test_card_command_line_reproduces_the_recorded_settings(monkeypatch, tmp_pat
 def test_card_command_of_a_card_without_taps_trains_without_taps(monkeypatch):
     import shlex
 
-    from deepdetector.training.report import train_command
+    from deepdetector.training.card_document import train_command
 
     cmd = train_command({"settings": {"data": ["d.csv"], "method": "probe", "probe_chunks": 400, "max_minutes": 5.0}, "probe_chunks_used": 37})
     cfg = _captured_config(monkeypatch, shlex.split(cmd)[1:])
@@ -125,7 +125,7 @@ def test_card_renders_the_shipped_model_card(tmp_path):
     res = runner.invoke(app, ["card", "-o", str(out)])
     assert res.exit_code == 0, res.output
     text = out.read_text()
-    from deepdetector.model.card import ModelCard, WEIGHTS_DIR
+    from deepdetector.model.card import WEIGHTS_DIR, ModelCard
 
     card = ModelCard.load(WEIGHTS_DIR)
     assert card.sha256 in text and "deepdetector train" in text and f"**{card.threshold}**" in text
@@ -138,10 +138,10 @@ def test_card_refuses_an_evaluation_of_another_model(tmp_path):
     ev = tmp_path / "p.metrics.json"
     ev.write_text(json.dumps({"run": {"model": {"sha256": "0" * 64}}, "targets": [], "subsets": []}))
     res = runner.invoke(app, ["card", "--evaluation", str(ev)])
-    assert res.exit_code == 2 and "another model" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 1 and "another model" in res.output and "Traceback" not in res.output
     ev.write_text("[1, 2]")
     res = runner.invoke(app, ["card", "--evaluation", str(ev)])
-    assert res.exit_code == 2 and "not a predictions.metrics.json" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 1 and "not a predictions.metrics.json" in res.output and "Traceback" not in res.output
 
 
 def test_card_tabulates_false_alarms_per_real_source(tmp_path):
@@ -169,7 +169,7 @@ def test_card_tabulates_false_alarms_per_real_source(tmp_path):
 def test_card_command_of_an_older_finetune_card_trains_without_the_newer_options(monkeypatch):
     import shlex
 
-    from deepdetector.training.report import train_command
+    from deepdetector.training.card_document import train_command
 
     cmd = train_command({"settings": {"data": ["d.csv"], "method": "finetune", "epochs": 5}, "epochs_run": 5})
     cfg = _captured_config(monkeypatch, shlex.split(cmd)[1:])
@@ -184,7 +184,7 @@ def test_export_of_a_checkpoint_with_other_taps_is_a_clear_error(tmp_path):
     ck = tmp_path / "best.pt"
     torch.save(build_model(HEADS, pretrained=False, taps=()).state_dict(), ck)
     res = runner.invoke(app, ["export", str(ck), "--out", str(tmp_path / "m")])  # default --taps differs
-    assert res.exit_code == 2 and "does not fit" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 1 and "does not fit" in res.output and "Traceback" not in res.output
     ok = runner.invoke(app, ["export", str(ck), "--out", str(tmp_path / "m"), "--taps", "", "--input-size", "64"])
     assert ok.exit_code == 0, ok.output
 
@@ -220,7 +220,7 @@ def test_unknown_schedule_is_a_clear_error():
 def test_card_command_of_a_cosine_run_keeps_its_planned_epochs(monkeypatch):
     import shlex
 
-    from deepdetector.training.report import train_command
+    from deepdetector.training.card_document import train_command
 
     cmd = train_command({"settings": {"data": ["d.csv"], "method": "finetune", "epochs": 20, "lr_schedule": "cosine"}, "epochs_run": 14})
     cfg = _captured_config(monkeypatch, shlex.split(cmd)[1:])
@@ -230,7 +230,7 @@ def test_card_command_of_a_cosine_run_keeps_its_planned_epochs(monkeypatch):
 def test_images_and_videos_get_their_own_balanced_threshold():
     import numpy as np
 
-    from deepdetector.training.datasets import MediaItem
+    from deepdetector.datasets.manifest import MediaItem
     from deepdetector.training.train import media_thresholds
 
     def item(i, label, ext):
@@ -269,7 +269,7 @@ def test_cards_trained_before_the_mask_fix_reproduce_with_legacy_masks(monkeypat
     says ``--sbi-mask legacy``, and such a run hashes like the old version, so its checkpoints still resume."""
     import shlex
 
-    from deepdetector.training.report import train_command
+    from deepdetector.training.card_document import train_command
     from deepdetector.training.train import TrainConfig
 
     cmd = train_command({"settings": {"data": ["d.csv"], "method": "finetune", "epochs": 5}, "epochs_run": 5})
@@ -323,7 +323,7 @@ def test_unseen_lists_the_training_only_files_the_cap_left_out(tiny_model_copy, 
     import csv
     import json
 
-    from deepdetector.training.datasets import read_source
+    from deepdetector.datasets.manifest import read_source
     from deepdetector.training.train import cap_per_subset
 
     rows = ["path,label,kind,source_dataset,group"]
@@ -373,7 +373,7 @@ def test_unseen_caps_each_training_source_as_the_trainer_did(tiny_model_copy, tm
     import csv
     import json
 
-    from deepdetector.training.datasets import read_source
+    from deepdetector.datasets.manifest import read_source
     from deepdetector.training.train import TrainConfig, collect
 
     (tmp_path / "data").mkdir()
@@ -404,7 +404,7 @@ def test_split_seed_keeps_the_split_of_another_training_seed(tiny_model_copy, tm
     import csv
     import json
 
-    from deepdetector.training.report import train_command
+    from deepdetector.training.card_document import train_command
     from deepdetector.training.train import TrainConfig, collect
 
     (tmp_path / "data").mkdir()
@@ -441,7 +441,7 @@ def test_cross_frame_blends_are_in_the_card_command_and_off_for_older_cards(monk
     option existed says 0.0 (what it was trained with)."""
     import shlex
 
-    from deepdetector.training.report import train_command
+    from deepdetector.training.card_document import train_command
     from deepdetector.training.train import TrainConfig
 
     assert "--sbi-cross-frame 0.0" in train_command({"settings": {"data": ["d.csv"], "method": "finetune"}})
@@ -467,7 +467,7 @@ def test_train_refuses_numbers_that_cannot_mean_anything_before_any_work(tmp_pat
     (src / "real").mkdir(parents=True)
     args = ["train", "-d", str(src), "--out", str(tmp_path / "m"), "--cache-dir", str(tmp_path / "c"), "--run-dir", str(tmp_path / "r"), *extra]
     res = runner.invoke(app, args)
-    assert res.exit_code == 2 and f"error: {named}" in res.output and "not possible" in res.output, res.output
+    assert res.exit_code == 1 and f"error: {named}" in res.output and "not possible" in res.output, res.output
     assert not (tmp_path / "c").exists() and not (tmp_path / "r").exists()
 
 
@@ -479,7 +479,7 @@ def test_train_refuses_output_folders_that_cannot_be_made_before_training(tmp_pa
         args = list(base)
         args[args.index(option) + 1] = str(a_file / "sub") if option == "--cache-dir" else str(a_file)
         res = runner.invoke(app, args)
-        assert res.exit_code == 2 and f"cannot write the {what}" in res.output and "not a folder" in res.output, res.output
+        assert res.exit_code == 1 and f"cannot write the {what}" in res.output and "not a folder" in res.output, res.output
         assert "Traceback" not in res.output
 
 
@@ -517,12 +517,12 @@ def test_export_refuses_a_card_for_another_input_size_and_a_folder_as_checkpoint
     assert ok.exit_code == 0, ok.output
     before = (out / "deepdetector.onnx").read_bytes()
     res = runner.invoke(app, ["export", str(ck), "--out", str(out), "--taps", "", "--input-size", "96"])
-    assert res.exit_code == 2 and "64 px" in res.output and "--input-size 64" in res.output, res.output
+    assert res.exit_code == 1 and "64 px" in res.output and "--input-size 64" in res.output, res.output
     assert (out / "deepdetector.onnx").read_bytes() == before and json.loads((out / "model_card.json").read_text())["input_size"] == 64
     res = runner.invoke(app, ["export", str(tmp_path), "--out", str(tmp_path / "m2")])
-    assert res.exit_code == 2 and "is a folder" in res.output
+    assert res.exit_code == 1 and "is a folder" in res.output
     res = runner.invoke(app, ["export", str(ck), "--out", str(tmp_path / "m3"), "--input-size", "0"])
-    assert res.exit_code == 2 and "--input-size 0" in res.output
+    assert res.exit_code == 1 and "--input-size 0" in res.output
 
 
 def test_synth_refuses_bad_outputs_and_settings(tmp_path, face_rgb):
@@ -539,7 +539,7 @@ def test_synth_refuses_bad_outputs_and_settings(tmp_path, face_rgb):
     ]
     for extra, message in cases:
         res = runner.invoke(app, ["synth", str(src), *extra])
-        assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output, (extra, res.output)
+        assert res.exit_code == 1 and message in res.output and "Traceback" not in res.output, (extra, res.output)
     assert not (tmp_path / "x.png").exists()
 
 
@@ -548,7 +548,7 @@ def test_card_document_path_that_cannot_be_written_is_a_clear_error(tmp_path):
     a_file.write_text("x")
     for target in (a_file / "card.md", tmp_path):
         res = runner.invoke(app, ["card", "-o", str(target)])
-        assert res.exit_code == 2 and "cannot write the model card document" in res.output, res.output
+        assert res.exit_code == 1 and "cannot write the model card document" in res.output, res.output
 
 
 def test_a_file_listed_twice_in_the_training_data_is_refused(tmp_path, face_rgb):

@@ -39,7 +39,7 @@ def test_tiny_training_run_ships_a_model_the_scanner_accepts(tmp_path, folder, m
     assert raw["training"]["data"]["validation_files"] and raw["training"]["data"]["train_files"]
     assert raw["metrics"]["overall"]["n_files"] >= 2 and "licence" in raw
     # the card names its validation groups, and `evaluate --split model_card.json` reads them
-    from deepdetector.evaluation.manifest import read_split
+    from deepdetector.datasets.manifest import read_split
 
     groups = raw["training"]["split"]["validation_groups"]
     assert groups and set(read_split(tmp_path / "model" / "model_card.json")) == set(groups)

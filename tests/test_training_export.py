@@ -10,8 +10,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from deepdetector.model.card import ModelCard  # noqa: E402
-from deepdetector.training.export import check_parity, export_onnx, sha256_of, write_card  # noqa: E402
+from deepdetector.model.card import (  # noqa: E402
+    ModelCard,  # noqa: E402
+    sha256_file,
+    write_card,
+)
+from deepdetector.training.export import check_parity, export_onnx  # noqa: E402
 from deepdetector.training.model import HEADS, build_model  # noqa: E402
 
 SIZE = 64
@@ -53,10 +57,10 @@ def test_card_is_accepted_by_the_scanner_and_checks_sha256(exported, tmp_path):
     _, path = exported
     onnx = tmp_path / "deepdetector.onnx"
     onnx.write_bytes(path.read_bytes())
-    card_path = write_card(tmp_path, onnx, {"name": "t", "version": "0", "input_size": SIZE, "margin": 1.6,
-                                           "heads": [{"name": h, "a": 1.0, "b": 0.0} for h in HEADS], "threshold": 0.5})
+    card_path = write_card({"name": "t", "version": "0", "input_size": SIZE, "margin": 1.6,
+                            "heads": [{"name": h, "a": 1.0, "b": 0.0} for h in HEADS], "threshold": 0.5}, tmp_path, onnx=onnx)
     raw = json.loads(card_path.read_text())
-    assert raw["file"] == "deepdetector.onnx" and raw["sha256"] == sha256_of(onnx)
+    assert raw["file"] == "deepdetector.onnx" and raw["sha256"] == sha256_file(onnx)
     card = ModelCard.load(card_path)
     card.verify()
     assert [h.name for h in card.heads] == list(HEADS) and card.input_size == SIZE

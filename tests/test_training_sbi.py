@@ -1,4 +1,4 @@
-"""Self-blended pseudo-fakes and paired augmentation (deepdetector.training.sbi / augment)."""
+"""Self-blended pseudo-fakes and paired augmentation (deepdetector.datasets.sbi / augment)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
+from deepdetector.datasets.sbi import MASK_VARIANTS, face_mask, flip_landmarks, self_blend, side_by_side
 from deepdetector.faces import create_detector
 from deepdetector.faces.crop import crop_region, crop_square, to_crop_coords
 from deepdetector.training.augment import AugmentConfig, augment_pair, h264, jpeg
-from deepdetector.training.sbi import MASK_VARIANTS, face_mask, flip_landmarks, self_blend, side_by_side
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_compression_degrades_but_keeps_shape(face_crop):
 
 
 def test_smoothing_variant_stays_inside_the_mask_and_off_keeps_the_published_stream(face_crop):
-    from deepdetector.training.sbi import SBIConfig, _smooth
+    from deepdetector.datasets.sbi import SBIConfig, _smooth
 
     crop, lm = face_crop
     for seed in range(4):
@@ -112,7 +112,7 @@ def test_blend_masks_are_never_empty_and_peak_at_their_blend_ratio(face_crop):
     """The published recipe scales the blurred mask to a peak of 1 before thresholding it at 1; without that
     (``normalise=False``, how models before 2026-12-02 were trained) a float blur peaking a hair under 1
     emptied the whole mask: a "fake" with no blended pixel."""
-    from deepdetector.training.sbi import SBIConfig
+    from deepdetector.datasets.sbi import SBIConfig
 
     crop, lm = face_crop
     big = cv2.resize(crop, (288, 288), interpolation=cv2.INTER_CUBIC)
@@ -131,7 +131,7 @@ def test_blend_masks_are_never_empty_and_peak_at_their_blend_ratio(face_crop):
 def test_legacy_masks_draw_the_same_random_numbers(face_crop):
     """Only the mask's scaling differs: both modes consume the generator alike, so a legacy run
     (``deepdetector train --sbi-mask legacy``) still reproduces an old model's batches."""
-    from deepdetector.training.sbi import SBIConfig
+    from deepdetector.datasets.sbi import SBIConfig
 
     crop, lm = face_crop
     for seed in range(5):
@@ -172,7 +172,7 @@ def _moved(crop: np.ndarray, lm: np.ndarray, angle: float, scale: float) -> tupl
 
 
 def test_align_to_lays_another_frame_onto_this_one(face_crop):
-    from deepdetector.training.sbi import align_to
+    from deepdetector.datasets.sbi import align_to
 
     crop, lm = face_crop
     frame, lm_frame = _moved(crop, lm, 12.0, 1.1)
@@ -184,7 +184,7 @@ def test_align_to_lays_another_frame_onto_this_one(face_crop):
 
 
 def test_cross_frame_source_is_blended_only_inside_the_mask(face_crop):
-    from deepdetector.training.sbi import align_to
+    from deepdetector.datasets.sbi import align_to
 
     crop, lm = face_crop
     frame, lm_frame = _moved(crop, lm, 0.0, 1.0)
@@ -203,8 +203,8 @@ def test_cross_frame_source_is_blended_only_inside_the_mask(face_crop):
 
 
 def _faces(crop, lm, path: str, n: int):
+    from deepdetector.datasets.manifest import MediaItem
     from deepdetector.training.cache import CachedFaces
-    from deepdetector.training.datasets import MediaItem
 
     frames = [_moved(crop, lm, 4.0 * k, 1.0 + 0.03 * k) for k in range(n)]
     box = np.array([lm[:, 0].min() - 20, lm[:, 1].min() - 25, lm[:, 0].max() + 20, lm[:, 1].max() + 20], np.float32)
@@ -214,8 +214,8 @@ def _faces(crop, lm, path: str, n: int):
 
 
 def _batches(pool_faces, cross_frame: float, seed: int = 5):
+    from deepdetector.datasets.sbi import SBIConfig
     from deepdetector.training.data import BatchSpec, FacePool, Pools, SampleConfig, make_batch
-    from deepdetector.training.sbi import SBIConfig
 
     empty = FacePool.build([])
     pools = Pools(FacePool.build(pool_faces), empty, empty, empty, empty)
@@ -293,8 +293,8 @@ def test_other_frame_is_any_frame_but_this_one(face_crop, monkeypatch):
 
 
 def test_frames_whose_landmarks_do_not_fit_are_not_blended_in(face_crop):
+    from deepdetector.datasets.sbi import MAX_ALIGN_RESIDUAL, align_to
     from deepdetector.training.data import other_frame
-    from deepdetector.training.sbi import MAX_ALIGN_RESIDUAL, align_to
 
     crop, lm = face_crop
     faces = _faces(crop, lm, "/x/b.mp4", 2)
@@ -325,7 +325,7 @@ def test_legacy_blends_are_the_bytes_v2_was_trained_on(face_crop):
 
     import cv2
 
-    from deepdetector.training.sbi import SBIConfig
+    from deepdetector.datasets.sbi import SBIConfig
 
     if (cv2.__version__, np.__version__.split(".")[0]) != ("4.14.0", "2"):
         pytest.skip(f"digest recorded with OpenCV 4.14.0 / numpy 2.x; this is OpenCV {cv2.__version__} / numpy {np.__version__}")

@@ -15,7 +15,7 @@ from deepdetector import Detector, ScanConfig  # noqa: E402
 from deepdetector.cli import app  # noqa: E402
 from deepdetector.errors import ConfigError  # noqa: E402
 from deepdetector.model.card import ModelCard  # noqa: E402
-from deepdetector.training.report import model_card_markdown, soup_commands  # noqa: E402
+from deepdetector.training.card_document import model_card_markdown, soup_commands  # noqa: E402
 from deepdetector.training.soup import check_ingredients, read_ingredient, run_soup  # noqa: E402
 from deepdetector.training.train import TrainConfig, run_training  # noqa: E402
 from tests.media_factory import write_labelled_faces  # noqa: E402
@@ -125,11 +125,11 @@ def test_soup_refuses_ingredients_validated_on_other_groups(runs, tmp_path):
 
 def test_soup_command_errors_are_one_clear_line(runs, tmp_path):
     one = runner.invoke(app, ["soup", str(runs["a"] / "model"), "--version", "2", "--out", str(tmp_path / "m")])
-    assert one.exit_code == 2 and "at least two ingredients" in one.output
+    assert one.exit_code == 1 and "at least two ingredients" in one.output
     missing = runner.invoke(app, ["soup", str(runs["a"] / "model"), str(tmp_path / "nope"), "--version", "2", "--out", str(tmp_path / "m")])
-    assert missing.exit_code == 2 and "cannot read its model card" in missing.output
+    assert missing.exit_code == 1 and "cannot read its model card" in missing.output
     same = runner.invoke(app, ["soup", str(runs["a"] / "model"), str(runs["a"] / "model"), "--version", "2", "--out", str(tmp_path / "m")])
-    assert same.exit_code == 2 and "same network" in same.output
+    assert same.exit_code == 1 and "same network" in same.output
     for res in (one, missing, same):  # a clean exit, not an exception caught by the runner
         assert isinstance(res.exception, SystemExit)
     assert not (tmp_path / "m").exists()
@@ -184,7 +184,7 @@ def test_bad_ingredients_are_refused_with_a_clear_error(runs, tmp_path, damage, 
         (b / "run" / "best.pt").write_bytes(data[: len(data) // 3])
     res = runner.invoke(app, ["soup", str(runs["a"] / "model"), str(b / "model"), "--version", "2",
                               "--out", str(tmp_path / "m"), "--run-dir", str(tmp_path / "r"), "--no-progress"])
-    assert res.exit_code == 2 and isinstance(res.exception, SystemExit), res.output
+    assert res.exit_code == 1 and isinstance(res.exception, SystemExit), res.output
     assert message in res.output
     assert not (tmp_path / "m").exists()
 

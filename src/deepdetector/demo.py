@@ -30,7 +30,7 @@ def demo_photo() -> np.ndarray:
 def make_demo_fake(real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A face-swap-like fake of ``real`` and its blend mask (float32 HxW in [0, 1]).
 
-    Built from the training recipe's pieces (:mod:`deepdetector.training.sbi`) with its two most
+    Built from the training recipe's pieces (:mod:`deepdetector.datasets.sbi`) with its two most
     common face-swap artefacts fixed instead of drawn at random, so every run shows the same,
     typical fake: the face is replaced by a copy of itself at half resolution (a swapped face is
     generated small and scaled up) with a warmer skin tone (+12 red, -8 blue: mid-range of the
@@ -41,8 +41,8 @@ def make_demo_fake(real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     import cv2
 
+    from deepdetector.datasets.sbi import face_mask, unit_peak
     from deepdetector.faces import create_detector
-    from deepdetector.training.sbi import face_mask, unit_peak
 
     faces = create_detector(ScanConfig.detector).detect(real)
     if not faces or faces[0].landmarks is None:
@@ -55,7 +55,7 @@ def make_demo_fake(real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     source += np.array([12.0, 0.0, -8.0], np.float32)
     mask = face_mask((h, w), face.landmarks, "full").astype(np.float32)
     k = int(side * 0.08) // 2 * 2 + 1  # blur, cut the soft edge off (erodes), blur again: as in the recipe
-    mask = unit_peak(cv2.GaussianBlur(mask, (k, k), 0))  # a float blur may peak a hair under 1 (see training/sbi.py)
+    mask = unit_peak(cv2.GaussianBlur(mask, (k, k), 0))  # a float blur may peak a hair under 1 (see datasets/sbi.py)
     mask[mask < 1.0] = 0.0
     sigma = side * 0.08
     mask = cv2.GaussianBlur(mask, (0, 0), sigma)

@@ -26,7 +26,7 @@ import numpy as np
 
 from deepdetector.errors import DeepDetectorError
 from deepdetector.evaluation.predictions import PredictionRow
-from deepdetector.model.card import CARD_NAME, ModelCard
+from deepdetector.model.card import CARD_NAME, ModelCard, read_card, write_card
 from deepdetector.model.stills import model_label, stills_card_path
 
 MIN_REALS_FOR_FPR = 20
@@ -74,7 +74,7 @@ def _rates(y: np.ndarray, s: np.ndarray, t: float) -> tuple[float | None, float 
 def fit_thresholds(rows: list[PredictionRow], card: ModelCard, fpr: float | None = None, media_types: tuple[str, ...] = ("image", "video")) -> list[MediaCalibration]:
     """New threshold per media type from scored prediction rows (``fpr`` None: balanced accuracy);
     only the types in ``media_types`` are refitted, the others are reported as kept."""
-    from deepdetector.training.metrics import balanced_threshold
+    from deepdetector.metrics import balanced_threshold
 
     current = card.thresholds
     out = []
@@ -149,7 +149,7 @@ def write_calibrated(card: ModelCard, out: Path, fits: list[MediaCalibration], r
         raise CalibrateError(f"--out {out} is the model's own folder: write the calibrated copy elsewhere")
     if (out / CARD_NAME).exists() and not overwrite:
         raise CalibrateError(f"{out / CARD_NAME} exists: add --overwrite to replace it")
-    raw: dict[str, Any] = json.loads((src_dir / CARD_NAME).read_text(encoding="utf-8"))
+    raw = read_card(src_dir)
     thresholds = dict(raw.get("thresholds") or {})
     for f in fits:
         thresholds[f.media] = f.new
@@ -171,7 +171,7 @@ def write_calibrated(card: ModelCard, out: Path, fits: list[MediaCalibration], r
                 shutil.rmtree(out / "stills", ignore_errors=True)
                 shutil.copytree(folder, out / "stills")
             raw["stills"] = "stills"
-        (out / CARD_NAME).write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
+        write_card(raw, out)
     except OSError as exc:
         raise CalibrateError(f"cannot write the calibrated model to {out}: {exc}") from None
     return out

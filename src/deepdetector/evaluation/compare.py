@@ -18,10 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from deepdetector import metrics as M
 from deepdetector.errors import DeepDetectorError
-from deepdetector.evaluation import metrics as M
 from deepdetector.evaluation.predictions import PredictionRow, load_predictions
 from deepdetector.evaluation.summary import TARGETS, subset_parts
+from deepdetector.markdown import fmt_auc, fmt_interval
 
 
 class CompareError(DeepDetectorError):
@@ -99,34 +100,10 @@ def compare_predictions(path_a: str | Path, path_b: str | Path, seed: int = 0) -
     return Comparison(str(path_a), str(path_b), len(common), len(scored_a - scored_b), len(scored_b - scored_a), out)
 
 
-def write_json(path: Path, comparison: Comparison) -> Path:
+def write_json(comparison: Comparison, path: Path) -> Path:
+    """Write ``comparison`` as JSON to ``path`` (what first, then where, like :func:`deepdetector.report.write_json`)."""
     path.write_text(json.dumps(comparison.to_dict(), indent=2), encoding="utf-8")
     return path
-
-
-def fmt_auc(x: float | None, signed: bool = False) -> str:
-    """An AUC (or, ``signed``, a difference) to three decimals; ``n/a`` when undefined."""
-    if x is None:
-        return "n/a"
-    return f"{x:+.3f}" if signed else f"{x:.3f}"
-
-
-def _ci(v: list[float] | None) -> str:
-    return "" if not v else f"{v[0]:+.3f} to {v[1]:+.3f}"
-
-
-def comparison_markdown(payload: dict[str, Any]) -> str:
-    """A markdown table of a compare JSON (``python -m deepdetector.evaluation.markdown`` calls this)."""
-    c = payload.get("comparison", {})
-    lines = [f"A = `{c.get('a')}`, B = `{c.get('b')}`: {c.get('n_common')} items scored by both "
-             f"({c.get('only_a')} scored by A only, {c.get('only_b')} by B only); paired bootstrap, "
-             f"{c.get('bootstrap_samples')} resamples, 95% interval of AUC(A) - AUC(B).", "",
-             "| subset | fake/real | AUC A | AUC B | A - B | 95% interval | p | differs |", "|---|---|---|---|---|---|---|---|"]
-    for r in payload.get("rows", []):
-        p = "" if r.get("p_value") is None else f"{r['p_value']:.3f}"
-        lines.append(f"| {r['name']} | {r['n_fake']}/{r['n_real']} | {fmt_auc(r.get('auc_a'))} | {fmt_auc(r.get('auc_b'))} | "
-                     f"{fmt_auc(r.get('delta'), True)} | {_ci(r.get('ci'))} | {p} | {'yes' if r.get('differs') else 'no'} |")
-    return "\n".join(lines) + "\n"
 
 
 def print_comparison(console: Any, comparison: Comparison) -> None:
@@ -139,7 +116,7 @@ def print_comparison(console: Any, comparison: Comparison) -> None:
         d = row.to_dict()
         style = ("green" if (d["delta"] or 0) > 0 else "red") if d["differs"] else "dim"
         table.add_row(row.name, f"{d['n_fake']}/{d['n_real']}", fmt_auc(d["auc_a"]), fmt_auc(d["auc_b"]), f"[{style}]{fmt_auc(d['delta'], True)}[/]",
-                      _ci(d["ci"]), "" if d["p_value"] is None else f"{d['p_value']:.3f}", "yes" if d["differs"] else "no")
+                      fmt_interval(d["ci"]), "" if d["p_value"] is None else f"{d['p_value']:.3f}", "yes" if d["differs"] else "no")
     console.print(table)
     console.print(f"[dim]{comparison.n_common} items scored by both ({comparison.only_a} by A only, {comparison.only_b} by B only). "
                   "'differs': the paired 95% bootstrap interval of AUC(A) - AUC(B) excludes 0.[/dim]")

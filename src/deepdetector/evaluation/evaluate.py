@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from deepdetector.evaluation import metrics as M
+from deepdetector import metrics as M
+from deepdetector.datasets.manifest import ManifestError, ManifestItem, Selection
 from deepdetector.evaluation import plots
 from deepdetector.evaluation.html import HtmlPage, fmt, pct
-from deepdetector.evaluation.manifest import ManifestError, ManifestItem, Selection
 from deepdetector.evaluation.predictions import PredictionRow, PredictionWriter, rows_for
 from deepdetector.evaluation.summary import EvaluationMetrics, SubsetMetrics, compute_metrics
 from deepdetector.types import Thresholds

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from deepdetector.config import ScanConfig
+from deepdetector.datasets.manifest import ManifestItem
 from deepdetector.errors import DeepDetectorError, MediaError
-from deepdetector.evaluation.manifest import ManifestItem
 
 MANIFEST_NAME = "frames.csv"
 

@@ -35,8 +35,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from deepdetector import metrics as M
 from deepdetector.errors import DeepDetectorError
-from deepdetector.evaluation import metrics as M
 from deepdetector.evaluation.compare import fmt_auc
 from deepdetector.evaluation.predictions import PredictionRow, check_unique, load_predictions
 from deepdetector.evaluation.summary import subset_parts
@@ -276,7 +276,8 @@ def study_heads(fit_paths: Sequence[str | Path], judge_paths: Sequence[str | Pat
                      scores={r.path: float(combined[i]) for i, r in enumerate(rows)})
 
 
-def write_json(path: Path, study: HeadStudy) -> Path:
+def write_json(study: HeadStudy, path: Path) -> Path:
+    """Write ``study`` as JSON to ``path`` (what first, then where, like :func:`deepdetector.report.write_json`)."""
     path.write_text(json.dumps(study.to_dict(), indent=2), encoding="utf-8")
     return path
 

@@ -5,7 +5,7 @@ pixels are known, from real photos, and scans them the way a user's file is scan
 decoding, face detection, crop, model and heatmap). Manipulations (``VARIANTS``):
 
 ========  ======================================================================================
-full      self-blend of the whole face hull (the training recipe, ``training/sbi.py``, with the
+full      self-blend of the whole face hull (the training recipe, ``datasets/sbi.py``, with the
           transform always on the blended face, so nothing outside the mask changes)
 inner     self-blend of eyes, nose and mouth only (like reenactment)
 lower     self-blend of mouth and chin only (like lip-sync)
@@ -45,12 +45,12 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from deepdetector import metrics as M
 from deepdetector.config import ScanConfig
+from deepdetector.datasets.manifest import ManifestItem
+from deepdetector.datasets.sbi import SBIConfig, align_to, face_mask, self_blend
 from deepdetector.errors import DeepDetectorError
-from deepdetector.evaluation import metrics as M
-from deepdetector.evaluation.manifest import ManifestItem
 from deepdetector.faces.crop import crop_region, crop_square
-from deepdetector.training.sbi import SBIConfig, align_to, face_mask, self_blend
 from deepdetector.types import Box
 
 if TYPE_CHECKING:  # pragma: no cover

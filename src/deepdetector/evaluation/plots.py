@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from deepdetector.evaluation import metrics as M
+from deepdetector import metrics as M
 
 PLOTS_MISSING = "plots need matplotlib: pip install 'deepdetector[eval]'"
 FAKE_COLOUR, REAL_COLOUR = "#d62728", "#1f77b4"

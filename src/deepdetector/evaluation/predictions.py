@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from deepdetector.evaluation.manifest import ManifestError, ManifestItem
+from deepdetector.datasets.manifest import ManifestError, ManifestItem
 
 if TYPE_CHECKING:
     from deepdetector.types import FileResult

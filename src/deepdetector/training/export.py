@@ -1,4 +1,5 @@
-"""ONNX export of the trained network and the model card next to it (docs/architecture.md, "Contracts").
+"""ONNX export of the trained network (docs/architecture.md, "Contracts"); the card beside it is
+written by :func:`deepdetector.model.card.write_card`.
 
 The ONNX graph takes ``image`` uint8 [B,S,S,3] RGB and returns ``logits`` [B,K] and ``cam``
 [B,K,h,w]; the batch axis is dynamic. :func:`check_parity` runs torch and onnxruntime on the same
@@ -7,23 +8,12 @@ input and returns the largest difference.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 ONNX_NAME = "deepdetector.onnx"
-CARD_NAME = "model_card.json"
-
-
-def sha256_of(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def export_onnx(model: Any, path: str | Path, input_size: int) -> Path:
@@ -58,15 +48,3 @@ def check_parity(model: Any, onnx_path: str | Path, images: np.ndarray) -> float
     with torch.no_grad():
         t_logits, t_cam = model.eval()(torch.from_numpy(images))
     return float(max(np.abs(o_logits - t_logits.numpy()).max(), np.abs(o_cam - t_cam.numpy()).max()))
-
-
-def write_card(folder: str | Path, onnx_path: str | Path, card: dict[str, Any]) -> Path:
-    """Write ``model_card.json`` beside the ONNX file, filling ``file`` and ``sha256`` from the file itself."""
-    folder = Path(folder)
-    onnx_path = Path(onnx_path)
-    full = dict(card)
-    full["file"] = onnx_path.name
-    full["sha256"] = sha256_of(onnx_path)
-    out = folder / CARD_NAME
-    out.write_text(json.dumps(full, indent=2, sort_keys=False) + "\n")
-    return out

@@ -200,7 +200,7 @@ def collect(manifests: list[Path], features: Path, config=None, on_progress=None
     itself off (its inputs are what is recorded)."""
     from deepdetector.api import Detector
     from deepdetector.config import ScanConfig
-    from deepdetector.evaluation.manifest import read_manifest
+    from deepdetector.datasets.manifest import read_manifest
 
     done = set()
     if features.is_file():
@@ -235,7 +235,7 @@ def collect(manifests: list[Path], features: Path, config=None, on_progress=None
 
 
 def _fmt_rate(k: int, n: int) -> str:
-    from deepdetector.evaluation.metrics import rate_interval
+    from deepdetector.metrics import rate_interval
 
     if n == 0:
         return "-"
@@ -244,7 +244,7 @@ def _fmt_rate(k: int, n: int) -> str:
 
 
 def _fmt_auc(y: np.ndarray, s: np.ndarray) -> str:
-    from deepdetector.evaluation.metrics import auc_interval, roc_auc
+    from deepdetector.metrics import auc_interval, roc_auc
 
     auc = roc_auc(y, s).value
     if auc is None:
@@ -297,7 +297,7 @@ def loso_report(records: list[VideoRecord], loso: dict[str, dict[str, np.ndarray
 
 def confound_report(records: list[VideoRecord]) -> list[str]:
     """How well frame height and frame rate alone separate fakes from reals (they must not be what a model learns)."""
-    from deepdetector.evaluation.metrics import roc_auc
+    from deepdetector.metrics import roc_auc
 
     y = np.array([r.label for r in records])
     lines = ["| measure | AUC alone, fakes vs reals (0.5 = no information; below 0.5 ranks the other way) |", "|---|---|"]
@@ -309,7 +309,7 @@ def confound_report(records: list[VideoRecord]) -> list[str]:
 
 def single_input_report(records: list[VideoRecord], inputs: list[str]) -> list[str]:
     """AUC of each input alone, per subset, on the videos the face classifier never trained on."""
-    from deepdetector.evaluation.metrics import roc_auc
+    from deepdetector.metrics import roc_auc
 
     keep = [r for r in records if not r.seen]
     x = matrix(keep, inputs)

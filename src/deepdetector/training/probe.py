@@ -14,16 +14,15 @@ the same sources, and real manipulated video faces of training groups with real 
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from deepdetector.training.data import BatchSpec, Pools, SampleConfig, make_batch
+from deepdetector.metrics import roc_auc
 from deepdetector.training.backbones import DEFAULT_BACKBONE
-from deepdetector.training.metrics import roc_auc
+from deepdetector.training.data import BatchSpec, Pools, SampleConfig, make_batch
 
 _STATE: dict[str, Any] = {}
 
@@ -149,9 +148,9 @@ def fit_heads(
             auc = None
             if val_feats is not None:
                 vsel = (val_kind == h) | (val_y == 0)
-                auc = roc_auc(val_y[vsel], ((val_feats[vsel] - mu) / sd) @ w + b)
+                auc = roc_auc(val_y[vsel], ((val_feats[vsel] - mu) / sd) @ w + b).value
             score = auc if auc is not None else 0.0
-            report.setdefault(h, {})[f"l2={l2:g}"] = {"val_frame_auc": auc, "train_auc": roc_auc(y, x @ w + b)}
+            report.setdefault(h, {})[f"l2={l2:g}"] = {"val_frame_auc": auc, "train_auc": roc_auc(y, x @ w + b).value}
             if best is None or score > best[0]:
                 best = (score, l2, w, b)
         _, l2, w, b = best
@@ -160,7 +159,3 @@ def fit_heads(
         W[k] = w / sd
         B[k] = b - float((w / sd) @ mu)
     return W, B, report
-
-
-def save_report(path: Path, report: dict[str, Any]) -> None:
-    path.write_text(json.dumps(report, indent=2))

@@ -4,7 +4,7 @@ Runs fine-tuned from the same pretrained weights on the same split often stay in
 loss, and the average of their weights then scores about like the average of their predictions
 (Wortsman et al., "Model soups", 2022) at the cost of one network. Here every run starts from the
 backbone's ImageNet weights with its first blocks frozen; ``--seed`` only draws the new head and the
-batches, so runs of other seeds may be averaged too (docs/evaluation.md measures both). Without
+batches, so runs of other seeds may be averaged too (docs/experiments/2026-12-02-weight-averages-soup.md measures both). Without
 ImageNet weights (``--no-pretrained``) each seed starts from another random network, and
 :func:`check_ingredients` refuses to average those.
 
@@ -17,14 +17,13 @@ the validation files, metrics per subset and a model card, which records the ing
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable
 
-from deepdetector.errors import ConfigError
-from deepdetector.training.export import CARD_NAME, sha256_of
+from deepdetector.errors import ConfigError, ModelError
+from deepdetector.model.card import CARD_NAME, read_card, sha256_file
 
 # must be equal: the same network started from the same weights (and ``seed`` too when they are random) ...
 SAME_NETWORK = ("backbone", "taps", "input_size", "pretrained")
@@ -45,7 +44,7 @@ class Ingredient:
 
 def filled_settings(recorded: dict[str, Any]) -> dict[str, Any]:
     """A card's settings with options added after it was written set to what they did before they existed."""
-    from deepdetector.training.train import _LATER_OPTIONS
+    from deepdetector.training.config import _LATER_OPTIONS
 
     out = {**_LATER_OPTIONS, **recorded}
     out.setdefault("synthetic_reals", "same-source")  # cards older than --synthetic-reals
@@ -57,8 +56,8 @@ def read_ingredient(folder: str | Path) -> Ingredient:
     folder = Path(folder)
     path = folder / CARD_NAME if folder.is_dir() else folder
     try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        card = read_card(path)
+    except ModelError as exc:
         raise ConfigError(f"ingredient {folder}: cannot read its model card {path} ({exc})") from None
     tr = card.get("training") if isinstance(card, dict) else None
     if not isinstance(tr, dict) or not isinstance(tr.get("settings"), dict) or not isinstance(tr.get("split"), dict):
@@ -199,7 +198,7 @@ def run_soup(folders: list[str | Path], out: str | Path, run_dir: str | Path, ve
         "method": "uniform average of the ingredients' weights (a model soup); calibrated and measured on their common validation files",
         "ingredients": [{
             "model": str(ing.folder), "name": ing.card.get("name"), "version": ing.card.get("version"), "sha256": ing.card.get("sha256"),
-            "checkpoint": str(ing.checkpoint), "checkpoint_sha256": sha256_of(ing.checkpoint),
+            "checkpoint": str(ing.checkpoint), "checkpoint_sha256": sha256_file(ing.checkpoint),
             "settings": ing.card["training"]["settings"],
             **{k: ing.card["training"].get(k) for k in ("epochs_run", "best_epoch", "best_validation_score", "train_seconds", "hardware")},
         } for ing in ingredients],

@@ -28,51 +28,19 @@ import json
 import platform
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from deepdetector.datasets.manifest import MediaItem
 from deepdetector.errors import ConfigError, MediaError
-from deepdetector.model.stills import DEFAULT_GRID, DEFAULT_REGION_MARGIN, HEAD, cap_region, fixed_patches, fit_patch, native_region
-from deepdetector.training.datasets import MediaItem
+from deepdetector.faces.crop import native_region
+from deepdetector.model.stills import DEFAULT_GRID, HEAD, cap_region, fit_patch, fixed_patches
+from deepdetector.training.config import StillsConfig
 
 ONNX_NAME = "deepdetector-stills.onnx"
-
-
-@dataclass
-class StillsConfig:
-    """Every setting of a stills training run (recorded in its model card)."""
-
-    data: list[str] = field(default_factory=list)
-    train_only: list[str] = field(default_factory=list)
-    out: str = "src/deepdetector/model/weights/stills"
-    name: str = "deepdetector-stills-lite0"
-    version: str = "1"
-    max_per_subset: int | None = None
-    val_fraction: float = 0.5
-    seed: int = 0
-    split_seed: int | None = None  # seed of the split and the --max-per-subset choice; None: ``seed`` (as in TrainConfig)
-    patch: int = 128
-    region_margin: float = DEFAULT_REGION_MARGIN
-    patch_grid: int = DEFAULT_GRID  # validation and scanning: grid x grid patches per face, logits averaged
-    detector: str = "yunet"
-    epochs: int = 24
-    steps_per_epoch: int = 60
-    fakes_per_step: int = 12
-    lr: float = 3e-4
-    weight_decay: float = 1e-4
-    freeze_blocks: int = 3
-    taps: tuple[int, ...] = (2, 4, 7, 10, 14, 15)
-    jpeg_probability: float = 0.5
-    # share of training regions first resized by a random factor (log-uniform in rescale_range) and
-    # then capped like the scanner caps them: the same photo stored smaller or larger (0: off)
-    rescale_probability: float = 0.0
-    rescale_range: tuple[float, float] = (0.5, 2.0)
-    threads: int = 2
-    pretrained: bool = True
-    progress: bool = True
 
 
 @dataclass
@@ -109,7 +77,7 @@ def _load_regions(items: list[MediaItem], cfg: StillsConfig, log: Callable[[str]
 def rescaled(pixels: np.ndarray, factor: float, max_side: int | None) -> np.ndarray:
     """The region of the same photo stored at ``factor`` times its size (the robustness study's
     ``size`` transform), as the scanner would see it (larger regions capped: model/stills.py:cap_region)."""
-    from deepdetector.evaluation.perturb import Size
+    from deepdetector.media.perturb import Size
 
     return cap_region(Size(factor)(pixels), max_side)
 
@@ -169,14 +137,14 @@ def file_logits(model: Any, regions: list[Region], size: int, grid: int = DEFAUL
 
 
 def _subset_aucs(regions: list[Region], prob: np.ndarray) -> dict[str, Any]:
-    from deepdetector.training.metrics import roc_auc
+    from deepdetector.metrics import roc_auc
 
     y = np.array([r.item.y for r in regions])
     reals = y == 0
-    out: dict[str, Any] = {"overall": {"file_auc": roc_auc(y, prob), "real": int(reals.sum()), "fake": int((~reals).sum())}}
+    out: dict[str, Any] = {"overall": {"file_auc": roc_auc(y, prob).value, "real": int(reals.sum()), "fake": int((~reals).sum())}}
     for name in sorted({r.item.subset for r in regions if r.item.label == "fake"}):
         sel = np.array([r.item.subset == name for r in regions])
-        out[name] = {"auc_vs_all_reals": roc_auc(np.r_[np.ones(sel.sum()), np.zeros(reals.sum())], np.r_[prob[sel], prob[reals]]),
+        out[name] = {"auc_vs_all_reals": roc_auc(np.r_[np.ones(sel.sum()), np.zeros(reals.sum())], np.r_[prob[sel], prob[reals]]).value,
                      "fake": int(sel.sum())}
     return out
 
@@ -185,10 +153,11 @@ def run_stills_training(cfg: StillsConfig, log: Callable[[str], None] = print) -
     """Train, validate, calibrate and export the stills model; return its card."""
     import torch
 
-    from deepdetector.training.export import check_parity, export_onnx, sha256_of
-    from deepdetector.training.metrics import balanced_threshold, fit_platt
-    from deepdetector.training.model import build_model
+    from deepdetector.metrics import balanced_threshold, fit_platt
+    from deepdetector.model.card import write_card
     from deepdetector.training.backbones import DEFAULT_BACKBONE, check_blocks
+    from deepdetector.training.export import check_parity, export_onnx
+    from deepdetector.training.model import build_model
     from deepdetector.training.train import TrainConfig, collect, count_files
 
     check_blocks(DEFAULT_BACKBONE, cfg.freeze_blocks, tuple(cfg.taps))  # before any face is loaded
@@ -288,9 +257,7 @@ def run_stills_training(cfg: StillsConfig, log: Callable[[str], None] = print) -
         },
         "metrics": _subset_aucs(val, prob),
         "licence": "Trained on research-only / non-commercial data (see docs/model-card.md): research use only.",
-        "file": onnx_path.name,
-        "sha256": sha256_of(onnx_path),
     }
-    (out / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
+    card = json.loads(write_card(card, out, onnx=onnx_path).read_text(encoding="utf-8"))  # with "file" and "sha256"
     log(f"stills model written to {out}: validation AUC {card['metrics']['overall']['file_auc']:.3f}, threshold {threshold:.3f}")
     return card

@@ -7,113 +7,30 @@ resumed from its last checkpoint draws the same batches as an uninterrupted one.
 
 from __future__ import annotations
 
-import hashlib
-import itertools
 import json
 import math
 import platform
 import re
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from deepdetector.datasets.manifest import MediaItem, read_source, resolve_groups, split_by_group
+from deepdetector.datasets.sbi import SBIConfig
 from deepdetector.errors import ConfigError
+from deepdetector.faces.crop import DEFAULT_MARGIN
+from deepdetector.metrics import Platt, balanced_threshold, fit_platt, rates, roc_auc
 from deepdetector.training.augment import AugmentConfig
-from deepdetector.training.backbones import DEFAULT_BACKBONE, backbone_meta, check_blocks
+from deepdetector.training.backbones import backbone_meta, check_blocks
 from deepdetector.training.cache import CachedFaces, CacheSettings, FaceCache
+from deepdetector.training.config import TrainConfig
 from deepdetector.training.data import BatchSpec, FacePool, Pools, SampleConfig, head_of, make_batch, model_crop
-from deepdetector.training.datasets import MediaItem, read_source, resolve_groups, split_by_group
-from deepdetector.training.metrics import Platt, balanced_threshold, fit_platt, rates, roc_auc
-from deepdetector.training.sbi import SBIConfig
 
 HEADS = ("swap", "synthetic")
-
-
-@dataclass
-class TrainConfig:
-    """Every setting of a training run (recorded in the model card)."""
-
-    data: list[str] = field(default_factory=list)  # sources split by group into train / validation
-    train_only: list[str] = field(default_factory=list)  # sources used for training only (e.g. real-only pools)
-    out: str = "src/deepdetector/model/weights"
-    cache_dir: str = "cache/faces"
-    run_dir: str = "runs/train"
-    name: str = "deepdetector-lite0"
-    version: str = "1"
-    input_size: int = 192
-    margin: float = 1.6
-    cache_size: int = 288  # cached crop side at cache_margin: must hold the model's region at input_size (see cache_size_for)
-    cache_margin: float = 2.0
-    detector: str = "yunet"
-    video_frames: int = 16  # frames sampled per video
-    real_video_frames: int = 32  # frames per REAL video of the --data sources (few files: more faces from each)
-    max_per_subset: int | None = None  # keep at most this many files per subset of the --train-only sources (seeded)
-    val_fraction: float = 0.5
-    val_frames: int = 4  # frames per video used by the per-epoch validation (all frames for the final metrics)
-    val_files_per_subset: int = 40  # files per subset used by the per-epoch validation (all for the final metrics)
-    seed: int = 0
-    split_seed: int | None = None  # seed of the train/validation split and the --max-per-subset choice; None: ``seed``
-    epochs: int = 12
-    steps_per_epoch: int = 60
-    pairs: int = 6
-    synthetic: int = 3
-    supervised: int = 3
-    lr: float = 3e-4  # peak learning rate, reached after the warm-up
-    lr_schedule: str = "constant"  # after warm-up: "constant" (a run stopped after k epochs equals the first k of a longer one) or "cosine" (decays to 2% over all epochs)
-    weight_decay: float = 1e-4
-    warmup_steps: int = 50
-    freeze_blocks: int = 5
-    ema: float = 0.0  # fine-tune: validate and ship a moving average of the weights with this decay (0: the raw weights; 0.998 measured no better)
-    backbone: str = DEFAULT_BACKBONE  # an entry of training.backbones.BACKBONES (its block numbers are what --taps and --freeze-blocks count)
-    taps: tuple[int, ...] = (2, 4, 7, 10, 14, 15)  # blocks whose rectified outputs also feed the CAM head
-    synthetic_reals: str = "mixed"  # real images beside generated ones for the synthetic head (see build_pools)
-    sbi_smooth: float = 0.0  # probability of edge-preserving smoothing as the self-blend's frequency transform (0: published recipe)
-    sbi_mask: str = "normalised"  # self-blend masks as published ("normalised") or as trained before 2026-12-02 ("legacy": see SBIConfig.normalise)
-    sbi_cross_frame: float = 0.0  # probability that a real video face is blended with another frame of its video (0: published recipe)
-    h264: float = 0.35  # probability that a training pair is re-encoded with H.264 (CRF 18-40) instead of JPEG or nothing
-    patience: int = 4
-    threads: int = 2
-    workers: int = 1
-    pretrained: bool = True
-    max_minutes: float | None = None  # stop starting new epochs (probe: new feature chunks) after this much time
-    method: str = "finetune"  # "finetune" (train the network) or "probe" (frozen backbone, linear CAM heads)
-    probe_chunks: int = 200  # probe: training batches whose features are extracted (each is one make_batch draw)
-    probe_val_frames: int = 8  # probe: frames per validation video
-    progress: bool = True
-
-    @property
-    def data_seed(self) -> int:
-        """The seed of the split and of the per-subset caps: ``split_seed``, else ``seed``. A second
-        run with another ``seed`` and the same ``split_seed`` trains on the same files, so the two
-        can be compared (or averaged) on the same validation groups."""
-        return self.seed if self.split_seed is None else self.split_seed
-
-    def fingerprint(self, keep_later: frozenset[str] = frozenset()) -> str:
-        """Hash of the settings that change what is trained (resume refuses a different run).
-
-        Options added in later versions are left out while they hold their old behaviour
-        (``keep_later`` names ones to hash anyway: see :meth:`fingerprints`).
-        """
-        skip = {"out", "run_dir", "progress", "max_minutes", "workers", "threads", "epochs", "patience", "probe_chunks"}
-        skip |= {k for k, v in _LATER_OPTIONS.items() if getattr(self, k) == v and k not in keep_later}
-        if self.lr_schedule != "constant":
-            skip.discard("epochs")  # a decaying schedule depends on the planned length
-        keep = {k: v for k, v in asdict(self).items() if k not in skip}
-        return hashlib.sha1(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:12]
-
-    def fingerprints(self) -> set[str]:
-        """Every fingerprint a checkpoint of these settings may carry: versions that hashed some of the
-        later options at their old behaviour wrote those (runs made between two options' arrival)."""
-        at_old = [k for k, v in _LATER_OPTIONS.items() if getattr(self, k) == v]
-        out = set()
-        for r in range(len(at_old) + 1):
-            for combo in itertools.combinations(at_old, r):
-                out.add(self.fingerprint(frozenset(combo)))
-        return out
 
 
 # --- data ----------------------------------------------------------------------------------------
@@ -198,10 +115,6 @@ def frames_for(cfg: TrainConfig) -> Callable[[MediaItem], int]:
         return cfg.video_frames
 
     return n
-
-
-_LATER_OPTIONS = {"ema": 0.0, "lr_schedule": "constant", "sbi_smooth": 0.0, "split_seed": None, "sbi_mask": "legacy",
-                  "backbone": DEFAULT_BACKBONE, "sbi_cross_frame": 0.0, "h264": 0.35}  # option -> the behaviour before it existed
 
 
 def sample_config(cfg: TrainConfig) -> SampleConfig:
@@ -307,7 +220,7 @@ def head_aucs(faces: list[CachedFaces], owner: np.ndarray, logits: np.ndarray, h
     out: dict[str, float | None] = {}
     for k, h in enumerate(heads):
         sel = (kind == h) | (y == 0)
-        out[h] = roc_auc(y[sel], logits[sel, k]) if sel.any() else None
+        out[h] = roc_auc(y[sel], logits[sel, k]).value if sel.any() else None
     return out
 
 
@@ -399,9 +312,9 @@ def calibrate_and_measure(faces: list[CachedFaces], owner: np.ndarray, logits: n
             "n_fake_frames": int(((y_frame == 1) & fr).sum()),
             "n_real_frames": int(((y_frame == 0) & fr).sum()),
             "real_reference": sorted({items[i].subset for i in real_idx}),
-            "file_auc": roc_auc(yy, p_file[idx]),
-            "frame_auc": roc_auc(y_frame[fr], p_frame[fr]),
-            "file_auc_per_head": {h: roc_auc(yy, head_file[idx, k]) for k, h in enumerate(heads)},
+            "file_auc": roc_auc(yy, p_file[idx]).value,
+            "frame_auc": roc_auc(y_frame[fr], p_frame[fr]).value,
+            "file_auc_per_head": {h: roc_auc(yy, head_file[idx, k]).value for k, h in enumerate(heads)},
             "mean_fake_probability": float(p_file[fake_idx].mean()),
         }
         res.update({f"file_{k}": v for k, v in rates(yy, p_file[idx], thr_file[idx]).items()})
@@ -419,8 +332,8 @@ def calibrate_and_measure(faces: list[CachedFaces], owner: np.ndarray, logits: n
     subsets.update({name: measure(idx) for name, idx in sorted(by_agg.items())})
     all_fake = [i for i, it in enumerate(items) if it.label == "fake"]
     overall = {
-        "file_auc": roc_auc(y_file, p_file),
-        "frame_auc": roc_auc(y_frame, p_frame),
+        "file_auc": roc_auc(y_file, p_file).value,
+        "frame_auc": roc_auc(y_frame, p_frame).value,
         **{f"file_{k}": v for k, v in rates(y_file, p_file, thr_file).items()},
         "n_files": len(items),
         "n_fake_files": len(all_fake),
@@ -509,7 +422,7 @@ def check_numbers(cfg: TrainConfig) -> None:
     need(cfg.max_per_subset is None or cfg.max_per_subset >= 1, "--max-per-subset", cfg.max_per_subset,
          "at least 1 file per subset (leave it out to use every file)")
     need(cfg.max_minutes is None or cfg.max_minutes > 0, "--max-minutes", cfg.max_minutes, "it must be more than 0")
-    need(cfg.margin >= 1.0, "--margin", cfg.margin, "the crop is at least the face box (1.0); the shipped model uses 1.6")
+    need(cfg.margin >= 1.0, "--margin", cfg.margin, f"the crop is at least the face box (1.0); the default is {DEFAULT_MARGIN:g}")
     need(cfg.lr > 0, "--lr", cfg.lr, "the learning rate must be more than 0")
     need(0.0 <= cfg.ema < 1.0, "--ema", cfg.ema, "the decay is from 0 (off) to below 1 (e.g. 0.998)")
 
@@ -572,7 +485,6 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
     """Train, export and calibrate; returns the model card (also written to ``cfg.out``)."""
     import torch
 
-    from deepdetector.training.export import CARD_NAME, ONNX_NAME, check_parity, export_onnx, write_card
     from deepdetector.training.model import build_model
 
     check_settings(cfg)  # before minutes of face caching, not after
@@ -753,7 +665,8 @@ def _finish(cfg: TrainConfig, model: Any, split: Split, val_faces: list[CachedFa
     """Export ONNX, calibrate on validation data, measure every subset, write the model card."""
     import torch
 
-    from deepdetector.training.export import CARD_NAME, ONNX_NAME, check_parity, export_onnx, write_card
+    from deepdetector.model.card import CARD_NAME, write_card
+    from deepdetector.training.export import ONNX_NAME, check_parity, export_onnx
 
     out_dir = Path(cfg.out)
     model = model.to(memory_format=torch.contiguous_format).eval()
@@ -792,7 +705,7 @@ def _finish(cfg: TrainConfig, model: Any, split: Split, val_faces: list[CachedFa
         "licence": "Trained on research-only and non-commercial data (FaceForensics++, DFDC, Celeb-DF terms; FFHQ "
         "non-commercial). The weights are for research and evaluation; check the data licences before any other use.",
     }
-    write_card(out_dir, onnx_path, card)
+    write_card(card, out_dir, onnx=onnx_path)
     log(f"wrote {onnx_path} and {out_dir / CARD_NAME}")
     return json.loads((out_dir / CARD_NAME).read_text())
 

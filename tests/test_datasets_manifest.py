@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from deepdetector.errors import DeepDetectorError
-from deepdetector.evaluation.manifest import (
+from deepdetector.datasets.manifest import (
     ManifestError,
     apply_split,
     filter_items,
@@ -17,6 +16,7 @@ from deepdetector.evaluation.manifest import (
     sample_items,
     select,
 )
+from deepdetector.errors import DeepDetectorError
 
 
 def _write(path: Path, text: str) -> Path:
@@ -112,6 +112,16 @@ def test_model_card_can_serve_as_split(manifest, tmp_path):
     card = _write(tmp_path / "model_card.json", json.dumps({"name": "m", "training": {"split": {"validation_groups": ["1_11"], "seed": 0}}}))
     assert read_split(card) == {"1_11"}
     assert [i.path for i in apply_split(read_manifest(manifest), read_split(card), manifest)] == ["ff/fake/1.mp4", "ff/real/1.mp4"]
+
+
+def test_split_by_training_groups_never_falls_back_silently(manifest, tmp_path):
+    """Training's groups come from the same reader; a manifest it cannot read is an error, not a
+    quiet switch to the manifest's own groups (which would keep other files)."""
+    items = read_manifest(manifest)
+    with pytest.raises(ManifestError, match="does not exist"):
+        apply_split(items, {"0_10"}, tmp_path / "moved.csv")
+    bom = _write(tmp_path / "bom.csv", "\ufeff" + manifest.read_text())  # a byte-order mark, as spreadsheets write
+    assert [i.path for i in apply_split(read_manifest(bom), {"0_10"}, bom)] == ["ff/fake/0.mp4", "ff/real/0.mp4"]
 
 
 def test_split_errors(tmp_path):

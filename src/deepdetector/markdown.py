@@ -1,8 +1,9 @@
-"""Markdown tables of evaluation outputs, for docs and model cards.
+"""Markdown tables of evaluation outputs, for docs and model cards (the evaluation commands and the
+model card document both use them).
 
-    python -m deepdetector.evaluation.markdown predictions.metrics.json   # deepdetector evaluate
-    python -m deepdetector.evaluation.markdown robustness.json            # deepdetector robustness
-    python -m deepdetector.evaluation.markdown compare.json               # deepdetector compare -o
+    python -m deepdetector.markdown predictions.metrics.json   # deepdetector evaluate
+    python -m deepdetector.markdown robustness.json            # deepdetector robustness
+    python -m deepdetector.markdown compare.json               # deepdetector compare -o
 
 Only formatting: every number comes from the JSON file the command wrote.
 """
@@ -106,10 +107,36 @@ def robustness_markdown(payload: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def fmt_auc(x: float | None, signed: bool = False) -> str:
+    """An AUC (or, ``signed``, a difference) to three decimals; ``n/a`` when undefined."""
+    if x is None:
+        return "n/a"
+    return f"{x:+.3f}" if signed else f"{x:.3f}"
+
+
+def fmt_interval(v: list[float] | None) -> str:
+    """A signed interval to three decimals (``-0.120 to +0.030``); empty when none."""
+    return "" if not v else f"{v[0]:+.3f} to {v[1]:+.3f}"
+
+
+def comparison_markdown(payload: dict[str, Any]) -> str:
+    """A markdown table of a compare JSON (``deepdetector compare -o``)."""
+    c = payload.get("comparison", {})
+    lines = [f"A = `{c.get('a')}`, B = `{c.get('b')}`: {c.get('n_common')} items scored by both "
+             f"({c.get('only_a')} scored by A only, {c.get('only_b')} by B only); paired bootstrap, "
+             f"{c.get('bootstrap_samples')} resamples, 95% interval of AUC(A) - AUC(B).", "",
+             "| subset | fake/real | AUC A | AUC B | A - B | 95% interval | p | differs |", "|---|---|---|---|---|---|---|---|"]
+    for r in payload.get("rows", []):
+        p = "" if r.get("p_value") is None else f"{r['p_value']:.3f}"
+        lines.append(f"| {r['name']} | {r['n_fake']}/{r['n_real']} | {fmt_auc(r.get('auc_a'))} | {fmt_auc(r.get('auc_b'))} | "
+                     f"{fmt_auc(r.get('delta'), True)} | {fmt_interval(r.get('ci'))} | {p} | {'yes' if r.get('differs') else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or args[0] in {"-h", "--help"}:
-        print("usage: python -m deepdetector.evaluation.markdown FILE.json   (a predictions.metrics.json, robustness.json or compare JSON)",
+        print("usage: python -m deepdetector.markdown FILE.json   (a predictions.metrics.json, robustness.json or compare JSON)",
               file=sys.stderr)
         return 0 if args and args[0] in {"-h", "--help"} else 2
     try:
@@ -121,8 +148,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args[0]} is neither a robustness.json, a predictions.metrics.json nor a compare JSON", file=sys.stderr)
         return 2
     if "comparison" in payload:
-        from deepdetector.evaluation.compare import comparison_markdown
-
         print(comparison_markdown(payload), end="")
     else:
         print(robustness_markdown(payload) if "experiments" in payload else evaluation_markdown(payload), end="")

@@ -1,4 +1,4 @@
-"""Dataset readers for every supported layout, group resolution and the group-wise split."""
+"""Training samples from manifests and every supported dataset layout, group resolution and the group-wise split."""
 
 from __future__ import annotations
 
@@ -7,18 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from deepdetector.errors import ConfigError
-from deepdetector.training.datasets import (
+from deepdetector.datasets.manifest import (
     detect_layout,
     read_celebdf,
     read_dfdc,
     read_faceforensics,
     read_labelled_folder,
-    read_manifest,
     read_source,
     resolve_groups,
     split_by_group,
 )
+from deepdetector.errors import ConfigError
 
 
 def touch(path: Path) -> Path:
@@ -40,26 +39,35 @@ def test_manifest_paths_groups_and_subject_split(tmp_path):
         "sdfd_sd21__x_allImages_anB-7_3.jpg,fake,diffusion-image,SD,r,sdfd_sd21\n"
         "sdfd_sd21__x_allImages_anB-7_4.jpg,fake,diffusion-image,SD,r,sdfd_sd21\n"
     )
-    items = read_manifest(m)
+    items = read_source(m)
     assert [it.label for it in items] == ["real", "fake", "fake", "fake"]
     assert items[0].path == str((tmp_path / "data/a.jpg").resolve())
     assert items[0].group == items[0].path  # empty group: the file is its own group
     assert items[1].group == "033_097" and items[1].is_video and not items[0].is_video
     assert items[2].group == items[3].group == "sdfd_sd21:anB-7"  # one subject, one group
-    assert read_source(m) == items
+
+
+def test_the_manifest_kind_decides_image_or_video(tmp_path):
+    """A GIF listed as an image is a still; a row without a kind is judged by its extension."""
+    m = tmp_path / "m.csv"
+    m.write_text("path,label,kind\nstill.gif,real,image\nanim.gif,fake,\nclip.mp4,fake,gan-image\n")
+    still, anim, clip = read_source(m)
+    assert not still.is_video and still.kind == "image"
+    assert anim.is_video and anim.kind == "video"  # an empty kind is filled from the extension
+    assert not clip.is_video
 
 
 def test_manifest_errors_are_user_facing(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
-        read_manifest(tmp_path / "missing.csv")
+        read_source(tmp_path / "missing.csv")
     bad = tmp_path / "bad.csv"
     bad.write_text("path,label\na.jpg,maybe\n")
     with pytest.raises(ConfigError, match="neither 'real' nor 'fake'"):
-        read_manifest(bad)
+        read_source(bad)
     nocol = tmp_path / "nocol.csv"
     nocol.write_text("file,y\na.jpg,1\n")
-    with pytest.raises(ConfigError, match="columns"):
-        read_manifest(nocol)
+    with pytest.raises(ConfigError, match="lacks the column"):
+        read_source(nocol)
 
 
 def test_labelled_folder(tmp_path):
@@ -160,8 +168,8 @@ def test_forced_training_groups_never_reach_validation(tmp_path):
 def _faces(n: int, label: str, kind: str, source: str, ext: str = ".jpg"):
     import numpy as np
 
+    from deepdetector.datasets.manifest import MediaItem
     from deepdetector.training.cache import CachedFaces
-    from deepdetector.training.datasets import MediaItem
 
     z = np.zeros((1, 8, 8, 3), np.uint8)
     return [CachedFaces(MediaItem(f"/{source}/{label}{i}{ext}", label, kind, source, f"{source}{i}", source), z,

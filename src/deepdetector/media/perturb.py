@@ -1,5 +1,6 @@
-"""Frame transforms for the robustness study, applied to every decoded RGB frame before face
-detection (``Detector.scan(path, frame_transform=...)``).
+"""Frame transforms (perturbations): the robustness study applies them to every decoded RGB frame
+before face detection (``Detector.scan(path, frame_transform=...)``); training the stills model
+uses :class:`Size` to shrink photos.
 
 Each transform is a small frozen dataclass, so it has a readable name, compares by value and
 can be pickled. All take and return RGB ``uint8`` arrays of shape ``(H, W, 3)``.

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from deepdetector.evaluation import metrics as M
+from deepdetector import metrics as M
 
 # The classic 4-item example: fakes score 0.35 and 0.8, reals 0.1 and 0.4.
 Y4 = [0, 0, 1, 1]

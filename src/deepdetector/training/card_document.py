@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from deepdetector.evaluation.markdown import evaluation_markdown
+from deepdetector.markdown import evaluation_markdown
 from deepdetector.training.backbones import DEFAULT_BACKBONE
 
 # TrainConfig fields -> the ``deepdetector train`` option that sets them (fields absent here have
@@ -163,7 +163,7 @@ def _counts_table(counts: dict[str, dict[str, int]]) -> list[str]:
 def real_files_markdown(evaluation: dict[str, Any]) -> str:
     """Per real source of an evaluate run: files scored, share called fake at the model's
     thresholds, and its Wilson 95% interval (from the counts in the metrics JSON)."""
-    from deepdetector.evaluation.metrics import rate_interval
+    from deepdetector.metrics import rate_interval
 
     lines = ["| real source | files scored | called fake | 95% interval |", "|---|---|---|---|"]
     total_fp = total_n = 0
@@ -203,7 +203,7 @@ def _cap_text(stills: dict[str, Any]) -> str:
 
 def stills_command(tr: dict[str, Any]) -> str:
     """The ``deepdetector train-stills`` command that reproduces a stills model (options that differ from the defaults)."""
-    from deepdetector.training.stills import StillsConfig
+    from deepdetector.training.config import StillsConfig
 
     s = tr.get("settings", {})
     default = asdict(StillsConfig())
@@ -458,7 +458,7 @@ def model_card_markdown(card: dict[str, Any], evaluation: dict[str, Any] | None 
     return "\n".join(out)
 
 
-if __name__ == "__main__":  # python -m deepdetector.training.report path/to/model_card.json
+if __name__ == "__main__":  # python -m deepdetector.training.card_document path/to/model_card.json
     import sys
 
     print(metrics_markdown(json.loads(Path(sys.argv[1]).read_text())))

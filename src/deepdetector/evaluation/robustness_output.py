@@ -1,4 +1,4 @@
-"""Tables, JSON and the HTML page of a robustness study."""
+"""The outputs of a robustness study: terminal tables, JSON and the HTML page."""
 
 from __future__ import annotations
 
@@ -82,13 +82,14 @@ def to_dict(results: Sequence[ExperimentResult], info: dict[str, Any]) -> dict[s
     return {"run": {**info, "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}, "experiments": [r.to_dict() for r in results]}
 
 
-def write_json(path: Path, results: Sequence[ExperimentResult], info: dict[str, Any]) -> Path:
+def write_json(results: Sequence[ExperimentResult], path: Path, info: dict[str, Any]) -> Path:
+    """Write the study as JSON to ``path`` (what first, then where, like :func:`deepdetector.report.write_json`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(to_dict(results, info), indent=2), encoding="utf-8")
     return path
 
 
-def write_html(path: Path, results: Sequence[ExperimentResult], info: dict[str, Any]) -> Path:
+def write_html(results: Sequence[ExperimentResult], path: Path, info: dict[str, Any]) -> Path:
     page = HtmlPage("DeepDetector robustness study")
     page.items([f"{k}: {v}" for k, v in info.items() if not isinstance(v, (list, dict))] + list(info.get("selection", [])))
     page.paragraph(

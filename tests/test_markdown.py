@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from deepdetector.evaluation.markdown import evaluation_markdown, main, robustness_markdown
+from deepdetector.markdown import evaluation_markdown, main, robustness_markdown
 
 
 def test_robustness_table_marks_the_baseline_and_gives_seconds_per_item():
