@@ -48,7 +48,7 @@ def test_the_fused_probability_is_the_sum_of_the_effects_and_missing_cues_count_
 def test_a_cue_pushing_toward_real_gets_no_suggestion_of_fake():
     _, evidence = model().apply(0.5, cues(expression_motion=0.2))
     words = {c.name: c.words for c in evidence}["expression_motion"]
-    assert words == "the face changes shape more than usual"
+    assert words == "the face changes shape more than in most real videos"
 
 
 def test_saved_models_load_and_broken_ones_are_clear_errors(tmp_path):
@@ -155,3 +155,20 @@ def test_fuse_measures_each_source_left_out_and_writes_a_model_the_scanner_reads
     assert auc_fusion > 0.95 > auc_face
     bad = CliRunner().invoke(app, ["fuse", *map(str, manifests), "--out", str(out), "--fpr", "0.9"])
     assert bad.exit_code == 1 and "--fpr 0.9 is not possible" in bad.output
+
+
+def test_the_explanation_says_what_the_cues_said_or_why_there_are_none():
+    from deepdetector.types import FileResult, MediaInfo, TrackResult, Verdict
+    from deepdetector.verdict.explain import explain
+
+    media = MediaInfo(path="v.mp4", kind="video", width=640, height=480, duration=8.0, fps=25.0, frame_count=200, sampled_frames=32)
+    p, evidence = model().apply(0.7, cues(expression_motion=0.005, head_speed=12.0))
+    track = TrackResult(track_id=0, probability=0.7, verdict=Verdict.FAKE, n_faces=32, first_frame=0, last_frame=199)
+    fused = FileResult(path="v.mp4", verdict=Verdict.FAKE, probability=p, threshold=0.6, face_threshold=0.34, media=media,
+                       tracks=[track], evidence=evidence)  # fmt: skip
+    text = explain(fused, "confident")
+    assert "fuses the face classifier's score for the video, 70.0%, with 2 cues" in text
+    assert "Evidence across frames: The expression changes less than in real footage, as when" in text
+    short = [Cue(name, None, "", reason="too short or too few frames a second for motion evidence (6 frames over 0.4 s; ...)") for name in CUES.names()]
+    plain = FileResult(path="v.mp4", verdict=Verdict.REAL, probability=0.2, threshold=0.34, media=media, evidence=short)
+    assert "No evidence across frames: too short or too few frames a second for motion evidence" in explain(plain, "confident")

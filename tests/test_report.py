@@ -425,7 +425,7 @@ def test_a_fused_video_probability_is_explained_as_a_fusion():
     from deepdetector.verdict.explain import explain
 
     result = near_threshold_video()
-    result.evidence = [Cue("face_classifier", 0.318, "the face classifier's score", "probability"), Cue("blink_rate", 0.2, "blinks", "1/s")]
+    result.evidence = [Cue("face_classifier", 0.318, "the face classifier's score", "probability"), Cue("blink_rate", 0.2, "blinks", "1/s", effect=0.1)]
     result.probability, result.threshold, result.face_threshold = 0.25, 0.5, 0.365
     text = explain(result, "confident")
     assert "fuses the face classifier's score for the video, 31.8%, with 1 cue measured" in text and "'confident' rule" in text

@@ -178,13 +178,13 @@ def _jitter(view: SeriesView, xy: np.ndarray) -> float:
 
 @CUES.register("eye_opening_variation", description="how much the eyes open and close (std of the eye aspect ratio)", unit="ratio",
                low="the eyes open and close less than in real footage", low_fake="as when a face is blended in or animated from a still",
-               high="the eyes open and close more than usual")  # fmt: skip
+               high="the eyes open and close more than in most real videos")  # fmt: skip
 def eye_opening_variation(view: SeriesView) -> float:
     return float(np.std(view.ear))
 
 
 @CUES.register("blinks_per_minute", description="blinks a minute (eye aspect ratio dropping below 75% of its median)", unit="/min",
-               low="almost no blinking", high="unusually frequent blinking")  # fmt: skip
+               low="fewer blinks than in most real videos", high="more blinks than in most real videos")  # fmt: skip
 def blinks_per_minute(view: SeriesView) -> float | None:
     if view.seconds < 2.0:
         return None
@@ -201,25 +201,25 @@ def blinks_per_minute(view: SeriesView) -> float | None:
 
 @CUES.register("mouth_opening_variation", description="how much the mouth opens and closes (std of the lip gap, eye distances)", unit="eye dist.",
                low="the mouth moves less than in real speech", low_fake="as when a face is blended in",
-               high="the mouth moves more than usual")  # fmt: skip
+               high="the mouth moves more than in most real videos")  # fmt: skip
 def mouth_opening_variation(view: SeriesView) -> float:
     return float(np.std(view.mouth_opening))
 
 
 @CUES.register("head_pitch_variation", description="how much the head nods (std of pitch)", unit="deg",
-               low="the head nods less than in real footage", high="the head nods more than usual")  # fmt: skip
+               low="the head nods less than in most real videos", high="the head nods more than in most real videos")  # fmt: skip
 def head_pitch_variation(view: SeriesView) -> float:
     return float(np.std(view.rotations[:, 1]))
 
 
 @CUES.register("head_yaw_variation", description="how much the head turns (std of yaw)", unit="deg",
-               low="the head turns less than in real footage", high="the head turns more than usual")  # fmt: skip
+               low="the head turns less than in most real videos", high="the head turns more than in most real videos")  # fmt: skip
 def head_yaw_variation(view: SeriesView) -> float:
     return float(np.std(view.rotations[:, 0]))
 
 
 @CUES.register("head_speed", description="median angular speed of the head", unit="deg/s",
-               low="the head is unusually still", high="the head moves unusually fast")  # fmt: skip
+               low="the head moves more slowly than in most real videos", high="the head moves faster than in most real videos")  # fmt: skip
 def head_speed(view: SeriesView) -> float | None:
     speed = np.linalg.norm(view.rate(view.rotations), axis=1)
     speed = speed[np.isfinite(speed)]
@@ -248,21 +248,21 @@ def lip_head_coupling(view: SeriesView) -> float | None:
 
 @CUES.register("expression_motion", description="how much the face changes shape once head motion is removed (non-rigid motion)", unit="eye dist.",
                low="the expression changes less than in real footage", low_fake="as when a face is blended in or a photo is animated",
-               high="the face changes shape more than usual")  # fmt: skip
+               high="the face changes shape more than in most real videos")  # fmt: skip
 def expression_motion(view: SeriesView) -> float:
     aligned = view.aligned
     return float(np.mean(np.std(aligned, axis=0)))
 
 
 @CUES.register("rigid_jitter", description="frame-to-frame tremble of the points that move with the skull", unit="eye dist.",
-               low="the head outline is unusually steady", high="the face outline trembles from frame to frame", high_fake="as rendered faces do")  # fmt: skip
+               low="the face outline is steadier than in most real videos", high="the face outline trembles from frame to frame", high_fake="as rendered faces do")  # fmt: skip
 def rigid_jitter(view: SeriesView) -> float:
     xy = view.points[:, list(mesh.RIGID), :2] / view.scale
     return _jitter(view, xy)
 
 
 @CUES.register("mouth_jitter", description="frame-to-frame tremble of the lips, head motion removed", unit="eye dist.",
-               low="the lips move unusually smoothly", high="the lips tremble from frame to frame", high_fake="as re-rendered mouths do")  # fmt: skip
+               low="the lips move more smoothly than in most real videos", high="the lips tremble from frame to frame", high_fake="as re-rendered mouths do")  # fmt: skip
 def mouth_jitter(view: SeriesView) -> float:
     return _jitter(view, view.aligned[:, list(mesh.LIPS_OUTER)])
 

@@ -105,7 +105,7 @@ def _how_made(result: FileResult, aggregation: str) -> str | None:
     )
     fused = fused_face_score(result)
     if fused is not None:
-        n_cues = sum(1 for c in result.evidence[1:] if getattr(c, "value", None) is not None)
+        n_cues = sum(1 for c in result.evidence[1:] if getattr(c, "effect", None) is not None)  # the fused ones
         return (f"It fuses the face classifier's score for the video, {pct(fused)}, with {n_cues} cue{'' if n_cues == 1 else 's'} measured across frames "
                 f"(listed as evidence); that score is {made}.")
     return f"It is {made}."
@@ -151,11 +151,26 @@ def _reduced_sentence(result: FileResult, aggregation: str) -> str | None:
     )
 
 
+def _evidence_sentence(result: FileResult, aggregation: str) -> str | None:
+    """What the cues across frames said (videos), strongest push first, or why there are none."""
+    if _kind(result) != "video" or not result.evidence or result.probability is None:
+        return None
+    from deepdetector.evidence import evidence_sentences, missing_reason
+
+    reason = missing_reason(result.evidence)
+    if reason is not None:
+        return f"No evidence across frames: {reason}."
+    sentences = evidence_sentences(result.evidence, limit=3)
+    if not sentences:
+        return "Evidence across frames: no cue stood out from real videos."
+    return "Evidence across frames: " + " ".join(sentences)
+
+
 Part = Callable[[FileResult, str], "str | None"]
 
 #: The sentences of an explanation, in reading order. Each takes (result, aggregation name) and
 #: returns a sentence or None when it does not apply.
-PARTS: list[Part] = [_verdict_sentence, _how_made, _frames_sentence, _heads_sentence, _reduced_sentence]
+PARTS: list[Part] = [_verdict_sentence, _how_made, _evidence_sentence, _frames_sentence, _heads_sentence, _reduced_sentence]
 
 
 def explanation_parts(result: FileResult, aggregation: str) -> list[str]:
