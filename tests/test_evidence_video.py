@@ -150,3 +150,21 @@ def test_faces_that_come_and_go_two_people_and_variable_frame_rate(detector, tmp
     assert vfr.ok and values(vfr)["head_speed"] is not None
     nothing = detector.scan(write_clip(tmp_path / "empty.mp4", talking(40, face=False)))
     assert nothing.verdict.value == "no_face" and all(c.value is None for c in nothing.evidence)
+
+
+def test_every_output_shows_the_evidence(detector, tmp_path):
+    import csv
+
+    from deepdetector import report
+
+    res = detector.scan(write_clip(tmp_path / "talk.mp4", talking(50)))
+    page = report.render_html([res])
+    assert "<h3>Evidence across frames</h3>" in page and "eye opening variation" in page and "not fused" in page
+    report.write_csv([res], tmp_path / "r.csv")
+    row = next(csv.DictReader((tmp_path / "r.csv").open()))
+    assert row["face_classifier_probability"] == ""  # the tiny test model has no fusion: its own score is the file's
+    short = detector.scan(write_clip(tmp_path / "short.mp4", talking(12)))
+    report.write_csv([short], tmp_path / "s.csv")
+    row = next(csv.DictReader((tmp_path / "s.csv").open()))
+    assert row["evidence"].startswith("no evidence across frames: too short")
+    assert "No evidence across frames: too short" in short.explanation

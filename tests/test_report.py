@@ -192,7 +192,7 @@ def test_csv_round_trips_with_the_right_columns(tmp_path):
         rows = list(reader)
     assert tuple(reader.fieldnames) == report.CSV_COLUMNS == (
         "path", "verdict", "probability", "threshold", "n_faces", "n_tracks", "frames",
-        "swap_score", "synthetic_score", "generated_score", "error", "seconds",
+        "swap_score", "synthetic_score", "generated_score", "face_classifier_probability", "evidence", "error", "seconds",
     )  # fmt: skip
     assert [r["path"] for r in rows] == [r.path for r in results]
     img, vid, noface, err = rows

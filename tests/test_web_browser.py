@@ -307,6 +307,10 @@ def test_page_shows_a_videos_explanation_and_frame_scores(server: str, tmp_path:
             "the face crops",
         )
         assert all(p.startswith("frame score ") for p in pills), pills
+        # the cues measured across frames: one row each (1 s at 24 fps: enough frames, with the tiny model not weighed)
+        assert not browser.evaluate("document.getElementById('evidence-section').hidden")
+        rows = browser.evaluate("[...document.querySelectorAll('#evidence tr')].map(r => r.textContent)")
+        assert any(r.startswith("eye opening variation") for r in rows) and any("not weighed" in r for r in rows), rows
         assert browser.page_errors() == []
     finally:
         browser.close()

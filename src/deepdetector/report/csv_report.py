@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import IO
 
 from deepdetector.report._common import ReportError, ensure_parent, total_seconds
+from deepdetector.evidence.words import evidence_sentences, missing_reason
 from deepdetector.types import FileResult, Verdict
+from deepdetector.verdict.explain import fused_face_score
 
 #: Column names, in order (documented in docs/output-formats.md).
 CSV_COLUMNS = (
@@ -22,6 +24,8 @@ CSV_COLUMNS = (
     "swap_score",
     "synthetic_score",
     "generated_score",
+    "face_classifier_probability",
+    "evidence",
     "error",
     "seconds",
 )
@@ -44,6 +48,14 @@ def _num(value: float | None, digits: int = 4) -> str:
     return f"{float(value):.{digits}f}".rstrip("0").rstrip(".")
 
 
+def _evidence_text(result: FileResult) -> str | None:
+    """Videos: the sentences about the cues across frames (as in the explanation), or why there are none."""
+    if not result.evidence:
+        return None
+    reason = missing_reason(result.evidence)
+    return f"no evidence across frames: {reason}" if reason else " ".join(evidence_sentences(result.evidence, limit=3)) or None
+
+
 def csv_row(result: FileResult) -> dict[str, str]:
     """The CSV row of one result (empty cells for unknown values)."""
     frames = result.media.sampled_frames if result.media is not None else len(result.frames)
@@ -59,6 +71,8 @@ def csv_row(result: FileResult) -> dict[str, str]:
         "swap_score": _num(result.scores.get("swap")),
         "synthetic_score": _num(result.scores.get("synthetic")),
         "generated_score": _num(result.scores.get("generated")),
+        "face_classifier_probability": _num(fused_face_score(result)),
+        "evidence": _text(_evidence_text(result)),
         "error": _text(result.error),
         "seconds": _num(seconds, 3),
     }

@@ -76,6 +76,9 @@ table { border-collapse: collapse; font-size: 13px; }
 td, th { padding: 3px 10px 3px 0; text-align: left; vertical-align: top; }
 th { color: var(--muted); font-weight: 600; }
 table.grid td, table.grid th { border-bottom: 1px solid #eee; padding-right: 14px; }
+.muted { color: var(--muted); }
+.push { display: inline-block; height: 9px; border-radius: 2px; vertical-align: middle; }
+.push.fake { background: var(--fake, #c62828); } .push.real { background: var(--real, #2e7d32); }
 .panels { display: flex; gap: 12px; flex-wrap: wrap; }
 .panels figure { width: 260px; }
 .errmsg { background: #f7eefa; border: 1px solid #e1c8ea; color: #4a148c; padding: 8px 12px; border-radius: 6px; white-space: pre-wrap; word-break: break-word; }
@@ -264,6 +267,37 @@ def _facts(result: FileResult) -> str:
     return '<table class="facts">' + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows) + "</table>"
 
 
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def _evidence_table(result: FileResult) -> str:
+    """Videos: each cue measured across frames, its range in real videos and how far it moved the score."""
+    if not result.evidence:
+        return ""
+    rows = []
+    ordered = sorted(result.evidence, key=lambda c: (c.effect is None, -abs(c.effect or 0.0)))  # strongest push first
+    for cue in ordered:
+        if cue.value is None:
+            value, reach = "-", _e(cue.reason or "not measured")
+        else:
+            value = _number(cue.value) + (f" {_e(cue.unit)}" if cue.unit and cue.unit != "probability" else "")
+            reach = "-" if cue.real_range is None else f"{_number(cue.real_range[0])} - {_number(cue.real_range[1])}"
+        if cue.effect is None:
+            push = '<span class="muted">not fused</span>'
+        else:
+            side = "fake" if cue.effect > 0 else "real"
+            width = min(abs(cue.effect) / 2.0, 1.0) * 60.0
+            push = (f'<span class="push {side}" style="width:{width:.0f}px"></span> {cue.effect:+.2f} '
+                    f'<span class="muted">toward {side}</span>')
+        rows.append(f"<tr><td title=\"{_e(cue.description)}\">{_e(cue.name.replace('_', ' '))}</td><td>{value}</td><td>{reach}</td>"
+                    f"<td>{push}</td><td>{_e(cue.words or '')}</td></tr>")  # fmt: skip
+    head = "<tr><th>evidence</th><th>value</th><th>real videos (5-95%)</th><th>effect (log-odds)</th><th>in words</th></tr>"
+    note = ('<p class="note">Measured across consecutive frames of the main face (docs/evidence.md). The effects and '
+            "the intercept add up to the video's log-odds of fake; a cue marked not fused is shown, not weighed.</p>")
+    return f'<h3>Evidence across frames</h3><table class="grid evidence">{head}{"".join(rows)}</table>{note}'
+
+
 def _track_table(result: FileResult) -> str:
     if not result.tracks:
         return ""
@@ -351,6 +385,7 @@ def _card(result: FileResult, number: int) -> str:
         if fused:
             out.append(f'<p class="note">Frame scores are the face classifier\'s, marked against its own threshold ({_pct(face_thr)}); '
                        f"the file's fused probability has its own threshold ({_pct(threshold)}).</p>")
+    out.append(_evidence_table(result))
     out.append(_track_table(result))
     out.append(_panels(result, threshold))
     out.append("</section>")

@@ -270,6 +270,7 @@ function renderResult(scan) {
 
   renderFacts(scan, r);
   renderTimeline(r);
+  renderEvidence(r);
   renderFaces(scan, r);
   $("json-link").href = scan.url;
   show("result", true);
@@ -295,6 +296,29 @@ function renderFacts(scan, r) {
   add("Model", r.model);
   if (r.timings && r.timings.total) add("Analysis time", `${r.timings.total.toFixed(1)} s`);
   add("Scanned", when(scan.finished || scan.created));
+}
+
+function renderEvidence(r) {
+  // a video's cues across frames (docs/evidence.md): value, range in real videos, effect, words
+  const table = $("evidence");
+  table.textContent = "";
+  const cues = (r.evidence || []).slice().sort((a, b) =>
+    (a.effect === null) - (b.effect === null) || Math.abs(b.effect || 0) - Math.abs(a.effect || 0));
+  const num = (v) => (v === null || v === undefined ? "–" : Number(v).toPrecision(3));
+  if (cues.length) {
+    table.append(el("tr", {}, ...["Evidence", "Value", "Real videos (5–95%)", "Effect", "In words"].map((t) => el("th", { text: t }))));
+  }
+  for (const c of cues) {
+    const value = c.value === null ? "–" : `${num(c.value)}${c.unit && c.unit !== "probability" ? " " + c.unit : ""}`;
+    const range = c.value === null ? (c.reason || "not measured") : c.real_range ? `${num(c.real_range[0])} – ${num(c.real_range[1])}` : "–";
+    const effect = c.effect === null || c.effect === undefined
+      ? el("span", { class: "muted", text: "not weighed" })
+      : el("span", { class: `pill ${c.effect > 0 ? "fake" : "real"}`, text: `${c.effect > 0 ? "+" : ""}${c.effect.toFixed(2)} toward ${c.effect > 0 ? "fake" : "real"}` });
+    table.append(el("tr", {},
+      el("td", { text: c.name.replaceAll("_", " "), title: c.description || "" }),
+      el("td", { text: value }), el("td", { text: range }), el("td", {}, effect), el("td", { text: c.words || "" })));
+  }
+  show("evidence-section", cues.length > 0);
 }
 
 function renderFaces(scan, r) {
