@@ -25,9 +25,11 @@ from deepdetector.media import open_media
 from deepdetector.model import FaceClassifier, ModelCard
 from deepdetector.model.stills import HEAD as STILLS_HEAD
 from deepdetector.model.stills import StillsModel, stills_card_path
-from deepdetector.types import FaceCrop, FaceResult, FileResult, Frame, Thresholds, Verdict
+from deepdetector.provenance import read_provenance
+from deepdetector.types import FaceCrop, FaceResult, FileResult, Frame, ProvenanceRecord, Thresholds, Verdict
 from deepdetector.verdict import AGGREGATIONS
-from deepdetector.verdict.decide import decide_file, decide_tracks, frame_timeline
+from deepdetector.verdict.decide import decide_file, decide_tracks, frame_timeline, model_reason
+from deepdetector.verdict.provenance import apply_provenance
 
 FrameTransform = Callable[[np.ndarray], np.ndarray]
 ProgressCallback = Callable[[int, int], None]
@@ -110,8 +112,9 @@ class Detector:
         path_str = str(path)
         started = time.perf_counter()
         timer = _Timer()
+        photo: list[np.ndarray] = []  # the photo's decoded picture, for the provenance stage
         try:
-            result = self._scan(path_str, timer, frame_transform, on_progress)
+            result = self._scan(path_str, timer, frame_transform, on_progress, photo)
         except (MediaError, DeepDetectorError) as exc:
             result = FileResult(path=path_str, verdict=Verdict.ERROR, error=str(exc))
         except MemoryError:
@@ -121,6 +124,15 @@ class Detector:
         result.model = self.model_label
         if result.threshold is None:  # an unreadable file: its media type is unknown
             result.threshold = self.thresholds.for_media(result.media.kind if result.media else None)
+        if result.ok:
+            result.reasons.append(model_reason(result.verdict, result.probability, result.threshold))
+        if self.config.provenance:
+            with timer.stage("provenance"):
+                result.provenance = self._provenance(path_str, result, photo[0] if photo else None)
+            verdict, why = apply_provenance(result.verdict, result.provenance)
+            if why is not None:
+                result.verdict = verdict
+                result.reasons.insert(0, why)
         timer.seconds["total"] = time.perf_counter() - started
         result.timings = timer.seconds
         return result
@@ -130,8 +142,17 @@ class Detector:
         for path in paths:
             yield self.scan(path)
 
+    def _provenance(self, path: str, result: FileResult, photo: np.ndarray | None) -> ProvenanceRecord:
+        """The file's provenance record (never raises: a failure is a warning in the record)."""
+        kind = result.media.kind if result.media is not None else None
+        try:
+            return read_provenance(path, kind=kind, image=photo, max_image_pixels=self.config.max_image_pixels)
+        except Exception as exc:  # read_provenance already contains each reader's failure; this is a last guard
+            return ProvenanceRecord(warnings=[f"provenance not read ({type(exc).__name__}: {exc})"])
+
     # ------------------------------------------------------------------------------------------
-    def _scan(self, path: str, timer: _Timer, frame_transform: FrameTransform | None, on_progress: ProgressCallback | None) -> FileResult:
+    def _scan(self, path: str, timer: _Timer, frame_transform: FrameTransform | None, on_progress: ProgressCallback | None,
+              photo: list[np.ndarray] | None = None) -> FileResult:
         cfg = self.config
         with timer.stage("decode"):
             info, frames = open_media(path, cfg)
@@ -151,6 +172,8 @@ class Detector:
             if frame is None:
                 break
             image = frame.image
+            if photo is not None and info.kind == "image" and not photo:
+                photo.append(image)  # as decoded, before any transform
             if frame_transform is not None:
                 with timer.stage("transform"):
                     image = np.ascontiguousarray(frame_transform(image))

@@ -70,6 +70,13 @@ class ScanConfig:
     """Photos: also run the generated-stills model the model card names (native-resolution face
     patches, head ``generated``); False judges photos with the face classifier's heads only."""
 
+    # --- provenance ------------------------------------------------------------------------
+    provenance: bool = True
+    """Read what the file says about its own origin (C2PA Content Credentials, IPTC/XMP
+    DigitalSourceType, EXIF, PNG generator text, the Stable Diffusion watermark, video container
+    tags; docs/provenance.md). A *verified* declaration of generation makes the verdict ``fake``
+    with that reason; metadata claims are shown and move nothing. False skips the stage."""
+
     # --- verdict ---------------------------------------------------------------------------
     aggregation: str = "confident"
     """How face scores of a track become one score (``deepdetector aggregations`` lists them)."""
@@ -109,6 +116,8 @@ class ScanConfig:
                       "(smaller cuts the face off; the model was trained at its card's margin, 1.6 for the shipped one)")
         if self.threshold is not None and not (isinstance(self.threshold, (int, float)) and 0.0 <= self.threshold <= 1.0):
             raise bad("threshold", self.threshold, "it is a probability of fake, from 0 to 1")
+        if not isinstance(self.provenance, bool):
+            raise bad("provenance", self.provenance, "it is on or off (True or False)")
         for name in ("detector_confidence", "track_iou"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):

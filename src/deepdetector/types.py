@@ -234,6 +234,110 @@ class TrackResult:
         }
 
 
+TRUST_LEVELS = ("verified", "claimed")
+"""How much a provenance finding can be believed: ``verified`` (a signature or an embedded
+watermark was checked here, offline) or ``claimed`` (metadata anyone can write or strip)."""
+
+DECLARATIONS = ("generated", "captured", "edited")
+"""What a provenance finding says about the file's origin, when it says anything."""
+
+
+@dataclass
+class Finding:
+    """One fact read from a file's provenance data (see docs/provenance.md).
+
+    ``source`` names the reader (``c2pa``, ``xmp``, ``exif``, ``png-text``, ``sd-watermark``,
+    ``video-tags``), ``key`` the field inside it (e.g. ``digitalSourceType``, ``Software``),
+    ``value`` its text (shortened to a few hundred characters), ``trust`` one of
+    :data:`TRUST_LEVELS`, ``meaning`` one sentence for a reader, and ``declares`` one of
+    :data:`DECLARATIONS` when the finding states the file's origin, else None. ``generator`` names
+    the tool a ``generated`` declaration names, when it does.
+    """
+
+    source: str
+    key: str
+    value: str
+    trust: Literal["verified", "claimed"]
+    meaning: str = ""
+    declares: Literal["generated", "captured", "edited"] | None = None
+    generator: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "key": self.key,
+            "value": self.value,
+            "trust": self.trust,
+            "meaning": self.meaning,
+            "declares": self.declares,
+            "generator": self.generator,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Finding":
+        return cls(**{k: d.get(k) for k in ("source", "key", "value", "trust", "meaning", "declares", "generator")})
+
+
+@dataclass
+class ProvenanceRecord:
+    """What a file says about its own origin: every reader's findings and warnings, and a summary.
+
+    ``c2pa`` is the state of the file's Content Credentials: ``None`` (none found), ``"valid"``
+    (signature and hashes check; signer not looked up in any trust list), ``"trusted"`` (valid and
+    the signer chains to a configured trust anchor), ``"invalid"`` (broken or tampered: a warning,
+    never a declaration), ``"unreadable"`` (manifest data present but could not be parsed) or
+    ``"not_checked"`` (manifest data present, C2PA library not installed).
+    """
+
+    findings: list[Finding] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)  # readers that ran
+    skipped: dict[str, str] = field(default_factory=dict)  # reader -> why it did not run on this file
+    c2pa: str | None = None
+
+    @property
+    def generated(self) -> Literal["verified", "claimed"] | None:
+        """``verified`` when a verified finding declares the file generated, ``claimed`` when only
+        metadata does, else None."""
+        levels = {f.trust for f in self.findings if f.declares == "generated"}
+        return "verified" if "verified" in levels else ("claimed" if levels else None)
+
+    @property
+    def generator(self) -> str | None:
+        """The tool the strongest ``generated`` declaration names (verified ones first)."""
+        for trust in TRUST_LEVELS:
+            for f in self.findings:
+                if f.declares == "generated" and f.trust == trust and f.generator:
+                    return f.generator
+        return None
+
+    @property
+    def verified_generated(self) -> list[Finding]:
+        """The verified findings that declare the file generated (what the verdict policy acts on)."""
+        return [f for f in self.findings if f.declares == "generated" and f.trust == "verified"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "generated": self.generated,
+            "generator": self.generator,
+            "c2pa": self.c2pa,
+            "findings": [f.to_dict() for f in self.findings],
+            "warnings": list(self.warnings),
+            "checked": list(self.checked),
+            "skipped": dict(self.skipped),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ProvenanceRecord":
+        return cls(
+            findings=[Finding.from_dict(f) for f in d.get("findings") or []],
+            warnings=list(d.get("warnings") or []),
+            checked=list(d.get("checked") or []),
+            skipped=dict(d.get("skipped") or {}),
+            c2pa=d.get("c2pa"),
+        )
+
+
 @dataclass
 class FileResult:
     """Everything known about one scanned file. ``to_dict`` gives the documented JSON schema."""
@@ -251,6 +355,8 @@ class FileResult:
     model: str | None = None  # model name and version
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: decode, detect, classify, ...
     keyframes: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # frame index -> RGB frame kept for rendering; not serialised
+    reasons: list[str] = field(default_factory=list)  # why the verdict is what it is, one sentence each (model, provenance)
+    provenance: ProvenanceRecord | None = None  # None when the provenance stage was off (ScanConfig.provenance=False)
 
     @property
     def ok(self) -> bool:
@@ -270,4 +376,6 @@ class FileResult:
             "faces": [f.to_dict() for f in self.faces],
             "frames": [f.to_dict() for f in self.frames],
             "timings": {k: round(float(v), 4) for k, v in self.timings.items()},
+            "reasons": list(self.reasons),
+            "provenance": None if self.provenance is None else self.provenance.to_dict(),
         }
