@@ -290,3 +290,57 @@ def test_an_unreadable_file_stays_an_error_with_its_provenance(detector, tmp_pat
 def test_config_refuses_a_non_boolean_provenance():
     with pytest.raises(ConfigError, match="provenance"):
         ScanConfig(provenance="yes").validate()
+
+
+# --- outputs ----------------------------------------------------------------------------------------
+def _decided(tmp_path, detector):
+    return detector.scan(sign_c2pa(tmp_path / "gen<x>.jpg", blank_photo(128, 128)))
+
+
+def test_csv_html_and_batch_records_carry_provenance(detector, tmp_path):
+    import csv
+    import io
+
+    from deepdetector.batch.output import record_to_result
+    from deepdetector.report import render_html, write_csv
+
+    res = _decided(tmp_path, detector)
+    stream = io.StringIO()
+    write_csv([res], stream)
+    row = next(csv.DictReader(io.StringIO(stream.getvalue())))
+    assert row["verdict"] == "fake" and row["provenance"] == "verified" and row["provenance_generator"] == "TestGen"
+    assert row["c2pa"] == "valid" and row["reasons"].startswith("provenance: a valid C2PA manifest")
+    page = render_html([res])
+    assert "<h3>Provenance</h3>" in page and "trainedAlgorithmicMedia" in page and "Declared generated, verified" in page
+    assert "gen<x>" not in page and "gen&lt;x&gt;" in page  # escaped
+    back = record_to_result(json.loads(json.dumps(res.to_dict())))
+    assert back.to_dict() == res.to_dict()
+    off = Detector(ScanConfig(model_path=detector.config.model_path, provenance=False)).scan(tmp_path / "gen<x>.jpg")
+    assert next(csv.DictReader(io.StringIO(_csv(off))))["provenance"] == ""
+
+
+def _csv(result) -> str:
+    import io
+
+    from deepdetector.report import write_csv
+
+    stream = io.StringIO()
+    write_csv([result], stream)
+    return stream.getvalue()
+
+
+def test_scan_command_reports_provenance_and_can_turn_it_off(tiny_model_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from deepdetector.cli import app
+
+    path = sign_c2pa(tmp_path / "gen.jpg", blank_photo(128, 128))
+    runner = CliRunner()
+    on = runner.invoke(app, ["scan", str(path), "--model", str(tiny_model_dir), "--json", str(tmp_path / "on.json"), "-q"])
+    assert on.exit_code == 0, on.output
+    doc = json.loads((tmp_path / "on.json").read_text())
+    assert doc["results"][0]["verdict"] == "fake" and doc["results"][0]["provenance"]["c2pa"] == "valid"
+    off = runner.invoke(app, ["scan", str(path), "--model", str(tiny_model_dir), "--no-provenance", "--json", str(tmp_path / "off.json"), "-q"])
+    assert off.exit_code == 0, off.output
+    doc = json.loads((tmp_path / "off.json").read_text())
+    assert doc["results"][0]["verdict"] == "no_face" and doc["results"][0]["provenance"] is None

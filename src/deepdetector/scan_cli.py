@@ -109,6 +109,7 @@ def register(app: typer.Typer) -> None:
         threads: int = typer.Option(0, help="onnxruntime threads (0 = all cores)."),
         flip_tta: bool = typer.Option(False, "--flip-tta", help="Also classify mirrored faces and average."),
         stills: bool = typer.Option(True, "--stills/--no-stills", help="Photos: also run the model's generated-stills model (head 'generated')."),
+        provenance: bool = typer.Option(True, "--provenance/--no-provenance", help="Read C2PA, XMP, EXIF, PNG generator text, the SD watermark and video tags; a verified declaration of generation makes the file fake."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No table or progress, only the files asked for."),
     ) -> None:
         """Judge images and videos: verdict, calibrated probability, faces, timeline and heatmaps."""
@@ -118,7 +119,7 @@ def register(app: typer.Typer) -> None:
         config = ScanConfig(
             frames=frames, fps=fps, detector=detector, margin=margin, aggregation=aggregation,
             threshold=threshold, model_path=model, threads=threads, flip_tta=flip_tta,
-            stills=stills, heatmaps=True,
+            stills=stills, heatmaps=True, provenance=provenance,
         )  # fmt: skip
         try:
             config.validate()

@@ -6,7 +6,8 @@ reader never sees half an output.
 
 - ``.jsonl``: one ``FileResult.to_dict()`` record per line, plus ``"hash"`` (the content hash).
 - ``.csv``: the columns of ``deepdetector scan --csv`` (the report stage's CSV writer).
-- ``.parquet``: flat columns for filtering (path, hash, verdict, probability, ...), per-head
+- ``.parquet``: flat columns for filtering (path, hash, verdict, probability, ..., provenance:
+  ``generated`` verified/claimed, its generator, the C2PA state), per-head
   ``scores`` as a map, and ``result``: the full JSON record (requires the ``batch`` extra: pyarrow).
 """
 
@@ -20,7 +21,7 @@ from typing import Any
 
 from deepdetector.batch.store import JobStore, Row
 from deepdetector.errors import ConfigError, DeepDetectorError
-from deepdetector.types import Box, FaceResult, FileResult, FrameResult, MediaInfo, TrackResult, Verdict
+from deepdetector.types import Box, FaceResult, FileResult, FrameResult, MediaInfo, ProvenanceRecord, TrackResult, Verdict
 
 FORMATS = (".jsonl", ".csv", ".parquet")
 PARQUET_PAGE = 2000
@@ -125,6 +126,9 @@ def _parquet_columns(row: Row) -> dict[str, Any]:
         "n_tracks": len(r.get("tracks") or []),
         "scores": list((r.get("scores") or {}).items()),
         "seconds": (r.get("timings") or {}).get("total"),
+        "provenance": (r.get("provenance") or {}).get("generated"),
+        "provenance_generator": (r.get("provenance") or {}).get("generator"),
+        "c2pa": (r.get("provenance") or {}).get("c2pa"),
         "result": json.dumps(r, ensure_ascii=False),
     }
 
@@ -150,6 +154,9 @@ def parquet_schema():
             ("n_tracks", pa.int64()),
             ("scores", pa.map_(pa.string(), pa.float64())),
             ("seconds", pa.float64()),
+            ("provenance", pa.string()),
+            ("provenance_generator", pa.string()),
+            ("c2pa", pa.string()),
             ("result", pa.string()),
         ]
     )
@@ -210,4 +217,6 @@ def record_to_result(d: dict[str, Any]) -> FileResult:
         error=d.get("error"),
         model=d.get("model"),
         timings=dict(d.get("timings") or {}),
+        reasons=list(d.get("reasons") or []),
+        provenance=None if d.get("provenance") is None else ProvenanceRecord.from_dict(d["provenance"]),
     )

@@ -24,6 +24,10 @@ CSV_COLUMNS = (
     "generated_score",
     "error",
     "seconds",
+    "provenance",
+    "provenance_generator",
+    "c2pa",
+    "reasons",
 )
 
 # A cell starting with one of these is run as a formula by spreadsheet programs (CSV injection);
@@ -61,6 +65,10 @@ def csv_row(result: FileResult) -> dict[str, str]:
         "generated_score": _num(result.scores.get("generated")),
         "error": _text(result.error),
         "seconds": _num(seconds, 3),
+        "provenance": (result.provenance.generated or "none") if result.provenance is not None else "",
+        "provenance_generator": _text(result.provenance.generator) if result.provenance is not None else "",
+        "c2pa": (result.provenance.c2pa or "") if result.provenance is not None else "",
+        "reasons": _text(" | ".join(result.reasons)),
     }
 
 

@@ -263,9 +263,12 @@ function renderResult(scan) {
   if (r.threshold !== null && r.threshold !== undefined && (verdict === "fake" || verdict === "real")) {
     explain += ` Decision threshold: ${pct(r.threshold)}.`;
   }
+  const decided = (r.reasons || []).find((reason) => reason.startsWith("provenance:"));
+  if (decided) explain = `The file carries a verified declaration that it was generated. ${decided}`;
   $("verdict-explain").textContent = explain;
 
   renderFacts(scan, r);
+  renderProvenance(r);
   renderTimeline(r);
   renderFaces(scan, r);
   $("json-link").href = scan.url;
@@ -291,6 +294,32 @@ function renderFacts(scan, r) {
   add("Model", r.model);
   if (r.timings && r.timings.total) add("Analysis time", `${r.timings.total.toFixed(1)} s`);
   add("Scanned", when(scan.finished || scan.created));
+}
+
+// What the file says about its own origin (C2PA, XMP, EXIF, PNG text, watermark, video tags).
+function renderProvenance(r) {
+  let box = $("provenance-section");
+  if (!box) {
+    box = el("section", { id: "provenance-section" });
+    $("facts").after(box);
+  }
+  box.textContent = "";
+  const p = r.provenance;
+  if (!p) { box.hidden = true; return; }
+  let summary = "Nothing in the file declares it generated.";
+  if (p.generated === "verified") summary = `Declared generated, verified${p.generator ? ` (${p.generator})` : ""}: this decides the verdict.`;
+  else if (p.generated === "claimed") summary = `Metadata claims the file was generated${p.generator ? ` (${p.generator})` : ""}; such claims are easy to write and do not change the verdict.`;
+  if (p.c2pa) summary += ` Content Credentials (C2PA): ${p.c2pa}${p.c2pa === "valid" ? ", signer not checked against a trust list" : ""}.`;
+  box.append(el("h3", { text: "Provenance" }), el("p", { class: "explain", text: summary }));
+  if ((p.findings || []).length) {
+    const list = el("dl", { class: "facts" });
+    for (const f of p.findings) {
+      list.append(el("dt", { text: `${f.source} · ${f.key} (${f.trust})` }), el("dd", { text: `${f.value}: ${f.meaning}` }));
+    }
+    box.append(list);
+  }
+  for (const w of p.warnings || []) box.append(el("p", { class: "warning", text: `Warning: ${w}` }));
+  box.hidden = false;
 }
 
 function renderFaces(scan, r) {
