@@ -112,9 +112,9 @@ class Detector:
         path_str = str(path)
         started = time.perf_counter()
         timer = _Timer()
-        photo: list[np.ndarray] = []  # the photo's decoded picture, for the provenance stage
+        provenance: list[ProvenanceRecord] = []  # filled by _scan as soon as the stage has run
         try:
-            result = self._scan(path_str, timer, frame_transform, on_progress, photo)
+            result = self._scan(path_str, timer, frame_transform, on_progress, provenance)
         except (MediaError, DeepDetectorError) as exc:
             result = FileResult(path=path_str, verdict=Verdict.ERROR, error=str(exc))
         except MemoryError:
@@ -127,8 +127,10 @@ class Detector:
         if result.ok:
             result.reasons.append(model_reason(result.verdict, result.probability, result.threshold))
         if self.config.provenance:
-            with timer.stage("provenance"):
-                result.provenance = self._provenance(path_str, result, photo[0] if photo else None)
+            if not provenance:  # the file failed before the stage ran: read it for what it says anyway
+                with timer.stage("provenance"):
+                    provenance.append(self._provenance(path_str, None, None))
+            result.provenance = provenance[0]
             verdict, why = apply_provenance(result.verdict, result.provenance)
             if why is not None:
                 result.verdict = verdict
@@ -142,9 +144,8 @@ class Detector:
         for path in paths:
             yield self.scan(path)
 
-    def _provenance(self, path: str, result: FileResult, photo: np.ndarray | None) -> ProvenanceRecord:
+    def _provenance(self, path: str, kind: str | None, photo: np.ndarray | None) -> ProvenanceRecord:
         """The file's provenance record (never raises: a failure is a warning in the record)."""
-        kind = result.media.kind if result.media is not None else None
         try:
             return read_provenance(path, kind=kind, image=photo, max_image_pixels=self.config.max_image_pixels)
         except Exception as exc:  # read_provenance already contains each reader's failure; this is a last guard
@@ -152,10 +153,15 @@ class Detector:
 
     # ------------------------------------------------------------------------------------------
     def _scan(self, path: str, timer: _Timer, frame_transform: FrameTransform | None, on_progress: ProgressCallback | None,
-              photo: list[np.ndarray] | None = None) -> FileResult:
+              provenance: list[ProvenanceRecord] | None = None) -> FileResult:
         cfg = self.config
         with timer.stage("decode"):
             info, frames = open_media(path, cfg)
+        # provenance runs before any model call (onnxruntime's threads keep the cores busy for a while after one)
+        wants_provenance = cfg.provenance and provenance is not None
+        if wants_provenance and info.kind == "video":
+            with timer.stage("provenance"):
+                provenance.append(self._provenance(path, "video", None))  # type: ignore[union-attr]
         tracker = Tracker(iou_threshold=cfg.track_iou)
         find_faces = VideoFaceFinder(self.face_detector, cfg) if info.kind == "video" else (lambda im: detect_faces(self.face_detector, im, cfg))
         pending = _Pending(stills=self.stills is not None and info.kind == "image")
@@ -172,8 +178,9 @@ class Detector:
             if frame is None:
                 break
             image = frame.image
-            if photo is not None and info.kind == "image" and not photo:
-                photo.append(image)  # as decoded, before any transform
+            if wants_provenance and not provenance:  # a photo: its pixels as decoded, before any transform
+                with timer.stage("provenance"):
+                    provenance.append(self._provenance(path, info.kind, image))  # type: ignore[union-attr]
             if frame_transform is not None:
                 with timer.stage("transform"):
                     image = np.ascontiguousarray(frame_transform(image))

@@ -83,9 +83,10 @@ class Source:
         return _read_png_texts(self)
 
     @cached_property
-    def png_chunk_types(self) -> list[str]:
+    def png_exif(self) -> bytes | None:
+        """The PNG's eXIf chunk (raw TIFF-structured EXIF), if any."""
         self.png_texts  # noqa: B018 - the walk fills this
-        return self.__dict__.get("_png_types", [])
+        return self.__dict__.get("_png_exif")
 
     def rgb(self) -> np.ndarray | None:
         """The decoded picture (RGB uint8), decoding it now if the caller did not pass it."""
@@ -101,7 +102,6 @@ class Source:
 
 def _read_png_texts(src: Source) -> list[PngText]:
     texts: list[PngText] = []
-    types: list[str] = []
     with open(src.path, "rb") as fh:
         fh.seek(len(PNG_SIGNATURE))
         for n in range(MAX_PNG_CHUNKS + 1):
@@ -115,8 +115,11 @@ def _read_png_texts(src: Source) -> list[PngText]:
                 break
             length, ctype = struct.unpack(">I4s", header)
             name = ctype.decode("latin-1")
-            types.append(name)
-            if name in ("tEXt", "zTXt", "iTXt"):
+            if name == "eXIf" and length <= MAX_TEXT_BYTES and "_png_exif" not in src.__dict__:
+                data = fh.read(length)
+                fh.seek(4, os.SEEK_CUR)
+                src.__dict__["_png_exif"] = data
+            elif name in ("tEXt", "zTXt", "iTXt"):
                 if len(texts) >= MAX_TEXT_CHUNKS:
                     src.warn(f"PNG has more than {MAX_TEXT_CHUNKS} text chunks: the rest were not read")
                     fh.seek(length + 4, os.SEEK_CUR)
@@ -135,7 +138,6 @@ def _read_png_texts(src: Source) -> list[PngText]:
                 fh.seek(length + 4, os.SEEK_CUR)
             if name == "IEND":
                 break
-    src.__dict__["_png_types"] = types
     return texts
 
 

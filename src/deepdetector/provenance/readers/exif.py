@@ -51,14 +51,19 @@ class ExifReader(ProvenanceReader):
     def read(self, src: Source) -> list[Finding]:
         from PIL import Image, UnidentifiedImageError
 
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # Pillow warns about odd EXIF; a bad tag is simply not read
-                with Image.open(src.path) as img:
-                    exif = img.getexif()
-                    sub = exif.get_ifd(EXIF_IFD) if exif else {}
-        except UnidentifiedImageError:
-            raise Skip("not a picture Pillow can open") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns about odd EXIF; a bad tag is simply not read
+            if src.is_png:  # Pillow would decode the whole picture to look for eXIf after the pixels
+                exif = Image.Exif()
+                if src.png_exif:
+                    exif.load(src.png_exif)
+            else:
+                try:
+                    with Image.open(src.path) as img:
+                        exif = img.getexif()
+                except UnidentifiedImageError:
+                    raise Skip("not a picture Pillow can open") from None
+            sub = exif.get_ifd(EXIF_IFD) if exif else {}
         findings = []
         for table, tags in ((TAGS, exif), (EXIF_TAGS, sub)):
             for tag, (key, meaning) in table.items():

@@ -3,8 +3,10 @@
 When it runs (measured in ``benchmarks/bench_provenance.py``, docs/provenance.md): on photos whose
 sides are both multiples of 8 (Stable Diffusion's autoencoder only makes such sizes, and the mark
 does not survive resizing, which is what usually changes a size) and of at most
-:data:`MAX_PIXELS` pixels (the reference scripts make 512 to 1024 px pictures; larger pictures
-are skipped, with the reason in the record, to keep the stage within its time budget).
+:data:`MAX_PIXELS` pixels (the sizes the reference code makes: SD 1.x 512 px, SD 2.x 768 px, SDXL
+about one megapixel, 1024x1024 or 1536x640 and the buckets between). Larger pictures, a 1080p
+photo for one, are skipped with the reason in the record: decoding one costs about 2x the
+stage's 20 ms budget, and a picture that size is no reference-code output.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from deepdetector.provenance.source import Source
 from deepdetector.provenance.watermark import MIN_BIT_ACCURACY, PAYLOAD_GENERATORS, PAYLOADS, blocks_in, find_watermark
 from deepdetector.types import Finding
 
-MAX_PIXELS = 2048 * 1088
-"""Largest picture decoded (1080p and every size the reference scripts make fit under it)."""
+MAX_PIXELS = 1_100_000
+"""Largest picture decoded, in pixels: every size SD 1.x/2.x and SDXL's reference code makes fits."""
 
 
 @PROVENANCE_READERS.register("sd-watermark", description="Stable Diffusion invisible watermark (DWT-DCT), decoded")
