@@ -183,6 +183,18 @@ def test_watermark_found_on_lossless_file_and_not_on_clean_one(tmp_path, face_rg
     assert clean.generated is None and "sd-watermark" in clean.checked
 
 
+def test_match_threshold_is_the_binomial_tail():
+    import math
+
+    from deepdetector.provenance.watermark import MAX_CHANCE, min_matches
+
+    for n in (48, 136):
+        k = min_matches(n)
+        tail = lambda m: sum(math.comb(n, j) for j in range(m, n + 1)) / 2**n  # noqa: E731
+        assert tail(k) <= MAX_CHANCE < tail(k - 1)
+    assert (min_matches(136), min_matches(48)) == (96, 41)
+
+
 def test_watermark_reader_skips_sizes_stable_diffusion_does_not_make(tmp_path):
     rec = read_provenance(write_image(tmp_path / "odd.png", textured(300, 301)), kind="image")
     assert "multiples of 8" in rec.skipped["sd-watermark"]

@@ -30,8 +30,10 @@ def provenance_reason(record: ProvenanceRecord) -> str | None:
             parts.append(f"the {f.generator} invisible watermark was decoded ({f.value})")
         else:
             parts.append(f"{f.source} {f.key}: {f.value}")
-    unique = list(dict.fromkeys(parts))
-    return "provenance: " + "; ".join(unique) + " (verified offline; signer not checked against a trust list)" * any(f.source == "c2pa" for f in found)
+    text = "provenance: " + "; ".join(dict.fromkeys(parts))
+    if any(f.source == "c2pa" for f in found):
+        text += " (verified offline; signer not checked against a trust list)"
+    return text
 
 
 def apply_provenance(verdict: Verdict, record: ProvenanceRecord | None) -> tuple[Verdict, str | None]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from deepdetector.provenance.base import PROVENANCE_READERS, ProvenanceReader, Skip
 from deepdetector.provenance.source import Source
-from deepdetector.provenance.watermark import MIN_BIT_ACCURACY, PAYLOAD_GENERATORS, PAYLOADS, blocks_in, find_watermark
+from deepdetector.provenance.watermark import PAYLOAD_GENERATORS, PAYLOADS, blocks_in, find_watermark, min_matches
 from deepdetector.types import Finding
 
 MAX_PIXELS = 1_100_000
@@ -47,7 +47,8 @@ class SdWatermarkReader(ProvenanceReader):
             f"{match.bit_accuracy:.0%} of {len(PAYLOADS[match.payload])} bits",
             "verified",
             f"the invisible watermark {PAYLOAD_GENERATORS[match.payload]}'s reference code embeds in every picture it makes, "
-            f"decoded ({match.bit_accuracy:.0%} of its bits match; a match needs {MIN_BIT_ACCURACY:.0%}, a chance match is below one in a billion)",
+            f"decoded ({match.bit_accuracy:.0%} of its bits match; a match needs {min_matches(len(PAYLOADS[match.payload]))} of "
+            f"{len(PAYLOADS[match.payload])}, which random bits reach with probability below one in a million)",
             declares="generated", generator=PAYLOAD_GENERATORS[match.payload],
         )]
 
