@@ -77,12 +77,21 @@ def encoded(rgb: np.ndarray, fmt: str, **kwargs) -> bytes:
 
 def sign_c2pa(path: Path, rgb: np.ndarray, fmt: str = "JPEG", manifest: dict | None = None) -> Path:
     """Write ``rgb`` as ``fmt`` with a C2PA manifest signed by the test certificate."""
+    mime = {"JPEG": "image/jpeg", "PNG": "image/png"}[fmt]
+    return _sign(path, encoded(rgb, fmt), mime, manifest)
+
+
+def sign_c2pa_video(path: Path, video: Path, manifest: dict | None = None) -> Path:
+    """Write ``video`` (an MP4) to ``path`` with a C2PA manifest signed by the test certificate."""
+    return _sign(path, video.read_bytes(), "video/mp4", manifest)
+
+
+def _sign(path: Path, data: bytes, mime: str, manifest: dict | None) -> Path:
     import c2pa
 
     chain, key = signer_pem()
     signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, chain, key, None))
-    mime = {"JPEG": "image/jpeg", "PNG": "image/png"}[fmt]
-    source, out = io.BytesIO(encoded(rgb, fmt)), io.BytesIO()
+    source, out = io.BytesIO(data), io.BytesIO()
     with c2pa.Builder(manifest or c2pa_manifest()) as builder:
         builder.sign(signer, mime, source, out)
     path.write_bytes(out.getvalue())

@@ -19,7 +19,7 @@ from deepdetector.types import Finding, ProvenanceRecord
 from deepdetector.verdict.provenance import apply_provenance
 from tests.media_factory import blank_photo, write_image, write_video
 from tests.provenance_factory import (
-    c2pa_manifest, encoded, jpeg_with_exif, jpeg_with_xmp, png_chunk, png_with_raw_chunks, png_with_text, sign_c2pa,
+    c2pa_manifest, encoded, jpeg_with_exif, jpeg_with_xmp, png_chunk, png_with_raw_chunks, png_with_text, sign_c2pa, sign_c2pa_video,
     textured, watermark, xmp_packet,
 )
 
@@ -278,6 +278,21 @@ def test_verified_declaration_makes_a_faceless_file_fake_with_its_reason(detecto
     off = Detector(ScanConfig(model_path=detector.config.model_path, provenance=False)).scan(path)
     assert off.verdict is Verdict.NO_FACE and off.provenance is None and "provenance" not in off.timings
     validate_json(to_json([off]))
+
+
+def test_signed_video_is_fake_by_provenance_and_an_edited_one_is_not(detector, tmp_path):
+    clip = write_video(tmp_path / "clip.mp4", n_frames=6, size=(160, 120), face=False)
+    signed = sign_c2pa_video(tmp_path / "signed.mp4", clip)
+    res = detector.scan(signed)
+    assert res.media.kind == "video" and res.verdict is Verdict.FAKE and res.provenance.c2pa == "valid"
+    assert res.reasons[0].startswith("provenance: a valid C2PA manifest")
+    data = bytearray(signed.read_bytes())
+    mdat = data.find(b"mdat")
+    data[mdat + 200] ^= 0xFF  # a byte of the coded pictures changed after signing
+    (tmp_path / "edited.mp4").write_bytes(bytes(data))
+    edited = detector.scan(tmp_path / "edited.mp4")
+    assert edited.provenance.c2pa == "invalid" and not edited.provenance.verified_generated
+    assert edited.verdict in (Verdict.NO_FACE, Verdict.ERROR)  # no face in the clip: nothing else can make it fake
 
 
 def test_claims_do_not_move_the_face_models_verdict(tmp_path, tiny_model_dir, face_rgb):
