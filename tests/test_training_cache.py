@@ -156,3 +156,25 @@ def test_a_file_gone_before_the_build_is_counted_and_the_others_are_cached(tmp_p
     assert stats["done"] == 2 and stats["failed"] == 1
     assert c.load(todo[0]) is None and "cannot read" in c.status(todo[0])["error"]
     assert c.load(items[0]) is not None
+
+
+def test_dense_landmarks_are_added_on_first_use_without_changing_keys_or_crops(tmp_path, items, counted):
+    c = FaceCache(tmp_path / "cache", CacheSettings(crop_size=288, video_frames=3))
+    c.build(items[:2], progress=False)
+    before = c.load(items[0])
+    key = c.key(items[0])
+    assert before.mesh is None  # not computed until asked for
+    with_mesh = c.load(items[0], mesh=True)
+    assert with_mesh.mesh.shape == (1, 468, 2) and np.isfinite(with_mesh.mesh).all()
+    # the mesh sits on the face: the eyes' centres near the detector's eye landmarks (crop coordinates)
+    from deepdetector.landmarks import topology as mesh
+
+    eyes = np.stack([with_mesh.mesh[0, list(mesh.RIGHT_EYE)].mean(0), with_mesh.mesh[0, list(mesh.LEFT_EYE)].mean(0)])
+    eye_distance = np.linalg.norm(with_mesh.landmarks[0, 1] - with_mesh.landmarks[0, 0])
+    assert np.linalg.norm(eyes - with_mesh.landmarks[0, :2], axis=1).max() < 0.2 * eye_distance
+    # stored: a new reader gets it from the file, the key and crops are unchanged, nothing was re-extracted
+    again = FaceCache(tmp_path / "cache", CacheSettings(crop_size=288, video_frames=3))
+    reread = again.load(items[0])
+    assert again.key(items[0]) == key and np.array_equal(reread.crops, before.crops)
+    assert reread.mesh is not None and np.allclose(reread.mesh, with_mesh.mesh)
+    assert counted.count(str(items[0].path)) == 1

@@ -21,6 +21,11 @@ from deepdetector.errors import ConfigError, DeepDetectorError, MediaError
 from deepdetector.faces import crop_face
 from deepdetector.faces.detect import VideoFaceFinder, detect_faces, detector_from_config
 from deepdetector.faces.tracking import Tracker
+from deepdetector.evidence import WindowFollower, measure_cues
+from deepdetector.evidence.fusion import DEFAULT_PATH as FUSION_PATH
+from deepdetector.evidence.fusion import FACE_INPUT as FUSED_FACE_INPUT
+from deepdetector.evidence.fusion import FusionModel
+from deepdetector.landmarks import create_landmarker
 from deepdetector.media import open_media
 from deepdetector.model import FaceClassifier, ModelCard
 from deepdetector.model.stills import HEAD as STILLS_HEAD
@@ -83,6 +88,11 @@ class Detector:
         stills_path = stills_card_path(self.classifier.card) if config.stills else None
         self.stills = StillsModel(stills_path, threads=config.threads) if stills_path is not None else None
         self.face_detector = detector_from_config(config)
+        self.landmarker = create_landmarker(config.landmarks, threads=config.threads) if config.landmarks else None
+        # videos: the face classifier's score and the cues fused into the file's probability (evidence/fusion.py)
+        self.fusion = FusionModel.load(FUSION_PATH) if config.cues and self.landmarker is not None and FUSION_PATH.is_file() else None
+        if self.fusion is not None and self.fusion.extra.get("classifier_sha256") != self.card.sha256:
+            self.fusion = None  # fitted on another face classifier's scores: the cues are reported, not fused
         self.margin = config.margin if config.margin is not None else self.classifier.card.margin
         # --threshold applies to every media type; otherwise the card's per-media thresholds
         # (a card naming a stills model may keep the thresholds fitted for the classifier alone, used with stills=False)
@@ -122,6 +132,8 @@ class Detector:
         except Exception as exc:  # a broken file must never stop a batch; report it as an error entry
             result = FileResult(path=path_str, verdict=Verdict.ERROR, error=f"could not analyse this file ({type(exc).__name__}: {exc})")
         result.model = self.model_label
+        if self.fusion is not None and result.evidence and result.evidence[0].name == FUSED_FACE_INPUT:
+            result.model += f" + {self.fusion.label}"
         if result.threshold is None:  # an unreadable file: its media type is unknown
             result.threshold = self.thresholds.for_media(result.media.kind if result.media else None)
         if result.ok:
@@ -156,7 +168,7 @@ class Detector:
               provenance: list[ProvenanceRecord] | None = None) -> FileResult:
         cfg = self.config
         with timer.stage("decode"):
-            info, frames = open_media(path, cfg)
+            info, frames = open_media(path, cfg, windows=cfg.cues and self.landmarker is not None)
         # provenance runs before any model call (onnxruntime's threads keep the cores busy for a while after one)
         wants_provenance = cfg.provenance and provenance is not None
         if wants_provenance and info.kind == "video":
@@ -170,6 +182,9 @@ class Detector:
         best: dict[int, tuple[float, int]] = {}  # track -> (probability, frame index) of its most suspicious face
         keyframes: dict[int, np.ndarray] = {}
         total = info.sampled_frames
+        follower = None
+        if info.kind == "video" and cfg.cues and self.landmarker is not None:
+            follower = WindowFollower(self.landmarker, lambda im: detect_faces(self.face_detector, im, cfg), cfg.min_face_size)
 
         iterator = iter(frames)
         while True:
@@ -184,6 +199,11 @@ class Detector:
             if frame_transform is not None:
                 with timer.stage("transform"):
                     image = np.ascontiguousarray(frame_transform(image))
+            if follower is not None and frame.window is not None:
+                with timer.stage("cues"):
+                    follower.add(frame.window, frame.timestamp, image)
+            if not frame.sampled:
+                continue  # a frame of a dense window only: evidence across frames, not judged by the classifier
             analysed.append((frame.index, frame.timestamp))
             with timer.stage("detect"):
                 found = find_faces(image)
@@ -204,11 +224,20 @@ class Detector:
         if not analysed:
             raise MediaError("no frame could be decoded from this file")
 
+        evidence = []
+        if follower is not None:
+            with timer.stage("cues"):
+                evidence = measure_cues(follower.windows())
         with timer.stage("verdict"):
             timeline = frame_timeline(faces, analysed)
             threshold = self.thresholds.for_media(info.kind)
             tracks = decide_tracks(faces, cfg.aggregation, threshold)
             verdict, probability, head_scores = decide_file(tracks, threshold, min_track_faces=2 if len(analysed) >= 4 else 1)
+            if follower is not None and self.fusion is not None and probability is not None:
+                # the file's probability becomes the fusion of the face classifier's score and the cues
+                probability, evidence = self.fusion.apply(probability, evidence)
+                threshold = cfg.threshold if cfg.threshold is not None else self.fusion.threshold
+                verdict = Verdict.FAKE if probability >= threshold else Verdict.REAL
         return FileResult(
             path=path,
             verdict=verdict,
@@ -220,6 +249,7 @@ class Detector:
             scores=head_scores,
             keyframes=keyframes,
             threshold=threshold,
+            evidence=evidence,
         )
 
     def _flush(self, pending: _Pending, faces: list[FaceResult], best: dict[int, tuple[float, int]], keyframes: dict[int, np.ndarray], timer: _Timer) -> None:
@@ -238,6 +268,10 @@ class Detector:
                     by_frame.setdefault(crop.frame_index, []).append(i)
                 for idx, members in by_frame.items():
                     generated[members] = self.stills.probabilities(pending.frames[idx], [pending.crops[i].face.box for i in members])
+        meshes = [None] * len(pending.crops)
+        if self.landmarker is not None:
+            with timer.stage("landmarks"):
+                meshes = self.landmarker.locate_many([(pending.frames[c.frame_index], c.face) for c in pending.crops])
         heads = self.classifier.head_names
         with timer.stage("explain"):
             for i, crop in enumerate(pending.crops):
@@ -261,6 +295,7 @@ class Detector:
                         probability=p,
                         scores=scores,
                         heatmap=heatmap,
+                        landmarks=None if meshes[i] is None else meshes[i].points,
                     )
                 )
                 previous = best.get(crop.track_id)

@@ -23,6 +23,7 @@ FRONT_ENDS = (
     "deepdetector.scan_cli",  # scan, demo, detectors, aggregations, info
     "deepdetector.training.cli",  # train, synth, export
     "deepdetector.evaluation.cli",  # evaluate, robustness
+    "deepdetector.training.fusion_cli",  # fuse
     "deepdetector.web.cli",  # serve
     "deepdetector.batch.cli",  # batch
 )

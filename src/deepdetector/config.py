@@ -83,6 +83,22 @@ class ScanConfig:
     threshold: float | None = None
     """Decision threshold on the calibrated probability; ``None`` uses the model card's."""
 
+    # --- landmarks and evidence across frames ----------------------------------------------
+    landmarks: str | None = "facemesh"
+    """Dense landmark model for each judged face (``deepdetector landmarks`` lists them; 468
+    FaceMesh points, about 4 ms a face); ``None`` skips them (and the cues that need them)."""
+    cues: bool = True
+    """Videos: follow the main face through dense windows of consecutive frames and measure
+    evidence across frames (eye and mouth motion, head pose, landmark jitter); see docs/evidence.md."""
+    window_seconds: float = 4.0
+    """Length of a dense window, in seconds (1 to 30); a shorter video is one window over all of it."""
+    window_fps: float = 15.0
+    """Frames per second taken inside a window (every k-th frame of the native rate; 2 to 60)."""
+    window_spacing: float = 20.0
+    """Long videos get one window per this many seconds (5 to 3600) ..."""
+    max_windows: int = 3
+    """... and at most this many (1 to 10)."""
+
     # --- explanation -----------------------------------------------------------------------
     heatmaps: bool = True
     """Compute a class-activation heatmap per face."""
@@ -118,6 +134,17 @@ class ScanConfig:
             raise bad("threshold", self.threshold, "it is a probability of fake, from 0 to 1")
         if not isinstance(self.provenance, bool):
             raise bad("provenance", self.provenance, "it is on or off (True or False)")
+        for name, low, high in (("window_seconds", 1.0, 30.0), ("window_fps", 2.0, 60.0), ("window_spacing", 5.0, 3600.0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not (isinstance(value, (int, float)) and low <= value <= high):
+                raise bad(name, value, f"it must be from {low:g} to {high:g}")
+        if not whole(self.max_windows) or not 1 <= self.max_windows <= 10:
+            raise bad("max_windows", self.max_windows, "it must be a whole number from 1 to 10")
+        if self.landmarks is not None:
+            from deepdetector.landmarks import LANDMARKERS
+
+            if self.landmarks not in LANDMARKERS:
+                raise bad("landmarks", self.landmarks, f"the landmark models are {', '.join(LANDMARKERS.names())} (or none)")
         for name in ("detector_confidence", "track_iou"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):

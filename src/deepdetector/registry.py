@@ -79,6 +79,11 @@ class Registry(Generic[T]):
                 f"unknown {self.kind} {name!r}; available: {', '.join(self.names()) or 'none'}"
             ) from None
 
+    def entry(self, name: str) -> Entry[T]:
+        """The registration record (object, description, metadata) of ``name``."""
+        self.get(name)  # raises the usual error for an unknown name
+        return self._entries[name]
+
     def create(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Instantiate (or call) the plugin registered under ``name``."""
         return self.get(name)(*args, **kwargs)  # type: ignore[operator]

@@ -109,6 +109,8 @@ def register(app: typer.Typer) -> None:
         threads: int = typer.Option(0, help="onnxruntime threads (0 = all cores)."),
         flip_tta: bool = typer.Option(False, "--flip-tta", help="Also classify mirrored faces and average."),
         stills: bool = typer.Option(True, "--stills/--no-stills", help="Photos: also run the model's generated-stills model (head 'generated')."),
+        landmarks: str = typer.Option("facemesh", help="Dense landmark model for each face ('none' skips landmarks and the cues that need them)."),
+        cues: bool = typer.Option(True, "--cues/--no-cues", help="Videos: measure evidence across frames (eyes, mouth, head motion) and fuse it into the score."),
         provenance: bool = typer.Option(True, "--provenance/--no-provenance", help="Read C2PA, XMP, EXIF, PNG generator text, the SD watermark and video tags; a verified declaration of generation makes the file fake."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No table or progress, only the files asked for."),
     ) -> None:
@@ -119,7 +121,8 @@ def register(app: typer.Typer) -> None:
         config = ScanConfig(
             frames=frames, fps=fps, detector=detector, margin=margin, aggregation=aggregation,
             threshold=threshold, model_path=model, threads=threads, flip_tta=flip_tta,
-            stills=stills, heatmaps=True, provenance=provenance,
+            stills=stills, heatmaps=True, landmarks=None if landmarks.lower() == "none" else landmarks, cues=cues,
+            provenance=provenance,
         )  # fmt: skip
         try:
             config.validate()

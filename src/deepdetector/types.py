@@ -110,6 +110,8 @@ class Frame:
     index: int  # frame number in the source (0 for a still image)
     timestamp: float | None  # seconds from the start (None for a still image)
     image: np.ndarray  # RGB uint8 (H, W, 3)
+    sampled: bool = True  # one of the evenly spaced frames the face classifier judges
+    window: int | None = None  # the dense window (0, 1, ...) it belongs to, for evidence across frames
 
 
 @dataclass
@@ -177,6 +179,7 @@ class FaceResult:
     scores: dict[str, float] = field(default_factory=dict)  # per model head, e.g. {"swap": .., "synthetic": ..}
     heatmap: np.ndarray | None = None  # float32 (h, w) in [0, 1] over `region`; not serialised
     heatmap_file: str | None = None  # set by the report stage when a PNG was written
+    landmarks: np.ndarray | None = None  # (N, 3) dense landmarks in frame pixels (x, y, depth), when computed
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -189,6 +192,7 @@ class FaceResult:
             "probability": round(float(self.probability), 4),
             "scores": {k: round(float(v), 4) for k, v in self.scores.items()},
             "heatmap_file": self.heatmap_file,
+            "landmarks": None if self.landmarks is None else np.round(self.landmarks[:, :2].astype(np.float64), 1).tolist(),
         }
 
 
@@ -357,6 +361,7 @@ class FileResult:
     keyframes: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # frame index -> RGB frame kept for rendering; not serialised
     reasons: list[str] = field(default_factory=list)  # why the verdict is what it is, one sentence each (model, provenance)
     provenance: ProvenanceRecord | None = None  # None when the provenance stage was off (ScanConfig.provenance=False)
+    evidence: list[Any] = field(default_factory=list)  # videos: evidence.Cue records measured across frames
 
     @property
     def ok(self) -> bool:
@@ -375,6 +380,7 @@ class FileResult:
             "tracks": [t.to_dict() for t in self.tracks],
             "faces": [f.to_dict() for f in self.faces],
             "frames": [f.to_dict() for f in self.frames],
+            "evidence": [c.to_dict() for c in self.evidence],
             "timings": {k: round(float(v), 4) for k, v in self.timings.items()},
             "reasons": list(self.reasons),
             "provenance": None if self.provenance is None else self.provenance.to_dict(),

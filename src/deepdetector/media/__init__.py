@@ -47,13 +47,17 @@ def _check_file(path: str, config: ScanConfig) -> None:
         raise MediaError("no permission to read the file")
 
 
-def open_media(path: str | os.PathLike[str], config: ScanConfig | None = None) -> tuple[MediaInfo, Iterator[Frame]]:
+def open_media(path: str | os.PathLike[str], config: ScanConfig | None = None, windows: bool = False) -> tuple[MediaInfo, Iterator[Frame]]:
     """Open ``path`` and return what it is and an iterator over the frames to analyse.
 
     A still image gives one frame (decoded now, EXIF orientation applied). A video gives
     ``config.frames`` evenly spaced frames (or ``config.fps`` per second, at most
     ``config.max_frames``), decoded as the iterator is consumed; ``info.sampled_frames`` holds the
     planned count and is corrected to the count actually produced when the iterator finishes.
+
+    With ``windows``, a video also gives the frames of its dense windows (contiguous stretches for
+    evidence across frames, ``config.window_seconds`` ...), marked ``Frame.window``; frames of the
+    even sample have ``Frame.sampled`` True.
 
     Raises :class:`MediaError` for anything that cannot be read as an image or video.
     """
@@ -67,11 +71,11 @@ def open_media(path: str | os.PathLike[str], config: ScanConfig | None = None) -
                 # FFmpeg decodes GIF/APNG about 4x faster than Pillow, which composites every frame
                 # on each seek; Pillow stays the fallback (and reads animated WebP, which FFmpeg cannot).
                 try:
-                    result = read_video(path_str, config)
+                    result = read_video(path_str, config, windows)
                     img.close()
                     return result
                 except MediaError:
                     pass
             return read_animation(img, path_str, config)
         return read_still(img, path_str, config)
-    return read_video(path_str, config)
+    return read_video(path_str, config, windows)

@@ -38,3 +38,28 @@ def sample_indices(total_frames: int, count: int) -> list[int]:
     # distinct by construction: the spacing is >= 1 frame because count < total_frames, and
     # floor(x + 0.5) (unlike Python's round-half-to-even) maps points >= 1 apart to distinct integers
     return [int(np.floor(p + 0.5)) for p in positions]
+
+
+def window_indices(total_frames: int, rate: float | None, config: ScanConfig) -> list[list[int]]:
+    """Frame positions of the dense windows of a video: contiguous stretches for evidence across
+    frames (landmark motion, blinks), beside the evenly spaced samples the face classifier judges.
+
+    Each window lasts ``config.window_seconds`` at most (a shorter video is one window over all of
+    it), taking every k-th frame so that the rate is at most ``config.window_fps``. A video gets one
+    window per ``config.window_spacing`` seconds, at most ``config.max_windows``, centred in equal
+    parts of the video. Empty when windows are off (``config.cues`` False) or the rate is unknown.
+    """
+    if not config.cues or total_frames <= 1 or not rate or rate <= 0:
+        return []
+    step = max(1, int(round(rate / config.window_fps)))
+    length = max(2, int(round(config.window_seconds * rate)))  # frames a window spans, at the native rate
+    duration = total_frames / rate
+    n = max(1, min(config.max_windows, int(duration // config.window_spacing) + 1))
+    if length >= total_frames:
+        return [list(range(0, total_frames, step))]
+    windows = []
+    for k in range(n):
+        centre = (k + 0.5) * total_frames / n
+        start = int(min(max(0, round(centre - length / 2)), total_frames - length))
+        windows.append(list(range(start, start + length, step)))
+    return windows

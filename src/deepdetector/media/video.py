@@ -31,7 +31,7 @@ import numpy as np
 
 from deepdetector.config import ScanConfig
 from deepdetector.errors import MediaError
-from deepdetector.media.sampling import sample_count, sample_indices
+from deepdetector.media.sampling import sample_count, sample_indices, window_indices
 from deepdetector.types import Frame, MediaInfo
 
 # Containers FFmpeg opens that are not videos a person would scan.
@@ -111,9 +111,10 @@ def _to_rgb(frame: av.VideoFrame) -> np.ndarray:
 class VideoSampler:
     """Plans and decodes the sampled frames of one video file."""
 
-    def __init__(self, path: str, config: ScanConfig):
+    def __init__(self, path: str, config: ScanConfig, windows: bool = False):
         self.path = path
         self.config = config
+        self.with_windows = windows  # also decode the dense windows (evidence across frames)
         self.decoded_packets = 0  # packets sent to the decoder by the last frames() pass (benchmarks, tests)
         container = _open_container(path)
         try:
@@ -163,7 +164,11 @@ class VideoSampler:
             self.duration = self.total / self.rate if self.rate else None
         if self.rate is None and self.duration:
             self.rate = self.total / self.duration
-        self.indices = sample_indices(self.total, sample_count(self.total, self.duration, self.config))
+        self.sampled = sample_indices(self.total, sample_count(self.total, self.duration, self.config))
+        self.windows = window_indices(self.total, self.rate, self.config) if self.with_windows else []
+        self.window_of = {i: w for w, members in enumerate(self.windows) for i in members}
+        self._sampled_set = set(self.sampled)
+        self.indices = sorted(self._sampled_set | set(self.window_of))  # every frame to decode
         if self.exact:
             self.targets = [self.sorted_pts[i] for i in self.indices]
             decode_pos = {p.pts: i for i, p in enumerate(self.packets)}
@@ -192,12 +197,16 @@ class VideoSampler:
             duration=None if self.duration is None else round(self.duration, 3),
             fps=None if self.rate is None else round(self.rate, 3),
             frame_count=self.total,
-            sampled_frames=len(self.indices),
+            sampled_frames=len(self.sampled),
         )
 
     # -- decoding -------------------------------------------------------------------------------
     def _timestamp(self, pts: int) -> float:
         return round((pts - self.sorted_pts[0]) * float(self.time_base), 4)
+
+    def _frame(self, index: int, timestamp: float | None, frame: av.VideoFrame) -> Frame:
+        return Frame(index=index, timestamp=timestamp, image=_to_rgb(frame), sampled=index in self._sampled_set,
+                     window=self.window_of.get(index))  # fmt: skip
 
     def frames(self) -> Iterator[Frame]:
         """Decode the planned frames in order. Damaged packets are skipped; frames before damage are kept."""
@@ -236,7 +245,7 @@ class VideoSampler:
                 head += 1  # the decoder never produced it (corrupt): give up on it
             if head < len(pending) and pending[head] == frame.pts:
                 head += 1
-                yield Frame(index=bisect.bisect_left(self.sorted_pts, frame.pts), timestamp=self._timestamp(frame.pts), image=_to_rgb(frame))
+                yield self._frame(bisect.bisect_left(self.sorted_pts, frame.pts), self._timestamp(frame.pts), frame)
 
         try:
             for packet in container.demux(stream):
@@ -275,7 +284,7 @@ class VideoSampler:
             nonlocal n
             if n in wanted:
                 ts = round(n / self.rate, 4) if self.rate else None
-                yield Frame(index=n, timestamp=ts, image=_to_rgb(frame))
+                yield self._frame(n, ts, frame)
             n += 1
 
         try:
@@ -291,13 +300,16 @@ class VideoSampler:
                 yield from take(frame)
 
 
-def read_video(path: str, config: ScanConfig) -> tuple[MediaInfo, Iterator[Frame]]:
+def read_video(path: str, config: ScanConfig, windows: bool = False) -> tuple[MediaInfo, Iterator[Frame]]:
     """Open a video: the plan is made and the first sampled frame decoded now, the rest lazily.
+
+    With ``windows`` the frames of the dense windows (``config.window_seconds`` ...) come too,
+    marked with ``Frame.window`` (and ``Frame.sampled`` False unless also an even sample).
 
     Decoding the first frame up front means a file that opens but cannot be decoded fails here,
     with a :class:`MediaError`, rather than in the middle of a scan.
     """
-    sampler = VideoSampler(path, config)
+    sampler = VideoSampler(path, config, windows)
     info = sampler.info()
     frames = sampler.frames()
     try:
@@ -309,10 +321,10 @@ def read_video(path: str, config: ScanConfig) -> tuple[MediaInfo, Iterator[Frame
     info.width, info.height = first.image.shape[1], first.image.shape[0]  # upright size
 
     def counted() -> Iterator[Frame]:
-        done = 0
+        done = 0  # frames of the even sample (the frames of dense windows are extra)
         try:
             for frame in itertools.chain([first], frames):
-                done += 1
+                done += frame.sampled
                 yield frame
         finally:
             info.sampled_frames = done

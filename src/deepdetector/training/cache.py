@@ -4,7 +4,9 @@ Layout of ``cache_dir``::
 
     index.jsonl        one JSON line per finished file (appended as files finish: resumable)
     crops/<key>.npz    crops uint8 [N,S,S,3], landmarks float32 [N,5,2] and boxes float32 [N,4]
-                       (both in crop coordinates), frames int32 [N], confidence float32 [N]
+                       (both in crop coordinates), frames int32 [N], confidence float32 [N], and
+                       once asked for (``load(..., mesh=True)``) mesh float32 [N,468,2]: dense
+                       FaceMesh landmarks found in the crop, NaN where none
     contents.jsonl     remembered content fingerprints: path, size, modification time -> fingerprint
 
 Faces are found with the scanner's detector (``deepdetector.faces.create_detector``) and cut with
@@ -58,6 +60,7 @@ class CachedFaces:
     landmarks: np.ndarray  # float32 [N,5,2], crop coordinates
     boxes: np.ndarray  # float32 [N,4] x1,y1,x2,y2, crop coordinates
     frames: np.ndarray  # int32 [N]
+    mesh: np.ndarray | None = None  # float32 [N,468,2] dense landmarks, crop coordinates (NaN where none); see FaceCache.load
 
     def __len__(self) -> int:
         return int(self.crops.shape[0])
@@ -191,6 +194,26 @@ def extract_faces(item: MediaItem, detector, s: CacheSettings, frames: int) -> d
     }
 
 
+_LANDMARKER = None
+
+
+def dense_landmarks(crops: np.ndarray, boxes: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """FaceMesh points ``[N,468,2]`` (crop coordinates; NaN where the mesh could not be placed) of
+    cached crops, placed from each crop's cached box and 5 landmarks, as the scanner places them."""
+    global _LANDMARKER
+    from deepdetector.landmarks import MESH_POINTS, create_landmarker
+
+    if _LANDMARKER is None:
+        _LANDMARKER = create_landmarker("facemesh")
+    faces = [Face(box=Box(*map(float, b)), confidence=1.0, landmarks=lm) for b, lm in zip(boxes, landmarks)]
+    found = _LANDMARKER.locate_many(list(zip(crops, faces)))
+    out = np.full((len(crops), MESH_POINTS, 2), np.nan, np.float32)
+    for i, f in enumerate(found):
+        if f is not None:
+            out[i] = f.xy
+    return out
+
+
 class FaceCache:
     """Builds and reads the face cache in ``root`` (see the module docstring)."""
 
@@ -281,8 +304,12 @@ class FaceCache:
                 self._index[key] = rec
         return stats
 
-    def load(self, item: MediaItem, video_frames: int | None = None) -> CachedFaces | None:
-        """The cached faces of ``item`` (None when it is not cached, has no face or cannot be read)."""
+    def load(self, item: MediaItem, video_frames: int | None = None, mesh: bool = False) -> CachedFaces | None:
+        """The cached faces of ``item`` (None when it is not cached, has no face or cannot be read).
+
+        With ``mesh``, also their dense landmarks (:func:`dense_landmarks`): computed from the cached
+        crops the first time they are asked for and stored in the same file, so caches built before
+        landmarks existed keep their keys and crops, and gain the mesh on first use."""
         try:
             key = self.key(item, video_frames)
         except OSError:
@@ -290,8 +317,16 @@ class FaceCache:
         rec = self._index.get(key)
         if not rec or not rec.get("n"):
             return None
-        with np.load(self.root / "crops" / f"{key}.npz") as z:
-            return CachedFaces(item, z["crops"], z["landmarks"], z["boxes"], z["frames"])
+        file = self.root / "crops" / f"{key}.npz"
+        with np.load(file) as z:
+            arrays = {name: z[name] for name in z.files}
+        faces = CachedFaces(item, arrays["crops"], arrays["landmarks"], arrays["boxes"], arrays["frames"], arrays.get("mesh"))
+        if mesh and faces.mesh is None:
+            faces.mesh = arrays["mesh"] = dense_landmarks(faces.crops, faces.boxes, faces.landmarks)
+            tmp = file.with_name(file.stem + ".tmp.npz")
+            np.savez(tmp, **arrays)
+            os.replace(tmp, file)
+        return faces
 
     def status(self, item: MediaItem, video_frames: int | None = None) -> dict | None:
         try:

@@ -1,0 +1,1 @@
+"""Landmark backends: each module registers one with ``@LANDMARKERS.register``."""
