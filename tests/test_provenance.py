@@ -183,6 +183,18 @@ def test_watermark_found_on_lossless_file_and_not_on_clean_one(tmp_path, face_rg
     assert clean.generated is None and "sd-watermark" in clean.checked
 
 
+def test_soft_reading_weighs_blocks_by_their_margin():
+    from deepdetector.provenance.watermark import decode_soft
+
+    payload = PAYLOADS["SDXL"]
+    signs = np.where(payload, 1.0, -1.0)
+    # per bit: two blocks near the boundary voting wrong (score -+0.1 each), one clear block voting right (+-0.9):
+    # the hard majority gets every bit wrong, the soft reading every bit right
+    scores = np.concatenate([-0.1 * signs, -0.1 * signs, 0.9 * signs])
+    hard = decode_bits(scores > 0, len(payload))
+    assert not np.any(hard == payload) and np.array_equal(decode_soft(scores, len(payload)), payload)
+
+
 def test_match_threshold_is_the_binomial_tail():
     import math
 

@@ -14,11 +14,13 @@ and opencv-python as dependencies, so this project decodes the mark itself; the 
 3. cut LL into 4x4 blocks in row-major order; block ``k`` carries bit ``k mod L`` (L = payload length);
 4. in each block take the coefficient of largest magnitude other than the first (the encoder moved
    it to ``(floor(|v| / 36) + 0.25 + 0.5 * bit) * 36``): the bit is 1 when ``|v| mod 36 > 18``;
-5. a payload bit is the majority over its blocks (mean above 127/255, as the package does).
+5. a payload bit is the majority over its blocks (mean above 127/255, as the package does); a
+   second, soft reading weighs each block by how far its value sits from the decision boundary
+   (blocks near it carry little), which finds more marks in lossless copies (measured).
 
-The decoded bits are compared with each known payload; a match needs so many right bits that
-independent random bits would reach them with probability at most :data:`MAX_CHANCE` (one in a
-million): 96 of SD's 136 bits (71 %), 41 of SDXL's 48 (85 %); see :func:`min_matches`. The mark is
+The decoded bits (hard and soft, both channel orders) are compared with each known payload; a
+match needs so many right bits that independent random bits would reach them with probability at
+most :data:`MAX_CHANCE` (one in a million per comparison, 8 comparisons per picture): 96 of SD's 136 bits (71 %), 41 of SDXL's 48 (85 %); see :func:`min_matches`. The mark is
 weak (measured in docs/experiments/2026-12-06-provenance.md): even a lossless copy of a marked
 photo decodes below that for some pictures, and JPEG, resizing and crops erase it. An absent mark
 proves nothing.
@@ -66,6 +68,7 @@ class WatermarkMatch:
     payload: str  # a key of PAYLOADS
     bit_accuracy: float  # share of the payload's bits decoded right
     channel_order: str  # "bgr" (reference scripts) or "rgb" (diffusers)
+    method: str = "hard"  # "hard" (the package's majority of block bits) or "soft" (blocks weighted by their margin)
 
 
 def haar_ll(channel: np.ndarray) -> np.ndarray:
@@ -110,13 +113,21 @@ def _infer(blocks: np.ndarray, scale: float) -> np.ndarray:
 
 
 def block_bits(bgr: np.ndarray, code: int = cv2.COLOR_BGR2YUV) -> np.ndarray:
+    """One bit per 4x4 block (see :func:`block_decisions`)."""
+    return block_decisions(bgr, code)[0]
+
+
+def block_decisions(bgr: np.ndarray, code: int = cv2.COLOR_BGR2YUV) -> tuple[np.ndarray, np.ndarray]:
     """One bit per 4x4 block of the U channel's Haar LL band, in the encoder's order (bool array).
 
     Worked in integers (LL = s / 2 with s the sum of a 2x2 pixel block, so ``|LL| mod 36 > 18`` is
     ``|s| mod 72 > 36``), which is 4x faster than floats on a 1080p picture. The package decodes
     with PyWavelets' float transform, whose rounding decides blocks whose value sits exactly on a
     boundary (``|s| mod 72`` of 0 or 36); those few blocks are decoded again in float exactly as it
-    does, so the bits equal the package's."""
+    does, so the bits equal the package's.
+
+    Also returns a soft score per block in [-1, 1]: ``-sin(2 pi (|LL| mod 36) / 36)``, -1 at 9 (where
+    the encoder puts a 0), +1 at 27 (a 1), 0 on the boundaries where the hard bit is a coin toss."""
     u = u_channel(bgr, code)
     ll2 = haar_ll_doubled(u)
     nr, nc = ll2.shape[0] // BLOCK, ll2.shape[1] // BLOCK
@@ -132,7 +143,8 @@ def block_bits(bgr: np.ndarray, code: int = cv2.COLOR_BGR2YUV) -> np.ndarray:
         pixels = u[: nr * side, : nc * side].reshape(nr, side, nc, side).transpose(0, 2, 1, 3)
         exact = _haar_ll_float(pixels[edge // nc, edge % nc]).reshape(len(edge), BLOCK * BLOCK)
         bits[edge] = _infer(exact, SCALE)
-    return bits
+    soft = -np.sin(np.pi * rest / SCALE)
+    return bits, soft
 
 
 def decode_bits(block_bits_: np.ndarray, length: int) -> np.ndarray:
@@ -141,6 +153,12 @@ def decode_bits(block_bits_: np.ndarray, length: int) -> np.ndarray:
     ones = np.bincount(index, weights=block_bits_.astype(np.float64), minlength=length)
     count = np.bincount(index, minlength=length)
     return ones / np.maximum(count, 1) * 255 > 127
+
+
+def decode_soft(scores: np.ndarray, length: int) -> np.ndarray:
+    """The ``length`` payload bits from soft scores: the sign of their sum over each bit's blocks."""
+    index = np.arange(len(scores)) % length
+    return np.bincount(index, weights=scores, minlength=length) > 0
 
 
 def blocks_in(width: int, height: int) -> int:
@@ -158,13 +176,14 @@ def find_watermark(rgb: np.ndarray, min_repeats: int = 2) -> tuple[WatermarkMatc
     n_blocks = blocks_in(rgb.shape[1], rgb.shape[0])
     # the reference scripts mark the BGR picture (read here as RGB2YUV of the RGB array); diffusers marks RGB as if BGR
     for order, code in (("bgr", cv2.COLOR_RGB2YUV), ("rgb", cv2.COLOR_BGR2YUV)):
-        bits = block_bits(rgb, code)
+        bits, soft = block_decisions(rgb, code)
         for name, payload in PAYLOADS.items():
             if n_blocks < min_repeats * len(payload):
                 continue
-            right = int(np.sum(decode_bits(bits, len(payload)) == payload))
-            accuracy = right / len(payload)
-            best[name] = max(best.get(name, 0.0), accuracy)
-            if right >= min_matches(len(payload)) and (match is None or accuracy > match.bit_accuracy):
-                match = WatermarkMatch(name, accuracy, order)
+            for method, decoded in (("hard", decode_bits(bits, len(payload))), ("soft", decode_soft(soft, len(payload)))):
+                right = int(np.sum(decoded == payload))
+                accuracy = right / len(payload)
+                best[name] = max(best.get(name, 0.0), accuracy)
+                if right >= min_matches(len(payload)) and (match is None or accuracy > match.bit_accuracy):
+                    match = WatermarkMatch(name, accuracy, order, method)
     return match, best
