@@ -6,7 +6,7 @@ does not survive resizing, which is what usually changes a size) and of at most
 :data:`MAX_PIXELS` pixels (the sizes the reference code makes: SD 1.x 512 px, SD 2.x 768 px, SDXL
 about one megapixel, 1024x1024 or 1536x640 and the buckets between). Larger pictures, a 1080p
 photo for one, are skipped with the reason in the record: decoding a 1080p picture alone takes
-about the stage's whole 20 ms budget, and a picture that size is no reference-code output.
+most of the stage's 20 ms budget, and a picture that size is no reference-code output.
 """
 
 from __future__ import annotations
