@@ -383,3 +383,15 @@ def test_scan_command_reports_provenance_and_can_turn_it_off(tiny_model_dir, tmp
     assert off.exit_code == 0, off.output
     doc = json.loads((tmp_path / "off.json").read_text())
     assert doc["results"][0]["verdict"] == "no_face" and doc["results"][0]["provenance"] is None
+
+
+def test_terminal_table_names_the_provenance_reason(detector, tmp_path):
+    from rich.console import Console
+
+    from deepdetector.report import print_table
+
+    res = _decided(tmp_path, detector)
+    console = Console(record=True, width=200)
+    print_table([res], console)
+    text = console.export_text()
+    assert "provenance " in text and "a valid C2PA manifest declares it trainedAlgorithmicMedia" in text

@@ -65,7 +65,8 @@ def build_table(results: Iterable[FileResult]) -> Table:
 
 
 def print_table(results: Iterable[FileResult], console: Console | None = None) -> None:
-    """Print the results table, each error message, and a one-line summary (``4 files: 1 fake, 2 real, ...``)."""
+    """Print the results table, each error message, each verdict a verified provenance declaration
+    decided and each metadata claim of generation, and a one-line summary (``4 files: 1 fake, 2 real, ...``)."""
     results = list(results)
     console = console or Console()
     console.print(build_table(results))
@@ -74,6 +75,16 @@ def print_table(results: Iterable[FileResult], console: Console | None = None) -
             line = Text("error ", style="bold magenta")
             line.append(r.path)
             line.append(": " + r.error, style="magenta")
+            console.print(line)
+        elif r.reasons and r.reasons[0].startswith("provenance:"):  # the verdict came from a verified declaration
+            line = Text("provenance ", style="bold red")
+            line.append(r.path)
+            line.append(": " + r.reasons[0][len("provenance:"):].strip())
+            console.print(line)
+        elif r.provenance is not None and r.provenance.generated == "claimed":
+            line = Text("note ", style="bold")
+            line.append(r.path)
+            line.append(f": metadata claims it was generated ({r.provenance.generator or 'unnamed tool'}); claims do not change the verdict")
             console.print(line)
     counts = summary_counts(results)
     style = "bold red" if counts["fake"] else "bold"
