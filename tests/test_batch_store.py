@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from deepdetector.batch.output import record_to_result, write_output
+from deepdetector.batch.output import write_output
+from deepdetector.types import FileResult
 from deepdetector.batch.sources import SourceFile, iter_sources, stat_file, walk_folder
 from deepdetector.batch.store import JobStore, JobStoreError
 from deepdetector.batch.tasks import Task, Worker, hash_file
@@ -289,16 +290,22 @@ def test_bad_output_suffix(tmp_path):
 
 
 def test_record_round_trips_to_file_result():
-    from deepdetector.types import Box, FaceResult, MediaInfo, TrackResult
+    import numpy as np
 
+    from deepdetector.types import Box, Cue, FaceResult, MediaInfo, TrackResult
+
+    mesh = np.arange(468 * 3, dtype=np.float32).reshape(468, 3) / 7
     res = FileResult(
-        path="x.mp4", verdict=Verdict.FAKE, probability=0.7, threshold=0.5,
+        path="x.mp4", verdict=Verdict.FAKE, probability=0.7, threshold=0.5, face_threshold=0.34,
         media=MediaInfo(path="x.mp4", kind="video", width=64, height=48, fps=24.0, sampled_frames=2),
-        faces=[FaceResult(0, 0.0, 1, Box(1, 2, 30, 40), Box(0, 0, 50, 50), 0.9, 0.7, {"swap": 0.7})],
+        faces=[FaceResult(0, 0.0, 1, Box(1, 2, 30, 40), Box(0, 0, 50, 50), 0.9, 0.7, {"swap": 0.7}, landmarks=mesh)],
         tracks=[TrackResult(1, 0.7, Verdict.FAKE, 1, 0, 0, {"swap": 0.7})],
         scores={"swap": 0.7}, model="m v1", timings={"total": 0.5},
+        evidence=[Cue("face_classifier", 0.4, "its score", "probability", effect=0.2),
+                  Cue("mouth_jitter", 0.01, "lips", "eye dist.", real_range=(0.007, 0.026), effect=-0.1, words="w"),
+                  Cue("blinks_per_minute", None, "blinks", "/min", reason="too short")],
     )  # fmt: skip
-    assert record_to_result(res.to_dict()).to_dict() == res.to_dict()
+    assert FileResult.from_dict(res.to_dict()).to_dict() == res.to_dict()
 
 
 # --- the driver loop, with a stand-in engine (no model needed) --------------------------------

@@ -193,6 +193,7 @@ def test_csv_round_trips_with_the_right_columns(tmp_path):
     assert tuple(reader.fieldnames) == report.CSV_COLUMNS == (
         "path", "verdict", "probability", "threshold", "n_faces", "n_tracks", "frames",
         "swap_score", "synthetic_score", "generated_score", "face_classifier_probability", "evidence", "error", "seconds",
+        "provenance", "provenance_generator", "c2pa", "reasons",
     )  # fmt: skip
     assert [r["path"] for r in rows] == [r.path for r in results]
     img, vid, noface, err = rows

@@ -30,11 +30,13 @@ from deepdetector.media import open_media
 from deepdetector.model import FaceClassifier, ModelCard
 from deepdetector.model.stills import HEAD as STILLS_HEAD
 from deepdetector.model.stills import StillsModel, stills_card_path
-from deepdetector.types import FaceCrop, FaceResult, FileResult, Frame, Thresholds, Verdict
+from deepdetector.provenance import read_provenance
+from deepdetector.types import FaceCrop, FaceResult, FileResult, Frame, ProvenanceRecord, Thresholds, Verdict
 from deepdetector.verdict import AGGREGATIONS
 from deepdetector.explanation import heatmap_from_cam
-from deepdetector.verdict.decide import decide_file, decide_tracks, face_probability, frame_timeline
+from deepdetector.verdict.decide import decide_file, decide_tracks, face_probability, frame_timeline, model_reason
 from deepdetector.verdict.explain import explain
+from deepdetector.verdict.provenance import apply_provenance
 
 FrameTransform = Callable[[np.ndarray], np.ndarray]
 ProgressCallback = Callable[[int, int], None]
@@ -122,8 +124,9 @@ class Detector:
         path_str = str(path)
         started = time.perf_counter()
         timer = _Timer()
+        provenance: list[ProvenanceRecord] = []  # filled by _scan as soon as the stage has run
         try:
-            result = self._scan(path_str, timer, frame_transform, on_progress)
+            result = self._scan(path_str, timer, frame_transform, on_progress, provenance)
         except (MediaError, DeepDetectorError) as exc:
             result = FileResult(path=path_str, verdict=Verdict.ERROR, error=str(exc))
         except MemoryError:
@@ -134,6 +137,17 @@ class Detector:
         if self.fusion is not None and result.evidence and result.evidence[0].name == FUSED_FACE_INPUT:
             result.model += f" + {self.fusion.label}"
         # an unreadable file keeps threshold None: no verdict used one
+        if result.ok:
+            result.reasons.append(model_reason(result.verdict, result.probability, result.threshold))
+        if self.config.provenance:
+            if not provenance:  # the file failed before the stage ran: read it for what it says anyway
+                with timer.stage("provenance"):
+                    provenance.append(self._provenance(path_str, None, None))
+            result.provenance = provenance[0]
+            verdict, why = apply_provenance(result.verdict, result.provenance)
+            if why is not None:
+                result.verdict = verdict
+                result.reasons.insert(0, why)
         result.explanation = explain(result, self.config.aggregation)
         timer.seconds["total"] = time.perf_counter() - started
         result.timings = timer.seconds
@@ -144,11 +158,24 @@ class Detector:
         for path in paths:
             yield self.scan(path)
 
+    def _provenance(self, path: str, kind: str | None, photo: np.ndarray | None) -> ProvenanceRecord:
+        """The file's provenance record (never raises: a failure is a warning in the record)."""
+        try:
+            return read_provenance(path, kind=kind, image=photo, max_image_pixels=self.config.max_image_pixels)
+        except Exception as exc:  # read_provenance already contains each reader's failure; this is a last guard
+            return ProvenanceRecord(warnings=[f"provenance not read ({type(exc).__name__}: {exc})"])
+
     # ------------------------------------------------------------------------------------------
-    def _scan(self, path: str, timer: _Timer, frame_transform: FrameTransform | None, on_progress: ProgressCallback | None) -> FileResult:
+    def _scan(self, path: str, timer: _Timer, frame_transform: FrameTransform | None, on_progress: ProgressCallback | None,
+              provenance: list[ProvenanceRecord] | None = None) -> FileResult:
         cfg = self.config
         with timer.stage("decode"):
             info, frames = open_media(path, cfg, windows=cfg.cues and self.landmarker is not None)
+        # provenance runs before any model call (onnxruntime's threads keep the cores busy for a while after one)
+        wants_provenance = cfg.provenance and provenance is not None
+        if wants_provenance and info.kind == "video":
+            with timer.stage("provenance"):
+                provenance.append(self._provenance(path, "video", None))  # type: ignore[union-attr]
         tracker = Tracker(iou_threshold=cfg.track_iou)
         find_faces = VideoFaceFinder(self.face_detector, cfg) if info.kind == "video" else (lambda im: detect_faces(self.face_detector, im, cfg))
         pending = _Pending(stills=self.stills is not None and info.kind == "image")
@@ -168,6 +195,9 @@ class Detector:
             if frame is None:
                 break
             image = frame.image
+            if wants_provenance and not provenance:  # a photo: its pixels as decoded, before any transform
+                with timer.stage("provenance"):
+                    provenance.append(self._provenance(path, info.kind, image))  # type: ignore[union-attr]
             if frame_transform is not None:
                 with timer.stage("transform"):
                     image = np.ascontiguousarray(frame_transform(image))

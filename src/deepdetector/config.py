@@ -77,6 +77,13 @@ class ScanConfig:
     """Photos: also run the generated-stills model the model card names (native-resolution face
     patches, head ``generated``); False judges photos with the face classifier's heads only."""
 
+    # --- provenance ------------------------------------------------------------------------
+    provenance: bool = True
+    """Read what the file says about its own origin (C2PA Content Credentials, IPTC/XMP
+    DigitalSourceType, EXIF, PNG generator text, the Stable Diffusion watermark, video container
+    tags; docs/provenance.md). A *verified* declaration of generation makes the verdict ``fake``
+    with that reason; metadata claims are shown and move nothing. False skips the stage."""
+
     # --- verdict ---------------------------------------------------------------------------
     aggregation: str = "confident"
     """How face scores of a track become one score (``deepdetector aggregations`` lists them)."""
@@ -132,6 +139,8 @@ class ScanConfig:
                       "(smaller cuts the face off; the model was trained at its card's margin, 1.6 for the shipped one)")
         if self.threshold is not None and not (isinstance(self.threshold, (int, float)) and 0.0 <= self.threshold <= 1.0):
             raise bad("threshold", self.threshold, "it is a probability of fake, from 0 to 1")
+        if not isinstance(self.provenance, bool):
+            raise bad("provenance", self.provenance, "it is on or off (True or False)")
         for name, low, high in (("window_seconds", 1.0, 30.0), ("window_fps", 2.0, 60.0), ("window_spacing", 5.0, 3600.0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not (isinstance(value, (int, float)) and low <= value <= high):

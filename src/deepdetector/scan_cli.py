@@ -193,6 +193,7 @@ def register(app: typer.Typer) -> None:
         landmarks: str = typer.Option("facemesh", help="Dense landmark model for each face ('none' skips landmarks and the cues that need them)."),
         cues: bool = typer.Option(True, "--cues/--no-cues", help="Videos: measure evidence across frames (eyes, mouth, head motion) and fuse it into the score."),
         max_pixels: float = typer.Option(ScanConfig.max_image_pixels / 1e6, "--max-pixels", help="Refuse pictures larger than this many megapixels (decompression bombs); large JPEGs are decoded reduced first."),
+        provenance: bool = typer.Option(True, "--provenance/--no-provenance", help="Read C2PA, XMP, EXIF, PNG generator text, the SD watermark and video tags; a verified declaration of generation makes the file fake."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No table or progress, only the files asked for."),
     ) -> None:
         """Judge images and videos: verdict, calibrated probability, faces, timeline and heatmaps."""
@@ -204,6 +205,7 @@ def register(app: typer.Typer) -> None:
             threshold=threshold, model_path=model, threads=threads, flip_tta=flip_tta,
             stills=stills, heatmaps=True, landmarks=None if landmarks.lower() == "none" else landmarks, cues=cues,
             max_image_pixels=round(max_pixels * 1e6) if max_pixels > 0 else 0,
+            provenance=provenance,
         )  # fmt: skip
         try:
             config.validate()

@@ -240,6 +240,144 @@ class TrackResult:
         }
 
 
+TRUST_LEVELS = ("verified", "claimed")
+"""How much a provenance finding can be believed: ``verified`` (a signature or an embedded
+watermark was checked here, offline) or ``claimed`` (metadata anyone can write or strip)."""
+
+DECLARATIONS = ("generated", "captured", "edited")
+"""What a provenance finding says about the file's origin, when it says anything."""
+
+
+@dataclass
+class Finding:
+    """One fact read from a file's provenance data (see docs/provenance.md).
+
+    ``source`` names the reader (``c2pa``, ``xmp``, ``exif``, ``png-text``, ``sd-watermark``,
+    ``video-tags``), ``key`` the field inside it (e.g. ``digitalSourceType``, ``Software``),
+    ``value`` its text (shortened to a few hundred characters), ``trust`` one of
+    :data:`TRUST_LEVELS`, ``meaning`` one sentence for a reader, and ``declares`` one of
+    :data:`DECLARATIONS` when the finding states the file's origin, else None. ``generator`` names
+    the tool a ``generated`` declaration names, when it does.
+    """
+
+    source: str
+    key: str
+    value: str
+    trust: Literal["verified", "claimed"]
+    meaning: str = ""
+    declares: Literal["generated", "captured", "edited"] | None = None
+    generator: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "key": self.key,
+            "value": self.value,
+            "trust": self.trust,
+            "meaning": self.meaning,
+            "declares": self.declares,
+            "generator": self.generator,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Finding":
+        return cls(**{k: d.get(k) for k in ("source", "key", "value", "trust", "meaning", "declares", "generator")})
+
+
+@dataclass
+class ProvenanceRecord:
+    """What a file says about its own origin: every reader's findings and warnings, and a summary.
+
+    ``c2pa`` is the state of the file's Content Credentials: ``None`` (none found), ``"valid"``
+    (signature and hashes check; signer not looked up in any trust list), ``"trusted"`` (valid and
+    the signer chains to a configured trust anchor), ``"invalid"`` (broken or tampered: a warning,
+    never a declaration), ``"unreadable"`` (manifest data present but could not be parsed) or
+    ``"not_checked"`` (manifest data present, C2PA library not installed).
+    """
+
+    findings: list[Finding] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)  # readers that ran
+    skipped: dict[str, str] = field(default_factory=dict)  # reader -> why it did not run on this file
+    c2pa: str | None = None
+
+    @property
+    def generated(self) -> Literal["verified", "claimed"] | None:
+        """``verified`` when a verified finding declares the file generated, ``claimed`` when only
+        metadata does, else None."""
+        levels = {f.trust for f in self.findings if f.declares == "generated"}
+        return "verified" if "verified" in levels else ("claimed" if levels else None)
+
+    @property
+    def generator(self) -> str | None:
+        """The tool the strongest ``generated`` declaration names (verified ones first)."""
+        for trust in TRUST_LEVELS:
+            for f in self.findings:
+                if f.declares == "generated" and f.trust == trust and f.generator:
+                    return f.generator
+        return None
+
+    @property
+    def verified_generated(self) -> list[Finding]:
+        """The verified findings that declare the file generated (what the verdict policy acts on)."""
+        return [f for f in self.findings if f.declares == "generated" and f.trust == "verified"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "generated": self.generated,
+            "generator": self.generator,
+            "c2pa": self.c2pa,
+            "findings": [f.to_dict() for f in self.findings],
+            "warnings": list(self.warnings),
+            "checked": list(self.checked),
+            "skipped": dict(self.skipped),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ProvenanceRecord":
+        return cls(
+            findings=[Finding.from_dict(f) for f in d.get("findings") or []],
+            warnings=list(d.get("warnings") or []),
+            checked=list(d.get("checked") or []),
+            skipped=dict(d.get("skipped") or {}),
+            c2pa=d.get("c2pa"),
+        )
+
+
+@dataclass
+class Cue:
+    """One piece of evidence measured across the frames of a video (``deepdetector.evidence``),
+    or the face classifier's own video score when the file's probability fuses the two."""
+
+    name: str
+    value: float | None  # None: could not be measured (``reason`` says why)
+    description: str
+    unit: str = ""
+    reason: str | None = None
+    real_range: tuple[float, float] | None = None  # 5th-95th percentile over real training videos
+    effect: float | None = None  # how far it moved the fused score (log-odds), when fused
+    words: str | None = None  # a sentence for people, when it moved the score or stands out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "value": None if self.value is None else round(float(self.value), 4),
+            "unit": self.unit,
+            "description": self.description,
+            "real_range": None if self.real_range is None else [round(float(v), 4) for v in self.real_range],
+            "effect": None if self.effect is None else round(float(self.effect), 4),
+            "words": self.words,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Cue":
+        rng = d.get("real_range")
+        return cls(name=d["name"], value=d.get("value"), description=d.get("description", ""), unit=d.get("unit", ""),
+                   reason=d.get("reason"), real_range=None if rng is None else (float(rng[0]), float(rng[1])),
+                   effect=d.get("effect"), words=d.get("words"))  # fmt: skip
+
+
 @dataclass
 class FileResult:
     """Everything known about one scanned file. ``to_dict`` gives the documented JSON schema."""
@@ -259,7 +397,9 @@ class FileResult:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: decode, detect, classify, ...
     explanation: str | None = None  # how the verdict was reached, in sentences (deepdetector.verdict.explain)
     keyframes: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # frame index -> RGB frame kept for rendering; not serialised
-    evidence: list[Any] = field(default_factory=list)  # videos: evidence.Cue records measured across frames
+    reasons: list[str] = field(default_factory=list)  # why the verdict is what it is, one sentence each (model, provenance)
+    provenance: ProvenanceRecord | None = None  # None when the provenance stage was off (ScanConfig.provenance=False)
+    evidence: list[Cue] = field(default_factory=list)  # videos: evidence measured across frames (deepdetector.evidence)
 
     @property
     def ok(self) -> bool:
@@ -282,4 +422,45 @@ class FileResult:
             "frames": [f.to_dict() for f in self.frames],
             "evidence": [c.to_dict() for c in self.evidence],
             "timings": {k: round(float(v), 4) for k, v in self.timings.items()},
+            "reasons": list(self.reasons),
+            "provenance": None if self.provenance is None else self.provenance.to_dict(),
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "FileResult":
+        """Rebuild a result from its :meth:`to_dict` record (a batch store, a saved JSON report).
+        Heatmaps and key frames, which records do not carry, stay empty; landmarks come back as
+        (N, 2) points, the depth the record leaves out being lost."""
+        media = d.get("media")
+
+        def box(values: list[float]) -> Box:
+            return Box(*[float(v) for v in values])
+
+        faces = [
+            FaceResult(
+                frame_index=f["frame_index"], timestamp=f.get("timestamp"), track_id=f.get("track_id", 0), box=box(f["box"]),
+                region=box(f["region"]), detection_confidence=f.get("detection_confidence", 0.0), probability=f["probability"],
+                scores=dict(f.get("scores") or {}), heatmap_file=f.get("heatmap_file"),
+                landmarks=None if f.get("landmarks") is None else np.asarray(f["landmarks"], dtype=np.float32),
+            )
+            for f in d.get("faces") or []
+        ]  # fmt: skip
+        return cls(
+            path=d["path"],
+            verdict=Verdict(d["verdict"]),
+            probability=d.get("probability"),
+            threshold=d.get("threshold"),
+            face_threshold=d.get("face_threshold"),
+            media=None if media is None else MediaInfo(path=d["path"], **media),
+            faces=faces,
+            frames=[FrameResult(**f) for f in d.get("frames") or []],
+            tracks=[TrackResult(**{**t, "verdict": Verdict(t["verdict"])}) for t in d.get("tracks") or []],
+            scores=dict(d.get("scores") or {}),
+            error=d.get("error"),
+            explanation=d.get("explanation"),
+            model=d.get("model"),
+            timings=dict(d.get("timings") or {}),
+            evidence=[Cue.from_dict(c) for c in d.get("evidence") or []],
+            reasons=list(d.get("reasons") or []),
+            provenance=None if d.get("provenance") is None else ProvenanceRecord.from_dict(d["provenance"]),
+        )

@@ -106,6 +106,7 @@ def register(app: typer.Typer) -> None:
         detector: str = typer.Option(ScanConfig.detector, help="Face detector backend (see `deepdetector detectors`)."),
         model: Optional[Path] = typer.Option(None, help="Model folder or model_card.json (default: the shipped model)."),
         threads: int = typer.Option(1, help="Threads per worker (onnxruntime, OpenCV, OpenMP)."),
+        provenance: bool = typer.Option(True, "--provenance/--no-provenance", help="Read C2PA, XMP, EXIF, PNG generator text, the SD watermark and video tags (docs/provenance.md)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
     ) -> None:
         """Scan a whole archive: resumable (rerun the same command after an interruption), identical files scanned once, on local processes or Ray."""
@@ -125,7 +126,7 @@ def register(app: typer.Typer) -> None:
             workers=workers,
             address=address,
             min_score=min_score,
-            config=ScanConfig(frames=frames, detector=detector, model_path=model, threads=threads),
+            config=ScanConfig(frames=frames, detector=detector, model_path=model, threads=threads, provenance=provenance),
         )
         progress, on_progress = _progress_display(quiet)
         try:

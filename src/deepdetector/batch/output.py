@@ -6,7 +6,8 @@ reader never sees half an output.
 
 - ``.jsonl``: one ``FileResult.to_dict()`` record per line, plus ``"hash"`` (the content hash).
 - ``.csv``: the columns of ``deepdetector scan --csv`` (the report stage's CSV writer).
-- ``.parquet``: flat columns for filtering (path, hash, verdict, probability, ...), per-head
+- ``.parquet``: flat columns for filtering (path, hash, verdict, probability, ..., provenance:
+  ``generated`` verified/claimed, its generator, the C2PA state), per-head
   ``scores`` as a map, and ``result``: the full JSON record (requires the ``batch`` extra: pyarrow).
 """
 
@@ -20,7 +21,7 @@ from typing import Any
 
 from deepdetector.batch.store import JobStore, Row
 from deepdetector.errors import ConfigError, DeepDetectorError
-from deepdetector.types import Box, FaceResult, FileResult, FrameResult, MediaInfo, TrackResult, Verdict
+from deepdetector.types import FileResult
 
 FORMATS = (".jsonl", ".csv", ".parquet")
 PARQUET_PAGE = 2000
@@ -89,7 +90,7 @@ def _write_csv(rows: Iterator[Row], path: Path) -> int:
     def results() -> Iterator[FileResult]:
         for row in rows:
             count[0] += 1
-            yield record_to_result(row.result)
+            yield FileResult.from_dict(row.result)
 
     write_csv(results(), path)
     return count[0]
@@ -125,6 +126,9 @@ def _parquet_columns(row: Row) -> dict[str, Any]:
         "n_tracks": len(r.get("tracks") or []),
         "scores": list((r.get("scores") or {}).items()),
         "seconds": (r.get("timings") or {}).get("total"),
+        "provenance": (r.get("provenance") or {}).get("generated"),
+        "provenance_generator": (r.get("provenance") or {}).get("generator"),
+        "c2pa": (r.get("provenance") or {}).get("c2pa"),
         "result": json.dumps(r, ensure_ascii=False),
     }
 
@@ -150,6 +154,9 @@ def parquet_schema():
             ("n_tracks", pa.int64()),
             ("scores", pa.map_(pa.string(), pa.float64())),
             ("seconds", pa.float64()),
+            ("provenance", pa.string()),
+            ("provenance_generator", pa.string()),
+            ("c2pa", pa.string()),
             ("result", pa.string()),
         ]
     )
@@ -173,42 +180,3 @@ def _write_parquet(rows: Iterator[Row], path: Path) -> int:
             writer.write_table(pa.Table.from_pylist(page, schema=schema))
             n += len(page)
     return n
-
-
-# --- records back to objects -----------------------------------------------------------------
-def _box(values: list[float]) -> Box:
-    return Box(*[float(v) for v in values])
-
-
-def record_to_result(d: dict[str, Any]) -> FileResult:
-    """Rebuild a :class:`FileResult` from its ``to_dict()`` record (heatmaps and key frames, which
-    records do not carry, stay empty)."""
-    media = d.get("media")
-    return FileResult(
-        path=d["path"],
-        verdict=Verdict(d["verdict"]),
-        probability=d.get("probability"),
-        threshold=d.get("threshold"),
-        media=None if media is None else MediaInfo(path=d["path"], **media),
-        faces=[
-            FaceResult(
-                frame_index=f["frame_index"],
-                timestamp=f.get("timestamp"),
-                track_id=f.get("track_id", 0),
-                box=_box(f["box"]),
-                region=_box(f["region"]),
-                detection_confidence=f.get("detection_confidence", 0.0),
-                probability=f["probability"],
-                scores=dict(f.get("scores") or {}),
-                heatmap_file=f.get("heatmap_file"),
-            )
-            for f in d.get("faces") or []
-        ],
-        frames=[FrameResult(**f) for f in d.get("frames") or []],
-        tracks=[TrackResult(**{**t, "verdict": Verdict(t["verdict"])}) for t in d.get("tracks") or []],
-        scores=dict(d.get("scores") or {}),
-        error=d.get("error"),
-        explanation=d.get("explanation"),
-        model=d.get("model"),
-        timings=dict(d.get("timings") or {}),
-    )

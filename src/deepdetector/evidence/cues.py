@@ -13,7 +13,6 @@ not depend on the frame rate; angles in degrees.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -21,6 +20,7 @@ import numpy as np
 from deepdetector.evidence.window import FaceSeries
 from deepdetector.landmarks import topology as mesh
 from deepdetector.registry import Registry
+from deepdetector.types import Cue
 
 CUES: Registry = Registry("cue")
 
@@ -30,32 +30,6 @@ MIN_SECONDS = 1.0  # windows shorter than this say nothing about motion
 # on a still face (a still photo saved as an H.264 video; tests/test_evidence_video.py).
 STILL_HEAD = 5.0  # deg/s, median head speed
 STILL_MOUTH = 0.01  # eye distances, std of the lip gap
-
-
-@dataclass
-class Cue:
-    """One measured cue of a video, ready for every output."""
-
-    name: str
-    value: float | None  # None: could not be measured (``reason`` says why)
-    description: str
-    unit: str = ""
-    reason: str | None = None
-    real_range: tuple[float, float] | None = None  # 5th-95th percentile over real training videos
-    effect: float | None = None  # how far it moved the fused score (log-odds), when fused
-    words: str | None = None  # a sentence for people, when the value stands out
-
-    def to_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "value": None if self.value is None else round(float(self.value), 4),
-            "unit": self.unit,
-            "description": self.description,
-            "real_range": None if self.real_range is None else [round(float(v), 4) for v in self.real_range],
-            "effect": None if self.effect is None else round(float(self.effect), 4),
-            "words": self.words,
-            "reason": self.reason,
-        }
 
 
 def _kabsch(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -28,6 +28,10 @@ CSV_COLUMNS = (
     "evidence",
     "error",
     "seconds",
+    "provenance",
+    "provenance_generator",
+    "c2pa",
+    "reasons",
 )
 
 # A cell starting with one of these is run as a formula by spreadsheet programs (CSV injection);
@@ -75,6 +79,10 @@ def csv_row(result: FileResult) -> dict[str, str]:
         "evidence": _text(_evidence_text(result)),
         "error": _text(result.error),
         "seconds": _num(seconds, 3),
+        "provenance": (result.provenance.generated or "none") if result.provenance is not None else "",
+        "provenance_generator": _text(result.provenance.generator) if result.provenance is not None else "",
+        "c2pa": (result.provenance.c2pa or "") if result.provenance is not None else "",
+        "reasons": _text(" | ".join(result.reasons)),
     }
 
 

@@ -87,6 +87,11 @@ table.grid td, table.grid th { border-bottom: 1px solid #eee; padding-right: 14p
 ul.skipped { font-size: 13px; word-break: break-all; }
 svg.timeline { display: block; max-width: 100%; height: auto; background: #fcfcfc; border: 1px solid var(--line); border-radius: 4px; }
 footer { color: var(--muted); font-size: 12px; }
+ul.reasons { margin: 4px 0 8px; padding-left: 18px; font-size: 13px; }
+table.prov td.val { max-width: 340px; word-break: break-word; }
+.trust { font-size: 11px; font-weight: 700; padding: 1px 6px; border-radius: 3px; border: 1px solid var(--line); }
+.trust.verified { background: #e8f0fe; border-color: #9ab4e8; }
+ul.provwarn { color: #8d6e00; font-size: 13px; margin: 6px 0; padding-left: 18px; }
 """
 
 _HOW_TO_READ = """
@@ -106,6 +111,14 @@ dashed line is the threshold and red points are frames at or above it on their o
 <i>real</i> with some red points: its verdict combines all frames of a person.</li>
 <li><b>Per-head scores</b> (<i>swap</i>, <i>synthetic</i>, <i>generated</i>) are each combined over the
 frames on their own, so in a video they need not lie on either side of the file's probability.</li>
+<li><b>Evidence across frames</b> (videos): cues measured over consecutive frames of the main face
+(eyes, mouth, expression, head, jitter), each with its range in real videos and how far it pushed the
+score; the video's probability fuses them with the face classifier's score.</li>
+<li><b>Provenance</b>: what the file says about its own origin. <i>Verified</i> findings (a C2PA
+manifest whose signature and hashes check offline, or Stable Diffusion's decoded watermark) that
+declare the file generated make it <i>fake</i>; <i>claimed</i> ones (metadata anyone can write or
+strip) are shown and change nothing. A valid capture credential never makes a file real, and a
+signer is not checked against any trust list.</li>
 <li>No detector is perfect: new manipulation methods, heavy compression, very small faces and
 unusual lighting can fool it either way. Treat a result as a lead, not a conclusion.</li>
 </ul>
@@ -342,6 +355,39 @@ def _panels(result: FileResult, threshold: float) -> str:
     return f'<h3>{_e(title)}</h3><div class="panels">' + "".join(figs) + "</div>"
 
 
+def _reasons(result: FileResult) -> str:
+    if not result.reasons:
+        return ""
+    return '<ul class="reasons">' + "".join(f"<li>{_e(r)}</li>" for r in result.reasons) + "</ul>"
+
+
+def _provenance(result: FileResult) -> str:
+    """The provenance section: the summary, every finding with its trust, and the warnings."""
+    rec = result.provenance
+    if rec is None:
+        return ""
+    if rec.generated == "verified":
+        summary = "<b>Declared generated, verified</b>" + (f" ({_e(rec.generator)})" if rec.generator else "") + ": this decides the verdict."
+    elif rec.generated == "claimed":
+        summary = "Metadata <b>claims</b> the file was generated" + (f" ({_e(rec.generator)})" if rec.generator else "") + "; claims are shown, they do not change the verdict."
+    else:
+        summary = "Nothing in the file declares it generated."
+    if rec.c2pa:
+        summary += f" C2PA manifest: {_e(rec.c2pa)}" + (" (signer not checked against a trust list)." if rec.c2pa == "valid" else ".")
+    out = [f'<h3>Provenance</h3><p class="note">{summary} Checked: {_e(", ".join(rec.checked) or "nothing")}.</p>']
+    if rec.findings:
+        head = "<tr><th>source</th><th>field</th><th>value</th><th>trust</th><th>meaning</th></tr>"
+        rows = [
+            f'<tr><td>{_e(f.source)}</td><td>{_e(f.key)}</td><td class="val">{_e(f.value)}</td>'
+            f'<td><span class="trust {_e(f.trust)}">{_e(f.trust)}</span></td><td>{_e(f.meaning)}</td></tr>'
+            for f in rec.findings
+        ]
+        out.append(f'<table class="grid prov">{head}{"".join(rows)}</table>')
+    if rec.warnings:
+        out.append('<ul class="provwarn">' + "".join(f"<li>{_e(w)}</li>" for w in rec.warnings) + "</ul>")
+    return "".join(out)
+
+
 def _card(result: FileResult, number: int) -> str:
     verdict = Verdict(result.verdict)
     threshold = result.threshold if result.threshold is not None else DEFAULT_THRESHOLD
@@ -357,6 +403,7 @@ def _card(result: FileResult, number: int) -> str:
             f'<div class="thr" style="left:{threshold * 100.0:.1f}%"></div></div>'
             f"<span><b>{_pct(result.probability)}</b> probability of fake (threshold {_pct(threshold)})</span></div>"
         )
+    out.append(_reasons(result))
     if result.error:
         out.append(f'<div class="errmsg">{_e(result.error)}</div>')
     elif result.explanation:
@@ -388,6 +435,7 @@ def _card(result: FileResult, number: int) -> str:
     out.append(_evidence_table(result))
     out.append(_track_table(result))
     out.append(_panels(result, threshold))
+    out.append(_provenance(result))
     out.append("</section>")
     return "\n".join(part for part in out if part)
 

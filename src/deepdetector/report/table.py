@@ -103,9 +103,10 @@ def frames_disagree(result: FileResult) -> bool:
 
 
 def print_table(results: Iterable[FileResult], console: Console | None = None, skipped: Sequence[tuple[str, str]] = ()) -> None:
-    """Print the results table, each error message, how the verdict was reached for each video
-    whose frames and verdict disagree (:func:`frames_disagree`; its ``explanation``), what the
-    folders held that was skipped, and a one-line summary (``4 files: 1 fake, 2 real, ...``)."""
+    """Print the results table, each error message, each verdict a verified provenance declaration
+    decided and each metadata claim of generation, how the verdict was reached for each video whose
+    frames and verdict disagree (:func:`frames_disagree`; its ``explanation``), what the folders held
+    that was skipped, and a one-line summary (``4 files: 1 fake, 2 real, ...``)."""
     results = list(results)
     console = console or Console()
     console.print(build_table(results, width=console.width))
@@ -114,6 +115,16 @@ def print_table(results: Iterable[FileResult], console: Console | None = None, s
             line = Text("error ", style="bold magenta")
             line.append(r.path)
             line.append(": " + r.error, style="magenta")
+            console.print(line)
+        elif r.reasons and r.reasons[0].startswith("provenance:"):  # the verdict came from a verified declaration
+            line = Text("provenance ", style="bold red")
+            line.append(r.path)
+            line.append(": " + r.reasons[0][len("provenance:"):].strip())
+            console.print(line)
+        elif r.provenance is not None and r.provenance.generated == "claimed":
+            line = Text("note ", style="bold")
+            line.append(r.path)
+            line.append(f": metadata claims it was generated ({r.provenance.generator or 'unnamed tool'}); claims do not change the verdict")
             console.print(line)
     for r in results:  # where a video's frames and its verdict disagree, say how the verdict was made
         if r.explanation and frames_disagree(r):

@@ -67,3 +67,11 @@ def decide_file(tracks: list[TrackResult], threshold: float, min_track_faces: in
             heads[name] = max(heads.get(name, 0.0), value)
     verdict = Verdict.FAKE if worst.probability >= threshold else Verdict.REAL
     return verdict, float(np.clip(worst.probability, 0.0, 1.0)), heads
+
+
+def model_reason(verdict: Verdict, probability: float | None, threshold: float | None) -> str:
+    """One sentence saying why the face model's verdict is what it is."""
+    if verdict is Verdict.NO_FACE or probability is None:
+        return "face model: no face found, nothing was judged"
+    where = "at or above" if verdict is Verdict.FAKE else "below"
+    return f"face model: probability of fake {probability:.2f}, {where} the threshold {threshold if threshold is not None else float('nan'):.2f}"

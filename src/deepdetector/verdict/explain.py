@@ -69,9 +69,27 @@ def frames_at_or_above(result: FileResult) -> tuple[int, int, float | None]:
     return sum(p >= threshold for p in scored), len(scored), max(scored)
 
 
+def _declared(result: FileResult) -> str | None:
+    """The verified declaration of generation that decided the verdict (verdict/provenance.py), if any."""
+    record = getattr(result, "provenance", None)
+    if record is None or Verdict(result.verdict) is not Verdict.FAKE:
+        return None
+    from deepdetector.verdict.provenance import provenance_reason
+
+    reason = provenance_reason(record)
+    return None if reason is None else reason.removeprefix("provenance: ")
+
+
 def _verdict_sentence(result: FileResult, aggregation: str) -> str | None:
     verdict = Verdict(result.verdict)
     kind = _kind(result) or "file"
+    declared = _declared(result)
+    if declared is not None:
+        if result.probability is None:
+            model = "no face was found for the face model to judge"
+        else:
+            model = f"the face model alone gave {pct(result.probability)} against its {kind} threshold of {pct(result.threshold)}"
+        return f"Generated or edited with AI, by the file's own verified declaration: {declared}. For comparison, {model}."
     if verdict is Verdict.ERROR:
         return f"The file could not be analysed: {result.error}." if result.error else "The file could not be analysed."
     if verdict is Verdict.NO_FACE:

@@ -269,6 +269,7 @@ function renderResult(scan) {
   $("verdict-explain").textContent = explain;
 
   renderFacts(scan, r);
+  renderProvenance(r);
   renderTimeline(r);
   renderEvidence(r);
   renderFaces(scan, r);
@@ -319,6 +320,32 @@ function renderEvidence(r) {
       el("td", { text: value }), el("td", { text: range }), el("td", {}, effect), el("td", { text: c.words || "" })));
   }
   show("evidence-section", cues.length > 0);
+}
+
+// What the file says about its own origin (C2PA, XMP, EXIF, PNG text, watermark, video tags).
+function renderProvenance(r) {
+  let box = $("provenance-section");
+  if (!box) {
+    box = el("section", { id: "provenance-section" });
+    $("facts").after(box);
+  }
+  box.textContent = "";
+  const p = r.provenance;
+  if (!p) { box.hidden = true; return; }
+  let summary = "Nothing in the file declares it generated.";
+  if (p.generated === "verified") summary = `Declared generated, verified${p.generator ? ` (${p.generator})` : ""}: this decides the verdict.`;
+  else if (p.generated === "claimed") summary = `Metadata claims the file was generated${p.generator ? ` (${p.generator})` : ""}; such claims are easy to write and do not change the verdict.`;
+  if (p.c2pa) summary += ` Content Credentials (C2PA): ${p.c2pa}${p.c2pa === "valid" ? ", signer not checked against a trust list" : ""}.`;
+  box.append(el("h3", { text: "Provenance" }), el("p", { class: "explain", text: summary }));
+  if ((p.findings || []).length) {
+    const list = el("dl", { class: "facts" });
+    for (const f of p.findings) {
+      list.append(el("dt", { text: `${f.source} · ${f.key} (${f.trust})` }), el("dd", { text: `${f.value}: ${f.meaning}` }));
+    }
+    box.append(list);
+  }
+  for (const w of p.warnings || []) box.append(el("p", { class: "warning", text: `Warning: ${w}` }));
+  box.hidden = false;
 }
 
 function renderFaces(scan, r) {

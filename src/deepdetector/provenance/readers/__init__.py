@@ -1,0 +1,1 @@
+"""Provenance readers: each module registers one reader with ``PROVENANCE_READERS``."""
