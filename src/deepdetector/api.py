@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from deepdetector.config import ScanConfig
-from deepdetector.errors import ConfigError, DeepDetectorError, MediaError
+from deepdetector.errors import DeepDetectorError, MediaError
 from deepdetector.faces import crop_face
 from deepdetector.faces.detect import VideoFaceFinder, detect_faces, detector_from_config
 from deepdetector.faces.tracking import Tracker
@@ -32,7 +32,6 @@ from deepdetector.model.stills import HEAD as STILLS_HEAD
 from deepdetector.model.stills import StillsModel, stills_card_path
 from deepdetector.provenance import read_provenance
 from deepdetector.types import FaceCrop, FaceResult, FileResult, Frame, ProvenanceRecord, Thresholds, Verdict
-from deepdetector.verdict import AGGREGATIONS
 from deepdetector.explanation import heatmap_from_cam
 from deepdetector.verdict.decide import decide_file, decide_tracks, face_probability, frame_timeline, model_reason
 from deepdetector.verdict.explain import explain
@@ -84,8 +83,6 @@ class Detector:
         if overrides:
             config = config.with_(**overrides)
         self.config = config.validate()
-        if config.aggregation not in AGGREGATIONS:
-            raise ConfigError(f"unknown aggregation {config.aggregation!r}; available: {', '.join(AGGREGATIONS.names())}")
         self.classifier = FaceClassifier(config.model_path, threads=config.threads)
         stills_path = stills_card_path(self.classifier.card) if config.stills else None
         self.stills = StillsModel(stills_path, threads=config.threads) if stills_path is not None else None

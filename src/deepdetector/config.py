@@ -119,6 +119,7 @@ class ScanConfig:
         Every front end (CLI, Python API, web, batch) goes through :class:`deepdetector.Detector`,
         which calls this. Returns the config itself."""
         from deepdetector.errors import ConfigError
+        from deepdetector.faces.crop import DEFAULT_MARGIN
 
         def bad(name: str, value: Any, rule: str) -> ConfigError:
             return ConfigError(f"{name} {value!r} is not possible: {rule}")
@@ -136,7 +137,7 @@ class ScanConfig:
             raise bad("fps", self.fps, "it must be more than 0 frames per second (or unset to use frames)")
         if self.margin is not None and not (isinstance(self.margin, (int, float)) and MARGIN_RANGE[0] <= self.margin <= MARGIN_RANGE[1]):
             raise bad("margin", self.margin, f"the crop side is {MARGIN_RANGE[0]:g} to {MARGIN_RANGE[1]:g} times the face box "
-                      "(smaller cuts the face off; the model was trained at its card's margin, 1.6 for the shipped one)")
+                      f"(smaller cuts the face off; the model was trained at its card's margin, {DEFAULT_MARGIN:g} for the shipped one)")
         if self.threshold is not None and not (isinstance(self.threshold, (int, float)) and 0.0 <= self.threshold <= 1.0):
             raise bad("threshold", self.threshold, "it is a probability of fake, from 0 to 1")
         if not isinstance(self.provenance, bool):
@@ -147,6 +148,13 @@ class ScanConfig:
                 raise bad(name, value, f"it must be from {low:g} to {high:g}")
         if not whole(self.max_windows) or not 1 <= self.max_windows <= 10:
             raise bad("max_windows", self.max_windows, "it must be a whole number from 1 to 10")
+        from deepdetector.faces import FACE_DETECTORS
+        from deepdetector.verdict import AGGREGATIONS
+
+        if self.detector not in FACE_DETECTORS:
+            raise ConfigError(f"unknown face detector {self.detector!r}; available: {', '.join(FACE_DETECTORS.names())} (`deepdetector detectors`)")
+        if self.aggregation not in AGGREGATIONS:
+            raise ConfigError(f"unknown aggregation {self.aggregation!r}; available: {', '.join(AGGREGATIONS.names())}")
         if self.landmarks is not None:
             from deepdetector.landmarks import LANDMARKERS
 

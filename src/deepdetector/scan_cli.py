@@ -19,9 +19,10 @@ from typing import Optional
 
 import typer
 
+from deepdetector import scan_options as opts
+from deepdetector.cli_errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_ERRORS
+from deepdetector.cli_errors import fail as _fail
 from deepdetector.config import ScanConfig
-
-EXIT_OK, EXIT_FAILED, EXIT_SOME_ERRORS, EXIT_INTERRUPTED = 0, 1, 3, 130
 
 
 @dataclass
@@ -106,11 +107,6 @@ def same_file_as_input(target: Path, inputs: list[str]) -> str | None:
     return None
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(EXIT_FAILED)
-
-
 def _make_detector(config: ScanConfig):
     from deepdetector.api import Detector
     from deepdetector.errors import DeepDetectorError
@@ -180,32 +176,30 @@ def register(app: typer.Typer) -> None:
         csv_out: Optional[str] = typer.Option(None, "--csv", help="Write one CSV row per file to this file ('-' for stdout)."),
         heatmaps: Optional[Path] = typer.Option(None, "--heatmaps", help="Write heatmap overlays (PNG) into this folder."),
         report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report."),
-        frames: int = typer.Option(ScanConfig.frames, help="Frames sampled per video, evenly spaced (ignored when --fps is given)."),
-        fps: Optional[float] = typer.Option(None, help="Sample this many frames per second instead of --frames (at most 300 per video)."),
-        detector: str = typer.Option(ScanConfig.detector, help="Face detector backend (see `deepdetector detectors`)."),
-        margin: Optional[float] = typer.Option(None, help="Crop size as a multiple of the face box, 1 to 4 (default: as trained)."),
-        aggregation: str = typer.Option(ScanConfig.aggregation, help="Video aggregation strategy (see `deepdetector aggregations`)."),
-        threshold: Optional[float] = typer.Option(None, help="Decision threshold, 0 to 1 (default: the model card's)."),
-        model: Optional[Path] = typer.Option(None, help="Model folder or model_card.json (default: the shipped model)."),
+        frames: opts.Frames = opts.DEFAULTS.frames,
+        fps: opts.Fps = opts.DEFAULTS.fps,
+        detector: opts.DetectorName = opts.DEFAULTS.detector,
+        margin: opts.Margin = opts.DEFAULTS.margin,
+        aggregation: opts.Aggregation = opts.DEFAULTS.aggregation,
+        threshold: opts.Threshold = opts.DEFAULTS.threshold,
+        model: opts.ModelPath = None,
         threads: int = typer.Option(0, help="onnxruntime threads (0 = all cores)."),
-        flip_tta: bool = typer.Option(False, "--flip-tta", help="Also classify mirrored faces and average."),
-        stills: bool = typer.Option(True, "--stills/--no-stills", help="Photos: also run the model's generated-stills model (head 'generated')."),
-        landmarks: str = typer.Option("facemesh", help="Dense landmark model for each face ('none' skips landmarks and the cues that need them)."),
-        cues: bool = typer.Option(True, "--cues/--no-cues", help="Videos: measure evidence across frames (eyes, mouth, head motion) and fuse it into the score."),
-        max_pixels: float = typer.Option(ScanConfig.max_image_pixels / 1e6, "--max-pixels", help="Refuse pictures larger than this many megapixels (decompression bombs); large JPEGs are decoded reduced first."),
-        provenance: bool = typer.Option(True, "--provenance/--no-provenance", help="Read C2PA, XMP, EXIF, PNG generator text, the SD watermark and video tags; a verified declaration of generation makes the file fake."),
+        flip_tta: opts.FlipTta = opts.DEFAULTS.flip_tta,
+        stills: opts.Stills = opts.DEFAULTS.stills,
+        landmarks: opts.Landmarks = opts.LANDMARKS_DEFAULT,
+        cues: opts.Cues = opts.DEFAULTS.cues,
+        max_pixels: opts.MaxPixels = opts.MAX_PIXELS_DEFAULT,
+        provenance: opts.Provenance = opts.DEFAULTS.provenance,
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No table or progress, only the files asked for."),
     ) -> None:
         """Judge images and videos: verdict, calibrated probability, faces, timeline and heatmaps."""
         from deepdetector import report as rep
         from deepdetector.errors import DeepDetectorError
 
-        config = ScanConfig(
-            frames=frames, fps=fps, detector=detector, margin=margin, aggregation=aggregation,
-            threshold=threshold, model_path=model, threads=threads, flip_tta=flip_tta,
-            stills=stills, heatmaps=True, landmarks=None if landmarks.lower() == "none" else landmarks, cues=cues,
-            max_image_pixels=round(max_pixels * 1e6) if max_pixels > 0 else 0,
-            provenance=provenance,
+        config = opts.scan_config(
+            frames=frames, fps=fps, detector=detector, margin=margin, aggregation=aggregation, threshold=threshold,
+            model=model, flip_tta=flip_tta, stills=stills, landmarks=landmarks, cues=cues, max_pixels=max_pixels,
+            provenance=provenance, threads=threads, heatmaps=True,
         )  # fmt: skip
         try:
             config.validate()

@@ -12,9 +12,8 @@ from typing import Optional
 
 import typer
 
-from deepdetector.config import ScanConfig
-
-EXIT_OK, EXIT_FAILED, EXIT_SOME_ERRORS, EXIT_INTERRUPTED = 0, 1, 3, 130
+from deepdetector import scan_options as opts
+from deepdetector.cli_errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_ERRORS  # noqa: F401 (the documented codes)
 
 
 def _progress_display(quiet: bool):
@@ -102,11 +101,20 @@ def register(app: typer.Typer) -> None:
         engine: str = typer.Option("local", help="local (processes on this machine) or ray (a Ray cluster; needs the ray extra)."),
         address: Optional[str] = typer.Option(None, help="Ray cluster to join (auto, HOST:PORT, ray://HOST:10001). Default: start a local Ray."),
         min_score: Optional[float] = typer.Option(None, help="Keep only files whose probability of fake is at least this in the output."),
-        frames: int = typer.Option(ScanConfig.frames, help="Frames sampled per video, evenly spaced."),
-        detector: str = typer.Option(ScanConfig.detector, help="Face detector backend (see `deepdetector detectors`)."),
-        model: Optional[Path] = typer.Option(None, help="Model folder or model_card.json (default: the shipped model)."),
+        frames: opts.Frames = opts.DEFAULTS.frames,
+        fps: opts.Fps = opts.DEFAULTS.fps,
+        detector: opts.DetectorName = opts.DEFAULTS.detector,
+        margin: opts.Margin = opts.DEFAULTS.margin,
+        aggregation: opts.Aggregation = opts.DEFAULTS.aggregation,
+        threshold: opts.Threshold = opts.DEFAULTS.threshold,
+        model: opts.ModelPath = None,
         threads: int = typer.Option(1, help="Threads per worker (onnxruntime, OpenCV, OpenMP)."),
-        provenance: bool = typer.Option(True, "--provenance/--no-provenance", help="Read C2PA, XMP, EXIF, PNG generator text, the SD watermark and video tags (docs/provenance.md)."),
+        flip_tta: opts.FlipTta = opts.DEFAULTS.flip_tta,
+        stills: opts.Stills = opts.DEFAULTS.stills,
+        landmarks: opts.Landmarks = opts.LANDMARKS_DEFAULT,
+        cues: opts.Cues = opts.DEFAULTS.cues,
+        max_pixels: opts.MaxPixels = opts.MAX_PIXELS_DEFAULT,
+        provenance: opts.Provenance = opts.DEFAULTS.provenance,
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
     ) -> None:
         """Scan a whole archive: resumable (rerun the same command after an interruption), identical files scanned once, on local processes or Ray."""
@@ -126,7 +134,9 @@ def register(app: typer.Typer) -> None:
             workers=workers,
             address=address,
             min_score=min_score,
-            config=ScanConfig(frames=frames, detector=detector, model_path=model, threads=threads, provenance=provenance),
+            config=opts.scan_config(frames=frames, fps=fps, detector=detector, margin=margin, aggregation=aggregation, threshold=threshold,
+                                    model=model, flip_tta=flip_tta, stills=stills, landmarks=landmarks, cues=cues, max_pixels=max_pixels,
+                                    provenance=provenance, threads=threads),  # fmt: skip
         )
         progress, on_progress = _progress_display(quiet)
         try:

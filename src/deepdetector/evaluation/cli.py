@@ -13,6 +13,8 @@ from typing import Optional
 
 import typer
 
+from deepdetector import scan_options as opts
+
 from deepdetector.cli_errors import fail
 from deepdetector.config import ScanConfig
 
@@ -262,14 +264,19 @@ def evaluate(
     manifest: list[Path] = typer.Argument(..., help="CSV(s) with path,label[,kind,source_dataset,group]; paths relative to each CSV's folder. Several are evaluated as one set."),
     output: Path = typer.Option(Path("predictions.csv"), "--output", "-o", help="Predictions CSV (one row per item); metrics go to <output>.metrics.json beside it."),
     report: Optional[Path] = typer.Option(None, "--report", help="Also write a self-contained HTML report with tables and plots."),
-    frames: int = typer.Option(ScanConfig.frames, help="Frames sampled per video."),
-    detector: str = typer.Option(ScanConfig.detector, help="Face detector backend (see `deepdetector detectors`)."),
-    margin: Optional[float] = typer.Option(None, help="Crop size as a multiple of the face box (default: as trained)."),
-    aggregation: str = typer.Option(ScanConfig.aggregation, help="Video aggregation strategy (see `deepdetector aggregations`)."),
-    threshold: Optional[float] = typer.Option(None, help="Decision threshold (default: the model card's)."),
-    flip_tta: bool = typer.Option(False, "--flip-tta", help="Also classify mirrored faces and average."),
-    stills: bool = typer.Option(True, "--stills/--no-stills", help="Photos: also run the model's generated-stills model (head 'generated')."),
-    model: Optional[Path] = typer.Option(None, help="Model folder or model_card.json (default: the shipped model)."),
+    frames: opts.Frames = opts.DEFAULTS.frames,
+    fps: opts.Fps = opts.DEFAULTS.fps,
+    detector: opts.DetectorName = opts.DEFAULTS.detector,
+    margin: opts.Margin = opts.DEFAULTS.margin,
+    aggregation: opts.Aggregation = opts.DEFAULTS.aggregation,
+    threshold: opts.Threshold = opts.DEFAULTS.threshold,
+    flip_tta: opts.FlipTta = opts.DEFAULTS.flip_tta,
+    stills: opts.Stills = opts.DEFAULTS.stills,
+    landmarks: opts.Landmarks = opts.LANDMARKS_DEFAULT,
+    cues: opts.Cues = opts.DEFAULTS.cues,
+    max_pixels: opts.MaxPixels = opts.MAX_PIXELS_DEFAULT,
+    provenance: opts.Provenance = opts.DEFAULTS.provenance,
+    model: opts.ModelPath = None,
     split: list[Path] = typer.Option([], help="Keep only the groups or paths listed in this file (e.g. the validation split shipped with a model); repeatable: items named by any."),
     subset: list[str] = typer.Option([], help="Keep items whose source_dataset contains this text (repeatable)."),
     kind: list[str] = typer.Option([], help="Keep items whose kind contains this text (repeatable), e.g. video."),
@@ -289,9 +296,10 @@ def evaluate(
         raise fail("--frames must be at least 1")
     if resume and overwrite:
         raise fail("choose --resume or --overwrite, not both")
-    config = ScanConfig(
-        frames=frames, detector=detector, margin=margin, aggregation=aggregation, threshold=threshold,
-        model_path=model, threads=threads, flip_tta=flip_tta, stills=stills, heatmaps=False,
+    config = opts.scan_config(
+        frames=frames, fps=fps, detector=detector, margin=margin, aggregation=aggregation, threshold=threshold, model=model,
+        flip_tta=flip_tta, stills=stills, landmarks=landmarks, cues=cues, max_pixels=max_pixels, provenance=provenance,
+        threads=threads, heatmaps=False,
     )  # fmt: skip
     progress = _progress(quiet)
     try:

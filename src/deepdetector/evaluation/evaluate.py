@@ -118,12 +118,14 @@ def config_info(detector: "Detector") -> dict[str, Any]:
         "aggregation": c.aggregation,
         "flip_tta": c.flip_tta,
         "stills": detector.stills is not None,
+        "cues": None if detector.fusion is None else detector.fusion.label,  # videos: the fusion that judged them
+        "provenance": c.provenance,
         "threshold": detector.thresholds.describe(),
     }
 
 
 #: Settings that change a file's score: rows made with other values cannot be resumed into one table.
-SCORE_SETTINGS = ("frames", "fps", "detector", "margin", "aggregation", "flip_tta", "stills")
+SCORE_SETTINGS = ("frames", "fps", "detector", "margin", "aggregation", "flip_tta", "stills", "cues", "provenance")
 
 
 def check_resume_settings(output: Path, now: dict[str, Any]) -> None:

@@ -8,6 +8,8 @@ from typing import Optional
 
 import typer
 
+from deepdetector import scan_options as opts
+
 from deepdetector.web.settings import MB, default_data_dir
 
 
@@ -30,9 +32,19 @@ def serve(
         None, envvar="DEEPDETECTOR_TOKEN", help="Bearer token required by the API and the page, at least 8 characters (prefer the environment variable)."
     ),
     insecure: bool = typer.Option(False, "--insecure", help="Allow a non-loopback --host without --token."),
-    model: Optional[Path] = typer.Option(None, help="A model_card.json (or its folder); default: the shipped model."),
-    frames: int = typer.Option(32, min=1, help="Frames sampled per video."),
-    detector: str = typer.Option("yunet", help="Face detector backend."),
+    model: opts.ModelPath = None,
+    frames: opts.Frames = opts.DEFAULTS.frames,
+    fps: opts.Fps = opts.DEFAULTS.fps,
+    detector: opts.DetectorName = opts.DEFAULTS.detector,
+    margin: opts.Margin = opts.DEFAULTS.margin,
+    aggregation: opts.Aggregation = opts.DEFAULTS.aggregation,
+    threshold: opts.Threshold = opts.DEFAULTS.threshold,
+    flip_tta: opts.FlipTta = opts.DEFAULTS.flip_tta,
+    stills: opts.Stills = opts.DEFAULTS.stills,
+    landmarks: opts.Landmarks = opts.LANDMARKS_DEFAULT,
+    cues: opts.Cues = opts.DEFAULTS.cues,
+    max_pixels: opts.MaxPixels = opts.MAX_PIXELS_DEFAULT,
+    provenance: opts.Provenance = opts.DEFAULTS.provenance,
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
     """Start the web page and REST API (http://127.0.0.1:8000 by default); Ctrl+C stops it.
@@ -46,7 +58,6 @@ def serve(
     except ImportError as exc:
         typer.echo(f"error: the web service needs the 'web' extra ({exc.name} is missing): pip install 'deepdetector[web]'", err=True)
         raise typer.Exit(1) from None
-    from deepdetector.config import ScanConfig
     from deepdetector.errors import DeepDetectorError
     from deepdetector.web.settings import WebSettings
 
@@ -59,7 +70,9 @@ def serve(
         token=token or None,
         insecure=insecure,
         data_dir=data_dir,
-        scan=ScanConfig(model_path=model, frames=frames, detector=detector),
+        scan=opts.scan_config(frames=frames, fps=fps, detector=detector, margin=margin, aggregation=aggregation, threshold=threshold,
+                              model=model, flip_tta=flip_tta, stills=stills, landmarks=landmarks, cues=cues, max_pixels=max_pixels,
+                              provenance=provenance),  # fmt: skip
     )
     if db is not None:
         settings.db_path = db
