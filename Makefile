@@ -14,6 +14,7 @@ demo: $(VENV)/.installed
 	$(BIN)/deepdetector demo --out demo-output
 
 test: $(VENV)/.installed-dev browser
+	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/python -m pytest -q
 
 install: $(VENV)/.installed

@@ -33,7 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from deepdetector.config import ScanConfig  # noqa: E402
-from deepdetector.media import open_media, sample_count, sample_indices  # noqa: E402
+from deepdetector.media import open_media  # noqa: E402
 from deepdetector.media.video import VideoSampler, _to_rgb  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

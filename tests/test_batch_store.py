@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from deepdetector.batch.output import write_output
-from deepdetector.types import FileResult
 from deepdetector.batch.sources import SourceFile, iter_sources, stat_file, walk_folder
 from deepdetector.batch.store import JobStore, JobStoreError
 from deepdetector.batch.tasks import Task, Worker, hash_file

@@ -19,8 +19,18 @@ from deepdetector.types import Finding, ProvenanceRecord
 from deepdetector.verdict.provenance import apply_provenance
 from tests.media_factory import blank_photo, write_image, write_video
 from tests.provenance_factory import (
-    c2pa_manifest, encoded, jpeg_with_exif, jpeg_with_xmp, png_chunk, png_with_raw_chunks, png_with_text, sign_c2pa, sign_c2pa_video,
-    textured, watermark, xmp_packet,
+    c2pa_manifest,
+    encoded,
+    jpeg_with_exif,
+    jpeg_with_xmp,
+    png_chunk,
+    png_with_raw_chunks,
+    png_with_text,
+    sign_c2pa,
+    sign_c2pa_video,
+    textured,
+    watermark,
+    xmp_packet,
 )
 
 c2pa = pytest.importorskip("c2pa")
@@ -340,8 +350,8 @@ def test_csv_html_and_batch_records_carry_provenance(detector, tmp_path):
     import csv
     import io
 
-    from deepdetector.types import FileResult
     from deepdetector.report import render_html, write_csv
+    from deepdetector.types import FileResult
 
     res = _decided(tmp_path, detector)
     stream = io.StringIO()

@@ -18,13 +18,14 @@ import numpy as np
 
 from deepdetector.config import ScanConfig
 from deepdetector.errors import DeepDetectorError, MediaError
-from deepdetector.faces import crop_face
-from deepdetector.faces.detect import VideoFaceFinder, detect_faces, detector_from_config
-from deepdetector.faces.tracking import Tracker
 from deepdetector.evidence import WindowFollower, measure_cues
 from deepdetector.evidence.fusion import DEFAULT_PATH as FUSION_PATH
 from deepdetector.evidence.fusion import FACE_INPUT as FUSED_FACE_INPUT
 from deepdetector.evidence.fusion import FusionModel
+from deepdetector.explanation import heatmap_from_cam
+from deepdetector.faces import crop_face
+from deepdetector.faces.detect import VideoFaceFinder, detect_faces, detector_from_config
+from deepdetector.faces.tracking import Tracker
 from deepdetector.landmarks import create_landmarker
 from deepdetector.media import open_media
 from deepdetector.model import FaceClassifier, ModelCard
@@ -32,7 +33,6 @@ from deepdetector.model.stills import HEAD as STILLS_HEAD
 from deepdetector.model.stills import StillsModel, stills_card_path
 from deepdetector.provenance import read_provenance
 from deepdetector.types import FaceCrop, FaceResult, FileResult, Frame, ProvenanceRecord, Thresholds, Verdict
-from deepdetector.explanation import heatmap_from_cam
 from deepdetector.verdict.decide import decide_file, decide_tracks, face_probability, frame_timeline, model_reason
 from deepdetector.verdict.explain import explain
 from deepdetector.verdict.provenance import apply_provenance

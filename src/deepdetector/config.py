@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-
 MARGIN_RANGE = (1.0, 4.0)
 """Crop margins a scan accepts: below 1x the crop cuts the face off, above 4x the face is a small
 part of a 224-pixel crop."""

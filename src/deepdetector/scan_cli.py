@@ -325,7 +325,6 @@ def register(app: typer.Typer) -> None:
 
         from deepdetector.errors import DeepDetectorError
         from deepdetector.model import ModelCard, default_card_path
-
         from deepdetector.model.stills import StillsModel, stills_card_path
 
         try:

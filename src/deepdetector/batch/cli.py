@@ -118,10 +118,10 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
     ) -> None:
         """Scan a whole archive: resumable (rerun the same command after an interruption), identical files scanned once, on local processes or Ray."""
+        import math
+
         from deepdetector.batch.runner import BatchOptions, run_batch
         from deepdetector.errors import DeepDetectorError
-
-        import math
 
         if min_score is not None and not (math.isfinite(min_score) and 0.0 <= min_score <= 1.0):
             typer.echo(f"error: --min-score {min_score} is not possible: it is a probability of fake, from 0 to 1", err=True)

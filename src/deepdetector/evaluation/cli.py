@@ -14,7 +14,6 @@ from typing import Optional
 import typer
 
 from deepdetector import scan_options as opts
-
 from deepdetector.cli_errors import fail
 from deepdetector.config import ScanConfig
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from deepdetector.evidence.cues import Cue
-
 from deepdetector.evidence.fusion import WORDS_EFFECT as MIN_EFFECT  # smaller pushes are not worth a sentence
 
 

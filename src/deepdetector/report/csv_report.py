@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
-from deepdetector.report._common import ReportError, ensure_parent, total_seconds
 from deepdetector.evidence.words import evidence_sentences, missing_reason
+from deepdetector.report._common import ReportError, ensure_parent, total_seconds
 from deepdetector.types import FileResult, Verdict
 from deepdetector.verdict.explain import fused_face_score
 

@@ -493,7 +493,6 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
     torch.manual_seed(cfg.seed)
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    out_dir = Path(cfg.out)
 
     split, stats, train_faces, val_faces, pools = prepare(cfg, log)
     if cfg.method == "probe":

@@ -9,7 +9,6 @@ from typing import Optional
 import typer
 
 from deepdetector import scan_options as opts
-
 from deepdetector.web.settings import MB, default_data_dir
 
 

@@ -14,9 +14,9 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from python_multipart.multipart import MultipartParser, parse_options_header
 from python_multipart.exceptions import MultipartParseError
-from starlette.requests import ClientDisconnect, Request
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import Request
 
 from deepdetector.web.sniff import SNIFF_BYTES, MediaType, sniff
 
