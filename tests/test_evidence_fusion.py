@@ -172,3 +172,14 @@ def test_the_explanation_says_what_the_cues_said_or_why_there_are_none():
     short = [Cue(name, None, "", reason="too short or too few frames a second for motion evidence (6 frames over 0.4 s; ...)") for name in CUES.names()]
     plain = FileResult(path="v.mp4", verdict=Verdict.REAL, probability=0.2, threshold=0.34, media=media, evidence=short)
     assert "No evidence across frames: too short or too few frames a second for motion evidence" in explain(plain, "confident")
+
+
+def test_changed_copies_are_the_same_for_every_run_and_change_size_compression_and_rate():
+    a, b = fu.variants_of("/data/x.mp4", 3), fu.variants_of("/data/x.mp4", 3)
+    assert a == b and a != fu.variants_of("/data/y.mp4", 3)
+    image = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    for v in a:
+        out = v.transform(image)
+        assert out.shape[0] == round(120 * v.scale) and out.dtype == np.uint8
+        assert 0.35 <= v.scale <= 0.9 and v.window_fps in (8.0, 10.0, 12.0, 15.0)
+    assert np.array_equal(fu.Variant(1.0, None, 15.0).transform(image), image)  # no change asked: none made

@@ -41,6 +41,9 @@ class VideoRecord:
     seen: bool  # the face classifier trained on this file's group
     height: int = 0
     fps: float = 0.0
+    variant: str | None = None  # a changed copy (see Variant), or None for the file as it is
+    original: str = ""  # the file a variant was made from (its own path for an original)
+    variant_index: int = 0  # 1, 2, ... for the changed copies of a file (0 for the file itself)
 
 
 _FFPP = re.compile(r"^FaceForensics\+\+ c\d\d ")
@@ -137,10 +140,11 @@ def fit(records: list[VideoRecord], inputs: list[str], fpr: float, c: float = 0.
     w = w / w.mean()
     clf = LogisticRegression(C=c, max_iter=1000)
     clf.fit(z, y, sample_weight=w)
-    reals = y == 0
+    reals = (y == 0) & np.array([r.variant is None for r in records])  # ranges and threshold: the files as they are
     ranges = {}  # in the cue's own units (not logs), for people
     for name in CUES.names():
-        col = np.array([r.cues.get(name) for r in records if r.label == 0 and r.cues.get(name) is not None], dtype=np.float64)
+        col = np.array([r.cues.get(name) for r in records if r.label == 0 and r.variant is None and r.cues.get(name) is not None],
+                       dtype=np.float64)  # fmt: skip
         if col.size:
             ranges[name] = [float(np.percentile(col, 5)), float(np.percentile(col, 95))]
     model = FusionModel(inputs=list(inputs), mean=mean.tolist(), scale=scale.tolist(), coef=clf.coef_[0].tolist(),
@@ -152,7 +156,7 @@ def fit(records: list[VideoRecord], inputs: list[str], fpr: float, c: float = 0.
 
 
 def face_only_threshold(records: list[VideoRecord], fpr: float) -> float:
-    reals = [r for r in records if r.label == 0]
+    reals = [r for r in records if r.label == 0 and r.variant is None]
     return threshold_for_fpr(np.array([r.face_probability for r in reals]), source_weights(reals), fpr)
 
 
@@ -185,23 +189,66 @@ def load_records(features: Path, validation: set[str] | None, split_manifests: s
         raw = json.loads(line)
         if raw.get("probability") is None:
             continue
-        in_validation = validation is not None and (raw["group"] in validation or raw["file"] in validation)
+        original = raw.get("original") or raw["file"]
+        in_validation = validation is not None and (raw["group"] in validation or original in validation)
         seen = raw["manifest"] in trained_manifests or (raw["manifest"] in split_manifests and not in_validation)
         media = raw.get("media") or {}
         records.append(VideoRecord(path=raw["path"], label=1 if raw["label"] == "fake" else 0,
                                    source=source_of(raw["source_dataset"], raw["label"]), subset=raw["source_dataset"],
                                    face_probability=float(raw["probability"]), cues=raw["cues"], seen=seen,
-                                   height=int(media.get("height") or 0), fps=float(media.get("fps") or 0.0)))  # fmt: skip
+                                   height=int(media.get("height") or 0), fps=float(media.get("fps") or 0.0),
+                                   variant=raw.get("variant"), original=original,
+                                   variant_index=int(raw["file"].rsplit("#variant", 1)[1]) if "#variant" in raw["file"] else 0))  # fmt: skip
     return records
 
 
 # --- collecting and the whole command ------------------------------------------------------------
 
 
-def collect(manifests: list[Path], features: Path, config=None, on_progress=None) -> int:
-    """Scan every video of ``manifests`` not yet in ``features`` (JSON Lines, appended); returns how
-    many were scanned now. The face classifier judges as ``deepdetector scan`` does, with the fusion
-    itself off (its inputs are what is recorded)."""
+@dataclass(frozen=True)
+class Variant:
+    """A changed copy of a video, the same for real and fake: smaller frames, stronger compression and
+    another frame rate in the dense windows, so that a fusion fitted on them cannot lean on how a
+    source was recorded or stored (resolution, codec, frame rate) instead of on the face."""
+
+    scale: float  # frame size factor (area-averaged down-scale)
+    jpeg: int | None  # every frame re-compressed at this JPEG quality (None: not)
+    window_fps: float  # frames a second taken in the dense windows
+
+    @property
+    def tag(self) -> str:
+        return f"scale={self.scale:.2f},jpeg={self.jpeg or 'none'},window_fps={self.window_fps:g}"
+
+    def transform(self, image: np.ndarray) -> np.ndarray:
+        import cv2
+
+        if self.scale < 1.0:
+            h, w = image.shape[:2]
+            image = cv2.resize(image, (max(2, round(w * self.scale)), max(2, round(h * self.scale))), interpolation=cv2.INTER_AREA)
+        if self.jpeg is not None:
+            ok, buf = cv2.imencode(".jpg", image[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, self.jpeg])
+            if ok:
+                image = cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1]
+        return np.ascontiguousarray(image)
+
+
+def variants_of(file: str, n: int) -> list[Variant]:
+    """``n`` variants of a video, drawn from a generator seeded by its path (the same on every run)."""
+    import zlib
+
+    rng = np.random.default_rng(zlib.crc32(file.encode()))
+    out = []
+    for _ in range(n):
+        jpeg = None if rng.random() < 0.3 else int(rng.integers(30, 91))
+        out.append(Variant(scale=float(rng.uniform(0.35, 0.9)), jpeg=jpeg, window_fps=float(rng.choice([8.0, 10.0, 12.0, 15.0]))))
+    return out
+
+
+def collect(manifests: list[Path], features: Path, config=None, on_progress=None, augment: int = 0) -> int:
+    """Scan every video of ``manifests`` not yet in ``features`` (JSON Lines, appended), and with
+    ``augment`` that many :class:`Variant` copies of each; returns how many scans were made now. The
+    face classifier judges as ``deepdetector scan`` does, with the fusion itself off (its inputs are
+    what is recorded)."""
     from deepdetector.api import Detector
     from deepdetector.config import ScanConfig
     from deepdetector.datasets.manifest import read_manifest
@@ -212,17 +259,32 @@ def collect(manifests: list[Path], features: Path, config=None, on_progress=None
     todo = []
     for manifest in manifests:
         for item in read_manifest(manifest):
-            if item.is_video and str(item.file) not in done:
-                todo.append((manifest, item))
+            if not item.is_video:
+                continue
+            for k, variant in enumerate([None, *variants_of(str(item.file), augment)]):
+                key = str(item.file) if variant is None else f"{item.file}#variant{k}"
+                if key not in done:
+                    todo.append((manifest, item, variant, key))
     if not todo:
         return 0
-    detector = Detector(config or ScanConfig())
-    detector.fusion = None  # record the inputs, not a previous fusion's output
+    base = config or ScanConfig()
+    detectors: dict[float, Detector] = {}
+
+    def detector_for(window_fps: float) -> Detector:
+        if window_fps not in detectors:
+            detectors[window_fps] = Detector(base.with_(window_fps=window_fps))
+            detectors[window_fps].fusion = None  # record the inputs, not a previous fusion's output
+        return detectors[window_fps]
+
     features.parent.mkdir(parents=True, exist_ok=True)
     with features.open("a") as out:
-        for i, (manifest, item) in enumerate(todo):
-            res = detector.scan(item.file)
-            record = {"manifest": manifest.name, "file": str(item.file), "path": item.path, "label": item.label_name,
+        for i, (manifest, item, variant, key) in enumerate(todo):
+            if variant is None:
+                res = detector_for(base.window_fps).scan(item.file)
+            else:
+                res = detector_for(variant.window_fps).scan(item.file, frame_transform=variant.transform)
+            record = {"manifest": manifest.name, "file": key, "original": str(item.file), "variant": None if variant is None else variant.tag,
+                      "path": item.path, "label": item.label_name,
                       "kind": item.kind, "source_dataset": item.source_dataset, "group": item.group,
                       "verdict": res.verdict.value, "probability": res.probability, "scores": res.scores,
                       "media": None if res.media is None else res.media.to_dict(),
@@ -267,8 +329,9 @@ SUBSETS = {
 
 
 def loso_report(records: list[VideoRecord], loso: dict[str, dict[str, np.ndarray]], fpr: float, only_unseen: bool) -> list[str]:
-    """Markdown tables: per source left out and per subset, the face classifier alone against the fusion."""
-    keep = np.array([not r.seen for r in records]) if only_unseen else np.ones(len(records), bool)
+    """Markdown tables: per source left out and per subset, the face classifier alone against the
+    fusion (the files as they are; changed copies are in :func:`variant_report`)."""
+    keep = np.array([r.variant is None and (not r.seen or not only_unseen) for r in records])
     y = np.array([r.label for r in records])
     lines = []
     lines.append(f"Thresholds set on the training folds' real videos for {fpr:.0%} false alarms (each real source weighted equally).")
@@ -303,6 +366,7 @@ def confound_report(records: list[VideoRecord]) -> list[str]:
     """How well frame height and frame rate alone separate fakes from reals (they must not be what a model learns)."""
     from deepdetector.metrics import roc_auc
 
+    records = [r for r in records if r.variant is None]
     y = np.array([r.label for r in records])
     lines = ["| measure | AUC alone, fakes vs reals (0.5 = no information; below 0.5 ranks the other way) |", "|---|---|"]
     for name, values in (("frame height", [r.height for r in records]), ("frame rate", [r.fps for r in records])):
@@ -315,7 +379,7 @@ def single_input_report(records: list[VideoRecord], inputs: list[str]) -> list[s
     """AUC of each input alone, per subset, on the videos the face classifier never trained on."""
     from deepdetector.metrics import roc_auc
 
-    keep = [r for r in records if not r.seen]
+    keep = [r for r in records if not r.seen and r.variant is None]
     x = matrix(keep, inputs)
     y = np.array([r.label for r in keep])
     names = ["face swaps (FF++, DFDC)", "talking heads (every generator)"]
@@ -328,3 +392,27 @@ def single_input_report(records: list[VideoRecord], inputs: list[str]) -> list[s
             cells.append("-" if auc is None else f"{auc:.3f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
+
+
+def variant_report(records: list[VideoRecord], loso: dict[str, dict[str, np.ndarray]]) -> list[str]:
+    """How much a changed copy of a video (smaller, recompressed, another window frame rate; see
+    :class:`Variant`) moves its score away from the original's, sources left out: a fusion that
+    leaned on how a source was recorded would move a lot; and the AUC on the copies alone."""
+
+    index = {r.original: i for i, r in enumerate(records) if r.variant is None}
+    pairs = [(index[r.original], j) for j, r in enumerate(records) if r.variant is not None and r.original in index]
+    if not pairs:
+        return ["No changed copies were scanned (`--augment 0`)."]
+    y = np.array([r.label for r in records])
+    copies = np.array([r.variant is not None for r in records])
+    lines = ["| scores | AUC, files as they are | AUC, changed copies | median change of a copy's score | verdicts that flip |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for k, name in (("face", "face classifier alone"), ("fusion", "fusion")):
+        s, t = loso[k]["score"], loso[k]["threshold"]
+        originals = ~copies
+        change = np.array([abs(s[j] - s[i]) for i, j in pairs])
+        flips = sum((s[i] >= t[i]) != (s[j] >= t[j]) for i, j in pairs)
+        lines.append(f"| {name} | {_fmt_auc(y[originals], s[originals])} | {_fmt_auc(y[copies], s[copies])} | "
+                     f"{np.median(change):.3f} | {flips}/{len(pairs)} = {flips / len(pairs):.0%} |")  # fmt: skip
+    return lines
+
