@@ -89,67 +89,68 @@ def _print_summary(summary, quiet: bool) -> None:
     console.print(f"wrote {_files(summary.rows_written, 'row')} to {summary.out} (job store: {summary.job})")
 
 
+def batch(
+    sources: list[Path] = typer.Argument(..., metavar="SOURCE", readable=False, help="Folders (searched recursively), text files of paths (one per line), or manifest CSVs (a 'path' column)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output file: .jsonl, .csv or .parquet."),
+    job: Optional[Path] = typer.Option(None, help="Job store (SQLite) that makes the batch resumable. Default: OUT.job.sqlite next to the output."),
+    workers: Optional[int] = typer.Option(None, help="Worker processes (local) or actors (ray). Default: one per core / per cluster CPU."),
+    engine: str = typer.Option("local", help="local (processes on this machine) or ray (a Ray cluster; needs the ray extra)."),
+    address: Optional[str] = typer.Option(None, help="Ray cluster to join (auto, HOST:PORT, ray://HOST:10001). Default: start a local Ray."),
+    min_score: Optional[float] = typer.Option(None, help="Keep only files whose probability of fake is at least this in the output."),
+    frames: opts.Frames = opts.DEFAULTS.frames,
+    fps: opts.Fps = opts.DEFAULTS.fps,
+    detector: opts.DetectorName = opts.DEFAULTS.detector,
+    margin: opts.Margin = opts.DEFAULTS.margin,
+    aggregation: opts.Aggregation = opts.DEFAULTS.aggregation,
+    threshold: opts.Threshold = opts.DEFAULTS.threshold,
+    model: opts.ModelPath = None,
+    threads: int = typer.Option(1, help="Threads per worker (onnxruntime, OpenCV, OpenMP)."),
+    flip_tta: opts.FlipTta = opts.DEFAULTS.flip_tta,
+    stills: opts.Stills = opts.DEFAULTS.stills,
+    landmarks: opts.Landmarks = opts.LANDMARKS_DEFAULT,
+    cues: opts.Cues = opts.DEFAULTS.cues,
+    max_pixels: opts.MaxPixels = opts.MAX_PIXELS_DEFAULT,
+    provenance: opts.Provenance = opts.DEFAULTS.provenance,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+) -> None:
+    """Scan a whole archive: resumable (rerun the same command after an interruption), identical files scanned once, on local processes or Ray."""
+    import math
+
+    from deepdetector.batch.runner import BatchOptions, run_batch
+    from deepdetector.errors import DeepDetectorError
+
+    if min_score is not None and not (math.isfinite(min_score) and 0.0 <= min_score <= 1.0):
+        typer.echo(f"error: --min-score {min_score} is not possible: it is a probability of fake, from 0 to 1", err=True)
+        raise typer.Exit(1)
+    options = BatchOptions(
+        sources=sources,
+        out=out,
+        job=job,
+        engine=engine,
+        workers=workers,
+        address=address,
+        min_score=min_score,
+        config=opts.scan_config(frames=frames, fps=fps, detector=detector, margin=margin, aggregation=aggregation, threshold=threshold,
+                                model=model, flip_tta=flip_tta, stills=stills, landmarks=landmarks, cues=cues, max_pixels=max_pixels,
+                                provenance=provenance, threads=threads),  # fmt: skip
+    )
+    progress, on_progress = _progress_display(quiet)
+    try:
+        with progress:
+            summary = run_batch(options, on_progress=on_progress)
+    except DeepDetectorError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_FAILED) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted; run the same command again to resume", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    _print_summary(summary, quiet)
+    if summary.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if summary.n_errors:
+        raise typer.Exit(EXIT_SOME_ERRORS)
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``batch`` command to ``app``."""
-
-    @app.command()
-    def batch(
-        sources: list[Path] = typer.Argument(..., metavar="SOURCE", readable=False, help="Folders (searched recursively), text files of paths (one per line), or manifest CSVs (a 'path' column)."),
-        out: Path = typer.Option(..., "--out", "-o", help="Output file: .jsonl, .csv or .parquet."),
-        job: Optional[Path] = typer.Option(None, help="Job store (SQLite) that makes the batch resumable. Default: OUT.job.sqlite next to the output."),
-        workers: Optional[int] = typer.Option(None, help="Worker processes (local) or actors (ray). Default: one per core / per cluster CPU."),
-        engine: str = typer.Option("local", help="local (processes on this machine) or ray (a Ray cluster; needs the ray extra)."),
-        address: Optional[str] = typer.Option(None, help="Ray cluster to join (auto, HOST:PORT, ray://HOST:10001). Default: start a local Ray."),
-        min_score: Optional[float] = typer.Option(None, help="Keep only files whose probability of fake is at least this in the output."),
-        frames: opts.Frames = opts.DEFAULTS.frames,
-        fps: opts.Fps = opts.DEFAULTS.fps,
-        detector: opts.DetectorName = opts.DEFAULTS.detector,
-        margin: opts.Margin = opts.DEFAULTS.margin,
-        aggregation: opts.Aggregation = opts.DEFAULTS.aggregation,
-        threshold: opts.Threshold = opts.DEFAULTS.threshold,
-        model: opts.ModelPath = None,
-        threads: int = typer.Option(1, help="Threads per worker (onnxruntime, OpenCV, OpenMP)."),
-        flip_tta: opts.FlipTta = opts.DEFAULTS.flip_tta,
-        stills: opts.Stills = opts.DEFAULTS.stills,
-        landmarks: opts.Landmarks = opts.LANDMARKS_DEFAULT,
-        cues: opts.Cues = opts.DEFAULTS.cues,
-        max_pixels: opts.MaxPixels = opts.MAX_PIXELS_DEFAULT,
-        provenance: opts.Provenance = opts.DEFAULTS.provenance,
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
-    ) -> None:
-        """Scan a whole archive: resumable (rerun the same command after an interruption), identical files scanned once, on local processes or Ray."""
-        import math
-
-        from deepdetector.batch.runner import BatchOptions, run_batch
-        from deepdetector.errors import DeepDetectorError
-
-        if min_score is not None and not (math.isfinite(min_score) and 0.0 <= min_score <= 1.0):
-            typer.echo(f"error: --min-score {min_score} is not possible: it is a probability of fake, from 0 to 1", err=True)
-            raise typer.Exit(1)
-        options = BatchOptions(
-            sources=sources,
-            out=out,
-            job=job,
-            engine=engine,
-            workers=workers,
-            address=address,
-            min_score=min_score,
-            config=opts.scan_config(frames=frames, fps=fps, detector=detector, margin=margin, aggregation=aggregation, threshold=threshold,
-                                    model=model, flip_tta=flip_tta, stills=stills, landmarks=landmarks, cues=cues, max_pixels=max_pixels,
-                                    provenance=provenance, threads=threads),  # fmt: skip
-        )
-        progress, on_progress = _progress_display(quiet)
-        try:
-            with progress:
-                summary = run_batch(options, on_progress=on_progress)
-        except DeepDetectorError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(EXIT_FAILED) from None
-        except KeyboardInterrupt:
-            typer.echo("interrupted; run the same command again to resume", err=True)
-            raise typer.Exit(EXIT_INTERRUPTED) from None
-        _print_summary(summary, quiet)
-        if summary.interrupted:
-            raise typer.Exit(EXIT_INTERRUPTED)
-        if summary.n_errors:
-            raise typer.Exit(EXIT_SOME_ERRORS)
+    app.command()(batch)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from deepdetector.batch.output import output_format, write_output
-from deepdetector.batch.sources import SourceFile, describe_source, iter_sources, read_manifest
+from deepdetector.batch.sources import SourceFile, describe_source, iter_sources, manifest_paths
 from deepdetector.batch.store import JobStore, check_store_path, default_job_path, error_record
 from deepdetector.batch.tasks import Outcome, Task
 from deepdetector.config import ScanConfig
@@ -134,7 +134,7 @@ def check_options(options: BatchOptions) -> None:
         raise ConfigError("give at least one SOURCE: a folder, a text file of paths, or a manifest CSV")
     for source in options.sources:
         if describe_source(source) == "manifest":
-            next(iter(read_manifest(source)), None)  # raises ConfigError when there is no path column
+            next(iter(manifest_paths(source)), None)  # raises ConfigError when there is no path column
     output_format(options.out)
     for what, target in (("output", options.out), ("job store", options.job_path)):
         for source in options.sources:  # writing over a source (a manifest, a list, a named file) would destroy it

@@ -64,7 +64,7 @@ def iter_sources(sources: Iterable[Path]) -> Iterator[SourceFile]:
         if kind == "folder":
             paths: Iterator[str] = walk_folder(source)
         elif kind == "manifest":
-            paths = read_manifest(source)
+            paths = manifest_paths(source)
         elif kind == "file":
             paths = iter([str(source)])
         else:
@@ -136,8 +136,10 @@ def read_path_list(list_file: Path) -> Iterator[str]:
             raise ConfigError(f"{list_file} is not a UTF-8 text file of paths (one per line)") from None
 
 
-def read_manifest(manifest: Path) -> Iterator[str]:
-    """The ``path`` column of a manifest CSV; relative paths are resolved against the CSV's folder."""
+def manifest_paths(manifest: Path) -> Iterator[str]:
+    """The ``path`` column of a manifest CSV, streamed (an archive's manifest may list millions of files;
+    labels are not needed to scan, so this is not the labelled reader of ``datasets/manifest.py``);
+    relative paths are resolved against the CSV's folder."""
     base = manifest.parent
     try:
         fh = manifest.open(newline="", encoding="utf-8")
