@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from deepdetector.explanation import face_panel, heatmap_on_frame, overlay_heatmaps
-from deepdetector.explanation.heatmap import FAKE_RGB, REAL_RGB, colorize, heat_patch
+from deepdetector.explanation import heatmap_on_frame
+from deepdetector.explanation.heatmap import heat_patch
 from deepdetector.faces.crop import crop_region
+from deepdetector.report.drawing import FAKE_RGB, REAL_RGB, colorize, face_panel, overlay_heatmaps
 from deepdetector.types import Box, FaceResult
 
 

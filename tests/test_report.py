@@ -400,7 +400,7 @@ def test_the_web_page_shows_the_scanners_explanation_not_its_own():
 
 def test_a_video_frame_overlay_is_coloured_by_its_persons_verdict():
     """The kept frame of a real video used to carry a red "fake 44%" tag on its face."""
-    from deepdetector.explanation.heatmap import face_label
+    from deepdetector.report.drawing import face_label
     from deepdetector.report.heatmaps import keyframe_overlay
 
     result = near_threshold_video()

@@ -543,7 +543,7 @@ def print_summary(console, summary: dict[str, Any], info: dict[str, Any]) -> Non
 
 def example_sheet(shown: Sequence[dict[str, Any]]) -> np.ndarray | None:
     """One row per example: the fake face region | the truth outlined on it | the heatmap on it."""
-    from deepdetector.explanation.heatmap import blend_heat
+    from deepdetector.report.drawing import blend_heat
 
     if not shown:
         return None

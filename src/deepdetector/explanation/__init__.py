@@ -1,5 +1,6 @@
-"""Explanation stage: class-activation heatmaps upsampled onto frames, overlays and face panels."""
+"""Explanation stage: a face's heatmap from the model's class-activation map, and where it lies on its
+frame. Drawing heatmaps (colours, overlays, face panels) is in ``report/drawing.py``."""
 
-from deepdetector.explanation.heatmap import face_panel, heat_patch, heatmap_from_cam, heatmap_on_frame, overlay_heatmaps
+from deepdetector.explanation.heatmap import heat_patch, heatmap_from_cam, heatmap_on_frame
 
-__all__ = ["face_panel", "heat_patch", "heatmap_from_cam", "heatmap_on_frame", "overlay_heatmaps"]
+__all__ = ["heat_patch", "heatmap_from_cam", "heatmap_on_frame"]

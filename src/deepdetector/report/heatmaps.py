@@ -7,8 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from deepdetector.explanation.heatmap import face_panel, overlay_heatmaps
 from deepdetector.report._common import ReportError, safe_stem
+from deepdetector.report.drawing import face_panel, overlay_heatmaps
 from deepdetector.types import FaceResult, FileResult, Verdict
 from deepdetector.verdict.explain import fused_face_score
 

@@ -17,7 +17,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from deepdetector.explanation.heatmap import face_panel
 from deepdetector.report._common import (
     ReportError,
     ensure_parent,
@@ -26,6 +25,7 @@ from deepdetector.report._common import (
     summary_line,
     total_seconds,
 )
+from deepdetector.report.drawing import face_panel
 from deepdetector.report.heatmaps import DEFAULT_THRESHOLD, encode_image, keyframe_overlay
 from deepdetector.types import FaceResult, FileResult, FrameResult, Verdict
 from deepdetector.verdict.explain import fused_face_score

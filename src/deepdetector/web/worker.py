@@ -105,7 +105,7 @@ def render_heatmaps(result: FileResult, limit: int) -> list[HeatmapImage]:
     person's most suspicious frame in a video), most suspicious first, at most ``limit``."""
     from PIL import Image
 
-    from deepdetector.explanation import face_panel
+    from deepdetector.report.drawing import face_panel
 
     chosen = [
         (i, f) for i, f in enumerate(result.faces) if f.heatmap is not None and f.frame_index in result.keyframes
