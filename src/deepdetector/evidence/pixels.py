@@ -41,7 +41,7 @@ from deepdetector.errors import ModelError
 from deepdetector.types import Box
 
 DEFAULT_PATH = Path(__file__).resolve().parent / "weights" / "pixel_heads.json"
-PATCH = 192  # native patch side, pixels (even)
+PATCH = 128  # native patch side, pixels (even)
 MIN_PATCH = 64  # a region smaller than this is not measured
 PATCHES = 2  # a PATCHES x PATCHES grid of patches per region
 FACE_MARGIN = 1.2  # the face region, as a multiple of the box's longer side
@@ -136,7 +136,7 @@ def _peak(power: np.ndarray, k: int) -> float:
     return 0.5 * (math.log(col + EPS) + math.log(row + EPS))
 
 
-_RADII: dict[int, np.ndarray] = {}
+_SPECTRUM_GRID: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # side -> (window, band of each frequency, count per band)
 
 
 def spectrum_features(g: np.ndarray) -> dict[str, float]:
@@ -147,20 +147,21 @@ def spectrum_features(g: np.ndarray) -> dict[str, float]:
     - ``spec_peak2``: power at the Nyquist frequency (period 2) over its neighbours' (log);
     - ``spec_peak4``: the same at half Nyquist (period 4).
     """
-    n = min(g.shape) & ~3
-    x = g[:n, :n] - float(g[:n, :n].mean())
-    win = np.hanning(n).astype(np.float32)
     import cv2
 
-    spec = cv2.dft(np.ascontiguousarray(x * win[:, None] * win[None, :], dtype=np.float32), flags=cv2.DFT_COMPLEX_OUTPUT)
-    power = spec[..., 0] ** 2 + spec[..., 1] ** 2
-    r = _RADII.get(n)
-    if r is None:
+    n = min(g.shape) & ~3
+    cached = _SPECTRUM_GRID.get(n)
+    if cached is None:
+        win = np.hanning(n).astype(np.float32)
         f = np.fft.fftfreq(n)
-        r = _RADII[n] = np.minimum(np.sqrt(f[:, None] ** 2 + f[None, :] ** 2) / 0.5, 0.9999)
-    band = (r * SPECTRUM_BANDS).astype(int)
-    sums = np.bincount(band.ravel(), weights=power.ravel(), minlength=SPECTRUM_BANDS)[:SPECTRUM_BANDS]
-    counts = np.bincount(band.ravel(), minlength=SPECTRUM_BANDS)[:SPECTRUM_BANDS]
+        r = np.minimum(np.sqrt(f[:, None] ** 2 + f[None, :] ** 2) / 0.5, 0.9999)
+        band = (r * SPECTRUM_BANDS).astype(np.intp).ravel()
+        cached = _SPECTRUM_GRID[n] = (win[:, None] * win[None, :], band, np.bincount(band, minlength=SPECTRUM_BANDS)[:SPECTRUM_BANDS])
+    window, band, counts = cached
+    x = g[:n, :n]
+    spec = cv2.dft((x - float(x.mean())) * window, flags=cv2.DFT_COMPLEX_OUTPUT)
+    power = cv2.magnitude(spec[..., 0], spec[..., 1]) ** 2
+    sums = np.bincount(band, weights=power.ravel(), minlength=SPECTRUM_BANDS)[:SPECTRUM_BANDS]
     logs = np.log(sums / np.maximum(counts, 1) + EPS)
     logs -= logs.mean()
     out = {f"spec_band{i}": float(v) for i, v in enumerate(logs)}
@@ -182,26 +183,25 @@ def noise_features(patch: np.ndarray) -> dict[str, float]:
     import cv2
 
     p = patch.astype(np.float32)
-    res = p - cv2.blur(p, (3, 3), borderType=cv2.BORDER_REFLECT)
-    if res.ndim == 2:
-        res = res[..., None]
-    res = res[1:-1, 1:-1]
-    g = grey(res) if res.shape[-1] == 3 else res[..., 0]
-    d = g - float(g.mean())
-    d2 = d * d
-    var = float(d2.mean()) + EPS
-    sd = math.sqrt(var)
-    kurt = float((d2 * d2).mean()) / var**2
+    res = (p - cv2.blur(p, (3, 3), borderType=cv2.BORDER_REFLECT))[1:-1, 1:-1]
+    colour = res.ndim == 3 and res.shape[2] == 3
+    g = grey(res) if colour else (res if res.ndim == 2 else res[..., 0])
+    mean, sd = cv2.meanStdDev(g)
+    d2 = (g - float(mean[0, 0])) ** 2
+    var = float(sd[0, 0]) ** 2 + EPS
+    kurt = float(cv2.mean(d2 * d2)[0]) / var**2
     h, w = (g.shape[0] // 16) * 16, (g.shape[1] // 16) * 16
-    blocks = g[:h, :w].reshape(h // 16, 16, w // 16, 16).std(axis=(1, 3))
+    local = cv2.resize(d2[:h, :w], (w // 16, h // 16), interpolation=cv2.INTER_AREA)  # mean square per 16 x 16 block
+    blocks = np.sqrt(np.maximum(local, 0.0))
     even = float(blocks.std()) / (float(blocks.mean()) + EPS)
-    if res.shape[-1] == 3:
-        r, gg, b = (np.ascontiguousarray(res[..., i]).ravel() for i in range(3))
-        r, gg, b = r - r.mean(), gg - gg.mean(), b - b.mean()
-        n = [math.sqrt(float(np.dot(v, v))) + EPS for v in (r, gg, b)]
-        rgb = 0.5 * (float(np.dot(r, gg)) / (n[0] * n[1]) + float(np.dot(b, gg)) / (n[2] * n[1]))
+    if colour:
+        r, gg, b = cv2.split(res)
+        sr, sg, sb = (float(cv2.meanStdDev(c)[1][0, 0]) + EPS for c in (r, gg, b))
+        # residuals are near zero-mean: correlation from the mean products
+        rgb = 0.5 * (float(cv2.mean(r * gg)[0]) / (sr * sg) + float(cv2.mean(b * gg)[0]) / (sb * sg))
     else:
         rgb = 1.0
+    sd = math.sqrt(var)
     return {"noise_level": math.log(sd), "noise_kurtosis": math.log(kurt + EPS), "noise_evenness": math.log(even + EPS), "noise_rgb": rgb}
 
 

@@ -174,6 +174,7 @@ def collect(photos: list[Photo], features: Path, variants: int, config=None, on_
                 raw = json.loads(line)
                 done.add((raw["file"], raw["variant"]))
     todo = [(p, v) for p in photos for v in range(variants) if (p.file, v) not in done]
+    todo = [todo[i] for i in np.random.default_rng(0).permutation(len(todo))]  # sources mixed: a partial run is usable
     if not todo:
         return 0
     cfg = (config or ScanConfig()).with_(pixels=False, heatmaps=False, landmarks=None)
