@@ -302,20 +302,39 @@ def worst_source_threshold(scores: np.ndarray, sources: list[str], rate: float) 
     return float(t)
 
 
-def choose_thresholds(components: dict[str, np.ndarray], sources: list[str], target: float) -> tuple[dict[str, float], float]:
-    """One threshold per component (each set for ``q`` false alarms on its worst real source), with
-    ``q`` the largest on a grid for which the union (a photo flagged by any) keeps every real source
-    at or under ``target``. Returns the thresholds and ``q``."""
-    best = None
-    for q in np.arange(0.0, target + 1e-9, target / 40):
-        ts = {k: worst_source_threshold(v, sources, float(q)) for k, v in components.items()}
-        flagged = np.zeros(len(sources), bool)
-        for k, v in components.items():
-            flagged |= v >= ts[k]
-        worst = max(float(flagged[np.array([x == s for x in sources])].mean()) for s in set(sources))
-        if worst <= target + 1e-12:
-            best = (ts, float(q))
-    return best if best is not None else ({k: float(np.inf) for k in components}, 0.0)
+def choose_thresholds(reals: dict[str, np.ndarray], real_sources: list[str], fakes: dict[str, np.ndarray], fake_sources: list[str],
+                      target: float, groups: dict[str, list[str]]) -> tuple[dict[str, float], dict[str, float]]:  # fmt: skip
+    """Thresholds for the parts of the photo score (``groups``: a budget name -> the parts sharing it).
+
+    Each part's threshold lets ``q`` of its worst real source through, with one ``q`` per budget
+    from a grid; of the combinations for which a photo flagged by any part keeps every real source at
+    or under ``target``, the one flagging the largest mean share of the fake sources wins. Returns
+    the thresholds and the budgets."""
+    import itertools
+
+    real_src = np.array(real_sources)
+    fake_src = np.array(fake_sources)
+    grid = np.linspace(0.0, target, 9)
+    best, best_key = None, None
+    for qs in itertools.product(grid, repeat=len(groups)):
+        budget = dict(zip(groups, (float(q) for q in qs)))
+        ts = {part: worst_source_threshold(reals[part], real_sources, budget[name]) for name, parts in groups.items() for part in parts}
+        flagged = np.zeros(len(real_src), bool)
+        for part, t in ts.items():
+            flagged |= reals[part] >= t
+        worst = max(float(flagged[real_src == s].mean()) for s in set(real_sources))
+        if worst > target + 1e-12:
+            continue
+        caught = np.zeros(len(fake_src), bool)
+        for part, t in ts.items():
+            caught |= fakes[part] >= t
+        recall = float(np.mean([caught[fake_src == s].mean() for s in set(fake_sources)])) if len(fake_src) else 0.0
+        key = (recall, -worst)
+        if best_key is None or key > best_key:
+            best, best_key = (ts, budget), key
+    if best is None:
+        return {part: float(np.inf) for parts in groups.values() for part in parts}, {name: 0.0 for name in groups}
+    return best
 
 
 def family_columns(families: tuple[str, ...], regions: tuple[str, ...] = ("face", "image")) -> list[int]:

@@ -15,7 +15,8 @@ def register(app: typer.Typer) -> None:
         fpr: float = typer.Option(0.02, help="False alarms allowed on EVERY real source (0-0.5), on the fit half's out-of-fold scores."),
         cap: int = typer.Option(150, help="At most this many photos per real source (files the face classifier never trained on first)."),
         variants: int = typer.Option(2, help="Each photo as given plus variants-1 augmented copies (JPEG 60-100, several tables, resizing, blur)."),
-        strength: float = typer.Option(0.5, help="Inverse L2 penalty of the logistic heads."),
+        strength: list[float] = typer.Option([0.01, 0.03, 0.1, 0.3, 1.0], help="Inverse L2 penalties tried per head (repeat the option); "
+                                             "the best out-of-fold AUC on the fit half wins."),
         threads: int = typer.Option(0, help="onnxruntime threads while scanning (0 = all cores)."),
     ) -> None:
         """Scan and measure the manifests' photos (once, resumable), fit the GAN and diffusion heads on one half, choose the
@@ -28,10 +29,10 @@ def register(app: typer.Typer) -> None:
         from deepdetector.training import pixels as tp
         from deepdetector.training.pixels_report import report
 
-        if not 0.0 < fpr <= 0.5 or cap < 10 or variants < 1 or strength <= 0:
+        if not 0.0 < fpr <= 0.5 or cap < 10 or variants < 1 or min(strength) <= 0:
             typer.echo("error: --fpr must be in (0, 0.5], --cap at least 10, --variants at least 1, --strength above 0", err=True)
             raise typer.Exit(1)
-        command = "deepdetector fit-pixels " + " ".join(str(m) for m in manifests) + f" --out {out} --fpr {fpr} --cap {cap} --variants {variants} --strength {strength}"
+        command = "deepdetector fit-pixels " + " ".join(str(m) for m in manifests) + f" --out {out} --fpr {fpr} --cap {cap} --variants {variants}" + "".join(f" --strength {c:g}" for c in strength)
         try:
             card_path = default_card_path()
             card = ModelCard.load(card_path)
@@ -53,7 +54,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
         extra = {"fitted_on": [str(m) for m in manifests], "classifier": card.label, "classifier_sha256": card.sha256,
                  "stills_sha256": stills_sha, "fpr_target": fpr, "command": command}  # fmt: skip
-        model, lines = report(rows, fpr, strength, extra)
+        model, lines = report(rows, fpr, list(strength), extra)
         out.mkdir(parents=True, exist_ok=True)
         model.save(out / "pixel_heads.json")
         (out / "report.md").write_text("\n".join(lines) + "\n")
