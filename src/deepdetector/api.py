@@ -257,8 +257,11 @@ class Detector:
                 by_frame = {}
                 for i, crop in enumerate(pending.crops):
                     by_frame.setdefault(crop.frame_index, []).append(i)
+                names = self.classifier.head_names
                 for idx, members in by_frame.items():
-                    found = self.pixels.probabilities(pending.frames[idx], [pending.crops[i].face.box for i in members])
+                    scores = [{**{n: float(pred.probabilities[i][k]) for k, n in enumerate(names)},
+                               **({STILLS_HEAD: float(generated[i])} if generated is not None else {})} for i in members]  # fmt: skip
+                    found = self.pixels.probabilities(pending.frames[idx], [pending.crops[i].face.box for i in members], scores)
                     for i, probs in zip(members, found):
                         pending.pixels[i] = probs
         meshes = [None] * len(pending.crops)

@@ -255,11 +255,18 @@ FEATURE_NAMES: list[str] = [f"{r}.{k}" for r in REGIONS for k in FEATURE_STEMS]
 # --- the heads -------------------------------------------------------------------------------------
 
 
+SCORE_INPUT = "score:"  # an input that is the log-odds of another of the face's scores (``score:synthetic``)
+FEATURE_HEAD_INPUT = "features:"  # an input that is the log-odds of a feature head (``features:gan``)
+
+
 @dataclass
 class PixelHead:
     """One logistic head: ``u = intercept + sum(coef * (x - mean) / scale)`` over its inputs (a
     missing input sits at its mean). Its probability on the photo threshold's scale is
-    ``sigmoid(u - cut + logit(image_threshold))``: at ``u = cut`` it meets the threshold."""
+    ``sigmoid(u - cut + logit(image_threshold))``: at ``u = cut`` it meets the threshold.
+
+    Inputs are pixel features (``face.npr_h``), a feature head's log-odds (``features:gan``) or the
+    log-odds of one of the face's scores from the face classifier and stills model (``score:swap``)."""
 
     name: str
     inputs: list[str]
@@ -299,8 +306,9 @@ class PixelModel:
     Used only with the face classifier (and stills model) whose sha256 ``extra`` names: the image
     threshold was chosen for the maximum over that classifier's heads and these."""
 
-    heads: list[PixelHead]
+    heads: list[PixelHead]  # the reported heads (gan_pixels, diffusion_pixels)
     image_threshold: float
+    feature_heads: list[PixelHead] = field(default_factory=list)  # pixel features only; inputs of the heads
     patch: int = PATCH
     grid: int = PATCHES
     name: str = "pixel-heads"
@@ -320,13 +328,17 @@ class PixelModel:
         try:
             raw = json.loads(Path(path).read_text())
             heads = [PixelHead(**h) for h in raw["heads"]]
-            model = cls(heads=heads, image_threshold=float(raw["image_threshold"]), patch=int(raw.get("patch", PATCH)),
+            model = cls(heads=heads, feature_heads=[PixelHead(**h) for h in raw.get("feature_heads", [])],
+                        image_threshold=float(raw["image_threshold"]), patch=int(raw.get("patch", PATCH)),
                         grid=int(raw.get("grid", PATCHES)), name=raw.get("name", "pixel-heads"),
                         version=str(raw.get("version", "1")), extra=raw.get("extra", {}))  # fmt: skip
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"cannot read the pixel heads {path}: {exc}") from None
-        for h in model.heads:
-            if not (len(h.inputs) == len(h.mean) == len(h.scale) == len(h.coef)) or not set(h.inputs) <= set(FEATURE_NAMES):
+        known = set(FEATURE_NAMES) | {FEATURE_HEAD_INPUT + h.name for h in model.feature_heads}
+        for h in model.heads + model.feature_heads:
+            allowed = set(FEATURE_NAMES) if h in model.feature_heads else known
+            inputs_ok = all(n in allowed or (n.startswith(SCORE_INPUT) and h not in model.feature_heads) for n in h.inputs)
+            if not (len(h.inputs) == len(h.mean) == len(h.scale) == len(h.coef)) or not inputs_ok:
                 raise ModelError(f"the pixel heads {path} are inconsistent (head {h.name}: inputs and weights differ, or unknown inputs)")
         if not 0.0 < model.image_threshold < 1.0 or model.patch < MIN_PATCH or not 1 <= model.grid <= 4:
             raise ModelError(f"the pixel heads {path}: image_threshold, patch or grid out of range")
@@ -334,20 +346,31 @@ class PixelModel:
 
     def save(self, path: str | Path) -> None:
         data = {"name": self.name, "version": self.version, "image_threshold": self.image_threshold, "patch": self.patch,
-                "grid": self.grid, "heads": [h.to_dict() for h in self.heads], "extra": self.extra}  # fmt: skip
+                "grid": self.grid, "feature_heads": [h.to_dict() for h in self.feature_heads], "heads": [h.to_dict() for h in self.heads],
+                "extra": self.extra}  # fmt: skip
         Path(path).write_text(json.dumps(data, indent=1) + "\n")
 
     def matches(self, classifier_sha256: str, stills_sha256: str | None) -> bool:
         """Whether these heads were fitted with these models (else they are not used)."""
         return self.extra.get("classifier_sha256") == classifier_sha256 and self.extra.get("stills_sha256") == stills_sha256
 
-    def probabilities(self, image: np.ndarray, boxes: list[Box]) -> list[dict[str, float]]:
-        """Per face box: each head's probability on the photo threshold's scale."""
+    def inputs(self, features: dict[str, float | None], scores: dict[str, float] | None = None) -> dict[str, float | None]:
+        """Every input the heads may read: the features, the feature heads' log-odds, the face's scores' log-odds."""
+        x: dict[str, float | None] = dict(features)
+        for h in self.feature_heads:
+            x[FEATURE_HEAD_INPUT + h.name] = h.logit(features)
+        for name, p in (scores or {}).items():
+            x[SCORE_INPUT + name] = _logit(p)
+        return x
+
+    def probabilities(self, image: np.ndarray, boxes: list[Box], scores: list[dict[str, float]] | None = None) -> list[dict[str, float]]:
+        """Per face box (with its scores from the face classifier and stills model, when the heads
+        read them): each head's probability on the photo threshold's scale."""
         whole = region_features(image, self.patch, self.grid)
+        t = _logit(self.image_threshold)
         out = []
-        for box in boxes:
-            x = photo_features(image, box, self.patch, self.grid, whole=whole)
-            t = _logit(self.image_threshold)
+        for i, box in enumerate(boxes):
+            x = self.inputs(photo_features(image, box, self.patch, self.grid, whole=whole), None if scores is None else scores[i])
             out.append({h.name: _sigmoid(h.logit(x) - h.cut + t) for h in self.heads})
         return out
 

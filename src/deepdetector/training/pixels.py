@@ -30,6 +30,8 @@ import numpy as np
 
 from deepdetector.evidence.pixels import FEATURE_NAMES, PATCH, PATCHES, PixelHead, PixelModel, family_of
 
+#: the shipped models' scores the heads read (as log-odds), beside the feature heads
+SCORE_NAMES = ("swap", "synthetic", "generated")
 HEADS = {
     # head name -> (the fakes it learns, the sentence shown when it flags a face)
     "gan_pixels": ("StyleGAN2", "the picture shows the periodic traces that GAN up-sampling leaves"),
@@ -220,6 +222,7 @@ class Row:
     seen: bool
     probability: float | None  # the shipped models' photo probability (None: no face)
     x: np.ndarray  # FEATURE_NAMES order, NaN where missing
+    scores: dict | None = None  # the largest face's scores from the shipped models
 
 
 def load_rows(features: Path) -> list[Row]:
@@ -230,7 +233,7 @@ def load_rows(features: Path) -> list[Row]:
             continue
         f = raw["features"]
         x = np.array([np.nan if f.get(k) is None else float(f[k]) for k in FEATURE_NAMES])
-        rows.append(Row(raw["file"], raw["variant"], raw["label"], raw["source"], raw["split"], raw["seen"], raw["probability"], x))
+        rows.append(Row(raw["file"], raw["variant"], raw["label"], raw["source"], raw["split"], raw["seen"], raw["probability"], x, raw.get("scores")))
     return rows
 
 
@@ -341,14 +344,42 @@ def family_columns(families: tuple[str, ...], regions: tuple[str, ...] = ("face"
     return [i for i, n in enumerate(FEATURE_NAMES) if family_of(n) in families and n.split(".")[0] in regions]
 
 
-def to_model(fitted: dict[str, tuple], inputs: list[int], cuts: dict[str, float], image_threshold: float, extra: dict) -> PixelModel:
-    heads = []
-    for name, params in fitted.items():
-        mean, scale, coef, intercept = params
-        heads.append(PixelHead(name=name, inputs=[FEATURE_NAMES[i] for i in inputs], mean=[float(v) for v in mean],
-                               scale=[float(v) for v in scale], coef=[float(v) for v in coef], intercept=intercept,
-                               cut=float(cuts[name]), words=HEADS[name][1]))  # fmt: skip
-    return PixelModel(heads=heads, image_threshold=float(image_threshold), patch=PATCH, grid=PATCHES, extra=extra)
+def stacked(rows: list[Row], feature_heads: dict[str, tuple]) -> list[Row]:
+    """The rows as the heads see them: the shipped models' scores (log-odds) and the feature heads' log-odds."""
+    cols = tp_all_columns()
+    out = []
+    for r in rows:
+        sc = r.scores or {}
+        v = [float(logit([sc[n]])[0]) if n in sc else np.nan for n in SCORE_NAMES]
+        v += [float(head_logits([r], cols, params)[0]) for params in feature_heads.values()]
+        out.append(Row(r.file, r.variant, r.label, r.source, r.split, r.seen, r.probability, np.array(v), r.scores))
+    return out
+
+
+def tp_all_columns() -> list[int]:
+    return family_columns(("npr", "spectrum", "noise"))
+
+
+def stacked_inputs(feature_heads: dict[str, tuple]) -> list[str]:
+    from deepdetector.evidence.pixels import FEATURE_HEAD_INPUT, SCORE_INPUT
+
+    return [SCORE_INPUT + n for n in SCORE_NAMES] + [FEATURE_HEAD_INPUT + n for n in feature_heads]
+
+
+def _head(name: str, inputs: list[str], params, cut: float, words: str) -> PixelHead:
+    mean, scale, coef, intercept = params
+    return PixelHead(name=name, inputs=list(inputs), mean=[float(v) for v in mean], scale=[float(v) for v in scale],
+                     coef=[float(v) for v in coef], intercept=float(intercept), cut=float(cut), words=words)  # fmt: skip
+
+
+def to_model(feature_heads: dict[str, tuple], heads: dict[str, tuple], cuts: dict[str, float], image_threshold: float, extra: dict) -> PixelModel:
+    cols = tp_all_columns()
+    inputs = stacked_inputs(feature_heads)
+    return PixelModel(
+        feature_heads=[_head(name, [FEATURE_NAMES[i] for i in cols], params, 0.0, "") for name, params in feature_heads.items()],
+        heads=[_head(name, inputs, params, cuts[name], HEADS[name][1]) for name, params in heads.items()],
+        image_threshold=float(image_threshold), patch=PATCH, grid=PATCHES, extra=extra,
+    )
 
 
 def logit(p: np.ndarray) -> np.ndarray:

@@ -80,10 +80,10 @@ def report(rows: list[tp.Row], fpr: float, strengths: list[float], extra: dict) 
         aucs = [float(roc_auc(yy, tp.out_of_fold(hrows, ALL, c)).value) for c in strengths]
         strength_of[head] = strengths[int(np.argmax(aucs))]
         lines.append(f"| {head} | " + " | ".join(f"{a:.3f}" for a in aucs) + " |")
-    extra["strengths"] = strength_of
+    extra["feature_head_strengths"] = {name.split("_")[0]: c for name, c in strength_of.items()}
 
     # --- ablation -------------------------------------------------------------------------------
-    lines += ["", "## What each kind of evidence adds (AUC on held-out photos, the head's fakes against every real photo, 95% bootstrap interval)", ""]
+    lines += ["", "## What each kind of evidence adds: the feature heads (pixel features only, fitted on the fit half; AUC on held-out photos, the head's fakes against every real photo, 95% bootstrap interval)", ""]
     cols = ["as given", "augmented"]
     lines += ["| head | features | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
 
@@ -102,74 +102,95 @@ def report(rows: list[tp.Row], fpr: float, strengths: list[float], extra: dict) 
         hrows = tp.head_rows(fit_rows, src)
         for fam_name, fams in FAMILY_SETS.items():
             inputs = tp.family_columns(fams)
-            lines.append(f"| {head} | {fam_name} (face + whole picture) | " + " | ".join(test_auc(src, inputs, tp.fit_head(hrows, inputs, strength_of[head]))) + " |")
+            lines.append(f"| {head.split('_')[0]} features | {fam_name} (face + whole picture) | " + " | ".join(test_auc(src, inputs, tp.fit_head(hrows, inputs, strength_of[head]))) + " |")
         for reg_name, regs in REGION_SETS.items():
             if regs == ("face", "image"):
                 continue
             inputs = tp.family_columns(("npr", "spectrum", "noise"), regs)
-            lines.append(f"| {head} | all three, {reg_name} | " + " | ".join(test_auc(src, inputs, tp.fit_head(hrows, inputs, strength_of[head]))) + " |")
-    lines += ["", "Transfer (all features): each head on the other kind of fake, and on GPEN face edits (never learnt):", "",
+            lines.append(f"| {head.split('_')[0]} features | all three, {reg_name} | " + " | ".join(test_auc(src, inputs, tp.fit_head(hrows, inputs, strength_of[head]))) + " |")
+    lines += ["", "Transfer (all features): each feature head on the other kind of fake, and on GPEN face edits (never learnt):", "",
               "| head | fakes | as given | augmented |", "|---|---|---|---|"]  # fmt: skip
     final = {}
     for head, src in heads.items():
         final[head] = tp.fit_head(tp.head_rows(fit_rows, src), ALL, strength_of[head])
         for other in ("StyleGAN2", "Stable Diffusion", "GPEN"):
             if other != src:
-                lines.append(f"| {head} | {other} | " + " | ".join(test_auc(src, ALL, final[head], other)) + " |")
+                lines.append(f"| {head.split('_')[0]} features | {other} | " + " | ".join(test_auc(src, ALL, final[head], other)) + " |")
 
-    # --- thresholds per real source, cross-fitted on the held-out half ------------------------------
+    # --- the heads: the shipped models' scores and the feature heads, fused on held-out photos ---------
     # The shipped face classifier trained on most fit-half files (its scores there are optimistic), so
-    # the thresholds are chosen on held-out photos: two folds by file, each measured with thresholds
-    # chosen on the other; the shipped thresholds are chosen on both.
-    judged = [r for r in test_rows if r.probability is not None]
-    comp = {"classifier": tp.logit([r.probability for r in judged])}
-    for head in heads:
-        comp[head] = tp.head_logits(judged, ALL, final[head])
+    # the fusion and the thresholds are fitted on held-out photos: two folds by file, each measured
+    # with a fusion and thresholds fitted on the other; the shipped ones are fitted on both.
+    feature_heads = {name.split("_")[0]: params for name, params in final.items()}  # gan, diffusion
+    judged = [r for r in test_rows if r.probability is not None and r.scores]
+    st = tp.stacked(judged, feature_heads)
+    cols = list(range(len(tp.stacked_inputs(feature_heads))))
     y = np.array([r.label for r in judged])
     src = [r.source for r in judged]
     target_fakes = ("StyleGAN2", "Stable Diffusion 2.1")  # GPEN edits: measured, not aimed at
     groups = {"classifier": ["classifier"], "pixel heads": list(heads)}
     fold = np.array([int(tp.hashlib.sha256(r.file.encode()).hexdigest()[:8], 16) % 2 for r in judged])
+    base = tp.logit([r.probability for r in judged])
 
-    def choose(mask: np.ndarray) -> tuple[dict[str, float], dict[str, float]]:
+    def fuse(mask: np.ndarray, use: list[int] = cols) -> tuple[dict[str, tuple], dict[str, np.ndarray]]:
+        fitted, comp = {}, {"classifier": base}
+        for head, fake in heads.items():
+            train = [r for r, m in zip(st, mask) if m and (r.label == 0 or r.source.startswith(fake))]
+            fitted[head] = tp.fit_head(train, use, 1.0)
+            comp[head] = tp.head_logits(st, use, fitted[head])
+        return fitted, comp
+
+    def choose(mask: np.ndarray, comp: dict[str, np.ndarray]) -> tuple[dict[str, float], dict[str, float]]:
         rm = mask & (y == 0)
         fm = mask & np.array([s in target_fakes for s in src])
         return tp.choose_thresholds({k: v[rm] for k, v in comp.items()}, [s for s, m in zip(src, rm) if m],
                                     {k: v[fm] for k, v in comp.items()}, [s for s, m in zip(src, fm) if m], fpr, groups)  # fmt: skip
 
     margin = np.full(len(judged), -np.inf)  # how far the photo's most suspicious part is over its threshold (log-odds)
+    comp = {k: np.zeros(len(judged)) for k in ("classifier", *heads)}  # cross-fitted
+    scores_only = {head: np.zeros(len(judged)) for head in heads}  # the same fusion without the feature heads: what pixels add
     for k in (0, 1):
-        ts, _ = choose(fold != k)
+        _, comp_k = fuse(fold != k)
+        _, without = fuse(fold != k, cols[: len(tp.SCORE_NAMES)])
+        for head in heads:
+            scores_only[head][fold == k] = without[head][fold == k]
+        ts, _ = choose(fold != k, comp_k)
+        m = fold == k
         for part, t in ts.items():
-            m = fold == k
-            margin[m] = np.maximum(margin[m], comp[part][m] - t)
+            comp[part][m] = comp_k[part][m]
+            margin[m] = np.maximum(margin[m], comp_k[part][m] - t)
     flagged = margin >= 0
-    ts, budget = choose(np.ones(len(judged), bool))
+    fused, comp_all = fuse(np.ones(len(judged), bool))
+    ts, budget = choose(np.ones(len(judged), bool), comp_all)
     image_threshold = float(min(max(_sig(ts["classifier"]), 0.5), 0.9999)) if math.isfinite(ts["classifier"]) else 0.9999
     cuts = {head: ts[head] for head in heads}
-    model = tp.to_model(final, ALL, cuts, image_threshold, extra)
+    model = tp.to_model(feature_heads, fused, cuts, image_threshold, extra)
     card = ModelCard.load(default_card_path())
     card_threshold = card.thresholds_for(stills=True).for_media("image")
-    lines += ["", f"## Thresholds (every real source at most {fpr:.0%})", "",
-              "Chosen on held-out photos (the face classifier trained on most of the fit half): each part's threshold lets a share "
-              "of its worst real source through, one share for the classifier and one for the pixel heads, on a grid; of the "
+    lines += ["", f"## Fusion and thresholds (every real source at most {fpr:.0%})", "",
+              "Each head (`gan_pixels`, `diffusion_pixels`) is a logistic fusion of the shipped models' three scores (log-odds) and the "
+              "two feature heads above, fitted on held-out photos (the face classifier trained on most of the fit half), its fakes "
+              "against every real photo. Each part of the photo score (the shipped models' maximum, the two heads) lets a share "
+              "of its worst real source through, one share for the classifier and one for the heads, on a grid; of the "
               f"combinations keeping every real source at or under {fpr:.0%} for a photo flagged by any part, the one flagging the "
               "most StyleGAN2 and Stable Diffusion faces wins. The tables below are cross-fitted (two folds by file, each judged "
-              "with thresholds chosen on the other); the shipped thresholds are chosen on both.", "",
+              "with a fusion and thresholds fitted on the other); the shipped ones are fitted on both.", "",
               f"- photo threshold (the shipped models' heads): **{image_threshold:.4f}** (the model card's: {card_threshold:.4f}); "
-              f"share of the worst real source: classifier {budget['classifier']:.2%}, pixel heads {budget['pixel heads']:.2%}"]  # fmt: skip
+              f"share of the worst real source: classifier {budget['classifier']:.2%}, heads {budget['pixel heads']:.2%}"]  # fmt: skip
     for head in heads:
-        lines.append(f"- {head}: flags at logit {cuts[head]:+.3f}")
+        lines.append(f"- {head}: flags at logit {cuts[head]:+.3f}; weights (per standard deviation): "
+                     + ", ".join(f"{n} {c:+.2f}" for n, c in zip(tp.stacked_inputs(feature_heads), fused[head][2])))  # fmt: skip
 
     # --- held-out results ---------------------------------------------------------------------------
-    lines += ["", "## Held-out photos: ranking (AUC, 95% bootstrap interval)", "",
-              "| fakes | against | variants | shipped models alone | gan_pixels | diffusion_pixels | photo score (cross-fitted) |",
-              "|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines += ["", "## Held-out photos: ranking (AUC, 95% bootstrap interval; heads and photo score cross-fitted)", "",
+              "| fakes | against | variants | shipped models alone | gan_pixels | diffusion_pixels | photo score | gan_pixels / diffusion_pixels without pixel features |",
+              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for fake in ("StyleGAN2", "Stable Diffusion 2.1", "GPEN edits"):
         for against in ("every real photo", "FFHQ"):
             for var_name, pick in (("as given", lambda r: r.variant == 0), ("augmented", lambda r: r.variant > 0)):
                 m = np.array([pick(r) and (r.source == fake or (r.label == 0 and (against != "FFHQ" or r.source == "FFHQ"))) for r in judged])
                 cells = [_auc(y[m], comp[k][m]) for k in ("classifier", *heads)] + [_auc(y[m], margin[m])]
+                cells.append(" / ".join(_auc(y[m], scores_only[k][m]).split(" ")[0] for k in heads))
                 lines.append(f"| {fake} | {against} | {var_name} | " + " | ".join(cells) + " |")
     lines += ["", "## Held-out photos flagged (fakes: share caught; reals: false alarms; cross-fitted thresholds)", "",
               f"Before: the shipped models at the model card's image threshold {card_threshold:.4f}. Now: the photo score.", "",
@@ -190,8 +211,8 @@ def report(rows: list[tp.Row], fpr: float, strengths: list[float], extra: dict) 
     lines += ["", "Rows without a detected face (no_face, not judged): " + ", ".join(f"{s} {k}/{n}" for s, (k, n) in sorted(no_face.items()) if k)]
 
     # --- the heads -------------------------------------------------------------------------------
-    lines += ["", "## The heads' largest weights (per standard deviation)", ""]
-    for h in model.heads:
+    lines += ["", "## The feature heads' largest weights (per standard deviation)", ""]
+    for h in model.feature_heads:
         top = sorted(zip(h.inputs, h.coef), key=lambda kv: -abs(kv[1]))[:8]
         lines.append(f"- {h.name}: " + ", ".join(f"{n} {c:+.2f}" for n, c in top))
     model.extra["measured"] = {"image_threshold": image_threshold, "budgets": budget}
