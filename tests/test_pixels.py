@@ -236,3 +236,134 @@ def test_the_scanner_uses_the_heads_for_photos_only_and_only_with_their_models(t
     monkeypatch.setattr("deepdetector.api.PIXELS_PATH", _model(tmp_path / "other", "another", stills_sha))
     assert Detector(ScanConfig(model_path=folder, heatmaps=False, landmarks=None)).pixels is None
     assert Detector(ScanConfig(model_path=folder, heatmaps=False, landmarks=None, stills=False)).pixels is None
+
+
+def test_heads_read_feature_heads_and_the_faces_scores(tmp_path):
+    feature = px.PixelHead("gan", ["face.npr_phase"], [0.1], [0.05], [2.0], 0.5, 0.0)
+    head = px.PixelHead("gan_pixels", ["features:gan", "score:synthetic"], [0.0, 0.0], [1.0, 1.0], [1.0, 0.5], 0.0, 1.0, "words")
+    model = px.PixelModel(heads=[head], feature_heads=[feature], image_threshold=0.8)
+    path = tmp_path / "h.json"
+    model.save(path)
+    model = px.PixelModel.load(path)
+    x = model.inputs({"face.npr_phase": 0.2}, {"synthetic": 0.9})
+    assert x["features:gan"] == pytest.approx(0.5 + 2.0 * (0.2 - 0.1) / 0.05)
+    assert x["score:synthetic"] == pytest.approx(math.log(9.0))
+    picture = _native(320, 0)  # no traces: the feature head does not saturate the fusion
+    box = Box(60, 60, 260, 260)
+    p_hi = model.probabilities(picture, [box], [{"synthetic": 0.9}])[0]["gan_pixels"]
+    p_lo = model.probabilities(picture, [box], [{"synthetic": 0.1}])[0]["gan_pixels"]
+    assert p_hi > p_lo + 0.05  # the face classifier's score is an input
+    # a feature head may not read scores or other heads; an unknown feature head is refused
+    raw = json.loads(path.read_text())
+    raw["feature_heads"][0]["inputs"] = ["score:synthetic"]
+    path.write_text(json.dumps(raw))
+    with pytest.raises(ModelError, match="inconsistent"):
+        px.PixelModel.load(path)
+    raw["feature_heads"] = []
+    path.write_text(json.dumps(raw))
+    with pytest.raises(ModelError, match="inconsistent"):
+        px.PixelModel.load(path)
+
+
+def test_the_shipped_heads_belong_to_the_shipped_models():
+    from deepdetector.model import ModelCard, default_card_path
+    from deepdetector.model.stills import stills_card_path
+
+    model = px.PixelModel.load()
+    card = ModelCard.load(default_card_path())
+    assert model.matches(card.sha256, ModelCard.load(stills_card_path(card)).sha256)
+    assert model.head_names == ["gan_pixels", "diffusion_pixels"] and 0.5 < model.image_threshold < 1.0
+    assert model.patch == px.PATCH and model.grid == px.PATCHES  # measured as it was fitted
+
+
+# --- fitting (training/pixels.py) ----------------------------------------------------------------------
+
+
+def test_split_keys_keep_identities_and_runs_of_frames_together(tmp_path):
+    from pathlib import Path
+
+    from deepdetector.training.pixels import split_keys
+
+    names = [f"HrithikRoshan_{i}.jpg" for i in range(3)] + [f"Avinash_{i}.jpg" for i in range(3)] + [f"x{i}.jpg" for i in range(6)]
+    keys = split_keys([Path(n) for n in names])
+    assert keys[Path("HrithikRoshan_0.jpg")] == keys[Path("HrithikRoshan_2.jpg")] != keys[Path("Avinash_0.jpg")]
+    frames = [Path(f"clip_{i:06d}.jpg") for i in range(40)]
+    keys = split_keys(frames)  # one name for the whole source: blocks of 10 consecutive frames
+    assert keys[frames[0]] == keys[frames[9]] != keys[frames[10]]
+
+
+def test_augment_writes_a_jpeg_and_says_what_it_did():
+    from PIL import Image
+
+    from deepdetector.training.pixels import augment
+
+    picture = Image.fromarray(_native(200, 0))
+    seen = set()
+    for seed in range(30):
+        data, how = augment(picture, np.random.default_rng(seed))
+        assert data[:2] == b"\xff\xd8" and "jpeg" in how
+        seen |= {word for word in ("resize", "blur", "sub", "web_", "maximum", "medium", "high") if word in how}
+    assert {"resize", "blur", "sub"} <= seen and seen & {"web_", "maximum", "medium", "high"}  # several tables
+
+
+def test_thresholds_hold_every_real_source():
+    from deepdetector.training.pixels import choose_thresholds, worst_source_threshold
+
+    rng = np.random.default_rng(0)
+    easy, hard = rng.normal(0, 1, 200), rng.normal(2, 1, 100)  # a hard real source scores higher
+    scores = np.concatenate([easy, hard])
+    sources = ["easy"] * 200 + ["hard"] * 100
+    t = worst_source_threshold(scores, sources, 0.02)
+    assert (hard >= t).mean() <= 0.02 and (easy >= t).mean() <= 0.02
+    assert (hard >= np.nextafter(t, -np.inf) - 0.2).mean() > 0.02  # not higher than needed
+    # two parts, one budget each: every source stays at or under the target for a photo flagged by either
+    reals = {"a": scores, "b": rng.normal(0, 1, 300)}
+    fakes = {"a": rng.normal(3, 1, 50), "b": rng.normal(3, 1, 50)}
+    ts, budget = choose_thresholds(reals, sources, fakes, ["gan"] * 50, 0.02, {"first": ["a"], "second": ["b"]})
+    flagged = (reals["a"] >= ts["a"]) | (reals["b"] >= ts["b"])
+    for s in ("easy", "hard"):
+        assert flagged[np.array(sources) == s].mean() <= 0.02
+    assert set(budget) == {"first", "second"}
+
+
+def test_fit_pixels_measures_fits_and_writes_heads_the_scanner_can_load(tmp_path, face_rgb):
+    pytest.importorskip("sklearn")
+    from typer.testing import CliRunner
+
+    from deepdetector.cli import app
+
+    runner = CliRunner()
+    bad = runner.invoke(app, ["fit-pixels", str(tmp_path / "m.csv"), "--fpr", "0"])
+    assert bad.exit_code == 1 and "--fpr" in bad.output
+    rng = np.random.default_rng(0)
+    h, w = face_rgb.shape[:2]
+    rows = ["path,label,kind,source_dataset,group"]
+    for i, letter in enumerate("abcdefghij"):
+        real = _u8(face_rgb.astype(np.float32) + rng.normal(0, 3, face_rgb.shape))
+        write_image(tmp_path / f"real_{letter}.png", real)
+        rows.append(f"real_{letter}.png,real,image,FFHQ,")
+        small = face_rgb[::2, ::2].astype(np.float32)
+        gan = _u8(cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST) + rng.normal(0, 1, face_rgb.shape))
+        write_image(tmp_path / f"gan_{letter}.png", gan)
+        rows.append(f"gan_{letter}.png,fake,gan-image,thispersondoesnotexist (StyleGAN2),")
+        diff = _u8(cv2.GaussianBlur(face_rgb.astype(np.float32), (0, 0), 1.0) + rng.normal(0, 6, face_rgb.shape[:2])[..., None])
+        write_image(tmp_path / f"sd_{letter}.png", diff)
+        rows.append(f"sd_{letter}.png,fake,diffusion-image,Stable Diffusion 2.1,")
+    (tmp_path / "few.csv").write_text("\n".join(rows[:3]) + "\n")  # one real photo, one GAN face
+    few = runner.invoke(app, ["fit-pixels", str(tmp_path / "few.csv"), "--out", str(tmp_path / "few"), "--threads", "1"])
+    assert few.exit_code == 1 and "needs at least 2" in few.output and "Traceback" not in few.output
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["fit-pixels", str(tmp_path / "m.csv"), "--out", str(out), "--threads", "1", "--strength", "1"])
+    assert res.exit_code == 0, res.output
+    lines = (out / "features.jsonl").read_text().splitlines()
+    assert len(lines) == 60  # 30 photos, as given and one augmented copy
+    assert {json.loads(x)["split"] for x in lines} == {"fit", "test"}
+    model = px.PixelModel.load(out / "pixel_heads.json")
+    assert model.head_names == ["gan_pixels", "diffusion_pixels"] and [h.name for h in model.feature_heads] == ["gan", "diffusion"]
+    report = (out / "report.md").read_text()
+    assert "What each kind of evidence adds" in report and "| FFHQ | real |" in report
+    # resumable: a second run measures nothing again
+    again = runner.invoke(app, ["fit-pixels", str(tmp_path / "m.csv"), "--out", str(out), "--threads", "1", "--strength", "1"])
+    assert again.exit_code == 0 and "measured 1/" not in again.output
+    assert len((out / "features.jsonl").read_text().splitlines()) == 60

@@ -22,9 +22,11 @@ over the patches:
   and how alike it is across colour channels).
 
 Two heads read them (:class:`PixelModel`): ``gan_pixels`` (GAN-like generation) and
-``diffusion_pixels`` (diffusion-like). Each is a logistic model over standardised features,
-stored as JSON (``weights/pixel_heads.json``), applied with numpy and fitted by
-``deepdetector fit-pixels`` (training/pixels.py). See docs/evidence.md, "Pixel evidence (photos)".
+``diffusion_pixels`` (diffusion-like). Each is a small logistic fusion of two *feature heads*
+(logistic models over the standardised features, one fitted on GAN faces, one on diffusion faces)
+and the face's scores from the face classifier and stills model. All of it is stored as JSON
+(``weights/pixel_heads.json``), applied with numpy and fitted by ``deepdetector fit-pixels``
+(training/pixels.py). See docs/evidence.md, "Pixel evidence (photos)".
 """
 
 from __future__ import annotations

@@ -240,6 +240,30 @@ def load_rows(features: Path) -> list[Row]:
 # --- fitting --------------------------------------------------------------------------------------
 
 
+def fold_of(file: str, folds: int) -> int:
+    """A file's fold, from its folder's and its own name (the same wherever the data lies)."""
+    p = Path(file)
+    return int(hashlib.sha256(f"{p.parent.name}/{p.name}".encode()).hexdigest()[:8], 16) % folds
+
+
+def check_enough(rows: list[Row]) -> None:
+    """Raise a clear error when a head lacks fakes or reals to fit on (fit half) or to fuse and
+    measure on (each of the two held-out folds)."""
+    from deepdetector.errors import DeepDetectorError
+
+    for head, (fake, _) in HEADS.items():
+        for split, folds in (("fit", 1), ("test", 2)):
+            for k in range(folds):
+                part = [r for r in rows if r.split == split and (folds == 1 or fold_of(r.file, 2) == k)
+                        and (split == "fit" or (r.probability is not None and r.scores))]  # fmt: skip
+                n_fake = sum(r.label == 1 and r.source.startswith(fake) for r in part)
+                n_real = sum(r.label == 0 for r in part)
+                if n_fake < 2 or n_real < 2:
+                    where = "the fit half" if split == "fit" else f"held-out fold {k + 1} of 2"
+                    raise DeepDetectorError(f"{head} needs at least 2 {fake} photos and 2 real photos with a face in {where}; "
+                                            f"it has {n_fake} and {n_real}: add photos to the manifests")  # fmt: skip
+
+
 def weights(rows: list[Row]) -> np.ndarray:
     """Classes weigh the same, and within a class each source the same."""
     count = defaultdict(int)
@@ -283,7 +307,7 @@ def head_rows(rows: list[Row], fake_source: str) -> list[Row]:
 
 def out_of_fold(rows: list[Row], inputs: list[int], strength: float, folds: int = 5) -> np.ndarray:
     """Each row's logit from a head fitted without its file (folds by file hash, every variant of a file together)."""
-    fold = np.array([int(hashlib.sha256(r.file.encode()).hexdigest()[:8], 16) % folds for r in rows])
+    fold = np.array([fold_of(r.file, folds) for r in rows])
     out = np.zeros(len(rows))
     for k in range(folds):
         train = [r for r, f in zip(rows, fold) if f != k]

@@ -46,12 +46,10 @@ def register(app: typer.Typer) -> None:
             if n:
                 typer.echo("", err=True)
             rows = tp.load_rows(out / "features.jsonl")
+            tp.check_enough(rows)
         except DeepDetectorError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
-        if not any(r.label == 1 for r in rows) or not any(r.label == 0 for r in rows):
-            typer.echo("error: fitting needs generated and real photos with a face", err=True)
-            raise typer.Exit(1)
         extra = {"fitted_on": [str(m) for m in manifests], "classifier": card.label, "classifier_sha256": card.sha256,
                  "stills_sha256": stills_sha, "fpr_target": fpr, "command": command}  # fmt: skip
         model, lines = report(rows, fpr, list(strength), extra)

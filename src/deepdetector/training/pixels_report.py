@@ -79,7 +79,7 @@ def report(rows: list[tp.Row], fpr: float, strengths: list[float], extra: dict) 
         yy = np.array([r.label for r in hrows])
         aucs = [float(roc_auc(yy, tp.out_of_fold(hrows, ALL, c)).value) for c in strengths]
         strength_of[head] = strengths[int(np.argmax(aucs))]
-        lines.append(f"| {head} | " + " | ".join(f"{a:.3f}" for a in aucs) + " |")
+        lines.append(f"| {head.split('_')[0]} features | " + " | ".join(f"{a:.3f}" for a in aucs) + " |")
     extra["feature_head_strengths"] = {name.split("_")[0]: c for name, c in strength_of.items()}
 
     # --- ablation -------------------------------------------------------------------------------
@@ -129,7 +129,7 @@ def report(rows: list[tp.Row], fpr: float, strengths: list[float], extra: dict) 
     src = [r.source for r in judged]
     target_fakes = ("StyleGAN2", "Stable Diffusion 2.1")  # GPEN edits: measured, not aimed at
     groups = {"classifier": ["classifier"], "pixel heads": list(heads)}
-    fold = np.array([int(tp.hashlib.sha256(r.file.encode()).hexdigest()[:8], 16) % 2 for r in judged])
+    fold = np.array([tp.fold_of(r.file, 2) for r in judged])
     base = tp.logit([r.probability for r in judged])
 
     def fuse(mask: np.ndarray, use: list[int] = cols) -> tuple[dict[str, tuple], dict[str, np.ndarray]]:
