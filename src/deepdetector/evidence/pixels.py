@@ -398,6 +398,8 @@ def pixel_evidence(model: PixelModel, faces: list) -> list:
 
 
 HEAD_DESCRIPTIONS = {
-    "gan_pixels": "GAN-like generation read from the face's and the picture's pixels (up-sampling traces, spectrum, noise)",
-    "diffusion_pixels": "diffusion-like generation read from the face's and the picture's pixels (spectrum, noise, up-sampling traces)",
+    "gan_pixels": "GAN-like generation: pixel evidence at the photo's own resolution (up-sampling traces, spectrum, noise) "
+                  "fused with the face classifier's and stills model's scores",
+    "diffusion_pixels": "diffusion-like generation: pixel evidence at the photo's own resolution (noise, spectrum, up-sampling traces) "
+                        "fused with the face classifier's and stills model's scores",
 }

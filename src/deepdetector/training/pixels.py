@@ -34,8 +34,8 @@ from deepdetector.evidence.pixels import FEATURE_NAMES, PATCH, PATCHES, PixelHea
 SCORE_NAMES = ("swap", "synthetic", "generated")
 HEADS = {
     # head name -> (the fakes it learns, the sentence shown when it flags a face)
-    "gan_pixels": ("StyleGAN2", "the picture shows the periodic traces that GAN up-sampling leaves"),
-    "diffusion_pixels": ("Stable Diffusion", "the picture's fine texture and noise look like a diffusion model's output"),
+    "gan_pixels": ("StyleGAN2", "the face and its pixels look like a GAN's output (up-sampling traces and texture, with the face classifier's scores)"),
+    "diffusion_pixels": ("Stable Diffusion", "the face and its pixels look like a diffusion model's output (noise and texture, with the face classifier's scores)"),
 }
 MIN_SOURCE = 20  # real sources with fewer held files are pooled as "other real photos"
 
@@ -265,14 +265,10 @@ def check_enough(rows: list[Row]) -> None:
 
 
 def weights(rows: list[Row]) -> np.ndarray:
-    """Classes weigh the same, and within a class each source the same."""
-    count = defaultdict(int)
-    for r in rows:
-        count[r.source] += 1
-    per_class = defaultdict(set)
-    for r in rows:
-        per_class[r.label].add(r.source)
-    w = np.array([1.0 / (count[r.source] * len(per_class[r.label])) for r in rows])
+    """Classes weigh the same, and within a class each source the same (as the video fusion's), mean 1."""
+    from deepdetector.training.fusion import source_weights
+
+    w = source_weights(rows)  # reads .source and .label
     return w / w.mean()
 
 
