@@ -219,7 +219,8 @@ def test_the_scanner_uses_the_heads_for_photos_only_and_only_with_their_models(t
     assert res.faces, res.error
     f = res.faces[0]
     assert {"gan_pixels", "diffusion_pixels"} <= set(f.scores)
-    assert f.probability == pytest.approx(max(f.scores.values()))
+    assert f.probability == pytest.approx(det.pixels.face_probability(f.scores))
+    assert f.probability == pytest.approx(max(f.scores["gan_pixels"], f.scores["diffusion_pixels"]))  # no score_cuts here
     assert res.threshold == pytest.approx(0.7)
     cues = {c.name: c for c in res.evidence}
     assert cues["gan_pixels"].value == pytest.approx(f.scores["gan_pixels"])
@@ -367,3 +368,13 @@ def test_fit_pixels_measures_fits_and_writes_heads_the_scanner_can_load(tmp_path
     again = runner.invoke(app, ["fit-pixels", str(tmp_path / "m.csv"), "--out", str(out), "--threads", "1", "--strength", "1"])
     assert again.exit_code == 0 and "measured 1/" not in again.output
     assert len((out / "features.jsonl").read_text().splitlines()) == 60
+
+
+def test_a_photo_face_is_decided_by_the_heads_and_the_scores_given_a_cut():
+    head = px.PixelHead("gan_pixels", ["face.npr_phase"], [0.0], [1.0], [0.0], 0.0, 0.0)
+    model = px.PixelModel(heads=[head], image_threshold=0.6, score_cuts={"swap": math.log(0.8 / 0.2)})
+    # swap flags at 0.8: rescaled, 0.8 meets the photo threshold 0.6; synthetic and generated count only through the heads
+    scores = {"swap": 0.8, "synthetic": 0.99, "generated": 0.99, "gan_pixels": 0.1}
+    assert model.face_probability(scores) == pytest.approx(0.6)
+    assert model.face_probability({**scores, "swap": 0.5}) < 0.6
+    assert model.face_probability({**scores, "swap": 0.5, "gan_pixels": 0.7}) == pytest.approx(0.7)

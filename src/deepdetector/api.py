@@ -277,9 +277,9 @@ class Detector:
                 if generated is not None:  # the stills model is one more head; its map is not kept (see model/stills.py)
                     scores[STILLS_HEAD] = float(generated[i])
                     p = max(p, scores[STILLS_HEAD])
-                for name, value in pending.pixels.get(i, {}).items():  # the pixel heads, on the photo threshold's scale
-                    scores[name] = float(value)
-                    p = max(p, float(value))
+                if i in pending.pixels and self.pixels is not None:  # photos: the pixel heads decide (evidence/pixels.py)
+                    scores.update({name: float(v) for name, v in pending.pixels[i].items()})
+                    p = self.pixels.face_probability(scores)
                 heatmap = None
                 if pred.cams is not None:  # the face classifier's map, scaled by its own judgement
                     heatmap = _heatmap(pred.cams[i, int(probs.argmax())], float(probs.max()))

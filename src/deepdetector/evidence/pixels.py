@@ -311,6 +311,9 @@ class PixelModel:
     heads: list[PixelHead]  # the reported heads (gan_pixels, diffusion_pixels)
     image_threshold: float
     feature_heads: list[PixelHead] = field(default_factory=list)  # pixel features only; inputs of the heads
+    # the shipped models' scores that still decide a photo by themselves, each with the log-odds at which
+    # it flags (``{"swap": ...}``); the others (synthetic, generated) count only through the heads
+    score_cuts: dict[str, float] = field(default_factory=dict)
     patch: int = PATCH
     grid: int = PATCHES
     name: str = "pixel-heads"
@@ -331,6 +334,7 @@ class PixelModel:
             raw = json.loads(Path(path).read_text())
             heads = [PixelHead(**h) for h in raw["heads"]]
             model = cls(heads=heads, feature_heads=[PixelHead(**h) for h in raw.get("feature_heads", [])],
+                        score_cuts={str(k): float(v) for k, v in raw.get("score_cuts", {}).items()},
                         image_threshold=float(raw["image_threshold"]), patch=int(raw.get("patch", PATCH)),
                         grid=int(raw.get("grid", PATCHES)), name=raw.get("name", "pixel-heads"),
                         version=str(raw.get("version", "1")), extra=raw.get("extra", {}))  # fmt: skip
@@ -348,13 +352,23 @@ class PixelModel:
 
     def save(self, path: str | Path) -> None:
         data = {"name": self.name, "version": self.version, "image_threshold": self.image_threshold, "patch": self.patch,
-                "grid": self.grid, "feature_heads": [h.to_dict() for h in self.feature_heads], "heads": [h.to_dict() for h in self.heads],
+                "grid": self.grid, "score_cuts": self.score_cuts, "feature_heads": [h.to_dict() for h in self.feature_heads],
+                "heads": [h.to_dict() for h in self.heads],
                 "extra": self.extra}  # fmt: skip
         Path(path).write_text(json.dumps(data, indent=1) + "\n")
 
     def matches(self, classifier_sha256: str, stills_sha256: str | None) -> bool:
         """Whether these heads were fitted with these models (else they are not used)."""
         return self.extra.get("classifier_sha256") == classifier_sha256 and self.extra.get("stills_sha256") == stills_sha256
+
+    def face_probability(self, scores: dict[str, float]) -> float:
+        """A photo face's probability of fake: the highest of the heads and of the scores in
+        ``score_cuts`` (each rescaled so that it meets the photo threshold at its cut); the face's
+        other scores count only through the heads."""
+        t = _logit(self.image_threshold)
+        values = [scores[h.name] for h in self.heads if h.name in scores]
+        values += [_sigmoid(_logit(scores[n]) - cut + t) for n, cut in self.score_cuts.items() if n in scores]
+        return float(max(values)) if values else 0.0
 
     def inputs(self, features: dict[str, float | None], scores: dict[str, float] | None = None) -> dict[str, float | None]:
         """Every input the heads may read: the features, the feature heads' log-odds, the face's scores' log-odds."""

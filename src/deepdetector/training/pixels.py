@@ -326,8 +326,10 @@ def worst_source_threshold(scores: np.ndarray, sources: list[str], rate: float) 
 
 
 def choose_thresholds(reals: dict[str, np.ndarray], real_sources: list[str], fakes: dict[str, np.ndarray], fake_sources: list[str],
-                      target: float, groups: dict[str, list[str]]) -> tuple[dict[str, float], dict[str, float]]:  # fmt: skip
-    """Thresholds for the parts of the photo score (``groups``: a budget name -> the parts sharing it).
+                      target: float, groups: dict[str, list[str]], fixed: dict[str, float] | None = None) -> tuple[dict[str, float], dict[str, float]]:  # fmt: skip
+    """Thresholds for the parts of the photo score (``groups``: a budget name -> the parts sharing it;
+    ``fixed``: parts whose threshold is given, which flag photos too: on a real source where they
+    alone already exceed ``target``, the other parts may add no false alarm).
 
     Each part's threshold lets ``q`` of its worst real source through, with one ``q`` per budget
     from a grid; of the combinations for which a photo flagged by any part keeps every real source at
@@ -337,16 +339,21 @@ def choose_thresholds(reals: dict[str, np.ndarray], real_sources: list[str], fak
 
     real_src = np.array(real_sources)
     fake_src = np.array(fake_sources)
+    by_fixed = np.zeros(len(real_src), bool)
+    for part, t in (fixed or {}).items():
+        by_fixed |= reals[part] >= t
+    allowed = {s: max(target, float(by_fixed[real_src == s].mean())) for s in set(real_sources)}
     grid = np.linspace(0.0, target, 9)
     best, best_key = None, None
     for qs in itertools.product(grid, repeat=len(groups)):
         budget = dict(zip(groups, (float(q) for q in qs)))
         ts = {part: worst_source_threshold(reals[part], real_sources, budget[name]) for name, parts in groups.items() for part in parts}
+        ts.update(fixed or {})
         flagged = np.zeros(len(real_src), bool)
         for part, t in ts.items():
             flagged |= reals[part] >= t
-        worst = max(float(flagged[real_src == s].mean()) for s in set(real_sources))
-        if worst > target + 1e-12:
+        worst = max(float(flagged[real_src == s].mean()) - allowed[s] for s in set(real_sources))
+        if worst > 1e-12:
             continue
         caught = np.zeros(len(fake_src), bool)
         for part, t in ts.items():
@@ -356,7 +363,7 @@ def choose_thresholds(reals: dict[str, np.ndarray], real_sources: list[str], fak
         if best_key is None or key > best_key:
             best, best_key = (ts, budget), key
     if best is None:
-        return {part: float(np.inf) for parts in groups.values() for part in parts}, {name: 0.0 for name in groups}
+        return {**{part: float(np.inf) for parts in groups.values() for part in parts}, **(fixed or {})}, {name: 0.0 for name in groups}
     return best
 
 
@@ -392,13 +399,14 @@ def _head(name: str, inputs: list[str], params, cut: float, words: str) -> Pixel
                      coef=[float(v) for v in coef], intercept=float(intercept), cut=float(cut), words=words)  # fmt: skip
 
 
-def to_model(feature_heads: dict[str, tuple], heads: dict[str, tuple], cuts: dict[str, float], image_threshold: float, extra: dict) -> PixelModel:
+def to_model(feature_heads: dict[str, tuple], heads: dict[str, tuple], cuts: dict[str, float], image_threshold: float, extra: dict,
+             score_cuts: dict[str, float] | None = None) -> PixelModel:  # fmt: skip
     cols = tp_all_columns()
     inputs = stacked_inputs(feature_heads)
     return PixelModel(
         feature_heads=[_head(name, [FEATURE_NAMES[i] for i in cols], params, 0.0, "") for name, params in feature_heads.items()],
         heads=[_head(name, inputs, params, cuts[name], HEADS[name][1]) for name, params in heads.items()],
-        image_threshold=float(image_threshold), patch=PATCH, grid=PATCHES, extra=extra,
+        image_threshold=float(image_threshold), patch=PATCH, grid=PATCHES, extra=extra, score_cuts=dict(score_cuts or {}),
     )
 
 
