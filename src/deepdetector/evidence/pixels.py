@@ -305,8 +305,8 @@ def _logit(p: float) -> float:
 class PixelModel:
     """The pixel heads, the photo threshold they were fitted with, and the models they belong to.
 
-    Used only with the face classifier (and stills model) whose sha256 ``extra`` names: the image
-    threshold was chosen for the maximum over that classifier's heads and these."""
+    Used only with the face classifier (and stills model) whose sha256 ``extra`` names: the heads
+    read their scores, and the cuts were chosen with them."""
 
     heads: list[PixelHead]  # the reported heads (gan_pixels, diffusion_pixels)
     image_threshold: float
