@@ -22,6 +22,8 @@ from deepdetector.evidence import WindowFollower, measure_cues
 from deepdetector.evidence.fusion import DEFAULT_PATH as FUSION_PATH
 from deepdetector.evidence.fusion import FACE_INPUT as FUSED_FACE_INPUT
 from deepdetector.evidence.fusion import FusionModel
+from deepdetector.evidence.pixels import DEFAULT_PATH as PIXELS_PATH
+from deepdetector.evidence.pixels import PixelModel, pixel_evidence
 from deepdetector.explanation import heatmap_from_cam
 from deepdetector.faces import crop_face
 from deepdetector.faces.detect import VideoFaceFinder, detect_faces, detector_from_config
@@ -63,6 +65,7 @@ class _Pending:
     crops: list[FaceCrop] = field(default_factory=list)
     frames: dict[int, np.ndarray] = field(default_factory=dict)
     stills: bool = False  # also run the generated-stills model (photos)
+    pixels: dict[int, dict[str, float]] = field(default_factory=dict)  # crop index -> pixel heads' probabilities (photos)
 
 
 class Detector:
@@ -92,6 +95,11 @@ class Detector:
         self.fusion = FusionModel.load(FUSION_PATH) if config.cues and self.landmarker is not None and FUSION_PATH.is_file() else None
         if self.fusion is not None and self.fusion.extra.get("classifier_sha256") != self.card.sha256:
             self.fusion = None  # fitted on another face classifier's scores: the cues are reported, not fused
+        # photos: the pixel heads, only with the face classifier and stills model they were fitted with (evidence/pixels.py)
+        self.pixels = None
+        if config.pixels and self.stills is not None and PIXELS_PATH.is_file():
+            pixels = PixelModel.load(PIXELS_PATH)
+            self.pixels = pixels if pixels.matches(self.card.sha256, self.stills.card.sha256) else None
         self.margin = config.margin if config.margin is not None else self.classifier.card.margin
         # --threshold applies to every media type; otherwise the card's per-media thresholds
         # (a card naming a stills model may keep the thresholds fitted for the classifier alone, used with stills=False)
@@ -99,6 +107,8 @@ class Detector:
             self.thresholds = Thresholds.of(config.threshold)
         else:
             self.thresholds = self.classifier.card.thresholds_for(stills=self.stills is not None)
+            if self.pixels is not None:  # photos: the threshold fitted with the pixel heads, for false alarms held per real source
+                self.thresholds = Thresholds.of(self.thresholds.default, {**dict(self.thresholds.by_media), "image": self.pixels.image_threshold})
         self.threshold = self.thresholds.default
 
     @property
@@ -108,12 +118,14 @@ class Detector:
     @property
     def model_label(self) -> str:
         """The models that judged: the face classifier, plus the stills model when it is in use."""
-        return self.card.label + (f" + {self.stills.card.label}" if self.stills is not None else "")
+        return (self.card.label + (f" + {self.stills.card.label}" if self.stills is not None else "")
+                + (f" + {self.pixels.label}" if self.pixels is not None else ""))
 
     @property
     def head_names(self) -> list[str]:
         """Every score a face gets: the face classifier's heads, then ``generated`` when the stills model is in use."""
-        return self.classifier.head_names + ([STILLS_HEAD] if self.stills is not None else [])
+        return (self.classifier.head_names + ([STILLS_HEAD] if self.stills is not None else [])
+                + (self.pixels.head_names if self.pixels is not None else []))
 
     # ------------------------------------------------------------------------------------------
     def scan(self, path: str | Path, frame_transform: FrameTransform | None = None, on_progress: ProgressCallback | None = None) -> FileResult:
@@ -224,6 +236,8 @@ class Detector:
             raise MediaError("no frame could be decoded from this file")
 
         evidence = []
+        if self.pixels is not None and info.kind == "image" and faces:
+            evidence = pixel_evidence(self.pixels, faces)
         if follower is not None:
             with timer.stage("cues"):
                 evidence = measure_cues(follower.windows())
@@ -268,6 +282,18 @@ class Detector:
                     by_frame.setdefault(crop.frame_index, []).append(i)
                 for idx, members in by_frame.items():
                     generated[members] = self.stills.probabilities(pending.frames[idx], [pending.crops[i].face.box for i in members])
+        if pending.stills and self.pixels is not None:
+            with timer.stage("pixels"):
+                by_frame = {}
+                for i, crop in enumerate(pending.crops):
+                    by_frame.setdefault(crop.frame_index, []).append(i)
+                names = self.classifier.head_names
+                for idx, members in by_frame.items():
+                    scores = [{**{n: float(pred.probabilities[i][k]) for k, n in enumerate(names)},
+                               **({STILLS_HEAD: float(generated[i])} if generated is not None else {})} for i in members]  # fmt: skip
+                    found = self.pixels.probabilities(pending.frames[idx], [pending.crops[i].face.box for i in members], scores)
+                    for i, probs in zip(members, found):
+                        pending.pixels[i] = probs
         meshes = [None] * len(pending.crops)
         if self.landmarker is not None:
             with timer.stage("landmarks"):
@@ -280,6 +306,9 @@ class Detector:
                 if generated is not None:  # the stills model is one more head; its map is not kept (see model/stills.py)
                     scores[STILLS_HEAD] = float(generated[i])
                 p = face_probability(scores)
+                if i in pending.pixels and self.pixels is not None:  # photos: the pixel heads decide (evidence/pixels.py)
+                    scores.update({name: float(v) for name, v in pending.pixels[i].items()})
+                    p = self.pixels.face_probability(scores)
                 heatmap = None
                 if pred.cams is not None:  # the face classifier's map, scaled by its own judgement
                     heatmap = heatmap_from_cam(pred.cams[i, int(probs.argmax())], float(probs.max()))
@@ -310,3 +339,4 @@ class Detector:
                 del keyframes[idx]
         pending.crops.clear()
         pending.frames.clear()
+        pending.pixels.clear()

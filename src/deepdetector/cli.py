@@ -24,6 +24,7 @@ FRONT_ENDS = (
     "deepdetector.training.cli",  # train, synth, export
     "deepdetector.evaluation.cli",  # evaluate, robustness
     "deepdetector.training.fusion_cli",  # fuse
+    "deepdetector.training.pixels_cli",  # fit-pixels
     "deepdetector.web.cli",  # serve
     "deepdetector.batch.cli",  # batch
 )

@@ -75,6 +75,12 @@ class ScanConfig:
     stills: bool = True
     """Photos: also run the generated-stills model the model card names (native-resolution face
     patches, head ``generated``); False judges photos with the face classifier's heads only."""
+    pixels: bool = True
+    """Photos: also read the pixel heads (``gan_pixels``, ``diffusion_pixels``: up-sampling traces,
+    spectrum and noise at the photo's own resolution, fused with the face's scores; evidence/pixels.py),
+    used only with the face classifier and stills model they were fitted with; a photo face's
+    probability is then the highest of the two heads and ``swap`` (docs/evidence.md, "Pixel evidence
+    (photos)"). False, or ``stills=False``, leaves them out."""
 
     # --- provenance ------------------------------------------------------------------------
     provenance: bool = True
