@@ -88,7 +88,7 @@ class Photo:
 
 def select(manifests: list[Path], validation: set[str], unseen: set[str] | None, cap: int, seed: int = 0) -> list[Photo]:
     """The photos to use, each with its source and split (see the module's docstring)."""
-    from deepdetector.evaluation.manifest import read_manifest
+    from deepdetector.datasets.manifest import read_manifest
 
     by_source: dict[str, list] = defaultdict(list)
     for manifest in manifests:

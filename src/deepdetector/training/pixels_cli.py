@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
         thresholds so no real source exceeds --fpr, score the held-out half, write the model and the report."""
         from deepdetector.config import ScanConfig
         from deepdetector.errors import DeepDetectorError
-        from deepdetector.evaluation.manifest import read_split
+        from deepdetector.datasets.manifest import read_split
         from deepdetector.model import ModelCard, default_card_path
         from deepdetector.model.stills import stills_card_path
         from deepdetector.training import pixels as tp

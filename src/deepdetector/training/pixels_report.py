@@ -21,7 +21,7 @@ ALL = tp.family_columns(("npr", "spectrum", "noise"))
 
 
 def _auc(y: np.ndarray, s: np.ndarray) -> str:
-    from deepdetector.evaluation.metrics import auc_interval, roc_auc
+    from deepdetector.metrics import auc_interval, roc_auc
 
     if len(set(y.tolist())) < 2:
         return "-"
@@ -31,7 +31,7 @@ def _auc(y: np.ndarray, s: np.ndarray) -> str:
 
 
 def _rate(k: int, n: int) -> str:
-    from deepdetector.evaluation.metrics import rate_interval
+    from deepdetector.metrics import rate_interval
 
     if n == 0:
         return "-"
@@ -68,7 +68,7 @@ def report(rows: list[tp.Row], fpr: float, strengths: list[float], extra: dict) 
 
     # --- the penalty of each head, chosen on the fit half (out-of-fold AUC) ---------------------------
     heads = {name: src for name, (src, _) in tp.HEADS.items()}
-    from deepdetector.evaluation.metrics import roc_auc
+    from deepdetector.metrics import roc_auc
 
     lines += ["", "## Penalty (inverse L2 strength), chosen on the fit half: out-of-fold AUC, 5 folds by file", "",
               "| head | " + " | ".join(f"C={c:g}" for c in strengths) + " |", "|---|" + "---|" * len(strengths)]
