@@ -111,15 +111,24 @@ def scan_time(path: Path, cues: bool, repeat: int) -> float:
     return statistics.median(times)
 
 
-def ffmpeg_seconds(path: Path, repeat: int) -> float | None:
-    if not shutil.which("ffmpeg"):
-        return None
+def decode_seconds(path: Path, repeat: int) -> tuple[float, str]:
+    """Seconds to decode every frame: `ffmpeg -f null` when the program is installed, else the same
+    FFmpeg decoder through PyAV (frame threads, no conversion)."""
+    import av
+
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
-        subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "null", "-"], check=True)
+        if shutil.which("ffmpeg"):
+            subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "null", "-"], check=True)
+        else:
+            with av.open(str(path)) as c:
+                stream = c.streams.video[0]
+                stream.thread_type = "AUTO"
+                for _frame in c.decode(stream):
+                    pass
         times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return statistics.median(times), "ffmpeg -f null" if shutil.which("ffmpeg") else "a full PyAV decode"
 
 
 def main() -> None:
@@ -140,9 +149,9 @@ def main() -> None:
             print(f"{path.name}: {base:.2f} s without evidence, {full:.2f} s with it: x{full / base:.2f} (target <= 1.5)")
         if not args.skip_60s:
             long = clip(folder / "long_1080p.mp4", 60, (1920, 1080))
-            full, dec = scan_time(long, True, max(1, args.repeat // 2)), ffmpeg_seconds(long, max(1, args.repeat // 2))
-            ratio = "" if dec is None else f", ffmpeg decode {dec:.2f} s: x{full / dec:.2f} (target <= 2)"
-            print(f"60-s 1080p video: scan with evidence {full:.2f} s{ratio}")
+            full = scan_time(long, True, max(1, args.repeat // 2))
+            dec, how = decode_seconds(long, max(1, args.repeat // 2))
+            print(f"60-s 1080p video: scan with evidence {full:.2f} s, {how} {dec:.2f} s: x{full / dec:.2f} (target <= 2)")
 
 
 if __name__ == "__main__":

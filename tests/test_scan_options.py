@@ -9,7 +9,7 @@ from deepdetector.cli import app
 from deepdetector.config import ScanConfig
 
 SHARED = ("frames", "fps", "detector", "margin", "aggregation", "threshold", "model", "flip_tta", "stills", "landmarks", "cues",
-          "max_pixels", "provenance")  # fmt: skip
+          "max_pixels", "pixels", "provenance")  # fmt: skip
 
 
 def test_every_scanning_command_offers_the_same_scan_options():

@@ -185,6 +185,7 @@ def scan(
     landmarks: opts.Landmarks = opts.LANDMARKS_DEFAULT,
     cues: opts.Cues = opts.DEFAULTS.cues,
     max_pixels: opts.MaxPixels = opts.MAX_PIXELS_DEFAULT,
+    pixels: opts.Pixels = opts.DEFAULTS.pixels,
     provenance: opts.Provenance = opts.DEFAULTS.provenance,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No table or progress, only the files asked for."),
 ) -> None:
@@ -194,7 +195,7 @@ def scan(
 
     config = opts.scan_config(
         frames=frames, fps=fps, detector=detector, margin=margin, aggregation=aggregation, threshold=threshold,
-        model=model, flip_tta=flip_tta, stills=stills, landmarks=landmarks, cues=cues, max_pixels=max_pixels,
+        model=model, flip_tta=flip_tta, stills=stills, landmarks=landmarks, cues=cues, max_pixels=max_pixels, pixels=pixels,
         provenance=provenance, threads=threads, heatmaps=True,
     )  # fmt: skip
     try:

@@ -33,6 +33,7 @@ Stills = Annotated[bool, typer.Option("--stills/--no-stills", help="Photos: also
 Landmarks = Annotated[str, typer.Option(help="Dense landmark model for each face ('none' skips landmarks and the cues that need them).")]
 Cues = Annotated[bool, typer.Option("--cues/--no-cues", help="Videos: measure evidence across frames (eyes, mouth, head motion) and fuse it into the score.")]
 MaxPixels = Annotated[float, typer.Option("--max-pixels", help="Refuse pictures larger than this many megapixels (decompression bombs); large JPEGs are decoded reduced first.")]
+Pixels = Annotated[bool, typer.Option("--pixels/--no-pixels", help="Photos: also weigh the pixel evidence of GAN and diffusion generation (heads gan_pixels, diffusion_pixels).")]
 Provenance = Annotated[bool, typer.Option("--provenance/--no-provenance", help="Read C2PA, XMP, EXIF, PNG generator text, the SD watermark and video tags; a verified declaration of generation makes the file fake.")]  # fmt: skip
 
 LANDMARKS_DEFAULT = DEFAULTS.landmarks or "none"
@@ -53,6 +54,7 @@ def scan_config(
     landmarks: str = LANDMARKS_DEFAULT,
     cues: bool = DEFAULTS.cues,
     max_pixels: float = MAX_PIXELS_DEFAULT,
+    pixels: bool = DEFAULTS.pixels,
     provenance: bool = DEFAULTS.provenance,
     **fixed: Any,
 ) -> ScanConfig:
@@ -62,5 +64,5 @@ def scan_config(
     return ScanConfig(
         frames=frames, fps=fps, detector=detector, margin=margin, aggregation=aggregation, threshold=threshold,
         model_path=model, flip_tta=flip_tta, stills=stills, landmarks=None if landmarks.lower() == "none" else landmarks,
-        cues=cues, max_image_pixels=round(max_pixels * MEGA) if max_pixels > 0 else 0, provenance=provenance, **fixed,
+        cues=cues, max_image_pixels=round(max_pixels * MEGA) if max_pixels > 0 else 0, pixels=pixels, provenance=provenance, **fixed,
     )  # fmt: skip

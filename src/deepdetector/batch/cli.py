@@ -110,6 +110,7 @@ def batch(
     landmarks: opts.Landmarks = opts.LANDMARKS_DEFAULT,
     cues: opts.Cues = opts.DEFAULTS.cues,
     max_pixels: opts.MaxPixels = opts.MAX_PIXELS_DEFAULT,
+    pixels: opts.Pixels = opts.DEFAULTS.pixels,
     provenance: opts.Provenance = opts.DEFAULTS.provenance,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
@@ -131,7 +132,7 @@ def batch(
         address=address,
         min_score=min_score,
         config=opts.scan_config(frames=frames, fps=fps, detector=detector, margin=margin, aggregation=aggregation, threshold=threshold,
-                                model=model, flip_tta=flip_tta, stills=stills, landmarks=landmarks, cues=cues, max_pixels=max_pixels,
+                                model=model, flip_tta=flip_tta, stills=stills, landmarks=landmarks, cues=cues, max_pixels=max_pixels, pixels=pixels,
                                 provenance=provenance, threads=threads),  # fmt: skip
     )
     progress, on_progress = _progress_display(quiet)

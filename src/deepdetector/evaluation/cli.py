@@ -274,6 +274,7 @@ def evaluate(
     landmarks: opts.Landmarks = opts.LANDMARKS_DEFAULT,
     cues: opts.Cues = opts.DEFAULTS.cues,
     max_pixels: opts.MaxPixels = opts.MAX_PIXELS_DEFAULT,
+    pixels: opts.Pixels = opts.DEFAULTS.pixels,
     provenance: opts.Provenance = opts.DEFAULTS.provenance,
     model: opts.ModelPath = None,
     split: list[Path] = typer.Option([], help="Keep only the groups or paths listed in this file (e.g. the validation split shipped with a model); repeatable: items named by any."),
@@ -297,7 +298,7 @@ def evaluate(
         raise fail("choose --resume or --overwrite, not both")
     config = opts.scan_config(
         frames=frames, fps=fps, detector=detector, margin=margin, aggregation=aggregation, threshold=threshold, model=model,
-        flip_tta=flip_tta, stills=stills, landmarks=landmarks, cues=cues, max_pixels=max_pixels, provenance=provenance,
+        flip_tta=flip_tta, stills=stills, landmarks=landmarks, cues=cues, max_pixels=max_pixels, pixels=pixels, provenance=provenance,
         threads=threads, heatmaps=False,
     )  # fmt: skip
     progress = _progress(quiet)

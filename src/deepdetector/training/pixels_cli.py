@@ -22,8 +22,8 @@ def register(app: typer.Typer) -> None:
         """Scan and measure the manifests' photos (once, resumable), fit the GAN and diffusion heads on one half, choose the
         thresholds so no real source exceeds --fpr, score the held-out half, write the model and the report."""
         from deepdetector.config import ScanConfig
-        from deepdetector.errors import DeepDetectorError
         from deepdetector.datasets.manifest import read_split
+        from deepdetector.errors import DeepDetectorError
         from deepdetector.model import ModelCard, default_card_path
         from deepdetector.model.stills import stills_card_path
         from deepdetector.training import pixels as tp

@@ -43,6 +43,7 @@ def serve(
     landmarks: opts.Landmarks = opts.LANDMARKS_DEFAULT,
     cues: opts.Cues = opts.DEFAULTS.cues,
     max_pixels: opts.MaxPixels = opts.MAX_PIXELS_DEFAULT,
+    pixels: opts.Pixels = opts.DEFAULTS.pixels,
     provenance: opts.Provenance = opts.DEFAULTS.provenance,
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
@@ -70,7 +71,7 @@ def serve(
         insecure=insecure,
         data_dir=data_dir,
         scan=opts.scan_config(frames=frames, fps=fps, detector=detector, margin=margin, aggregation=aggregation, threshold=threshold,
-                              model=model, flip_tta=flip_tta, stills=stills, landmarks=landmarks, cues=cues, max_pixels=max_pixels,
+                              model=model, flip_tta=flip_tta, stills=stills, landmarks=landmarks, cues=cues, max_pixels=max_pixels, pixels=pixels,
                               provenance=provenance),  # fmt: skip
     )
     if db is not None:
