@@ -61,7 +61,9 @@ class FaceMesh(Landmarker):
             if digest != SHA256:
                 raise ModelError(f"the FaceMesh model {WEIGHTS} does not match its checksum (damaged install?)")
         options = ort.SessionOptions()
-        # one thread per call is faster for this small network (measured: benchmarks/bench_landmarks.py)
+        # one thread by default: inside a scan (decoding and the detector busy on the other core) every
+        # core made whole scans slower (12-s 720p clip: x1.44-1.52 of the time without evidence on one
+        # thread, x1.50-1.71 on two; benchmarks/bench_evidence.py)
         options.intra_op_num_threads = threads if threads > 0 else 1
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
