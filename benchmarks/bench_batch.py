@@ -76,7 +76,9 @@ def run_once(source: Path, engine: str, workers: int, config: ScanConfig, work: 
         stamps.append((time.perf_counter(), finished))  # type: ignore[arg-type]
 
     started = time.perf_counter()
-    summary = run_batch(BatchOptions(sources=[source], out=out, job=work / f"{engine}_{workers}.sqlite", engine=engine, workers=workers, config=config), on_progress)
+    summary = run_batch(
+        BatchOptions(sources=[source], out=out, job=work / f"{engine}_{workers}.sqlite", engine=engine, workers=workers, config=config), on_progress
+    )
     wall = time.perf_counter() - started
     finished_at = [(t, n) for t, n in stamps if n > 0]
     steady = None

@@ -40,8 +40,27 @@ from deepdetector.media import open_media  # noqa: E402
 from deepdetector.types import Face  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-NEGATIVES = ["coffee", "chelsea", "rocket", "hubble_deep_field", "coins", "page", "horse", "brick", "grass",
-             "gravel", "moon", "text", "clock", "immunohistochemistry", "retina", "cell", "lily", "logo", "colorwheel"]
+NEGATIVES = [
+    "coffee",
+    "chelsea",
+    "rocket",
+    "hubble_deep_field",
+    "coins",
+    "page",
+    "horse",
+    "brick",
+    "grass",
+    "gravel",
+    "moon",
+    "text",
+    "clock",
+    "immunohistochemistry",
+    "retina",
+    "cell",
+    "lily",
+    "logo",
+    "colorwheel",
+]
 
 
 def load_positives(n_images: int, n_videos: int) -> list[tuple[str, str, np.ndarray]]:
@@ -169,8 +188,7 @@ def speed_child(configs: str) -> None:
 def run_speed(configs: str) -> None:
     import subprocess
 
-    print(f"\n1080p frame, one thread per backend (OMP_NUM_THREADS=1, onnxruntime threads=1, OpenCV 1 thread); "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"\n1080p frame, one thread per backend (OMP_NUM_THREADS=1, onnxruntime threads=1, OpenCV 1 thread); load average {os.getloadavg()[0]:.1f}")
     print(f"{'config':16s} {'cpu ms med':>10s} {'wall ms min':>10s}")
     env = dict(os.environ, OMP_NUM_THREADS="1")
     subprocess.run([sys.executable, __file__, "--speed-child", configs], env=env, check=False)
@@ -197,8 +215,10 @@ def main() -> None:
     positives += small_faces(positives, args.small)
     negatives = load_negatives()
     groups = sorted({g for g, _, _ in positives}, key=lambda g: (g.startswith("photos:"), g))
-    print(f"{len(positives)} positive images ({sum(g.startswith('photos') for g, _, _ in positives)} photos), "
-          f"{len(negatives)} face-free pictures; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(
+        f"{len(positives)} positive images ({sum(g.startswith('photos') for g, _, _ in positives)} photos), "
+        f"{len(negatives)} face-free pictures; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     header = f"{'config':16s} {'recall photos':>13s} {'recall ffpp':>11s} {'recall small':>12s} {'extra':>6s} {'neg FP':>6s} {'ms photo':>8s} {'ms 1080p':>8s} {'box vs yunet':>14s}"
     print(header)
     print("-" * len(header))

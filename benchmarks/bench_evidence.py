@@ -75,7 +75,9 @@ def landmark_speed(repeat: int) -> None:
             t = time.perf_counter()
             model.locate_many([(image, faces[0])] * 32)
             batch.append((time.perf_counter() - t) / 32 * 1000)
-        print(f"FaceMesh, {threads} thread(s): {statistics.median(one):.2f} ms a face one at a time, {statistics.median(batch):.2f} ms in batches of 32")
+        print(
+            f"FaceMesh, {threads} thread(s): {statistics.median(one):.2f} ms a face one at a time, {statistics.median(batch):.2f} ms in batches of 32"
+        )
 
 
 def still_jitter(folder: Path) -> None:
@@ -95,9 +97,11 @@ def still_jitter(folder: Path) -> None:
     pts = series.as_array()[:, :, :2]
     eye = np.linalg.norm(pts[:, list(mesh.RIGHT_EYE)].mean(1) - pts[:, list(mesh.LEFT_EYE)].mean(1), axis=1).mean()
     spread = np.sqrt(((pts - pts.mean(0)) ** 2).sum(-1)).mean(0) / eye  # per point, over time
-    print(f"still face, 720p H.264 with noise, {series.found}/{len(series.points)} frames: landmark spread over time "
-          f"median {np.median(spread):.4f}, 95th percentile {np.percentile(spread, 95):.4f} eye distances "
-          f"({np.median(spread) * eye:.2f} px at an eye distance of {eye:.0f} px)")
+    print(
+        f"still face, 720p H.264 with noise, {series.found}/{len(series.points)} frames: landmark spread over time "
+        f"median {np.median(spread):.4f}, 95th percentile {np.percentile(spread, 95):.4f} eye distances "
+        f"({np.median(spread) * eye:.2f} px at an eye distance of {eye:.0f} px)"
+    )
 
 
 def scan_time(path: Path, cues: bool, repeat: int) -> float:

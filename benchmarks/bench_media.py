@@ -157,8 +157,10 @@ def main() -> None:
     ]
     videos += args.videos
 
-    print(f"{args.frames} frames per video, best of {args.repeat} runs ({args.seek_repeat} for seek), "
-          f"milliseconds: wall / CPU of all threads; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(
+        f"{args.frames} frames per video, best of {args.repeat} runs ({args.seek_repeat} for seek), "
+        f"milliseconds: wall / CPU of all threads; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     header = f"{'video':38s} {'size':>9s} {'frames':>6s} {'keys':>4s} " + " ".join(f"{m:>13s}" for m in METHODS)
     print(header)
     print("-" * len(header))

@@ -103,8 +103,10 @@ def speed(args) -> None:
             stage.append(r.timings.get("provenance", 0.0) * 1000)
             t_off.append(off.scan(path).timings["total"] * 1000)
         a, b = statistics.median(t_off), statistics.median(t_on)
-        print(f"| {label} | {min(t_off):.0f} / {a:.0f} | {min(t_on):.0f} / {b:.0f} | {min(t_on) - min(t_off):+.1f}, {b - a:+.1f} | "
-              f"{min(stage):.1f} / {statistics.median(stage):.1f} |")
+        print(
+            f"| {label} | {min(t_off):.0f} / {a:.0f} | {min(t_on):.0f} / {b:.0f} | {min(t_on) - min(t_off):+.1f}, {b - a:+.1f} | "
+            f"{min(stage):.1f} / {statistics.median(stage):.1f} |"
+        )
 
 
 # --- watermark survival ------------------------------------------------------------------------
@@ -187,8 +189,10 @@ def watermark(args) -> None:
         for name, value in find_watermark(np.asarray(Image.open(p).convert("RGB")))[1].items():
             best[name] = max(best.get(name, 0.0), value)
     need = {name: f"{min_matches(len(bits)) / len(bits):.0%}" for name, bits in PAYLOADS.items()}
-    print(f"\nFalse alarms on unmarked real photos: {false_alarms} of {len(clean)}; highest bit agreement on any: "
-          + ", ".join(f"{name} {value:.0%} (a match needs {need[name]})" for name, value in best.items()))
+    print(
+        f"\nFalse alarms on unmarked real photos: {false_alarms} of {len(clean)}; highest bit agreement on any: "
+        + ", ".join(f"{name} {value:.0%} (a match needs {need[name]})" for name, value in best.items())
+    )
     still = sum(_found(p) for p in sd)
     print(f"Stable Diffusion 2.1 pictures of the dev set (resized to <= 512 px, JPEG q90 by the data set's makers) found: {still} of {len(sd)}")
 

@@ -110,7 +110,9 @@ def main() -> None:
     med, best = timed(lambda: det.scan(photo), args.repeat)
     res = det.scan(photo)
     stages = ", ".join(f"{k} {v * 1000:.1f}" for k, v in res.timings.items())
-    rows.append(("1080p photo, 1 face, end to end (warm)", f"{med * 1000:.1f} ms median ({best * 1000:.1f} best)", "<= 60 ms", f"stages ms: {stages}"))
+    rows.append(
+        ("1080p photo, 1 face, end to end (warm)", f"{med * 1000:.1f} ms median ({best * 1000:.1f} best)", "<= 60 ms", f"stages ms: {stages}")
+    )
 
     crops = np.random.default_rng(0).integers(0, 255, (64, det.classifier.input_size, det.classifier.input_size, 3), dtype=np.uint8)
     det.classifier.predict(crops)
@@ -130,7 +132,14 @@ def main() -> None:
         res = det.scan(clip)
         target = f"<= {2 * ff:.2f} s (2x ffmpeg {ff:.2f} s)" if ff else "<= 2x ffmpeg"
         stages = ", ".join(f"{k} {v:.2f}" for k, v in res.timings.items())
-        rows.append((f"FF++ clip {Path(clip).name} ({res.media.width}x{res.media.height}, {res.media.duration:.1f} s), 32 frames", f"{med:.2f} s", target, f"stages s: {stages}"))
+        rows.append(
+            (
+                f"FF++ clip {Path(clip).name} ({res.media.width}x{res.media.height}, {res.media.duration:.1f} s), 32 frames",
+                f"{med:.2f} s",
+                target,
+                f"stages s: {stages}",
+            )
+        )
 
     t = time.perf_counter()
     proc = subprocess.run([str(Path(sys.executable).parent / "deepdetector"), "scan", "-q", str(photo)], capture_output=True, text=True)

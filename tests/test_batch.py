@@ -49,7 +49,22 @@ def make_archive(root: Path) -> Path:
 
 
 def batch_cmd(source: Path, out: Path, model: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "deepdetector.cli", "batch", str(source), "--out", str(out), "--model", str(model), "--frames", "2", "--workers", "1", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "deepdetector.cli",
+        "batch",
+        str(source),
+        "--out",
+        str(out),
+        "--model",
+        str(model),
+        "--frames",
+        "2",
+        "--workers",
+        "1",
+        *extra,
+    ]
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -126,9 +141,10 @@ def test_resume_after_kill_gives_the_same_output_and_scans_nothing_twice(referen
     assert not out.exists()  # killed before the end: no output yet
     db = sqlite3.connect(job)
     done_before_kill = dict(db.execute("SELECT hash, result FROM scans WHERE state='done'").fetchall())
-    unfinished = db.execute("SELECT COUNT(*) FROM scans WHERE state != 'done'").fetchone()[0] + db.execute(
-        "SELECT COUNT(*) FROM files WHERE state IN ('pending', 'hashing')"
-    ).fetchone()[0]
+    unfinished = (
+        db.execute("SELECT COUNT(*) FROM scans WHERE state != 'done'").fetchone()[0]
+        + db.execute("SELECT COUNT(*) FROM files WHERE state IN ('pending', 'hashing')").fetchone()[0]
+    )
     db.close()
     assert 3 <= len(done_before_kill) and unfinished > 0
 

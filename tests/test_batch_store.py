@@ -227,7 +227,7 @@ def test_changed_file_is_hashed_again(tmp_path):
     with JobStore(tmp_path / "job.sqlite") as store:
         (f,) = _files(tmp_path, ["a.jpg"])
         store.add_files([f])
-        (fid, path), = store.take_files(1)
+        ((fid, path),) = store.take_files(1)
         store.set_hash(fid, "h1", path)
         store.add_files([f])  # listed again, unchanged: keeps its state
         assert store.take_files(1) == []
@@ -238,7 +238,7 @@ def test_changed_file_is_hashed_again(tmp_path):
 def test_unreadable_file_is_an_error_row(tmp_path):
     with JobStore(tmp_path / "job.sqlite") as store:
         store.add_files([SourceFile(str(tmp_path / "gone.jpg"), None, None)])
-        (fid, _), = store.take_files(1)
+        ((fid, _),) = store.take_files(1)
         store.set_file_error(fid, "file not found")
         (row,) = store.rows()
         assert row.result["verdict"] == "error" and row.result["error"] == "file not found" and row.hash is None
@@ -361,7 +361,9 @@ def test_driver_dedups_retries_crashes_then_records_an_error(tmp_path, tiny_mode
     assert rows["a.jpg"]["probability"] == rows["b.jpg"]["probability"] == 0.1 and rows["c.jpg"]["probability"] == 0.2
     assert rows["poison.jpg"]["verdict"] == "error" and "died on this file 2 times" in rows["poison.jpg"]["error"]
     assert summary.counts == {"fake": 3, "error": 1} and summary.scans == 3 and summary.reused == 1
-    crashes, attempts = sqlite3.connect(tmp_path / "r.jsonl.job.sqlite").execute("SELECT crashes, attempts FROM scans WHERE path LIKE '%poison%'").fetchone()
+    crashes, attempts = (
+        sqlite3.connect(tmp_path / "r.jsonl.job.sqlite").execute("SELECT crashes, attempts FROM scans WHERE path LIKE '%poison%'").fetchone()
+    )
     assert (crashes, attempts) == (2, 2)
     # run again: the job is complete, nothing is handed to the engine
     again = _FakeEngine()

@@ -117,11 +117,15 @@ def test_dfdc_layout(tmp_path):
     part = root / "dfdc_train_part_0"
     touch(part / "orig.mp4")
     touch(part / "fake1.mp4")
-    (part / "metadata.json").write_text(json.dumps({
-        "orig.mp4": {"label": "REAL", "split": "train"},
-        "fake1.mp4": {"label": "FAKE", "split": "train", "original": "orig.mp4"},
-        "gone.mp4": {"label": "FAKE", "original": "orig.mp4"},
-    }))
+    (part / "metadata.json").write_text(
+        json.dumps(
+            {
+                "orig.mp4": {"label": "REAL", "split": "train"},
+                "fake1.mp4": {"label": "FAKE", "split": "train", "original": "orig.mp4"},
+                "gone.mp4": {"label": "FAKE", "original": "orig.mp4"},
+            }
+        )
+    )
     items = read_dfdc(root)
     assert detect_layout(root) == "dfdc"
     assert sorted((Path(i.path).name, i.label) for i in items) == [("fake1.mp4", "fake"), ("orig.mp4", "real")]
@@ -172,8 +176,16 @@ def _faces(n: int, label: str, kind: str, source: str, ext: str = ".jpg"):
     from deepdetector.training.cache import CachedFaces
 
     z = np.zeros((1, 8, 8, 3), np.uint8)
-    return [CachedFaces(MediaItem(f"/{source}/{label}{i}{ext}", label, kind, source, f"{source}{i}", source), z,
-                        np.zeros((1, 5, 2), np.float32), np.zeros((1, 4), np.float32), np.zeros(1, np.int32)) for i in range(n)]
+    return [
+        CachedFaces(
+            MediaItem(f"/{source}/{label}{i}{ext}", label, kind, source, f"{source}{i}", source),
+            z,
+            np.zeros((1, 5, 2), np.float32),
+            np.zeros((1, 4), np.float32),
+            np.zeros(1, np.int32),
+        )
+        for i in range(n)
+    ]
 
 
 def test_synthetic_head_reals_same_source_or_mixed():

@@ -134,7 +134,9 @@ def test_calibrate_media_refits_one_type_and_carries_the_stills_model(tiny_model
     label = model_label(card)
     assert label == f"{card.label} + tiny-test-model v0"
     # predictions made by the classifier alone are another model's: refused
-    res = runner.invoke(app, ["calibrate", str(_predictions(tmp_path / "alone.csv", card.label)), "--model", str(model), "--out", str(tmp_path / "x")])
+    res = runner.invoke(
+        app, ["calibrate", str(_predictions(tmp_path / "alone.csv", card.label)), "--model", str(model), "--out", str(tmp_path / "x")]
+    )
     assert res.exit_code != 0 and "evaluate with this model first" in res.output
     preds = _predictions(tmp_path / "p.csv", label)
     with PredictionWriter(tmp_path / "v.csv", ["swap"]) as w:  # the same rows plus videos

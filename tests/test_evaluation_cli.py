@@ -153,7 +153,20 @@ def test_robustness_two_levels_cached_and_resumable(dataset, tiny_model_dir, tmp
         f"{dataset / 'media/dark1.jpg'},real\n{dataset / 'media/dark2.png'},real\n"
     )
     report = tmp_path / "rob.html"
-    args = ["robustness", str(manifest), "--report", str(report), "--model", str(tiny_model_dir), "--experiments", "brightness", "--levels", "0.5,1", "--frames", "2"]
+    args = [
+        "robustness",
+        str(manifest),
+        "--report",
+        str(report),
+        "--model",
+        str(tiny_model_dir),
+        "--experiments",
+        "brightness",
+        "--levels",
+        "0.5,1",
+        "--frames",
+        "2",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     data = json.loads(report.with_suffix(".json").read_text())
@@ -176,7 +189,8 @@ def test_robustness_two_levels_cached_and_resumable(dataset, tiny_model_dir, tmp
 
 def test_robustness_rejects_unknown_experiment(dataset, tiny_model_dir, tmp_path):
     result = runner.invoke(
-        app, ["robustness", str(dataset / "manifest.csv"), "--report", str(tmp_path / "r.html"), "--model", str(tiny_model_dir), "--experiments", "fog"]
+        app,
+        ["robustness", str(dataset / "manifest.csv"), "--report", str(tmp_path / "r.html"), "--model", str(tiny_model_dir), "--experiments", "fog"],
     )
     assert result.exit_code == 1 and "unknown experiment" in result.output
 

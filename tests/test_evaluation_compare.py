@@ -21,8 +21,21 @@ def _write(path: Path, rows: list[tuple[str, int, str, str, str, float | None]])
     with PredictionWriter(path, ["swap"]) as w:
         for p, label, kind, source, media, score in rows:
             verdict = "no_face" if score is None else ("fake" if score >= 0.5 else "real")
-            w.write(PredictionRow(path=p, label=label, kind=kind, source_dataset=source, group="", media=media, score=score,
-                                  verdict=verdict, n_faces=0 if score is None else 1, n_frames=1, seconds=0.1))
+            w.write(
+                PredictionRow(
+                    path=p,
+                    label=label,
+                    kind=kind,
+                    source_dataset=source,
+                    group="",
+                    media=media,
+                    score=score,
+                    verdict=verdict,
+                    n_faces=0 if score is None else 1,
+                    n_frames=1,
+                    seconds=0.1,
+                )
+            )
     return path
 
 

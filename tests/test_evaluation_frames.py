@@ -20,11 +20,13 @@ def _dataset(root: Path) -> Path:
     write_video(root / "media" / "real.mp4", n_frames=12, fps=6)
     write_image(root / "media" / "photo.jpg", face_photo()[::4, ::4])
     (root / "media" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64)
-    rows = ["path,label,kind,source_dataset,group",
-            "media/fake.mp4,fake,faceswap-video,FF c23 Deepfakes,001_002",
-            "media/real.mp4,real,video,FF c23 original,001",
-            "media/photo.jpg,real,image,FFHQ,p1",
-            "media/broken.mp4,fake,faceswap-video,FF c23 Deepfakes,003_004"]
+    rows = [
+        "path,label,kind,source_dataset,group",
+        "media/fake.mp4,fake,faceswap-video,FF c23 Deepfakes,001_002",
+        "media/real.mp4,real,video,FF c23 original,001",
+        "media/photo.jpg,real,image,FFHQ,p1",
+        "media/broken.mp4,fake,faceswap-video,FF c23 Deepfakes,003_004",
+    ]
     (root / "manifest.csv").write_text("\n".join(rows) + "\n")
     return root / "manifest.csv"
 

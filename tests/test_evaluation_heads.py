@@ -23,9 +23,22 @@ def _write(path: Path, rows: list[dict]) -> Path:
         for r in rows:
             heads = r["heads"]
             score = max(heads.values())
-            w.write(PredictionRow(path=r["path"], label=r["label"], kind=r["kind"], source_dataset=r["source"], group=r.get("group", ""),
-                                  media=r.get("media", "image"), score=score, verdict="fake" if score >= 0.5 else "real",
-                                  n_faces=r.get("n_faces", 1), n_frames=8 if r.get("media") == "video" else 1, seconds=0.1, head_scores=heads))
+            w.write(
+                PredictionRow(
+                    path=r["path"],
+                    label=r["label"],
+                    kind=r["kind"],
+                    source_dataset=r["source"],
+                    group=r.get("group", ""),
+                    media=r.get("media", "image"),
+                    score=score,
+                    verdict="fake" if score >= 0.5 else "real",
+                    n_faces=r.get("n_faces", 1),
+                    n_frames=8 if r.get("media") == "video" else 1,
+                    seconds=0.1,
+                    head_scores=heads,
+                )
+            )
     return path
 
 
@@ -35,8 +48,18 @@ def _csv_rows(path: Path) -> list[dict]:
 
     out = []
     for r in csv.DictReader(path.open()):
-        out.append({"path": r["path"], "label": int(r["label"] == "fake"), "kind": r["kind"], "source": r["source_dataset"], "group": r["group"],
-                    "media": r["media"], "n_faces": int(r["n_faces"]), "heads": {h: float(r["score_" + h]) for h in HEADS}})
+        out.append(
+            {
+                "path": r["path"],
+                "label": int(r["label"] == "fake"),
+                "kind": r["kind"],
+                "source": r["source_dataset"],
+                "group": r["group"],
+                "media": r["media"],
+                "n_faces": int(r["n_faces"]),
+                "heads": {h: float(r["score_" + h]) for h in HEADS},
+            }
+        )
     return out
 
 
@@ -49,12 +72,36 @@ def _study_set(tmp_path: Path, n: int = 60, seed: int = 0) -> Path:
     rows = []
     for i in range(n):
         g = f"g{i}"
-        rows.append({"path": f"swap{i}.png", "label": 1, "kind": "faceswap-frame", "source": "swaps", "group": g,
-                     "heads": {"swap": float(rng.uniform(0.8, 0.99)), "generated": float(rng.uniform(0.40, 0.46))}})
-        rows.append({"path": f"gan{i}.png", "label": 1, "kind": "gan-image", "source": "GAN", "group": g,
-                     "heads": {"swap": float(rng.uniform(0.01, 0.3)), "generated": float(rng.uniform(0.52, 0.60))}})
-        rows.append({"path": f"real{i}.png", "label": 0, "kind": "image", "source": "FFHQ", "group": f"r{i}",
-                     "heads": {"swap": float(rng.uniform(0.3, 0.7)), "generated": float(rng.uniform(0.40, 0.50))}})
+        rows.append(
+            {
+                "path": f"swap{i}.png",
+                "label": 1,
+                "kind": "faceswap-frame",
+                "source": "swaps",
+                "group": g,
+                "heads": {"swap": float(rng.uniform(0.8, 0.99)), "generated": float(rng.uniform(0.40, 0.46))},
+            }
+        )
+        rows.append(
+            {
+                "path": f"gan{i}.png",
+                "label": 1,
+                "kind": "gan-image",
+                "source": "GAN",
+                "group": g,
+                "heads": {"swap": float(rng.uniform(0.01, 0.3)), "generated": float(rng.uniform(0.52, 0.60))},
+            }
+        )
+        rows.append(
+            {
+                "path": f"real{i}.png",
+                "label": 0,
+                "kind": "image",
+                "source": "FFHQ",
+                "group": f"r{i}",
+                "heads": {"swap": float(rng.uniform(0.3, 0.7)), "generated": float(rng.uniform(0.40, 0.50))},
+            }
+        )
     return _write(tmp_path / "fit.csv", rows)
 
 
@@ -87,9 +134,13 @@ def test_soft_or_learns_to_trust_a_shallow_head_and_beats_the_maximum_cross_fitt
 
 def test_judge_files_are_never_fitted_on(tmp_path):
     fit = _study_set(tmp_path)
-    judge = _write(tmp_path / "judge.csv", [
-        {"path": f"web{i}.png", "label": 0, "kind": "image", "source": "web crops", "group": f"w{i}",
-         "heads": {"swap": 0.99, "generated": 0.99}} for i in range(10)])
+    judge = _write(
+        tmp_path / "judge.csv",
+        [
+            {"path": f"web{i}.png", "label": 0, "kind": "image", "source": "web crops", "group": f"w{i}", "heads": {"swap": 0.99, "generated": 0.99}}
+            for i in range(10)
+        ],
+    )
     alone = study_heads([fit], folds=5)
     with_judge = study_heads([fit], [judge], folds=5)
     assert with_judge.n_judge == 10 and alone.combination == with_judge.combination  # the judged reals changed nothing fitted
@@ -116,8 +167,10 @@ def test_soft_or_at_its_start_is_a_smooth_maximum():
 def test_files_with_several_faces_or_no_score_are_left_out_and_counted(tmp_path):
     base = _study_set(tmp_path, n=20)
     text = base.read_text().splitlines()
-    extra = _write(tmp_path / "extra.csv", [{"path": "group.png", "label": 0, "kind": "image", "source": "FFHQ", "n_faces": 3,
-                                              "heads": {"swap": 0.2, "generated": 0.2}}])
+    extra = _write(
+        tmp_path / "extra.csv",
+        [{"path": "group.png", "label": 0, "kind": "image", "source": "FFHQ", "n_faces": 3, "heads": {"swap": 0.2, "generated": 0.2}}],
+    )
     study = study_heads([base, extra], folds=5)
     assert study.left_out == {"more than one face (per frame)": 1} and study.n_fit == len(text) - 1
     fewer = study_heads([base, extra], folds=5, exclude=["SWAPS"])  # by source, any case
@@ -131,14 +184,21 @@ def test_errors_are_one_line_messages(tmp_path):
             w.write(PredictionRow(f"x{i}.png", label, "image", "s", "", "image", 0.5, "fake", 1, 1, 0.1, head_scores={"swap": 0.5}))
     with pytest.raises(HeadsError, match="two or more"):
         study_heads([one_head])
-    reals = _write(tmp_path / "reals.csv", [{"path": f"r{i}.png", "label": 0, "kind": "image", "source": "FFHQ",
-                                             "heads": {"swap": 0.1, "generated": 0.1}} for i in range(6)])
+    reals = _write(
+        tmp_path / "reals.csv",
+        [{"path": f"r{i}.png", "label": 0, "kind": "image", "source": "FFHQ", "heads": {"swap": 0.1, "generated": 0.1}} for i in range(6)],
+    )
     with pytest.raises(HeadsError, match="one class"):
         study_heads([reals])
     result = runner.invoke(app, ["heads", str(reals)])
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit) and result.output.startswith("error:") and "one class" in result.output
-    one_group = _write(tmp_path / "onegroup.csv", [{"path": f"o{i}.png", "label": i % 2, "kind": "image", "source": "s", "group": "g",
-                                                    "heads": {"swap": 0.1 * (i + 1), "generated": 0.5}} for i in range(6)])
+    one_group = _write(
+        tmp_path / "onegroup.csv",
+        [
+            {"path": f"o{i}.png", "label": i % 2, "kind": "image", "source": "s", "group": "g", "heads": {"swap": 0.1 * (i + 1), "generated": 0.5}}
+            for i in range(6)
+        ],
+    )
     for args in (["--media", "photo"], []):
         target = reals if args else one_group
         bad = runner.invoke(app, ["heads", str(target), *args])
@@ -162,20 +222,43 @@ def test_every_file_is_scored_by_a_fit_that_never_saw_its_group(tmp_path):
 
 def test_judge_files_of_a_fitted_group_are_left_out(tmp_path):
     fit = _study_set(tmp_path, n=20)
-    judge = _write(tmp_path / "judge.csv", [
-        {"path": "same-video-still.png", "label": 0, "kind": "image", "source": "web", "group": "g1", "heads": {"swap": 0.2, "generated": 0.2}},
-        {"path": "swap1.png", "label": 1, "kind": "faceswap-frame", "source": "swaps", "group": "zz", "heads": {"swap": 0.9, "generated": 0.4}},
-        {"path": "other.png", "label": 0, "kind": "image", "source": "web", "group": "w9", "heads": {"swap": 0.2, "generated": 0.2}}])
+    judge = _write(
+        tmp_path / "judge.csv",
+        [
+            {"path": "same-video-still.png", "label": 0, "kind": "image", "source": "web", "group": "g1", "heads": {"swap": 0.2, "generated": 0.2}},
+            {"path": "swap1.png", "label": 1, "kind": "faceswap-frame", "source": "swaps", "group": "zz", "heads": {"swap": 0.9, "generated": 0.4}},
+            {"path": "other.png", "label": 0, "kind": "image", "source": "web", "group": "w9", "heads": {"swap": 0.2, "generated": 0.2}},
+        ],
+    )
     study = study_heads([fit], [judge], folds=5)
     assert study.n_judge == 1 and study.left_out == {"judge file in a fitted group": 1, "judge file also fitted on": 1}
 
 
 def test_a_video_with_one_face_per_frame_is_studied_and_the_role_is_in_the_json(tmp_path):
     rows = _csv_rows(_study_set(tmp_path, n=20))
-    vids = [{"path": f"v{i}.mp4", "label": i % 2, "kind": "faceswap-video" if i % 2 else "video", "source": "vids", "group": f"v{i}",
-             "media": "video", "n_faces": 8, "heads": {"swap": 0.3 + 0.4 * (i % 2), "generated": 0.5}} for i in range(10)]
-    crowd = {"path": "crowd.mp4", "label": 0, "kind": "video", "source": "vids", "group": "c", "media": "video", "n_faces": 20,
-             "heads": {"swap": 0.5, "generated": 0.5}}
+    vids = [
+        {
+            "path": f"v{i}.mp4",
+            "label": i % 2,
+            "kind": "faceswap-video" if i % 2 else "video",
+            "source": "vids",
+            "group": f"v{i}",
+            "media": "video",
+            "n_faces": 8,
+            "heads": {"swap": 0.3 + 0.4 * (i % 2), "generated": 0.5},
+        }
+        for i in range(10)
+    ]
+    crowd = {
+        "path": "crowd.mp4",
+        "label": 0,
+        "kind": "video",
+        "source": "vids",
+        "group": "c",
+        "media": "video",
+        "n_faces": 20,
+        "heads": {"swap": 0.5, "generated": 0.5},
+    }
     study = study_heads([_write(tmp_path / "mix.csv", rows + vids + [crowd])], media=None, folds=5)
     assert study.n_fit == len(rows) + 10 and study.left_out == {"more than one face (per frame)": 1}
     assert {r.to_dict()["role"] for r in study.rows} == {"fit"}

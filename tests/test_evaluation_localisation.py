@@ -153,7 +153,8 @@ def test_localisation_command_measures_every_variant_and_lists_what_it_skipped(p
     assert set(skipped) == {"blank.png", "broken.jpg", "a.png"} and "no face" in skipped["blank.png"]
     # one fake per photo and variant, except the first photo's swap (no donor yet)
     assert sorted((c["path"], c["variant"]) for c in data["cases"]) == sorted(
-        [(p, v) for p in ("a.png", "b.png") for v in VARIANTS if not (p == "a.png" and v == "swap")])
+        [(p, v) for p in ("a.png", "b.png") for v in VARIANTS if not (p == "a.png" and v == "swap")]
+    )
     assert data["info"]["skipped"] == 3 and "no earlier photo" in skipped["a.png"]
     assert set(data["summary"]) == set(VARIANTS)
     for row in data["summary"].values():
@@ -171,14 +172,17 @@ def test_localisation_refuses_a_selection_without_real_photos_and_unknown_varian
     assert res.exit_code == 1 and "unknown variant fog" in res.output and isinstance(res.exception, SystemExit)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--variants", ","], "unknown variant"),
-    (["--limit", "-1"], "--limit"),
-    (["--examples", "-1"], "--examples"),
-    (["--seed", "-1"], "--seed"),
-    (["--detector", "haar"], "gives no landmarks"),
-    (["--detector", "nope"], "nope"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--variants", ","], "unknown variant"),
+        (["--limit", "-1"], "--limit"),
+        (["--examples", "-1"], "--examples"),
+        (["--seed", "-1"], "--seed"),
+        (["--detector", "haar"], "gives no landmarks"),
+        (["--detector", "nope"], "nope"),
+    ],
+)
 def test_localisation_bad_options_give_one_clear_error(photos, tiny_model_dir, tmp_path, args, message):
     res = runner.invoke(app, ["localisation", str(photos / "manifest.csv"), "--model", str(tiny_model_dir), "-o", str(tmp_path / "o"), *args])
     assert res.exit_code != 0 and message in res.output and isinstance(res.exception, SystemExit)
@@ -265,7 +269,7 @@ def test_photos_over_the_pixel_limit_are_studied_shrunk_originals_and_fakes_alik
     from deepdetector.evaluation import localisation as L
 
     big = np.zeros((300, 500, 3), np.uint8)
-    assert L.shrink_to(big, 10 ** 6) is big  # small enough: untouched
+    assert L.shrink_to(big, 10**6) is big  # small enough: untouched
     small = L.shrink_to(big, 60_000)
     assert small.shape[0] * small.shape[1] <= 60_000 and abs(small.shape[1] / small.shape[0] - 5 / 3) < 0.02
 
@@ -279,6 +283,7 @@ def test_photos_over_the_pixel_limit_are_studied_shrunk_originals_and_fakes_alik
             out = frame_transform(img)
             seen.append(out.shape[:2])
             return out
+
         return real_scan(self, p, t if frame_transform is not None else None, on_progress)
 
     monkeypatch.setattr(Detector, "scan", spy)

@@ -69,7 +69,10 @@ def test_levels_parse_and_mark_the_baseline():
     assert res[1].transform == perturb.Resolution(0.25) and res[1].label == "1/4"
     assert [lv.is_baseline for lv in exps["margin"].levels()] == [False, False, True, False, False]
     det = exps["detector"].levels()
-    assert [(lv.key, lv.overrides, lv.is_baseline) for lv in det] == [("haar", (("detector", "haar"),), False), ("yunet", (("detector", "yunet"),), True)]
+    assert [(lv.key, lv.overrides, lv.is_baseline) for lv in det] == [
+        ("haar", (("detector", "haar"),), False),
+        ("yunet", (("detector", "yunet"),), True),
+    ]
     assert exps["jpeg"].levels(["original", "30"])[1].transform == perturb.JpegQuality(30)
     with pytest.raises(ConfigError, match="not a level of the jpeg"):
         exps["jpeg"].levels(["300"])

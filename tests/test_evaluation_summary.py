@@ -101,7 +101,7 @@ def test_predictions_round_trip_and_resume_guard(rows, tmp_path):
     with pytest.raises(ManifestError, match="another model"):
         PredictionWriter(out, ["swap"], resume=True)
     with out.open("a") as fh:
-        fh.write("half.mp4,fake,faceswap-video,X,,video,0.5,fake,1,1,0.1,,m,,,\"[[0,0.")  # killed mid-row
+        fh.write('half.mp4,fake,faceswap-video,X,,video,0.5,fake,1,1,0.1,,m,,,"[[0,0.')  # killed mid-row
     w = PredictionWriter(out, ["swap", "synthetic"], resume=True)
     assert [r.path for r in w.done] == [r.path for r in rows]  # the torn row is dropped, to be scanned again
     w.write(rows[0])
@@ -162,7 +162,9 @@ def test_targets_carry_intervals_where_there_are_enough_items():
 def test_video_targets_ignore_stills_of_the_same_source(rows):
     """Frames saved as photos (`deepdetector frames`) keep their source's name; they must not count
     as FF++ videos in the video targets."""
-    stills = [row("f1_0.png", 1, "frames of FaceForensics++ c23 Deepfakes", "faceswap-frame", "image", 0.05),
-              row("r1_0.png", 0, "frames of FaceForensics++ c23 original", "frame", "image", 0.95)]
+    stills = [
+        row("f1_0.png", 1, "frames of FaceForensics++ c23 Deepfakes", "faceswap-frame", "image", 0.05),
+        row("r1_0.png", 0, "frames of FaceForensics++ c23 original", "frame", "image", 0.95),
+    ]
     t = {x.target.name: x for x in compute_metrics(rows + stills, 0.5, aggregations=[]).targets}
     assert t["FF++ c23 video AUC"].value == pytest.approx(0.5)  # as without the stills (counted, they would pull it to 1/6)

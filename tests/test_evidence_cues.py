@@ -111,7 +111,9 @@ def test_frame_to_frame_tremble_is_jitter_smooth_motion_is_not(template):
     rng = np.random.default_rng(1)
     eye_distance = np.linalg.norm(template[33, :2] - template[263, :2])
     smooth = [template + [2.0 * i, 0, 0] for i in range(60)]
-    trembling = [p + np.concatenate([rng.normal(0, 0.02 * eye_distance, (mesh.MESH_POINTS, 2)), np.zeros((mesh.MESH_POINTS, 1))], axis=1) for p in smooth]
+    trembling = [
+        p + np.concatenate([rng.normal(0, 0.02 * eye_distance, (mesh.MESH_POINTS, 2)), np.zeros((mesh.MESH_POINTS, 1))], axis=1) for p in smooth
+    ]
     assert cue(smooth, "rigid_jitter") < 1e-6
     assert cue(trembling, "rigid_jitter") > 0.01
     assert cue(trembling, "mouth_jitter") > 0.01

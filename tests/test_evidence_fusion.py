@@ -169,7 +169,9 @@ def test_the_explanation_says_what_the_cues_said_or_why_there_are_none():
     text = explain(fused, "confident")
     assert "fuses the face classifier's score for the video, 70.0%, with 2 cues" in text
     assert "Evidence across frames: The expression changes less than in real footage, as when" in text
-    short = [Cue(name, None, "", reason="too short or too few frames a second for motion evidence (6 frames over 0.4 s; ...)") for name in CUES.names()]
+    short = [
+        Cue(name, None, "", reason="too short or too few frames a second for motion evidence (6 frames over 0.4 s; ...)") for name in CUES.names()
+    ]
     plain = FileResult(path="v.mp4", verdict=Verdict.REAL, probability=0.2, threshold=0.34, media=media, evidence=short)
     assert "No evidence across frames: too short or too few frames a second for motion evidence" in explain(plain, "confident")
 

@@ -95,8 +95,7 @@ def test_min_face_size_and_max_faces(two_faces_rgb):
 
 
 def test_filter_faces_keeps_the_largest():
-    faces = [Face(Box(0, 0, 40, 40), 0.9), Face(Box(100, 100, 200, 200), 0.8), Face(Box(0, 0, 10, 10), 0.99),
-             Face(Box(-50, -50, -10, -10), 0.9)]
+    faces = [Face(Box(0, 0, 40, 40), 0.9), Face(Box(100, 100, 200, 200), 0.8), Face(Box(0, 0, 10, 10), 0.99), Face(Box(-50, -50, -10, -10), 0.9)]
     kept = filter_faces(faces, (300, 300, 3), min_face_size=20, max_faces=5)
     assert [f.box.width for f in kept] == [100, 40]  # largest first; tiny and off-frame dropped
 

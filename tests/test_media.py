@@ -37,6 +37,7 @@ def _reference_frames(path: Path) -> list[np.ndarray]:
 
 # --- still images ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "name, lossless",
     [("a.jpg", False), ("a.png", True), ("a.webp", False), ("a.bmp", True), ("a.tiff", True), ("a.gif", False)],
@@ -148,10 +149,16 @@ def test_animated_image_is_a_video(tmp_path, photo, monkeypatch, ext, reader):
 
 # --- videos ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "name, codec, fmt",
-    [("v.mp4", "libx264", "h264"), ("v.mov", "libx264", "h264"), ("v.mkv", "libx264", "h264"),
-     ("v.webm", "libvpx-vp9", "vp9"), ("v.avi", "mpeg4", "mpeg4")],
+    [
+        ("v.mp4", "libx264", "h264"),
+        ("v.mov", "libx264", "h264"),
+        ("v.mkv", "libx264", "h264"),
+        ("v.webm", "libvpx-vp9", "vp9"),
+        ("v.avi", "mpeg4", "mpeg4"),
+    ],
 )
 def test_video_containers(tmp_path, name, codec, fmt):
     path = write_video(tmp_path / name, n_frames=24, fps=12, size=SMALL, codec=codec, gop=6)
@@ -241,6 +248,7 @@ def test_rotation_metadata_is_applied(tmp_path):
 
 
 # --- bad inputs --------------------------------------------------------------------------------
+
 
 def _bomb_png(path: Path, width: int, height: int) -> Path:
     def chunk(kind: bytes, data: bytes) -> bytes:

@@ -149,7 +149,9 @@ def test_face_region_is_centred_clipped_and_starts_on_even_pixels():
 def _model(tmp_path, classifier_sha="c", stills_sha="s", threshold=0.7, coef=5.0):
     """Heads reading one feature: gan_pixels the face's NPR phase strength, diffusion_pixels nothing (always at its cut)."""
     heads = [
-        px.PixelHead("gan_pixels", ["face.npr_phase"], [0.1], [0.05], [coef], 0.0, 0.0, "the picture shows the periodic traces that GAN up-sampling leaves"),
+        px.PixelHead(
+            "gan_pixels", ["face.npr_phase"], [0.1], [0.05], [coef], 0.0, 0.0, "the picture shows the periodic traces that GAN up-sampling leaves"
+        ),
         px.PixelHead("diffusion_pixels", ["image.noise_rgb"], [0.0], [1.0], [0.0], -2.0, 0.0, "diffusion words"),
     ]
     model = px.PixelModel(heads=heads, image_threshold=threshold, extra={"classifier_sha256": classifier_sha, "stills_sha256": stills_sha})

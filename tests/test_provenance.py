@@ -54,7 +54,9 @@ def test_c2pa_generated_manifest_is_a_verified_declaration(tmp_path, fmt, name):
 
 
 def test_c2pa_generative_edit_counts_and_capture_does_not(tmp_path):
-    fill = sign_c2pa(tmp_path / "fill.jpg", textured(128, 128), manifest=c2pa_manifest("digitalCapture", "Editor", edit="compositeWithTrainedAlgorithmicMedia"))
+    fill = sign_c2pa(
+        tmp_path / "fill.jpg", textured(128, 128), manifest=c2pa_manifest("digitalCapture", "Editor", edit="compositeWithTrainedAlgorithmicMedia")
+    )
     rec = read_provenance(fill)
     assert rec.generated == "verified" and sorted(f.declares for f in rec.findings if f.key == "digitalSourceType") == ["captured", "generated"]
     cam = sign_c2pa(tmp_path / "cam.jpg", textured(128, 128), manifest=c2pa_manifest("digitalCapture", "Camera"))
@@ -104,7 +106,9 @@ def test_truncated_and_malformed_manifests_are_warnings(tmp_path):
 # --- metadata claims --------------------------------------------------------------------------
 def test_stable_diffusion_and_comfyui_png_text_are_claims(tmp_path):
     rgb = textured(64, 64)
-    sd = png_with_text(tmp_path / "sd.png", rgb, {"parameters": "a portrait\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Model: sd_xl_base_1.0"})
+    sd = png_with_text(
+        tmp_path / "sd.png", rgb, {"parameters": "a portrait\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Model: sd_xl_base_1.0"}
+    )
     rec = read_provenance(sd, kind="image")
     assert declared(rec) == [("png-text", "claimed", "Stable Diffusion web UI (model sd_xl_base_1.0)")]
     assert rec.generated == "claimed" and apply_provenance(Verdict.REAL, rec) == (Verdict.REAL, None)
@@ -117,13 +121,18 @@ def test_stable_diffusion_and_comfyui_png_text_are_claims(tmp_path):
 
 def test_xmp_digital_source_type_is_a_claim_in_utf8_and_utf16(tmp_path):
     rgb = textured(64, 64)
-    packet = xmp_packet('Iptc4xmpExt:DigitalSourceType="http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia" xmp:CreatorTool="Adobe Firefly"')
+    packet = xmp_packet(
+        'Iptc4xmpExt:DigitalSourceType="http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia" xmp:CreatorTool="Adobe Firefly"'
+    )
     for encoding in ("utf-8", "utf-16-le"):
         rec = read_provenance(jpeg_with_xmp(tmp_path / f"xmp-{encoding}.jpg", rgb, packet, encoding), kind="image")
         dst = next(f for f in rec.findings if f.key == "DigitalSourceType")
         assert dst.trust == "claimed" and dst.declares == "generated" and dst.generator == "Adobe Firefly"
         assert rec.generated == "claimed" and not rec.verified_generated
-    element = xmp_packet("").replace("/></rdf:RDF>", "><Iptc4xmpExt:DigitalSourceType>http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture</Iptc4xmpExt:DigitalSourceType></rdf:Description></rdf:RDF>")
+    element = xmp_packet("").replace(
+        "/></rdf:RDF>",
+        "><Iptc4xmpExt:DigitalSourceType>http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture</Iptc4xmpExt:DigitalSourceType></rdf:Description></rdf:RDF>",
+    )
     rec = read_provenance(jpeg_with_xmp(tmp_path / "capture.jpg", rgb, element), kind="image")
     assert [f.declares for f in rec.findings if f.key == "DigitalSourceType"] == ["captured"]
 
@@ -132,7 +141,9 @@ def test_exif_software_naming_a_generator_is_a_claim_and_a_camera_is_not(tmp_pat
     rgb = textured(64, 64)
     rec = read_provenance(jpeg_with_exif(tmp_path / "gen.jpg", rgb, {0x0131: "Adobe Firefly Image 3"}), kind="image")
     assert declared(rec) == [("exif", "claimed", "Adobe Firefly")]
-    rec = read_provenance(jpeg_with_exif(tmp_path / "cam.jpg", rgb, {0x010F: "Canon", 0x0110: "EOS R5", 0x0131: b"Firmware \xff\xfe 1.0"}), kind="image")
+    rec = read_provenance(
+        jpeg_with_exif(tmp_path / "cam.jpg", rgb, {0x010F: "Canon", 0x0110: "EOS R5", 0x0131: b"Firmware \xff\xfe 1.0"}), kind="image"
+    )
     assert rec.generated is None and {f.key: f.value for f in rec.findings}["Make"] == "Canon"
     assert "Software" in {f.key for f in rec.findings}  # an odd encoding is read, not fatal
 
@@ -154,8 +165,11 @@ def test_video_tags_are_read_and_a_generator_name_is_a_claim(tmp_path):
 
 
 def test_clean_files_declare_nothing(tmp_path, face_rgb):
-    files = [write_image(tmp_path / "a.jpg", face_rgb), write_image(tmp_path / "b.png", face_rgb),
-             write_image(tmp_path / "c.webp", textured(256, 256))]
+    files = [
+        write_image(tmp_path / "a.jpg", face_rgb),
+        write_image(tmp_path / "b.png", face_rgb),
+        write_image(tmp_path / "c.webp", textured(256, 256)),
+    ]
     for path in files:
         rec = read_provenance(path, kind="image")
         assert rec.generated is None and rec.c2pa is None and not rec.warnings, (path, rec)
@@ -238,7 +252,9 @@ def test_zip_bomb_text_huge_xmp_and_truncated_chunks_are_warnings(tmp_path):
     assert any("cut" in w for w in rec.warnings)
     assert len(next(f for f in rec.findings if f.key == "parameters").value) <= source_limits.VALUE_CHARS
     huge = xmp_packet('xmp:CreatorTool="x"').replace("</rdf:RDF>", "<a>" + "w" * (3 * 1024 * 1024) + "</a></rdf:RDF>")
-    path = png_with_raw_chunks(tmp_path / "huge.png", textured(64, 64), [png_chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + huge.encode())])
+    path = png_with_raw_chunks(
+        tmp_path / "huge.png", textured(64, 64), [png_chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + huge.encode())]
+    )
     rec = read_provenance(path, kind="image")
     assert any("XMP" in w for w in rec.warnings) and any(f.key == "CreatorTool" for f in rec.findings)
     whole = encoded(textured(64, 64), "PNG")
@@ -247,7 +263,9 @@ def test_zip_bomb_text_huge_xmp_and_truncated_chunks_are_warnings(tmp_path):
     read_provenance(cut, kind="image")  # must simply return
 
 
-@pytest.mark.parametrize("content", [b"", b"\x00" * 10, b"\xff\xd8\xff\xe1\xff\xff" + b"\x00" * 50, b"\x89PNG\r\n\x1a\n\xff\xff\xff\xffiTXt", b"jumbc2pa" * 100])
+@pytest.mark.parametrize(
+    "content", [b"", b"\x00" * 10, b"\xff\xd8\xff\xe1\xff\xff" + b"\x00" * 50, b"\x89PNG\r\n\x1a\n\xff\xff\xff\xffiTXt", b"jumbc2pa" * 100]
+)
 def test_garbage_gives_a_record_not_an_exception(tmp_path, content):
     path = tmp_path / "garbage.jpg"
     path.write_bytes(content)
@@ -278,7 +296,9 @@ def test_readers_are_registered():
 
 
 def test_record_round_trips_through_its_dict():
-    rec = ProvenanceRecord(findings=[Finding("c2pa", "digitalSourceType", "x", "verified", "m", "generated", "G")], warnings=["w"], checked=["c2pa"], c2pa="valid")
+    rec = ProvenanceRecord(
+        findings=[Finding("c2pa", "digitalSourceType", "x", "verified", "m", "generated", "G")], warnings=["w"], checked=["c2pa"], c2pa="valid"
+    )
     assert ProvenanceRecord.from_dict(rec.to_dict()).to_dict() == rec.to_dict()
 
 

@@ -208,9 +208,9 @@ def test_csv_round_trips_with_the_right_columns(tmp_path):
 
 def test_csv_defuses_spreadsheet_formulas():
     stream = io.StringIO()
-    report.write_csv([error_result(path="=HYPERLINK(\"x\").jpg")], stream)
+    report.write_csv([error_result(path='=HYPERLINK("x").jpg')], stream)
     row = next(csv.DictReader(io.StringIO(stream.getvalue())))
-    assert row["path"] == "'=HYPERLINK(\"x\").jpg"
+    assert row["path"] == '\'=HYPERLINK("x").jpg'
 
 
 # ---------------------------------------------------------------------------------------------- heatmaps
@@ -345,8 +345,17 @@ def near_threshold_video() -> FileResult:
         verdict=Verdict.REAL,
         probability=0.318,
         threshold=0.365,
-        media=MediaInfo(path="clips/interview.mp4", kind="video", width=320, height=240, format="h264", duration=60.0, fps=24.0,
-                        frame_count=1440, sampled_frames=32),  # fmt: skip
+        media=MediaInfo(
+            path="clips/interview.mp4",
+            kind="video",
+            width=320,
+            height=240,
+            format="h264",
+            duration=60.0,
+            fps=24.0,
+            frame_count=1440,
+            sampled_frames=32,
+        ),  # fmt: skip
         faces=faces,
         frames=frames,
         tracks=[TrackResult(0, 0.318, Verdict.REAL, 32, 0, 31 * 45, {"swap": 0.153, "synthetic": 0.302})],
@@ -426,7 +435,10 @@ def test_a_fused_video_probability_is_explained_as_a_fusion():
     from deepdetector.verdict.explain import explain
 
     result = near_threshold_video()
-    result.evidence = [Cue("face_classifier", 0.318, "the face classifier's score", "probability"), Cue("blink_rate", 0.2, "blinks", "1/s", effect=0.1)]
+    result.evidence = [
+        Cue("face_classifier", 0.318, "the face classifier's score", "probability"),
+        Cue("blink_rate", 0.2, "blinks", "1/s", effect=0.1),
+    ]
     result.probability, result.threshold, result.face_threshold = 0.25, 0.5, 0.365
     text = explain(result, "confident")
     assert "fuses the face classifier's score for the video, 31.8%, with 1 cue measured" in text and "'confident' rule" in text
@@ -439,4 +451,7 @@ def test_a_fused_video_probability_is_explained_as_a_fusion():
     page = html_text(report.render_html([result]))
     assert page.count('class="suspicious"') == 16 and "threshold 0.36" in page  # frames marked against the classifier's own threshold
     assert "marked against its own threshold (36.5%)" in page and "face classifier alone: 31.8%" in page
-    assert "swap 15.3%, synthetic 30.2%) are each combined over the frames on their own (the highest over people is shown), while the face classifier's score" in text
+    assert (
+        "swap 15.3%, synthetic 30.2%) are each combined over the frames on their own (the highest over people is shown), while the face classifier's score"
+        in text
+    )

@@ -20,7 +20,10 @@ def test_every_scanning_command_offers_the_same_scan_options():
         for option in SHARED:
             assert option in params, f"{name} lacks --{option.replace('_', '-')}"
             mine, theirs = params[option], reference[option]
-            assert (mine.default, mine.help, mine.opts, mine.secondary_opts) == (theirs.default, theirs.help, theirs.opts, theirs.secondary_opts), (name, option)
+            assert (mine.default, mine.help, mine.opts, mine.secondary_opts) == (theirs.default, theirs.help, theirs.opts, theirs.secondary_opts), (
+                name,
+                option,
+            )
 
 
 def test_the_options_build_the_documented_config():

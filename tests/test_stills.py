@@ -148,8 +148,17 @@ def test_tiny_stills_training_run_ships_a_model_the_scanner_uses(tmp_path, face_
         write_image(root / "real" / f"r{i}.png", img)
         noisy = np.clip(img.astype(np.int16) + rng.integers(-20, 21, img.shape), 0, 255).astype(np.uint8)  # a "generator's" texture
         write_image(root / "fake" / f"f{i}.png", noisy)
-    cfg = StillsConfig(data=[str(root)], out=str(tmp_path / "stills"), epochs=1, steps_per_epoch=2, fakes_per_step=2,
-                       patch=64, threads=1, pretrained=False, progress=False)
+    cfg = StillsConfig(
+        data=[str(root)],
+        out=str(tmp_path / "stills"),
+        epochs=1,
+        steps_per_epoch=2,
+        fakes_per_step=2,
+        patch=64,
+        threads=1,
+        pretrained=False,
+        progress=False,
+    )
     card = run_stills_training(cfg, log=lambda s: None)
     raw = json.loads((tmp_path / "stills" / "model_card.json").read_text())
     assert raw == card and raw["kind"] == "stills" and raw["input_size"] == 64
@@ -222,11 +231,21 @@ def test_stills_training_without_generated_images_is_a_clear_error(tmp_path, fac
 def test_the_model_card_document_describes_the_stills_model_and_its_command():
     from deepdetector.training.card_document import model_card_markdown, stills_command
 
-    stills = {"name": "s", "version": "1", "file": "s.onnx", "sha256": "ab" * 32, "input_size": 128, "patch_grid": 3, "region_margin": 1.2,
-              "heads": [{"name": HEAD, "a": 0.2, "b": -0.3}],
-              "training": {"settings": {"data": ["d.csv"], "train_only": ["t.csv"], "out": "o", "epochs": 24, "max_per_subset": 300, "seed": 0},
-                           "data": {"train_files": {"GAN": {"real": 0, "fake": 5}}}},
-              "metrics": {"overall": {"file_auc": 0.9, "real": 3, "fake": 5}, "GAN": {"auc_vs_all_reals": 0.91, "fake": 5}}}
+    stills = {
+        "name": "s",
+        "version": "1",
+        "file": "s.onnx",
+        "sha256": "ab" * 32,
+        "input_size": 128,
+        "patch_grid": 3,
+        "region_margin": 1.2,
+        "heads": [{"name": HEAD, "a": 0.2, "b": -0.3}],
+        "training": {
+            "settings": {"data": ["d.csv"], "train_only": ["t.csv"], "out": "o", "epochs": 24, "max_per_subset": 300, "seed": 0},
+            "data": {"train_files": {"GAN": {"real": 0, "fake": 5}}},
+        },
+        "metrics": {"overall": {"file_auc": 0.9, "real": 3, "fake": 5}, "GAN": {"auc_vs_all_reals": 0.91, "fake": 5}},
+    }
     cmd = stills_command(stills["training"])
     # defaults are left out, everything else is there to rerun
     assert cmd == "deepdetector train-stills --data d.csv --train-only t.csv --out o --max-per-subset 300"
@@ -286,8 +305,18 @@ def test_without_the_stills_model_the_classifier_alone_thresholds_apply(tiny_mod
         Detector(ScanConfig(model_path=folder, stills=False))
 
 
-@pytest.mark.parametrize("field,value", [("patch_grid", "three"), ("patch_grid", 0), ("region_margin", "wide"), ("region_margin", -1), ("input_size", 32),
-                                         ("max_region_side", "large"), ("max_region_side", 10)])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("patch_grid", "three"),
+        ("patch_grid", 0),
+        ("region_margin", "wide"),
+        ("region_margin", -1),
+        ("input_size", 32),
+        ("max_region_side", "large"),
+        ("max_region_side", 10),
+    ],
+)
 def test_a_stills_card_with_bad_values_is_a_clear_error(tiny_model_dir, tmp_path, field, value):
     folder = _with_stills(tiny_model_dir, tmp_path)
     raw = json.loads((folder / "stills" / "model_card.json").read_text())
@@ -396,8 +425,17 @@ def test_train_stills_validation_shrinks_regions_larger_than_the_recorded_max_si
         raise Scored  # what validation scores is all this test needs; skip calibration and the ONNX export
 
     monkeypatch.setattr(stills_mod, "file_logits", capture)
-    cfg = stills_mod.StillsConfig(data=[str(tmp_path)], out=str(tmp_path / "o"), epochs=1, steps_per_epoch=1, fakes_per_step=2,
-                                  patch=32, threads=1, pretrained=False, progress=False)
+    cfg = stills_mod.StillsConfig(
+        data=[str(tmp_path)],
+        out=str(tmp_path / "o"),
+        epochs=1,
+        steps_per_epoch=1,
+        fakes_per_step=2,
+        patch=32,
+        threads=1,
+        pretrained=False,
+        progress=False,
+    )
     with pytest.raises(Scored):
         stills_mod.run_stills_training(cfg, log=lambda s: None)
     assert [r.item for r in scored] == list(val)

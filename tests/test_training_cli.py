@@ -42,8 +42,9 @@ def test_synth_blends_in_another_frame_of_the_face(tmp_path, face_rgb):
     import cv2
 
     src = write_image(tmp_path / "face.jpg", face_rgb)
-    other = write_image(tmp_path / "other.jpg", cv2.warpAffine(np.ascontiguousarray(face_rgb[:, ::-1]),
-                                                               cv2.getRotationMatrix2D((256, 256), 8, 0.9), (512, 512)))
+    other = write_image(
+        tmp_path / "other.jpg", cv2.warpAffine(np.ascontiguousarray(face_rgb[:, ::-1]), cv2.getRotationMatrix2D((256, 256), 8, 0.9), (512, 512))
+    )
     args = ["-o", "OUT", "--size", "128", "--seed", "2", "--variant", "full"]
     pics = {}
     for name, extra in (("plain", []), ("cross", ["--other", str(other)])):
@@ -95,9 +96,27 @@ def test_card_command_line_reproduces_the_recorded_settings(monkeypatch, tmp_pat
     from deepdetector.training.card_document import train_command
     from deepdetector.training.train import TrainConfig
 
-    cfg = TrainConfig(data=["a.csv", "b dir"], train_only=["reals.csv"], seed=3, epochs=40, steps_per_epoch=7, pairs=5,
-                      synthetic=2, supervised=1, input_size=160, margin=1.8, lr=1e-3, freeze_blocks=2, max_per_subset=9,
-                      patience=3, taps=(4, 7), max_minutes=70.0, method="finetune", name="m", version="9")
+    cfg = TrainConfig(
+        data=["a.csv", "b dir"],
+        train_only=["reals.csv"],
+        seed=3,
+        epochs=40,
+        steps_per_epoch=7,
+        pairs=5,
+        synthetic=2,
+        supervised=1,
+        input_size=160,
+        margin=1.8,
+        lr=1e-3,
+        freeze_blocks=2,
+        max_per_subset=9,
+        patience=3,
+        taps=(4, 7),
+        max_minutes=70.0,
+        method="finetune",
+        name="m",
+        version="9",
+    )
     recorded = {k: v for k, v in asdict(cfg).items() if k != "progress"}
     recorded["taps"] = list(recorded["taps"])  # as JSON stores it
     cmd = train_command({"settings": recorded, "epochs_run": 12})
@@ -151,12 +170,20 @@ def test_card_tabulates_false_alarms_per_real_source(tmp_path):
 
     sha = ModelCard.load(WEIGHTS_DIR).sha256
     ev = tmp_path / "p.metrics.json"
-    ev.write_text(json.dumps({"run": {"model": {"sha256": sha}, "manifest": "dev.csv unseen.csv", "splits": ["card.json", "unseen.csv"],
-                                      "predictions": "p.csv"}, "targets": [], "subsets": [
-        {"name": "web crops", "level": "source_dataset", "n_fake": 0, "n_scored": 98, "counts": {"tp": 0, "fp": 8, "tn": 90, "fn": 0}},
-        {"name": "GAN", "level": "source_dataset", "n_fake": 50, "n_scored": 50, "counts": {"tp": 40, "fp": 0, "tn": 0, "fn": 10}},
-        {"name": "LFW", "level": "source_dataset", "n_fake": 0, "n_scored": 2, "counts": {"tp": 0, "fp": 0, "tn": 2, "fn": 0}},
-        {"name": "all images", "level": "media", "n_fake": 0, "n_scored": 100, "counts": {"fp": 8, "tn": 92}}]}))
+    ev.write_text(
+        json.dumps(
+            {
+                "run": {"model": {"sha256": sha}, "manifest": "dev.csv unseen.csv", "splits": ["card.json", "unseen.csv"], "predictions": "p.csv"},
+                "targets": [],
+                "subsets": [
+                    {"name": "web crops", "level": "source_dataset", "n_fake": 0, "n_scored": 98, "counts": {"tp": 0, "fp": 8, "tn": 90, "fn": 0}},
+                    {"name": "GAN", "level": "source_dataset", "n_fake": 50, "n_scored": 50, "counts": {"tp": 40, "fp": 0, "tn": 0, "fn": 10}},
+                    {"name": "LFW", "level": "source_dataset", "n_fake": 0, "n_scored": 2, "counts": {"tp": 0, "fp": 0, "tn": 2, "fn": 0}},
+                    {"name": "all images", "level": "media", "n_fake": 0, "n_scored": 100, "counts": {"fp": 8, "tn": 92}},
+                ],
+            }
+        )
+    )
     res = runner.invoke(app, ["card", "--real-files", str(ev)])
     assert res.exit_code == 0, res.output
     # 8 of 98: 8.2%, Wilson 4.2% .. 15.3%; LFW 0 of 2; all real files 8 of 100 (the media row is not counted twice)
@@ -257,8 +284,21 @@ def test_checkpoints_of_earlier_versions_still_resume():
 
     cfg = TrainConfig(data=["d.csv"], seed=2)
     # a version that knew --ema but not --lr-schedule / --sbi-smooth hashed ema=0.0 with the rest
-    skip = {"out", "run_dir", "progress", "max_minutes", "workers", "threads", "epochs", "patience", "probe_chunks", "lr_schedule", "sbi_smooth",
-            "backbone", "sbi_cross_frame"}
+    skip = {
+        "out",
+        "run_dir",
+        "progress",
+        "max_minutes",
+        "workers",
+        "threads",
+        "epochs",
+        "patience",
+        "probe_chunks",
+        "lr_schedule",
+        "sbi_smooth",
+        "backbone",
+        "sbi_cross_frame",
+    }
     old = hashlib.sha1(json.dumps({k: v for k, v in asdict(cfg).items() if k not in skip}, sort_keys=True).encode()).hexdigest()[:12]
     assert old != cfg.fingerprint() and old in cfg.fingerprints()
     assert TrainConfig(data=["d.csv"], seed=3).fingerprint() not in cfg.fingerprints()
@@ -284,18 +324,61 @@ def test_cards_trained_before_the_mask_fix_reproduce_with_legacy_masks(monkeypat
     import json
     from dataclasses import asdict
 
-    skip = {"out", "run_dir", "progress", "max_minutes", "workers", "threads", "epochs", "patience", "probe_chunks",
-            "ema", "lr_schedule", "sbi_smooth", "split_seed", "sbi_mask", "backbone", "sbi_cross_frame", "h264"}
+    skip = {
+        "out",
+        "run_dir",
+        "progress",
+        "max_minutes",
+        "workers",
+        "threads",
+        "epochs",
+        "patience",
+        "probe_chunks",
+        "ema",
+        "lr_schedule",
+        "sbi_smooth",
+        "split_seed",
+        "sbi_mask",
+        "backbone",
+        "sbi_cross_frame",
+        "h264",
+    }
     old = hashlib.sha1(json.dumps({k: v for k, v in asdict(legacy).items() if k not in skip}, sort_keys=True).encode()).hexdigest()[:12]
     assert legacy.fingerprint() == old
 
 
-@pytest.mark.parametrize("option", [["--lr-schedule", "step"], ["--sbi-smooth", "1.5"], ["--synthetic-reals", "all"], ["--sbi-mask", "raw"], ["--sbi-cross-frame", "1.5"], ["--h264", "1.5"],
-                                    ["--backbone", "resnet50"], ["--taps", "2,16"], ["--freeze-blocks", "17"]])
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--lr-schedule", "step"],
+        ["--sbi-smooth", "1.5"],
+        ["--synthetic-reals", "all"],
+        ["--sbi-mask", "raw"],
+        ["--sbi-cross-frame", "1.5"],
+        ["--h264", "1.5"],
+        ["--backbone", "resnet50"],
+        ["--taps", "2,16"],
+        ["--freeze-blocks", "17"],
+    ],
+)
 def test_bad_training_options_stop_before_any_work(tmp_path, option):
     (tmp_path / "real").mkdir()
-    res = runner.invoke(app, ["train", "--data", str(tmp_path), "--cache-dir", str(tmp_path / "cache"), "--run-dir", str(tmp_path / "run"),
-                              "--out", str(tmp_path / "out"), "--no-progress", *option])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(tmp_path),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--out",
+            str(tmp_path / "out"),
+            "--no-progress",
+            *option,
+        ],
+    )
     assert res.exit_code != 0 and "Traceback" not in res.output
     assert option[0].lstrip("-").replace("-", "_") in res.output or option[0] in res.output  # the message names the setting
     assert not (tmp_path / "cache").exists() and not (tmp_path / "out").exists()
@@ -312,8 +395,25 @@ def test_cache_follows_the_input_size_and_a_cache_too_small_for_it_is_refused(mo
     monkeypatch.undo()
 
     (tmp_path / "real").mkdir()
-    res = runner.invoke(app, ["train", "--data", str(tmp_path), "--cache-dir", str(tmp_path / "cache"), "--run-dir", str(tmp_path / "run"),
-                              "--out", str(tmp_path / "out"), "--no-progress", "--input-size", "288", "--cache-size", "288"])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(tmp_path),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--out",
+            str(tmp_path / "out"),
+            "--no-progress",
+            "--input-size",
+            "288",
+            "--cache-size",
+            "288",
+        ],
+    )
     assert res.exit_code != 0 and "Traceback" not in res.output
     assert "up-sampled" in res.output and "--cache-size 360" in res.output
     assert not (tmp_path / "cache").exists()
@@ -409,7 +509,9 @@ def test_split_seed_keeps_the_split_of_another_training_seed(tiny_model_copy, tm
 
     (tmp_path / "data").mkdir()
     dev = tmp_path / "data" / "dev.csv"
-    dev.write_text("path,label,kind,source_dataset,group\n" + "".join(f"v{i}.jpg,{'fake' if i % 2 else 'real'},image,photos,g{i}\n" for i in range(40)))
+    dev.write_text(
+        "path,label,kind,source_dataset,group\n" + "".join(f"v{i}.jpg,{'fake' if i % 2 else 'real'},image,photos,g{i}\n" for i in range(40))
+    )
     only = tmp_path / "data" / "only.csv"
     only.write_text("path,label,kind,source_dataset,group\n" + "".join(f"o{i}.jpg,real,image,web,\n" for i in range(20)))
 

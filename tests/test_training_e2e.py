@@ -24,10 +24,25 @@ def folder(tmp_path_factory, face_rgb):
 @pytest.mark.parametrize("method", ["finetune", "probe"])
 def test_tiny_training_run_ships_a_model_the_scanner_accepts(tmp_path, folder, method):
     cfg = TrainConfig(
-        data=[str(folder)], out=str(tmp_path / "model"), cache_dir=str(tmp_path / "cache"), run_dir=str(tmp_path / "run"),
-        input_size=64, cache_size=80, epochs=2, steps_per_epoch=2, pairs=1, synthetic=1, supervised=1,
-        workers=0 if method == "finetune" else 1, threads=1, pretrained=False, progress=False,
-        method=method, probe_chunks=2, freeze_blocks=2, ema=0.99 if method == "finetune" else 0.0,
+        data=[str(folder)],
+        out=str(tmp_path / "model"),
+        cache_dir=str(tmp_path / "cache"),
+        run_dir=str(tmp_path / "run"),
+        input_size=64,
+        cache_size=80,
+        epochs=2,
+        steps_per_epoch=2,
+        pairs=1,
+        synthetic=1,
+        supervised=1,
+        workers=0 if method == "finetune" else 1,
+        threads=1,
+        pretrained=False,
+        progress=False,
+        method=method,
+        probe_chunks=2,
+        freeze_blocks=2,
+        ema=0.99 if method == "finetune" else 0.0,
     )
     card = run_training(cfg, log=lambda s: None)
     raw = json.loads((tmp_path / "model" / "model_card.json").read_text())

@@ -57,8 +57,11 @@ def test_card_is_accepted_by_the_scanner_and_checks_sha256(exported, tmp_path):
     _, path = exported
     onnx = tmp_path / "deepdetector.onnx"
     onnx.write_bytes(path.read_bytes())
-    card_path = write_card({"name": "t", "version": "0", "input_size": SIZE, "margin": 1.6,
-                            "heads": [{"name": h, "a": 1.0, "b": 0.0} for h in HEADS], "threshold": 0.5}, tmp_path, onnx=onnx)
+    card_path = write_card(
+        {"name": "t", "version": "0", "input_size": SIZE, "margin": 1.6, "heads": [{"name": h, "a": 1.0, "b": 0.0} for h in HEADS], "threshold": 0.5},
+        tmp_path,
+        onnx=onnx,
+    )
     raw = json.loads(card_path.read_text())
     assert raw["file"] == "deepdetector.onnx" and raw["sha256"] == sha256_file(onnx)
     card = ModelCard.load(card_path)

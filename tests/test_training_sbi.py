@@ -99,8 +99,9 @@ def test_smoothing_variant_stays_inside_the_mask_and_off_keeps_the_published_str
         outside = b.mask <= 0
         assert np.array_equal(b.fake[outside], b.real[outside])
         # smooth=0 draws nothing extra: identical to the default recipe
-        assert np.array_equal(self_blend(crop, lm, np.random.default_rng(seed), SBIConfig(smooth=0.0)).fake,
-                              self_blend(crop, lm, np.random.default_rng(seed)).fake)
+        assert np.array_equal(
+            self_blend(crop, lm, np.random.default_rng(seed), SBIConfig(smooth=0.0)).fake, self_blend(crop, lm, np.random.default_rng(seed)).fake
+        )
     # the smoothing removes fine detail: less high-frequency energy than the input
     noisy = np.clip(crop.astype(int) + np.random.default_rng(0).integers(-12, 13, crop.shape), 0, 255).astype(np.uint8)
     sm = _smooth(noisy, np.random.default_rng(0))
@@ -209,8 +210,7 @@ def _faces(crop, lm, path: str, n: int):
     frames = [_moved(crop, lm, 4.0 * k, 1.0 + 0.03 * k) for k in range(n)]
     box = np.array([lm[:, 0].min() - 20, lm[:, 1].min() - 25, lm[:, 0].max() + 20, lm[:, 1].max() + 20], np.float32)
     item = MediaItem(path=path, label="real", kind="video" if n > 1 else "image", subset="s", group=path)
-    return CachedFaces(item, np.stack([f for f, _ in frames]), np.stack([l for _, l in frames]),
-                       np.stack([box] * n), np.arange(n, dtype=np.int32))
+    return CachedFaces(item, np.stack([f for f, _ in frames]), np.stack([l for _, l in frames]), np.stack([box] * n), np.arange(n, dtype=np.int32))
 
 
 def _batches(pool_faces, cross_frame: float, seed: int = 5):
@@ -283,8 +283,9 @@ def test_other_frame_is_any_frame_but_this_one(face_crop, monkeypatch):
 
     crop, lm = face_crop
     faces = _faces(crop, lm, "/x/b.mp4", 4)
-    monkeypatch.setattr(D, "align_to", lambda image, lm_from, lm_to, shape, max_residual=None: int(np.flatnonzero(
-        [np.array_equal(image, c) for c in faces.crops])[0]))  # which frame was drawn
+    monkeypatch.setattr(
+        D, "align_to", lambda image, lm_from, lm_to, shape, max_residual=None: int(np.flatnonzero([np.array_equal(image, c) for c in faces.crops])[0])
+    )  # which frame was drawn
     for j in range(4):
         drawn = {D.other_frame(faces, j, 1.0, np.random.default_rng(seed)) for seed in range(40)}
         assert drawn == set(range(4)) - {j}

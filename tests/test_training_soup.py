@@ -31,9 +31,26 @@ def runs(tmp_path_factory, face_rgb):
     out = {}
     for key, seed, lr in (("a", 0, 3e-4), ("b", 0, 3e-3), ("other_seed", 1, 3e-4)):
         cfg = TrainConfig(
-            data=[str(data)], out=str(root / key / "model"), cache_dir=str(root / "cache"), run_dir=str(root / key / "run"),
-            input_size=64, cache_size=80, epochs=2, steps_per_epoch=2, pairs=1, synthetic=1, supervised=1, workers=0, threads=1,
-            pretrained=False, progress=False, freeze_blocks=2, seed=seed, split_seed=0, lr=lr, version="1",
+            data=[str(data)],
+            out=str(root / key / "model"),
+            cache_dir=str(root / "cache"),
+            run_dir=str(root / key / "run"),
+            input_size=64,
+            cache_size=80,
+            epochs=2,
+            steps_per_epoch=2,
+            pairs=1,
+            synthetic=1,
+            supervised=1,
+            workers=0,
+            threads=1,
+            pretrained=False,
+            progress=False,
+            freeze_blocks=2,
+            seed=seed,
+            split_seed=0,
+            lr=lr,
+            version="1",
         )
         run_training(cfg, log=lambda s: None)
         out[key] = root / key
@@ -43,8 +60,9 @@ def runs(tmp_path_factory, face_rgb):
 
 def test_soup_is_the_average_of_the_checkpoints_and_ships_a_working_model(runs, tmp_path):
     a, b = runs["a"], runs["b"]
-    card = run_soup([a / "model", b / "model"], out=tmp_path / "model", run_dir=tmp_path / "run", version="2",
-                    threads=1, progress=False, log=lambda s: None)
+    card = run_soup(
+        [a / "model", b / "model"], out=tmp_path / "model", run_dir=tmp_path / "run", version="2", threads=1, progress=False, log=lambda s: None
+    )
     sa = torch.load(a / "run" / "best.pt", map_location="cpu")
     sb = torch.load(b / "run" / "best.pt", map_location="cpu")
     soup = torch.load(tmp_path / "run" / "best.pt", map_location="cpu")
@@ -73,8 +91,9 @@ def test_soup_is_the_average_of_the_checkpoints_and_ships_a_working_model(runs, 
     assert len(cmds) == 3
     assert cmds[0].startswith("deepdetector train ") and cmds[0].endswith("--out runs/soup-1/model --run-dir runs/soup-1/run")
     assert "--lr 0.003" in cmds[1] and "--lr 0.0003" in cmds[0]
-    assert cmds[2] == ("deepdetector soup runs/soup-1/model runs/soup-2/model --version 2 --name deepdetector-lite0 "
-                       "--out runs/soup/model --run-dir runs/soup/run")
+    assert cmds[2] == (
+        "deepdetector soup runs/soup-1/model runs/soup-2/model --version 2 --name deepdetector-lite0 --out runs/soup/model --run-dir runs/soup/run"
+    )
     # the ONNX file is the averaged network (the trainer's parity check on the soup's own export)
     assert card["training"]["onnx_parity_max_abs_diff"] < 1e-4
     text = model_card_markdown(card)
@@ -84,8 +103,14 @@ def test_soup_is_the_average_of_the_checkpoints_and_ships_a_working_model(runs, 
 def test_soup_of_random_networks_of_other_seeds_is_refused(runs, tmp_path):
     """Without ImageNet weights (the tiny runs: --no-pretrained) each seed starts from another random network."""
     with pytest.raises(ConfigError, match="differ in seed"):
-        run_soup([runs["a"] / "model", runs["other_seed"] / "model"], out=tmp_path / "m", run_dir=tmp_path / "r", version="2",
-                 progress=False, log=lambda s: None)
+        run_soup(
+            [runs["a"] / "model", runs["other_seed"] / "model"],
+            out=tmp_path / "m",
+            run_dir=tmp_path / "r",
+            version="2",
+            progress=False,
+            log=lambda s: None,
+        )
     assert not (tmp_path / "m").exists()
 
 
@@ -109,8 +134,7 @@ def test_soup_refuses_a_checkpoint_that_is_not_its_cards_network(runs, tmp_path)
     b = _copy_ingredient(runs["b"], tmp_path / "b")
     shutil.copy(runs["a"] / "run" / "best.pt", b / "run" / "best.pt")
     with pytest.raises(ConfigError, match="is not the network"):
-        run_soup([runs["a"] / "model", b / "model"], out=tmp_path / "m", run_dir=tmp_path / "r", version="2",
-                 progress=False, log=lambda s: None)
+        run_soup([runs["a"] / "model", b / "model"], out=tmp_path / "m", run_dir=tmp_path / "r", version="2", progress=False, log=lambda s: None)
 
 
 def test_soup_refuses_ingredients_validated_on_other_groups(runs, tmp_path):
@@ -161,14 +185,17 @@ def test_a_copy_of_the_same_network_is_not_a_second_ingredient(runs, tmp_path):
         check_ingredients([read_ingredient(runs["a"] / "model"), read_ingredient(copy / "model")])
 
 
-@pytest.mark.parametrize("damage, message", [
-    ("corrupt card", "cannot read its model card"),
-    ("no training section", "not a model card written by"),
-    ("probe", "only fine-tuned networks"),
-    ("soup", "is itself a soup"),
-    ("no run folder", "names no run folder"),
-    ("truncated checkpoint", "cannot be read as a torch checkpoint"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("corrupt card", "cannot read its model card"),
+        ("no training section", "not a model card written by"),
+        ("probe", "only fine-tuned networks"),
+        ("soup", "is itself a soup"),
+        ("no run folder", "names no run folder"),
+        ("truncated checkpoint", "cannot be read as a torch checkpoint"),
+    ],
+)
 def test_bad_ingredients_are_refused_with_a_clear_error(runs, tmp_path, damage, message):
     edits = {
         "no training section": lambda c: c.pop("training"),
@@ -182,8 +209,21 @@ def test_bad_ingredients_are_refused_with_a_clear_error(runs, tmp_path, damage, 
     if damage == "truncated checkpoint":
         data = (b / "run" / "best.pt").read_bytes()
         (b / "run" / "best.pt").write_bytes(data[: len(data) // 3])
-    res = runner.invoke(app, ["soup", str(runs["a"] / "model"), str(b / "model"), "--version", "2",
-                              "--out", str(tmp_path / "m"), "--run-dir", str(tmp_path / "r"), "--no-progress"])
+    res = runner.invoke(
+        app,
+        [
+            "soup",
+            str(runs["a"] / "model"),
+            str(b / "model"),
+            "--version",
+            "2",
+            "--out",
+            str(tmp_path / "m"),
+            "--run-dir",
+            str(tmp_path / "r"),
+            "--no-progress",
+        ],
+    )
     assert res.exit_code == 1 and isinstance(res.exception, SystemExit), res.output
     assert message in res.output
     assert not (tmp_path / "m").exists()

@@ -43,7 +43,9 @@ def test_unknown_strategy_and_empty_input_are_errors():
 
 def _face(frame, track, p):
     b = Box(0, 0, 10, 10)
-    return FaceResult(frame_index=frame, timestamp=frame / 10, track_id=track, box=b, region=b, detection_confidence=0.9, probability=p, scores={"swap": p})
+    return FaceResult(
+        frame_index=frame, timestamp=frame / 10, track_id=track, box=b, region=b, detection_confidence=0.9, probability=p, scores={"swap": p}
+    )
 
 
 def test_file_is_as_suspicious_as_its_most_suspicious_person():

@@ -33,9 +33,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser")) if p), None)
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium; `make test` installs it)"
-)
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium; `make test` installs it)")
 
 TIMEOUT = 60.0
 #: HTTP opener that never uses a proxy from the environment: the test talks to 127.0.0.1 only.
@@ -149,8 +147,7 @@ class DevTools:
                 return value
             time.sleep(0.1)
         raise AssertionError(
-            f"timed out waiting for {what} ({problem or 'condition never true'}); "
-            f"page says: {self.evaluate('document.body.innerText')[:2000]}"
+            f"timed out waiting for {what} ({problem or 'condition never true'}); page says: {self.evaluate('document.body.innerText')[:2000]}"
         )
 
     def page_errors(self) -> list[str]:
@@ -295,9 +292,7 @@ def test_page_shows_a_videos_explanation_and_frame_scores(server: str, tmp_path:
         browser.wait_for("document.readyState === 'complete' && !!document.getElementById('file-input')", "the page to load")
         node = browser.send("Runtime.evaluate", {"expression": "document.getElementById('file-input')"})["result"]
         browser.send("DOM.setFileInputFiles", {"files": [str(clip)], "objectId": node["objectId"]})
-        verdict = browser.wait_for(
-            "!document.getElementById('result').hidden && document.getElementById('verdict').dataset.verdict", "the verdict"
-        )
+        verdict = browser.wait_for("!document.getElementById('result').hidden && document.getElementById('verdict').dataset.verdict", "the verdict")
         assert verdict in ("fake", "real"), verdict
         explain = browser.evaluate("document.getElementById('verdict-explain').textContent")
         assert "video threshold" in explain and "combined over the frames" in explain, explain

@@ -1,7 +1,7 @@
 """DeepDetector: offline deepfake detection for face images and videos.
 
-    from deepdetector import Detector
-    result = Detector().scan("photo.jpg")
+from deepdetector import Detector
+result = Detector().scan("photo.jpg")
 """
 
 from __future__ import annotations

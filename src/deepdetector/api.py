@@ -1,8 +1,8 @@
 """The Python API: ``Detector().scan(path)`` runs media -> faces -> model -> explanation -> verdict.
 
-    from deepdetector import Detector
-    result = Detector().scan("clip.mp4")
-    print(result.verdict, result.probability)
+from deepdetector import Detector
+result = Detector().scan("clip.mp4")
+print(result.verdict, result.probability)
 """
 
 from __future__ import annotations
@@ -118,14 +118,20 @@ class Detector:
     @property
     def model_label(self) -> str:
         """The models that judged: the face classifier, plus the stills model when it is in use."""
-        return (self.card.label + (f" + {self.stills.card.label}" if self.stills is not None else "")
-                + (f" + {self.pixels.label}" if self.pixels is not None else ""))
+        return (
+            self.card.label
+            + (f" + {self.stills.card.label}" if self.stills is not None else "")
+            + (f" + {self.pixels.label}" if self.pixels is not None else "")
+        )
 
     @property
     def head_names(self) -> list[str]:
         """Every score a face gets: the face classifier's heads, then ``generated`` when the stills model is in use."""
-        return (self.classifier.head_names + ([STILLS_HEAD] if self.stills is not None else [])
-                + (self.pixels.head_names if self.pixels is not None else []))
+        return (
+            self.classifier.head_names
+            + ([STILLS_HEAD] if self.stills is not None else [])
+            + (self.pixels.head_names if self.pixels is not None else [])
+        )
 
     # ------------------------------------------------------------------------------------------
     def scan(self, path: str | Path, frame_transform: FrameTransform | None = None, on_progress: ProgressCallback | None = None) -> FileResult:
@@ -175,8 +181,14 @@ class Detector:
             return ProvenanceRecord(warnings=[f"provenance not read ({type(exc).__name__}: {exc})"])
 
     # ------------------------------------------------------------------------------------------
-    def _scan(self, path: str, timer: _Timer, frame_transform: FrameTransform | None, on_progress: ProgressCallback | None,
-              provenance: list[ProvenanceRecord] | None = None) -> FileResult:
+    def _scan(
+        self,
+        path: str,
+        timer: _Timer,
+        frame_transform: FrameTransform | None,
+        on_progress: ProgressCallback | None,
+        provenance: list[ProvenanceRecord] | None = None,
+    ) -> FileResult:
         cfg = self.config
         with timer.stage("decode"):
             info, frames = open_media(path, cfg, windows=cfg.cues and self.landmarker is not None)
@@ -266,7 +278,9 @@ class Detector:
             evidence=evidence,
         )
 
-    def _flush(self, pending: _Pending, faces: list[FaceResult], best: dict[int, tuple[float, int]], keyframes: dict[int, np.ndarray], timer: _Timer) -> None:
+    def _flush(
+        self, pending: _Pending, faces: list[FaceResult], best: dict[int, tuple[float, int]], keyframes: dict[int, np.ndarray], timer: _Timer
+    ) -> None:
         """Classify the waiting crops, record their results and keep each track's most suspicious frame."""
         if not pending.crops:
             pending.frames.clear()

@@ -30,7 +30,6 @@ FRONT_ENDS = (
 )
 
 
-
 def _show_version(value: bool) -> None:
     if value:
         from deepdetector import __version__

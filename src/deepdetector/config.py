@@ -132,17 +132,32 @@ class ScanConfig:
         def whole(value: Any) -> bool:
             return isinstance(value, int) and not isinstance(value, bool)
 
-        for name, low in (("frames", 1), ("max_frames", 1), ("max_image_pixels", 1), ("max_decode_pixels", 1), ("max_file_bytes", 1),
-                          ("detect_max_side", 32), ("video_full_every", 1), ("min_face_size", 0), ("max_faces", 1),
-                          ("threads", 0), ("batch_size", 1), ("video_quick_side", 0)):
+        for name, low in (
+            ("frames", 1),
+            ("max_frames", 1),
+            ("max_image_pixels", 1),
+            ("max_decode_pixels", 1),
+            ("max_file_bytes", 1),
+            ("detect_max_side", 32),
+            ("video_full_every", 1),
+            ("min_face_size", 0),
+            ("max_faces", 1),
+            ("threads", 0),
+            ("batch_size", 1),
+            ("video_quick_side", 0),
+        ):
             value = getattr(self, name)
             if not whole(value) or value < low:
                 raise bad(name, value, f"it must be a whole number of at least {low}")
         if self.fps is not None and not (isinstance(self.fps, (int, float)) and self.fps > 0):
             raise bad("fps", self.fps, "it must be more than 0 frames per second (or unset to use frames)")
         if self.margin is not None and not (isinstance(self.margin, (int, float)) and MARGIN_RANGE[0] <= self.margin <= MARGIN_RANGE[1]):
-            raise bad("margin", self.margin, f"the crop side is {MARGIN_RANGE[0]:g} to {MARGIN_RANGE[1]:g} times the face box "
-                      f"(smaller cuts the face off; the model was trained at its card's margin, {DEFAULT_MARGIN:g} for the shipped one)")
+            raise bad(
+                "margin",
+                self.margin,
+                f"the crop side is {MARGIN_RANGE[0]:g} to {MARGIN_RANGE[1]:g} times the face box "
+                f"(smaller cuts the face off; the model was trained at its card's margin, {DEFAULT_MARGIN:g} for the shipped one)",
+            )
         if self.threshold is not None and not (isinstance(self.threshold, (int, float)) and 0.0 <= self.threshold <= 1.0):
             raise bad("threshold", self.threshold, "it is a probability of fake, from 0 to 1")
         if not isinstance(self.provenance, bool):

@@ -95,7 +95,9 @@ def run_demo(out: Path, model: Path | None = None) -> bool:
     real_res, fake_res = results
     ok = fake_res.verdict is Verdict.FAKE and real_res.verdict is Verdict.REAL
     if ok:
-        console.print(f"[green]demo passed[/]: the self-blended fake was flagged ({fake_res.probability:.2f}) and the real photo was not ({real_res.probability:.2f}).")
+        console.print(
+            f"[green]demo passed[/]: the self-blended fake was flagged ({fake_res.probability:.2f}) and the real photo was not ({real_res.probability:.2f})."
+        )
     else:
         console.print(
             f"[red]demo failed[/]: fake -> {fake_res.verdict.value} ({fake_res.probability}), real -> {real_res.verdict.value} ({real_res.probability})."

@@ -296,7 +296,9 @@ def log_loss(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.nd
 # --- threshold metrics ------------------------------------------------------------------------
 
 
-def confusion_counts(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray, threshold: float | Sequence[float] | np.ndarray) -> Counts:
+def confusion_counts(
+    labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray, threshold: float | Sequence[float] | np.ndarray
+) -> Counts:
     """Confusion counts with the rule ``fake if score >= threshold`` (one threshold, or one per item)."""
     y, s = _as_arrays(labels, scores)
     called_fake = s >= np.asarray(threshold, dtype=np.float64)
@@ -307,7 +309,9 @@ def confusion_counts(labels: Sequence[int] | np.ndarray, scores: Sequence[float]
     return Counts(tp=tp, fp=fp, tn=tn, fn=fn)
 
 
-def threshold_metrics(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray, threshold: float | Sequence[float] | np.ndarray) -> ThresholdMetrics:
+def threshold_metrics(
+    labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray, threshold: float | Sequence[float] | np.ndarray
+) -> ThresholdMetrics:
     """Accuracy, TPR, FPR, TNR, FNR and precision at ``threshold`` (one, or one per item)."""
     c = confusion_counts(labels, scores, threshold)
     reasons: dict[str, str] = {}
@@ -370,6 +374,7 @@ than 50,000 items get proportionally fewer (at least 200: their intervals are na
 def bootstrap_samples(n_items: int) -> int:
     """Resamples used for ``n_items`` items (see :data:`BOOTSTRAP_SAMPLES`)."""
     return BOOTSTRAP_SAMPLES if n_items <= 50_000 else max(200, BOOTSTRAP_SAMPLES * 50_000 // n_items)
+
 
 MIN_PER_CLASS_FOR_INTERVAL = 5
 """Fewer fakes or reals than this and no interval is given: resampling one or two items of a class
@@ -460,8 +465,11 @@ def _bootstrap_aucs(y: np.ndarray, score_sets: Sequence[np.ndarray], n_boot: int
 
 
 def auc_interval(
-    labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray, level: float = 0.95,
-    n_boot: int | None = None, seed: int = 0,
+    labels: Sequence[int] | np.ndarray,
+    scores: Sequence[float] | np.ndarray,
+    level: float = 0.95,
+    n_boot: int | None = None,
+    seed: int = 0,
 ) -> Interval:
     """Percentile bootstrap interval of the ROC AUC (fakes and reals resampled separately).
 
@@ -479,8 +487,12 @@ def auc_interval(
 
 
 def auc_difference(
-    labels: Sequence[int] | np.ndarray, scores_a: Sequence[float] | np.ndarray, scores_b: Sequence[float] | np.ndarray,
-    level: float = 0.95, n_boot: int | None = None, seed: int = 0,
+    labels: Sequence[int] | np.ndarray,
+    scores_a: Sequence[float] | np.ndarray,
+    scores_b: Sequence[float] | np.ndarray,
+    level: float = 0.95,
+    n_boot: int | None = None,
+    seed: int = 0,
 ) -> AucDifference:
     """AUC(A) - AUC(B) on the same items, with a paired bootstrap interval and p-value: the way to
     tell whether one model ranks a subset better than another or the gap is resampling noise."""
@@ -501,8 +513,9 @@ def auc_difference(
     alpha = (1.0 - level) / 2.0
     ties = float(np.mean(d == 0))  # resamples where the two rank alike count half to each side (mid-p)
     p = min(1.0, 2.0 * min(float(np.mean(d < 0)) + ties / 2, float(np.mean(d > 0)) + ties / 2))
-    return AucDifference(auc_a, auc_b, auc_a - auc_b, Interval(float(np.quantile(d, alpha)), float(np.quantile(d, 1.0 - alpha)), level),
-                         p, n_pos, y.size - n_pos)
+    return AucDifference(
+        auc_a, auc_b, auc_a - auc_b, Interval(float(np.quantile(d, alpha)), float(np.quantile(d, 1.0 - alpha)), level), p, n_pos, y.size - n_pos
+    )
 
 
 def rate_interval(k: int, n: int, level: float = 0.95) -> Interval:

@@ -1,11 +1,11 @@
 """A tiny plugin registry: a backend becomes available by decorating it in its own file.
 
-    FACE_DETECTORS = Registry("face detector")
+FACE_DETECTORS = Registry("face detector")
 
-    @FACE_DETECTORS.register("yunet", description="libfacedetection, fast on CPU")
-    class YuNetDetector(FaceDetector): ...
+@FACE_DETECTORS.register("yunet", description="libfacedetection, fast on CPU")
+class YuNetDetector(FaceDetector): ...
 
-    FACE_DETECTORS.create("yunet", confidence=0.6)
+FACE_DETECTORS.create("yunet", confidence=0.6)
 """
 
 from __future__ import annotations
@@ -75,9 +75,7 @@ class Registry(Generic[T]):
         try:
             return self._entries[name].obj
         except KeyError:
-            raise RegistryError(
-                f"unknown {self.kind} {name!r}; available: {', '.join(self.names()) or 'none'}"
-            ) from None
+            raise RegistryError(f"unknown {self.kind} {name!r}; available: {', '.join(self.names()) or 'none'}") from None
 
     def entry(self, name: str) -> Entry[T]:
         """The registration record (object, description, metadata) of ``name``."""

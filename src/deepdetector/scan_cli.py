@@ -221,7 +221,9 @@ def scan(
             continue
         victim = same_file_as_input(Path(target), listing.paths)
         if victim is not None:
-            raise _fail(f"the {what} {target} is the input file {victim}: writing it would replace the file being examined; choose another output path")
+            raise _fail(
+                f"the {what} {target} is the input file {victim}: writing it would replace the file being examined; choose another output path"
+            )
     det = _make_detector(config)
     results, interrupted = _scan_with_progress(det, listing, quiet)
     skipped = listing.skipped
@@ -247,6 +249,7 @@ def scan(
             console.print(f"{label}: {target}")
 
     if heatmaps is not None:
+
         def write_heatmaps() -> None:
             try:
                 heatmaps.mkdir(parents=True, exist_ok=True)
@@ -272,6 +275,7 @@ def scan(
     if any(r.error for r in results):
         raise typer.Exit(EXIT_SOME_ERRORS)
 
+
 def demo(
     out: Path = typer.Option(Path("demo-output"), help="Folder for the demo's pictures and report."),
     model: Optional[Path] = typer.Option(None, help="Model folder (default: the shipped model)."),
@@ -285,6 +289,7 @@ def demo(
     except DeepDetectorError as exc:
         raise _fail(str(exc)) from None
     raise typer.Exit(EXIT_OK if ok else EXIT_FAILED)
+
 
 def detectors() -> None:
     """List the face detector backends and whether each can run here."""
@@ -304,6 +309,7 @@ def detectors() -> None:
         table.add_row(entry.name + default, status, entry.description)
     Console().print(table)
 
+
 def aggregations() -> None:
     """List the video aggregation strategies."""
     from deepdetector.verdict import AGGREGATIONS
@@ -311,6 +317,7 @@ def aggregations() -> None:
     for entry in AGGREGATIONS.entries():
         default = " (default)" if entry.name == ScanConfig.aggregation else ""
         typer.echo(f"{entry.name}{default}: {entry.description}")
+
 
 def info(model: Optional[Path] = typer.Option(None, help="Model folder (default: the shipped model).")) -> None:
     """Show the model card of the shipped (or given) model and check its checksum."""
@@ -331,8 +338,10 @@ def info(model: Optional[Path] = typer.Option(None, help="Model folder (default:
     typer.echo(f"input: {card.input_size} px, crop margin {card.margin}x, heads: {', '.join(h.name for h in card.heads)}")
     if stills is not None:
         sc = stills.card
-        typer.echo(f"stills model (photos only): {sc.label}, file {sc.file}, sha256 {sc.sha256} (verified); "
-                   f"{stills.grid}x{stills.grid} patches of {sc.input_size} px at native resolution, head: {sc.heads[0].name}")
+        typer.echo(
+            f"stills model (photos only): {sc.label}, file {sc.file}, sha256 {sc.sha256} (verified); "
+            f"{stills.grid}x{stills.grid} patches of {sc.input_size} px at native resolution, head: {sc.heads[0].name}"
+        )
     typer.echo(f"threshold: {card.thresholds.describe()}" + ("" if card.thresholds.single else f" (other media {card.threshold})"))
     if card.extra.get("metrics"):
         typer.echo("metrics: " + json.dumps(card.extra["metrics"], indent=2)[:4000])

@@ -26,14 +26,28 @@ Fps = Annotated[Optional[float], typer.Option(help="Sample this many frames per 
 DetectorName = Annotated[str, typer.Option("--detector", help="Face detector backend (see `deepdetector detectors`).")]
 Margin = Annotated[Optional[float], typer.Option(help="Crop size as a multiple of the face box, 1 to 4 (default: as trained).")]
 Aggregation = Annotated[str, typer.Option(help="Video aggregation strategy (see `deepdetector aggregations`).")]
-Threshold = Annotated[Optional[float], typer.Option(help="Decision threshold, 0 to 1, for every file (default: the model card's, or the video fusion's).")]
+Threshold = Annotated[
+    Optional[float], typer.Option(help="Decision threshold, 0 to 1, for every file (default: the model card's, or the video fusion's).")
+]
 ModelPath = Annotated[Optional[Path], typer.Option("--model", help="Model folder or model_card.json (default: the shipped model).")]
 FlipTta = Annotated[bool, typer.Option("--flip-tta", help="Also classify mirrored faces and average.")]
 Stills = Annotated[bool, typer.Option("--stills/--no-stills", help="Photos: also run the model's generated-stills model (head 'generated').")]
 Landmarks = Annotated[str, typer.Option(help="Dense landmark model for each face ('none' skips landmarks and the cues that need them).")]
-Cues = Annotated[bool, typer.Option("--cues/--no-cues", help="Videos: measure evidence across frames (eyes, mouth, head motion) and fuse it into the score.")]
-MaxPixels = Annotated[float, typer.Option("--max-pixels", help="Refuse pictures larger than this many megapixels (decompression bombs); large JPEGs are decoded reduced first.")]
-Pixels = Annotated[bool, typer.Option("--pixels/--no-pixels", help="Photos: also weigh the pixel evidence of GAN and diffusion generation (heads gan_pixels, diffusion_pixels).")]
+Cues = Annotated[
+    bool, typer.Option("--cues/--no-cues", help="Videos: measure evidence across frames (eyes, mouth, head motion) and fuse it into the score.")
+]
+MaxPixels = Annotated[
+    float,
+    typer.Option(
+        "--max-pixels", help="Refuse pictures larger than this many megapixels (decompression bombs); large JPEGs are decoded reduced first."
+    ),
+]
+Pixels = Annotated[
+    bool,
+    typer.Option(
+        "--pixels/--no-pixels", help="Photos: also weigh the pixel evidence of GAN and diffusion generation (heads gan_pixels, diffusion_pixels)."
+    ),
+]
 Provenance = Annotated[bool, typer.Option("--provenance/--no-provenance", help="Read C2PA, XMP, EXIF, PNG generator text, the SD watermark and video tags; a verified declaration of generation makes the file fake.")]  # fmt: skip
 
 LANDMARKS_DEFAULT = DEFAULTS.landmarks or "none"

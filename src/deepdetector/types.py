@@ -152,7 +152,9 @@ class Face:
 
     box: Box
     confidence: float  # detector confidence in [0, 1]
-    landmarks: np.ndarray | None = None  # (5, 2) float32 in LANDMARK_NAMES order (subject's left/right as seen in the image: left = smaller x), or None
+    landmarks: np.ndarray | None = (
+        None  # (5, 2) float32 in LANDMARK_NAMES order (subject's left/right as seen in the image: left = smaller x), or None
+    )
 
 
 @dataclass
@@ -386,7 +388,9 @@ class FileResult:
     verdict: Verdict
     probability: float | None = None  # calibrated probability of fake for the file; None for no_face/error
     threshold: float | None = None  # decision threshold the verdict used; None for an error (no verdict used one)
-    face_threshold: float | None = None  # the threshold of the face classifier's own scores (faces, frames, tracks); differs from threshold when a video's probability is fused with cues
+    face_threshold: float | None = (
+        None  # the threshold of the face classifier's own scores (faces, frames, tracks); differs from threshold when a video's probability is fused with cues
+    )
     media: MediaInfo | None = None
     faces: list[FaceResult] = field(default_factory=list)
     frames: list[FrameResult] = field(default_factory=list)

@@ -83,14 +83,21 @@ def _print_summary(summary, quiet: bool) -> None:
             table.add_row(f"{prob:.3f}", verdict, path)
         console.print(table)
     if summary.errors:
-        console.print(f"[red]{_files(summary.n_errors)} could not be analysed[/]" + (", first ones:" if summary.n_errors > len(summary.errors) else ":"))
+        console.print(
+            f"[red]{_files(summary.n_errors)} could not be analysed[/]" + (", first ones:" if summary.n_errors > len(summary.errors) else ":")
+        )
         for path, message in summary.errors:
             console.print(f"  {path}: {message}")
     console.print(f"wrote {_files(summary.rows_written, 'row')} to {summary.out} (job store: {summary.job})")
 
 
 def batch(
-    sources: list[Path] = typer.Argument(..., metavar="SOURCE", readable=False, help="Folders (searched recursively), text files of paths (one per line), or manifest CSVs (a 'path' column)."),
+    sources: list[Path] = typer.Argument(
+        ...,
+        metavar="SOURCE",
+        readable=False,
+        help="Folders (searched recursively), text files of paths (one per line), or manifest CSVs (a 'path' column).",
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Output file: .jsonl, .csv or .parquet."),
     job: Optional[Path] = typer.Option(None, help="Job store (SQLite) that makes the batch resumable. Default: OUT.job.sqlite next to the output."),
     workers: Optional[int] = typer.Option(None, help="Worker processes (local) or actors (ray). Default: one per core / per cluster CPU."),
@@ -131,9 +138,23 @@ def batch(
         workers=workers,
         address=address,
         min_score=min_score,
-        config=opts.scan_config(frames=frames, fps=fps, detector=detector, margin=margin, aggregation=aggregation, threshold=threshold,
-                                model=model, flip_tta=flip_tta, stills=stills, landmarks=landmarks, cues=cues, max_pixels=max_pixels, pixels=pixels,
-                                provenance=provenance, threads=threads),  # fmt: skip
+        config=opts.scan_config(
+            frames=frames,
+            fps=fps,
+            detector=detector,
+            margin=margin,
+            aggregation=aggregation,
+            threshold=threshold,
+            model=model,
+            flip_tta=flip_tta,
+            stills=stills,
+            landmarks=landmarks,
+            cues=cues,
+            max_pixels=max_pixels,
+            pixels=pixels,
+            provenance=provenance,
+            threads=threads,
+        ),  # fmt: skip
     )
     progress, on_progress = _progress_display(quiet)
     try:

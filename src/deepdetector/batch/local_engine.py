@@ -126,7 +126,9 @@ class LocalEngine:
     def _spawn(self, index: int) -> _Slot:
         task_reader, task_writer = self._ctx.Pipe(duplex=False)
         reader, writer = self._ctx.Pipe(duplex=False)
-        proc = self._ctx.Process(target=_worker_main, args=(self.config, task_reader, writer, os.getpid()), name=f"deepdetector-batch-{index}", daemon=True)
+        proc = self._ctx.Process(
+            target=_worker_main, args=(self.config, task_reader, writer, os.getpid()), name=f"deepdetector-batch-{index}", daemon=True
+        )
         proc.start()
         writer.close()  # the worker holds the only writing end: its death shows as end-of-file here
         task_reader.close()  # and the only reading end of its inbox: the driver's death shows there

@@ -148,10 +148,7 @@ def manifest_paths(manifest: Path) -> Iterator[str]:
     with fh:
         reader = csv.DictReader(fh)
         if reader.fieldnames is None or MANIFEST_PATH_COLUMN not in reader.fieldnames:
-            raise ConfigError(
-                f"manifest {manifest} has no '{MANIFEST_PATH_COLUMN}' column "
-                f"(columns: {', '.join(reader.fieldnames or []) or 'none'})"
-            )
+            raise ConfigError(f"manifest {manifest} has no '{MANIFEST_PATH_COLUMN}' column (columns: {', '.join(reader.fieldnames or []) or 'none'})")
         try:
             for row in reader:
                 value = (row.get(MANIFEST_PATH_COLUMN) or "").strip()

@@ -121,9 +121,7 @@ class JobStore:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             fh.close()
-            raise JobStoreError(
-                f"the job {self.path} is being run by another process; wait for it to finish or pass another --job path"
-            ) from None
+            raise JobStoreError(f"the job {self.path} is being run by another process; wait for it to finish or pass another --job path") from None
         return fh
 
     def _release_lock(self) -> None:
@@ -200,9 +198,9 @@ class JobStore:
 
     def _anything_finished(self) -> bool:
         return bool(
-            self.db.execute(
-                "SELECT EXISTS (SELECT 1 FROM scans WHERE state='done') OR EXISTS (SELECT 1 FROM files WHERE state='error')"
-            ).fetchone()[0]
+            self.db.execute("SELECT EXISTS (SELECT 1 FROM scans WHERE state='done') OR EXISTS (SELECT 1 FROM files WHERE state='error')").fetchone()[
+                0
+            ]
         )
 
     # --- state changes -------------------------------------------------------------------------
@@ -373,9 +371,7 @@ class JobStore:
         """``scans`` (distinct contents scanned), ``reused`` (files whose result came from another
         file with the same content) and ``max_scan_count`` (1 unless something was scanned twice)."""
         scans, max_count = self.db.execute("SELECT COUNT(*), COALESCE(MAX(scan_count), 0) FROM scans WHERE state='done'").fetchone()
-        hashed = self.db.execute(
-            "SELECT COUNT(*) FROM files f JOIN scans s ON s.hash=f.hash WHERE f.state='hashed' AND s.state='done'"
-        ).fetchone()[0]
+        hashed = self.db.execute("SELECT COUNT(*) FROM files f JOIN scans s ON s.hash=f.hash WHERE f.state='hashed' AND s.state='done'").fetchone()[0]
         return {"scans": scans, "reused": hashed - scans, "max_scan_count": max_count}
 
 

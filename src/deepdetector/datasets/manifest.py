@@ -299,9 +299,7 @@ def detect_layout(root: Path) -> str:
         return "dfdc"
     if (root / "real").is_dir() or (root / "fake").is_dir():
         return "folder"
-    raise ManifestError(
-        f"{root}: unknown dataset layout (expected real/ and fake/ folders, FaceForensics++, Celeb-DF v2 or DFDC)"
-    )
+    raise ManifestError(f"{root}: unknown dataset layout (expected real/ and fake/ folders, FaceForensics++, Celeb-DF v2 or DFDC)")
 
 
 READERS = {
@@ -453,9 +451,7 @@ def filter_items(items: Iterable[ManifestItem], subsets: Sequence[str] = (), kin
     subs = [s.lower() for s in subsets if s]
     ks = [k.lower() for k in kinds if k]
     return [
-        it
-        for it in items
-        if (not subs or any(s in it.source_dataset.lower() for s in subs)) and (not ks or any(k in it.kind.lower() for k in ks))
+        it for it in items if (not subs or any(s in it.source_dataset.lower() for s in subs)) and (not ks or any(k in it.kind.lower() for k in ks))
     ]
 
 

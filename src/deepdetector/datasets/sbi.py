@@ -45,8 +45,29 @@ TEMPLATE_5 = np.array(
 )
 # Face outline in the same frame: jaw from temple to temple, then the eyebrows (like the 68-point hull).
 OUTLINE_FULL = np.array(
-    [[17, 50], [18, 64], [21, 78], [26, 91], [34, 103], [44, 112], [56, 116], [68, 112], [78, 103], [86, 91],
-     [91, 78], [94, 64], [95, 50], [90, 40], [82, 34], [72, 33], [62, 36], [50, 36], [40, 33], [30, 34], [22, 40]],
+    [
+        [17, 50],
+        [18, 64],
+        [21, 78],
+        [26, 91],
+        [34, 103],
+        [44, 112],
+        [56, 116],
+        [68, 112],
+        [78, 103],
+        [86, 91],
+        [91, 78],
+        [94, 64],
+        [95, 50],
+        [90, 40],
+        [82, 34],
+        [72, 33],
+        [62, 36],
+        [50, 36],
+        [40, 33],
+        [30, 34],
+        [22, 40],
+    ],
     dtype=np.float32,
 )
 OUTLINE_INNER = np.array(
@@ -129,8 +150,9 @@ def face_mask(shape: tuple[int, int], landmarks: np.ndarray, variant: str = "ful
 MAX_ALIGN_RESIDUAL = 0.15
 
 
-def align_to(image: np.ndarray, landmarks_from: np.ndarray, landmarks_to: np.ndarray, shape: tuple[int, int],
-             max_residual: float | None = None) -> np.ndarray | None:
+def align_to(
+    image: np.ndarray, landmarks_from: np.ndarray, landmarks_to: np.ndarray, shape: tuple[int, int], max_residual: float | None = None
+) -> np.ndarray | None:
     """``image`` warped (similarity transform, borders reflected) so that its ``landmarks_from`` land on
     ``landmarks_to`` in a picture of ``shape`` (h, w): another face or frame laid over this one.
 

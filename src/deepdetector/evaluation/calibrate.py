@@ -71,7 +71,9 @@ def _rates(y: np.ndarray, s: np.ndarray, t: float) -> tuple[float | None, float 
     return tpr, fpr
 
 
-def fit_thresholds(rows: list[PredictionRow], card: ModelCard, fpr: float | None = None, media_types: tuple[str, ...] = ("image", "video")) -> list[MediaCalibration]:
+def fit_thresholds(
+    rows: list[PredictionRow], card: ModelCard, fpr: float | None = None, media_types: tuple[str, ...] = ("image", "video")
+) -> list[MediaCalibration]:
     """New threshold per media type from scored prediction rows (``fpr`` None: balanced accuracy);
     only the types in ``media_types`` are refitted, the others are reported as kept."""
     from deepdetector.metrics import balanced_threshold
@@ -128,8 +130,10 @@ def check_stills_build(card: ModelCard, recorded: Any, source: Path) -> None:
     current = ModelCard.load(path).sha256 if path is not None else None
     used = recorded.get("sha256") if isinstance(recorded, dict) else None
     if used != current:
-        raise CalibrateError(f"{source} was scored with another generated-stills model than this model's "
-                             f"({(used or 'none')[:12]} against {(current or 'none')[:12]}): evaluate with this model first")
+        raise CalibrateError(
+            f"{source} was scored with another generated-stills model than this model's "
+            f"({(used or 'none')[:12]} against {(current or 'none')[:12]}): evaluate with this model first"
+        )
 
 
 def build_checked(card: ModelCard, source: Path) -> bool:
@@ -155,12 +159,14 @@ def write_calibrated(card: ModelCard, out: Path, fits: list[MediaCalibration], r
         thresholds[f.media] = f.new
     raw["thresholds"] = thresholds
     raw["file"] = card.file.name
-    raw.setdefault("calibrations", []).append({
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "rule": rule,
-        "predictions": str(source),
-        "thresholds": {f.media: {"old": f.old, "new": f.new, "n_fake": f.n_fake, "n_real": f.n_real, "note": f.note} for f in fits},
-    })
+    raw.setdefault("calibrations", []).append(
+        {
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "rule": rule,
+            "predictions": str(source),
+            "thresholds": {f.media: {"old": f.old, "new": f.new, "n_fake": f.n_fake, "n_real": f.n_real, "note": f.note} for f in fits},
+        }
+    )
     try:
         out.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(card.file, out / card.file.name)

@@ -74,8 +74,12 @@ def _table_command(compute, write_json, show, output: Optional[Path], what: str)
 def calibrate(
     predictions: Path = typer.Argument(..., help="predictions.csv written by `deepdetector evaluate` with this model."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the calibrated copy of the model (same ONNX, new thresholds in its card)."),
-    fpr: Optional[float] = typer.Option(None, help="Lowest threshold calling at most this share of each media type's real files fake (e.g. 0.05); needs real files only."),
-    balanced: bool = typer.Option(False, "--balanced", help="Maximise balanced accuracy instead (the default when --fpr is not given); needs fakes and reals."),
+    fpr: Optional[float] = typer.Option(
+        None, help="Lowest threshold calling at most this share of each media type's real files fake (e.g. 0.05); needs real files only."
+    ),
+    balanced: bool = typer.Option(
+        False, "--balanced", help="Maximise balanced accuracy instead (the default when --fpr is not given); needs fakes and reals."
+    ),
     model: Optional[Path] = typer.Option(None, help="Model folder or model_card.json (default: the shipped model)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a model card already in --out."),
     media: list[str] = typer.Option(["image", "video"], "--media", help="Refit the threshold of this media type only (repeatable; default both)."),
@@ -109,20 +113,29 @@ def calibrate(
     except DeepDetectorError as exc:
         raise fail(str(exc)) from None
     for f in fits:
-        rates = "" if f.tpr is None and f.fpr is None else (
-            f"; on these files TPR {'n/a' if f.tpr is None else f'{f.tpr:.1%}'}, FPR {'n/a' if f.fpr is None else f'{f.fpr:.1%}'}")
+        rates = (
+            ""
+            if f.tpr is None and f.fpr is None
+            else (f"; on these files TPR {'n/a' if f.tpr is None else f'{f.tpr:.1%}'}, FPR {'n/a' if f.fpr is None else f'{f.fpr:.1%}'}")
+        )
         typer.echo(f"{f.media}: threshold {f.old:.4f} -> {f.new:.4f} ({f.n_fake} fake, {f.n_real} real){rates}{'; ' + f.note if f.note else ''}")
     if not build_checked(card, predictions):
-        typer.echo(f"warning: no {predictions.stem}.metrics.json beside {predictions}: the predictions were checked against "
-                   f"the model's name ({card.label}) only, not its sha256; make sure this model scored them", err=True)
-    typer.echo(f"wrote {written} (rule: {rule}); rates measured on the files the thresholds were fitted to are optimistic. "
-               f"Use it with --model {written}")
+        typer.echo(
+            f"warning: no {predictions.stem}.metrics.json beside {predictions}: the predictions were checked against "
+            f"the model's name ({card.label}) only, not its sha256; make sure this model scored them",
+            err=True,
+        )
+    typer.echo(
+        f"wrote {written} (rule: {rule}); rates measured on the files the thresholds were fitted to are optimistic. Use it with --model {written}"
+    )
 
 
 def compare(
     a: Path = typer.Argument(..., help="predictions.csv of model A (from `deepdetector evaluate`)."),
     b: Path = typer.Argument(..., help="predictions.csv of model B, on the same manifest."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the table as JSON (`python -m deepdetector.markdown` renders it)."),
+    output: Optional[Path] = typer.Option(
+        None, "--output", "-o", help="Also write the table as JSON (`python -m deepdetector.markdown` renders it)."
+    ),
     seed: int = typer.Option(0, help="Seed of the bootstrap resamples."),
 ) -> None:
     """Paired comparison of two evaluations: AUC(A) - AUC(B) per subset and target, with a 95% bootstrap interval."""
@@ -135,9 +148,13 @@ def frames(
     manifest: Path = typer.Argument(..., help="CSV with path,label[,kind,source_dataset,group]; its videos are sampled."),
     output: Path = typer.Option(..., "--output", "-o", help="Folder for the PNG stills and their manifest (frames.csv)."),
     per_video: int = typer.Option(4, help="Evenly spaced frames saved per video."),
-    split: list[Path] = typer.Option([], help="Keep only the groups or paths listed in this file (repeatable), e.g. a model card's validation groups."),
+    split: list[Path] = typer.Option(
+        [], help="Keep only the groups or paths listed in this file (repeatable), e.g. a model card's validation groups."
+    ),
     subset: list[str] = typer.Option([], help="Keep videos whose source_dataset contains this text (repeatable)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing frames.csv (and delete the stills it listed that the new run does not write)."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing frames.csv (and delete the stills it listed that the new run does not write)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Save frames of a manifest's videos as PNG stills with a manifest: fake videos in photo form (screenshots)."""
@@ -150,28 +167,42 @@ def frames(
         videos = [it for it in selection.items if it.is_video]
         with progress:
             task = progress.add_task("frames", total=len(videos))
-            result = write_stills(selection.items, output, per_video=per_video, overwrite=overwrite,
-                                  on_video=lambda it: progress.update(task, advance=1))
+            result = write_stills(
+                selection.items, output, per_video=per_video, overwrite=overwrite, on_video=lambda it: progress.update(task, advance=1)
+            )
     except KeyboardInterrupt:
         raise fail("interrupted; rerun with --overwrite") from None
     except DeepDetectorError as exc:
         raise fail(str(exc)) from None
     for path, reason in result.failed:
         typer.echo(f"skipped {path}: {reason}", err=True)
-    typer.echo(f"wrote {result.manifest}: {result.n_stills} stills of {result.n_videos - len(result.failed)} videos"
-               + (f" ({len(result.failed)} could not be decoded)" if result.failed else ""))
+    typer.echo(
+        f"wrote {result.manifest}: {result.n_stills} stills of {result.n_videos - len(result.failed)} videos"
+        + (f" ({len(result.failed)} could not be decoded)" if result.failed else "")
+    )
 
 
 def localisation(
     manifest: Path = typer.Argument(..., help="CSV with path,label[,kind,source_dataset,group]; its REAL photos are made into known-mask fakes."),
-    output: Path = typer.Option(Path("localisation"), "--output", "-o", help="Folder for localisation.json (every case and the tables) and examples.png."),
+    output: Path = typer.Option(
+        Path("localisation"), "--output", "-o", help="Folder for localisation.json (every case and the tables) and examples.png."
+    ),
     limit: Optional[int] = typer.Option(100, help="Seeded sample of this many real photos (each gives one fake per variant); 0: all of them."),
-    seed: int = typer.Option(0, min=0, help="Seed of the sample and of the self-blends (a photo's self-blends depend on it, its path and the variant only; a swap's donor on the sample too)."),
-    variants: Optional[str] = typer.Option(None, help="Comma-separated manipulations (default all): full,inner,lower (self-blends of the whole face, eyes-nose-mouth, mouth-chin) and swap (another photo's face)."),
+    seed: int = typer.Option(
+        0,
+        min=0,
+        help="Seed of the sample and of the self-blends (a photo's self-blends depend on it, its path and the variant only; a swap's donor on the sample too).",
+    ),
+    variants: Optional[str] = typer.Option(
+        None,
+        help="Comma-separated manipulations (default all): full,inner,lower (self-blends of the whole face, eyes-nose-mouth, mouth-chin) and swap (another photo's face).",
+    ),
     examples: int = typer.Option(3, help="Examples per variant drawn in examples.png (0: none)."),
     model: Optional[Path] = typer.Option(None, help="Model folder or model_card.json (default: the shipped model)."),
     detector: str = typer.Option(ScanConfig.detector, help="Face detector."),
-    stills: bool = typer.Option(True, "--stills/--no-stills", help="Also run the model's generated-stills model (head 'generated'), as photo scans do."),
+    stills: bool = typer.Option(
+        True, "--stills/--no-stills", help="Also run the model's generated-stills model (head 'generated'), as photo scans do."
+    ),
     split: list[Path] = typer.Option([], help="Keep only the groups or paths listed in this file (repeatable)."),
     subset: list[str] = typer.Option([], help="Keep items whose source_dataset contains this text (repeatable)."),
     threads: int = typer.Option(0, help="onnxruntime threads (0 = all cores)."),
@@ -205,22 +236,43 @@ def localisation(
         det = Detector(L.study_config(ScanConfig(model_path=model, detector=detector, threads=threads, stills=stills)))
         with progress:
             task = progress.add_task("localisation", total=len(photos) * len(chosen))
-            cases, skipped, shown = L.run_study(det, photos, chosen, seed=seed, examples=examples,
-                                                on_case=lambda path, variant: progress.update(task, advance=1, description=variant))
+            cases, skipped, shown = L.run_study(
+                det, photos, chosen, seed=seed, examples=examples, on_case=lambda path, variant: progress.update(task, advance=1, description=variant)
+            )
         summary = L.summarise(cases)
         info = {
-            "manifest": str(selection.manifest), "model": det.model_label, "model_sha256": det.card.sha256[:16],
-            "threshold": det.thresholds.for_media("image"), "detector": detector, "margin": det.margin,
-            "photos": len({c.path for c in cases}), "photos_sampled": len(photos), "skipped": len(skipped), "seed": seed, "variants": chosen,
+            "manifest": str(selection.manifest),
+            "model": det.model_label,
+            "model_sha256": det.card.sha256[:16],
+            "threshold": det.thresholds.for_media("image"),
+            "detector": detector,
+            "margin": det.margin,
+            "photos": len({c.path for c in cases}),
+            "photos_sampled": len(photos),
+            "skipped": len(skipped),
+            "seed": seed,
+            "variants": chosen,
             "selection": selection.notes,
-            "tolerance": L.TOLERANCE, "truth_level": L.TRUTH_LEVEL, "grid": L.GRID, "centre_sigma": L.CENTRE_SIGMA,
+            "tolerance": L.TOLERANCE,
+            "truth_level": L.TRUTH_LEVEL,
+            "grid": L.GRID,
+            "centre_sigma": L.CENTRE_SIGMA,
             "max_pixels": L.MAX_STUDY_PIXELS,
         }
         output.mkdir(parents=True, exist_ok=True)
-        (output / "localisation.json").write_text(json.dumps({
-            "info": info, "summary": summary, "cases": [c.to_dict() for c in cases],
-            "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
-        }, indent=2) + "\n", encoding="utf-8")
+        (output / "localisation.json").write_text(
+            json.dumps(
+                {
+                    "info": info,
+                    "summary": summary,
+                    "cases": [c.to_dict() for c in cases],
+                    "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
+                },
+                indent=2,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
         sheet = L.example_sheet(shown)
         if sheet is not None:
             from PIL import Image
@@ -241,7 +293,9 @@ def localisation(
 
 def heads(
     predictions: list[Path] = typer.Argument(..., help="predictions.csv file(s) from `deepdetector evaluate` to fit and cross-fit on."),
-    judge: list[Path] = typer.Option([], "--judge", help="predictions.csv whose files are only judged, never fitted on (e.g. real photos of other sources; repeatable)."),
+    judge: list[Path] = typer.Option(
+        [], "--judge", help="predictions.csv whose files are only judged, never fitted on (e.g. real photos of other sources; repeatable)."
+    ),
     media: str = typer.Option("image", help="Media type studied: image, video or all."),
     folds: int = typer.Option(5, help="Group folds of the cross-fit."),
     seed: int = typer.Option(0, help="Seed of the folds and the bootstrap."),
@@ -255,13 +309,22 @@ def heads(
         raise fail(f"--media must be image, video or all, got {media!r}")
     if any(not text.strip() for text in exclude):
         raise fail("--exclude '' would leave out every file: give a text that kinds or sources contain")
-    _table_command(lambda: study_heads(predictions, judge, media=None if media == "all" else media, folds=folds, seed=seed, exclude=exclude),
-                   write_json, print_study, output, "study")
+    _table_command(
+        lambda: study_heads(predictions, judge, media=None if media == "all" else media, folds=folds, seed=seed, exclude=exclude),
+        write_json,
+        print_study,
+        output,
+        "study",
+    )
 
 
 def evaluate(
-    manifest: list[Path] = typer.Argument(..., help="CSV(s) with path,label[,kind,source_dataset,group]; paths relative to each CSV's folder. Several are evaluated as one set."),
-    output: Path = typer.Option(Path("predictions.csv"), "--output", "-o", help="Predictions CSV (one row per item); metrics go to <output>.metrics.json beside it."),
+    manifest: list[Path] = typer.Argument(
+        ..., help="CSV(s) with path,label[,kind,source_dataset,group]; paths relative to each CSV's folder. Several are evaluated as one set."
+    ),
+    output: Path = typer.Option(
+        Path("predictions.csv"), "--output", "-o", help="Predictions CSV (one row per item); metrics go to <output>.metrics.json beside it."
+    ),
     report: Optional[Path] = typer.Option(None, "--report", help="Also write a self-contained HTML report with tables and plots."),
     frames: opts.Frames = opts.DEFAULTS.frames,
     fps: opts.Fps = opts.DEFAULTS.fps,
@@ -277,7 +340,9 @@ def evaluate(
     pixels: opts.Pixels = opts.DEFAULTS.pixels,
     provenance: opts.Provenance = opts.DEFAULTS.provenance,
     model: opts.ModelPath = None,
-    split: list[Path] = typer.Option([], help="Keep only the groups or paths listed in this file (e.g. the validation split shipped with a model); repeatable: items named by any."),
+    split: list[Path] = typer.Option(
+        [], help="Keep only the groups or paths listed in this file (e.g. the validation split shipped with a model); repeatable: items named by any."
+    ),
     subset: list[str] = typer.Option([], help="Keep items whose source_dataset contains this text (repeatable)."),
     kind: list[str] = typer.Option([], help="Keep items whose kind contains this text (repeatable), e.g. video."),
     limit: Optional[int] = typer.Option(None, help="Evaluate a seeded, label-balanced sample of this many items."),
@@ -338,11 +403,17 @@ def evaluate(
 
 def robustness(
     manifest: Path = typer.Argument(..., help="CSV with path,label[,kind,source_dataset,group]; paths relative to its folder."),
-    report: Path = typer.Option(Path("robustness.html"), "--report", help="Self-contained HTML report (a JSON with the same numbers is written beside it)."),
+    report: Path = typer.Option(
+        Path("robustness.html"), "--report", help="Self-contained HTML report (a JSON with the same numbers is written beside it)."
+    ),
     limit: Optional[int] = typer.Option(40, help="Seeded, label-balanced sample of this many items (each is scanned once per level)."),
     seed: int = typer.Option(0, help="Seed of the sample."),
-    workdir: Optional[Path] = typer.Option(None, help="Cache of per-level results (JSON lines); default: <report>-work beside the report. Rerunning resumes."),
-    experiments: Optional[str] = typer.Option(None, help="Comma-separated experiments (default all): brightness,detector,margin,resolution,size,rotation,scale,jpeg."),
+    workdir: Optional[Path] = typer.Option(
+        None, help="Cache of per-level results (JSON lines); default: <report>-work beside the report. Rerunning resumes."
+    ),
+    experiments: Optional[str] = typer.Option(
+        None, help="Comma-separated experiments (default all): brightness,detector,margin,resolution,size,rotation,scale,jpeg."
+    ),
     levels: Optional[str] = typer.Option(None, help="Comma-separated levels for a single experiment, e.g. --experiments jpeg --levels 90,50."),
     frames: int = typer.Option(8, help="Frames sampled per video (small: every item is scanned once per level)."),
     detector: str = typer.Option(ScanConfig.detector, help="Face detector of the baseline."),

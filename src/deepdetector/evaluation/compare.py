@@ -43,9 +43,18 @@ class ComparisonRow:
             return None if x is None else round(float(x), 4)
 
         return {
-            "name": self.name, "level": self.level, "vs": self.vs, "n_fake": d.n_fake, "n_real": d.n_real,
-            "auc_a": r(d.auc_a), "auc_b": r(d.auc_b), "delta": r(d.delta), "ci": d.interval.to_list(),
-            "p_value": None if d.p_value is None else round(d.p_value, 4), "differs": d.differs, "reason": d.reason,
+            "name": self.name,
+            "level": self.level,
+            "vs": self.vs,
+            "n_fake": d.n_fake,
+            "n_real": d.n_real,
+            "auc_a": r(d.auc_a),
+            "auc_b": r(d.auc_b),
+            "delta": r(d.delta),
+            "ci": d.interval.to_list(),
+            "p_value": None if d.p_value is None else round(d.p_value, 4),
+            "differs": d.differs,
+            "reason": d.reason,
         }
 
 
@@ -59,9 +68,18 @@ class Comparison:
     rows: list[ComparisonRow]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"comparison": {"a": self.a, "b": self.b, "n_common": self.n_common, "only_a": self.only_a, "only_b": self.only_b,
-                               "level": 0.95, "bootstrap_samples": M.bootstrap_samples(self.n_common)},
-                "rows": [r.to_dict() for r in self.rows]}
+        return {
+            "comparison": {
+                "a": self.a,
+                "b": self.b,
+                "n_common": self.n_common,
+                "only_a": self.only_a,
+                "only_b": self.only_b,
+                "level": 0.95,
+                "bootstrap_samples": M.bootstrap_samples(self.n_common),
+            },
+            "rows": [r.to_dict() for r in self.rows],
+        }
 
 
 def _read(path: Path) -> dict[str, PredictionRow]:
@@ -115,8 +133,18 @@ def print_comparison(console: Any, comparison: Comparison) -> None:
     for row in comparison.rows:
         d = row.to_dict()
         style = ("green" if (d["delta"] or 0) > 0 else "red") if d["differs"] else "dim"
-        table.add_row(row.name, f"{d['n_fake']}/{d['n_real']}", fmt_auc(d["auc_a"]), fmt_auc(d["auc_b"]), f"[{style}]{fmt_auc(d['delta'], True)}[/]",
-                      fmt_interval(d["ci"]), "" if d["p_value"] is None else f"{d['p_value']:.3f}", "yes" if d["differs"] else "no")
+        table.add_row(
+            row.name,
+            f"{d['n_fake']}/{d['n_real']}",
+            fmt_auc(d["auc_a"]),
+            fmt_auc(d["auc_b"]),
+            f"[{style}]{fmt_auc(d['delta'], True)}[/]",
+            fmt_interval(d["ci"]),
+            "" if d["p_value"] is None else f"{d['p_value']:.3f}",
+            "yes" if d["differs"] else "no",
+        )
     console.print(table)
-    console.print(f"[dim]{comparison.n_common} items scored by both ({comparison.only_a} by A only, {comparison.only_b} by B only). "
-                  "'differs': the paired 95% bootstrap interval of AUC(A) - AUC(B) excludes 0.[/dim]")
+    console.print(
+        f"[dim]{comparison.n_common} items scored by both ({comparison.only_a} by A only, {comparison.only_b} by B only). "
+        "'differs': the paired 95% bootstrap interval of AUC(A) - AUC(B) excludes 0.[/dim]"
+    )

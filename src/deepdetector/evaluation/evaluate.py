@@ -141,8 +141,10 @@ def check_resume_settings(output: Path, now: dict[str, Any]) -> None:
         return
     changed = [f"{k} {before[k]!r} -> {now.get(k)!r}" for k in SCORE_SETTINGS if k in before and before[k] != now.get(k)]
     if changed:
-        raise ManifestError(f"the rows in {output} were scanned with other settings ({'; '.join(changed)}): "
-                            "resuming would mix them; rerun with those settings, or use --overwrite or another --output")
+        raise ManifestError(
+            f"the rows in {output} were scanned with other settings ({'; '.join(changed)}): "
+            "resuming would mix them; rerun with those settings, or use --overwrite or another --output"
+        )
 
 
 def write_metrics_json(path: Path, info: RunInfo, metrics: EvaluationMetrics) -> Path:
@@ -183,7 +185,24 @@ def subset_cells(s: SubsetMetrics) -> list[str]:
     ]
 
 
-SUBSET_HEADER = ["subset", "vs", "n", "fake/real", "scored", "no face", "error", "AUC", "AUC 95%", "frame AUC", "acc", "TPR", "FPR", "EER", "AP", "log-loss"]
+SUBSET_HEADER = [
+    "subset",
+    "vs",
+    "n",
+    "fake/real",
+    "scored",
+    "no face",
+    "error",
+    "AUC",
+    "AUC 95%",
+    "frame AUC",
+    "acc",
+    "TPR",
+    "FPR",
+    "EER",
+    "AP",
+    "log-loss",
+]
 
 
 TERMINAL_HEADER = ["subset", "n", "scored", "no face", "error", "AUC", "AUC 95%", "frame AUC", "acc", "TPR", "FPR", "EER", "AP", "log-loss"]
@@ -275,8 +294,15 @@ def write_report(path: Path, rows: Sequence[PredictionRow], metrics: EvaluationM
     page.table(
         ["target", "on", "goal", "measured", "95% interval", "status", "items (scored)"],
         [
-            [t.target.name, t.target.description, t.to_dict()["goal"], fmt(t.value) if t.value is not None else (t.reason or "—"), ci_text(t.interval), t.status,
-             "" if t.subset is None else f"{t.subset.n} ({t.subset.n_scored})"]
+            [
+                t.target.name,
+                t.target.description,
+                t.to_dict()["goal"],
+                fmt(t.value) if t.value is not None else (t.reason or "—"),
+                ci_text(t.interval),
+                t.status,
+                "" if t.subset is None else f"{t.subset.n} ({t.subset.n_scored})",
+            ]
             for t in metrics.targets
         ],
         left=2,
@@ -341,7 +367,9 @@ def write_report(path: Path, rows: Sequence[PredictionRow], metrics: EvaluationM
     unscored = [r for r in rows if not r.scored]
     if unscored:
         page.heading(f"Items without a score ({len(unscored)})")
-        page.table(["path", "label", "verdict", "error"], [[r.path, "fake" if r.label else "real", r.verdict, r.error] for r in unscored[:200]], left=4)
+        page.table(
+            ["path", "label", "verdict", "error"], [[r.path, "fake" if r.label else "real", r.verdict, r.error] for r in unscored[:200]], left=4
+        )
         if len(unscored) > 200:
             page.paragraph(f"... and {len(unscored) - 200} more (see the predictions CSV)")
     return page.write(path)

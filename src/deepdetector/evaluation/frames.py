@@ -40,8 +40,13 @@ def frame_kind(kind: str) -> str:
     return kind.replace("video", "frame") if "video" in kind else (kind + "-frame" if kind else "frame")
 
 
-def write_stills(items: Sequence[ManifestItem], out: str | Path, per_video: int = 4, overwrite: bool = False,
-                 on_video: Callable[[ManifestItem], None] | None = None) -> FramesResult:
+def write_stills(
+    items: Sequence[ManifestItem],
+    out: str | Path,
+    per_video: int = 4,
+    overwrite: bool = False,
+    on_video: Callable[[ManifestItem], None] | None = None,
+) -> FramesResult:
     """Save ``per_video`` evenly spaced frames of each video item as PNG stills under ``out``.
 
     Items that are not videos are skipped; a video that cannot be decoded is listed in ``failed``
@@ -77,8 +82,15 @@ def write_stills(items: Sequence[ManifestItem], out: str | Path, per_video: int 
             for frame in frames:
                 name = f"{stem}_f{frame.index:06d}.png"
                 Image.fromarray(frame.image).save(out / name)
-                rows.append([name, it.label_name, frame_kind(it.kind), f"frames of {it.source_dataset}" if it.source_dataset else "frames",
-                             it.group or it.path])
+                rows.append(
+                    [
+                        name,
+                        it.label_name,
+                        frame_kind(it.kind),
+                        f"frames of {it.source_dataset}" if it.source_dataset else "frames",
+                        it.group or it.path,
+                    ]
+                )
         except MediaError as exc:
             failed.append((it.path, str(exc)))
         except OSError as exc:

@@ -141,13 +141,20 @@ class HeadRow:
     def to_dict(self) -> dict[str, Any]:
         c = self.combined
         return {
-            "name": self.name, "level": self.level, "vs": self.vs, "n_fake": self.n_fake, "n_real": self.n_real,
-            "auc_by_head": {k: M._r(v) for k, v in self.head_auc.items()}, "auc_score": M._r(self.score_auc),
+            "name": self.name,
+            "level": self.level,
+            "vs": self.vs,
+            "n_fake": self.n_fake,
+            "n_real": self.n_real,
+            "auc_by_head": {k: M._r(v) for k, v in self.head_auc.items()},
+            "auc_score": M._r(self.score_auc),
             "auc_combined": None if c is None else M._r(c.auc_a),
             "combined_minus_score": None if c is None else M._r(c.delta),
             "ci": None if c is None else c.interval.to_list(),
             "differs": None if c is None else c.differs,
-            "flagged_score": M._r(self.caught_max), "flagged_combined": M._r(self.caught_combined), "role": self.role,
+            "flagged_score": M._r(self.caught_max),
+            "flagged_combined": M._r(self.caught_combined),
+            "role": self.role,
         }
 
 
@@ -166,10 +173,17 @@ class HeadStudy:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "study": {"heads": self.heads, "folds": self.folds, "seed": self.seed, "n_fit": self.n_fit, "n_judge": self.n_judge,
-                      "left_out": self.left_out, "sources": self.sources,
-                      "combination_fitted_on_all": self.combination.to_dict(),
-                      "flagged": "share of the subset's own files called fake (its fakes, or the reals of a real-only subset): file score at its verdict, combination at p >= 0.5"},
+            "study": {
+                "heads": self.heads,
+                "folds": self.folds,
+                "seed": self.seed,
+                "n_fit": self.n_fit,
+                "n_judge": self.n_judge,
+                "left_out": self.left_out,
+                "sources": self.sources,
+                "combination_fitted_on_all": self.combination.to_dict(),
+                "flagged": "share of the subset's own files called fake (its fakes, or the reals of a real-only subset): file score at its verdict, combination at p >= 0.5",
+            },
             "rows": [r.to_dict() for r in self.rows],
         }
 
@@ -191,8 +205,14 @@ def _usable(rows: Sequence[PredictionRow], media: str | None, left_out: dict[str
     return out
 
 
-def study_heads(fit_paths: Sequence[str | Path], judge_paths: Sequence[str | Path] = (), media: str | None = "image",
-                folds: int = 5, seed: int = 0, exclude: Sequence[str] = ()) -> HeadStudy:
+def study_heads(
+    fit_paths: Sequence[str | Path],
+    judge_paths: Sequence[str | Path] = (),
+    media: str | None = "image",
+    folds: int = 5,
+    seed: int = 0,
+    exclude: Sequence[str] = (),
+) -> HeadStudy:
     """Per-head AUCs and the cross-fitted soft-OR combination (see the module docstring).
 
     ``exclude``: leave out files whose ``kind`` or ``source_dataset`` contains any of these texts
@@ -223,8 +243,10 @@ def study_heads(fit_paths: Sequence[str | Path], judge_paths: Sequence[str | Pat
     common = set.intersection(*(set(r.head_scores) for r in fit_rows + judge_rows))
     heads = [h for h in fit_rows[0].head_scores if h in common]  # in the CSV's column order
     if len(heads) < 2:
-        raise HeadsError(f"the predictions carry {len(heads)} head score column(s) common to every file; a combination needs two or more "
-                         "(evaluate with a model that has several heads, e.g. the shipped model with its stills model on photos)")
+        raise HeadsError(
+            f"the predictions carry {len(heads)} head score column(s) common to every file; a combination needs two or more "
+            "(evaluate with a model that has several heads, e.g. the shipped model with its stills model on photos)"
+        )
     rows = fit_rows + judge_rows
     z = logit(np.array([[r.head_scores[h] for h in heads] for r in rows]))
     y = np.array([r.label for r in rows], dtype=np.int64)
@@ -242,8 +264,10 @@ def study_heads(fit_paths: Sequence[str | Path], judge_paths: Sequence[str | Pat
         if test.size == 0:
             continue
         if not train.any() or fy[train].min() == fy[train].max():
-            raise HeadsError(f"fold {k}: the files outside its groups hold one class only, so nothing can be fitted to score it "
-                             "(cross-fitting needs fakes and reals outside every fold's groups; fewer --folds may help)")
+            raise HeadsError(
+                f"fold {k}: the files outside its groups hold one class only, so nothing can be fitted to score it "
+                "(cross-fitting needs fakes and reals outside every fold's groups; fewer --folds may help)"
+            )
         fitted = fit_soft_or(z[:n_fit][train], fy[train], cell_weights(fy[train], [kinds[i] for i in np.flatnonzero(train)]), heads)
         combined[test] = fitted.logits(z[test])
     final = fit_soft_or(z[:n_fit], fy, cell_weights(fy, kinds), heads)
@@ -269,11 +293,33 @@ def study_heads(fit_paths: Sequence[str | Path], judge_paths: Sequence[str | Pat
             caught_max = float(np.mean([rows[i].verdict == "fake" for i in own_r]))
             caught_comb = float(np.mean(combined[own_r] >= 0.0))
         roles = {role_of[index[id(r)]] for r in sp.rows}  # the subset's own files (a borrowed reference may be fitted on)
-        table.append(HeadRow(sp.name, sp.level, sp.reference_name, int(yy.sum()), int(yy.size - yy.sum()), head_auc,
-                             M.roc_auc(yy, score).value, diff, caught_max, caught_comb, roles.pop() if len(roles) == 1 else "mixed"))
-    return HeadStudy(heads, table, final, int(len(set(fold.tolist()))), seed, n_fit, len(judge_rows), left_out,
-                     [str(p) for p in fit_paths] + [f"judge: {p}" for p in judge_paths],
-                     scores={r.path: float(combined[i]) for i, r in enumerate(rows)})
+        table.append(
+            HeadRow(
+                sp.name,
+                sp.level,
+                sp.reference_name,
+                int(yy.sum()),
+                int(yy.size - yy.sum()),
+                head_auc,
+                M.roc_auc(yy, score).value,
+                diff,
+                caught_max,
+                caught_comb,
+                roles.pop() if len(roles) == 1 else "mixed",
+            )
+        )
+    return HeadStudy(
+        heads,
+        table,
+        final,
+        int(len(set(fold.tolist()))),
+        seed,
+        n_fit,
+        len(judge_rows),
+        left_out,
+        [str(p) for p in fit_paths] + [f"judge: {p}" for p in judge_paths],
+        scores={r.path: float(combined[i]) for i, r in enumerate(rows)},
+    )
 
 
 def write_json(study: HeadStudy, path: Path) -> Path:
@@ -286,8 +332,11 @@ def print_study(console: Any, study: HeadStudy) -> None:
     from rich.table import Table
 
     left = ", ".join(f"{v} {k}" for k, v in study.left_out.items()) or "none"
-    table = Table(title=f"AUC by head, and a soft OR of the heads cross-fitted over {study.folds} group folds "
-                        f"({study.n_fit} fitting files, {study.n_judge} judge-only; left out: {left})", title_justify="left")
+    table = Table(
+        title=f"AUC by head, and a soft OR of the heads cross-fitted over {study.folds} group folds "
+        f"({study.n_fit} fitting files, {study.n_judge} judge-only; left out: {left})",
+        title_justify="left",
+    )
     cols = ["subset", "fake/real", *study.heads, "score (max)", "soft OR", "OR - max", "95% interval", "flagged max", "flagged OR"]
     for h in cols:
         table.add_column(h, justify="left" if h == "subset" else "right")
@@ -296,12 +345,24 @@ def print_study(console: Any, study: HeadStudy) -> None:
         style = ("green" if (c.delta or 0) > 0 else "red") if c is not None and c.differs else "dim"
         ci = "" if c is None or c.interval.low is None else f"{c.interval.low:+.3f} to {c.interval.high:+.3f}"
         name = r.name + (f" (vs {r.vs})" if r.vs else "") + ("" if r.role == "fit" else f" [{r.role}]")
-        table.add_row(name, f"{r.n_fake}/{r.n_real}", *(fmt_auc(r.head_auc[h]) for h in study.heads), fmt_auc(r.score_auc),
-                      fmt_auc(None if c is None else c.auc_a), f"[{style}]{fmt_auc(None if c is None else c.delta, True)}[/]", ci,
-                      "" if r.caught_max is None else f"{r.caught_max:.0%}", "" if r.caught_combined is None else f"{r.caught_combined:.0%}")
+        table.add_row(
+            name,
+            f"{r.n_fake}/{r.n_real}",
+            *(fmt_auc(r.head_auc[h]) for h in study.heads),
+            fmt_auc(r.score_auc),
+            fmt_auc(None if c is None else c.auc_a),
+            f"[{style}]{fmt_auc(None if c is None else c.delta, True)}[/]",
+            ci,
+            "" if r.caught_max is None else f"{r.caught_max:.0%}",
+            "" if r.caught_combined is None else f"{r.caught_combined:.0%}",
+        )
     console.print(table)
     fitted = study.combination
-    console.print("soft OR fitted on every fitting file: " + ", ".join(f"{h}: a={a:.3f} b={b:+.3f}" for h, a, b in zip(fitted.heads, fitted.a, fitted.b)))
-    console.print("[dim]flagged: share of the subset's own files called fake (its fakes, or for a real-only subset its reals): "
-                  "max = the verdict in the predictions, at the model's threshold; OR = the combination at p >= 0.5 "
-                  "(its balanced operating point). Cross-fitted files were scored by a fit that did not see their group.[/dim]")
+    console.print(
+        "soft OR fitted on every fitting file: " + ", ".join(f"{h}: a={a:.3f} b={b:+.3f}" for h, a, b in zip(fitted.heads, fitted.a, fitted.b))
+    )
+    console.print(
+        "[dim]flagged: share of the subset's own files called fake (its fakes, or for a real-only subset its reals): "
+        "max = the verdict in the predictions, at the model's threshold; OR = the combination at p >= 0.5 "
+        "(its balanced operating point). Cross-fitted files were scored by a fit that did not see their group.[/dim]"
+    )

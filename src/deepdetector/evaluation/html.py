@@ -72,9 +72,7 @@ class HtmlPage:
         return (
             "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<title>{html.escape(self.title)}</title><style>{CSS}</style></head><body>"
-            f"<h1>{html.escape(self.title)}</h1><p class='note'>written {stamp} by deepdetector</p>"
-            + "\n".join(self.parts)
-            + "</body></html>"
+            f"<h1>{html.escape(self.title)}</h1><p class='note'>written {stamp} by deepdetector</p>" + "\n".join(self.parts) + "</body></html>"
         )
 
     def write(self, path: str | Path) -> Path:

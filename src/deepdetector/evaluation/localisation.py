@@ -186,8 +186,9 @@ def face_swap(target: np.ndarray, target_lm: np.ndarray, donor: np.ndarray, dono
 BLEND_MARGIN = 2.0
 
 
-def manipulate(variant: str, image: np.ndarray, box: Box, landmarks: np.ndarray, rng: np.random.Generator,
-               donor: tuple[np.ndarray, np.ndarray] | None = None) -> Manipulated:
+def manipulate(
+    variant: str, image: np.ndarray, box: Box, landmarks: np.ndarray, rng: np.random.Generator, donor: tuple[np.ndarray, np.ndarray] | None = None
+) -> Manipulated:
     """One known-mask fake of ``image`` (RGB uint8) whose face has this ``box`` and 5 ``landmarks``.
 
     Self-blends are made at the photo's own resolution on the whole 2x square around the face (its
@@ -338,12 +339,21 @@ def _needs_landmarks(detector: "Detector") -> None:
     entry = next((e for e in FACE_DETECTORS.entries() if e.name == name), None)
     if entry is not None and entry.meta.get("landmarks") is False:
         with_landmarks = [e.name for e in FACE_DETECTORS.entries() if e.meta.get("landmarks")]
-        raise LocalisationError(f"face detector {name!r} gives no landmarks, which the known-mask fakes need; use one of: {', '.join(with_landmarks)}")
+        raise LocalisationError(
+            f"face detector {name!r} gives no landmarks, which the known-mask fakes need; use one of: {', '.join(with_landmarks)}"
+        )
 
 
-def run_study(detector: "Detector", items: Sequence[ManifestItem], variants: Sequence[str] = VARIANTS, seed: int = 0,
-              on_case: CaseCallback | None = None, examples: int = 0, tile: int = 160,
-              max_pixels: int = MAX_STUDY_PIXELS) -> tuple[list[Case], list[Skipped], list[dict[str, Any]]]:
+def run_study(
+    detector: "Detector",
+    items: Sequence[ManifestItem],
+    variants: Sequence[str] = VARIANTS,
+    seed: int = 0,
+    on_case: CaseCallback | None = None,
+    examples: int = 0,
+    tile: int = 160,
+    max_pixels: int = MAX_STUDY_PIXELS,
+) -> tuple[list[Case], list[Skipped], list[dict[str, Any]]]:
     """Scan each real photo, then each of its known-mask fakes; measure every fake's heatmap.
 
     Each self-blend is seeded by ``seed``, the photo's path and the variant, so it is the same whatever
@@ -398,12 +408,16 @@ def run_study(detector: "Detector", items: Sequence[ManifestItem], variants: Seq
                 continue
             face = _face_on(res, truth)
             real_face = _face_on(real, truth)
-            case = Case(item.path, variant,
-                        real_face.probability if real_face is not None else None,
-                        face.probability if face is not None else None,
-                        face is not None and face.probability >= threshold, False,
-                        real_heads=dict(real_face.scores) if real_face is not None else {},
-                        fake_heads=dict(face.scores) if face is not None else {})
+            case = Case(
+                item.path,
+                variant,
+                real_face.probability if real_face is not None else None,
+                face.probability if face is not None else None,
+                face is not None and face.probability >= threshold,
+                False,
+                real_heads=dict(real_face.scores) if real_face is not None else {},
+                fake_heads=dict(face.scores) if face is not None else {},
+            )
             got = _region_heat(face, shape) if face is not None else None
             if got is not None and truth[got[0]].any():
                 sl, heat = got
@@ -413,8 +427,9 @@ def run_study(detector: "Detector", items: Sequence[ManifestItem], variants: Seq
                 case.heat = score_map(heat, t)
                 region_shape = t.shape
                 sigma = 0.03 * max(region_shape)
-                face_prior = cv2.GaussianBlur(face_mask(shape, landmarks, "full")[sl].astype(np.float32), (0, 0), sigma,
-                                              borderType=cv2.BORDER_CONSTANT)
+                face_prior = cv2.GaussianBlur(
+                    face_mask(shape, landmarks, "full")[sl].astype(np.float32), (0, 0), sigma, borderType=cv2.BORDER_CONSTANT
+                )
                 case.priors = {
                     "centre": score_map(centre_prior(region_shape), t),
                     "face": score_map(face_prior, t),
@@ -446,7 +461,8 @@ def _example(variant: str, image: np.ndarray, truth: np.ndarray, face: "FaceResu
     heat = heatmap_on_frame(face.heatmap, r, image.shape) if face.heatmap is not None else np.zeros(image.shape[:2], np.float32)
     as3 = lambda m: np.repeat(m[..., None], 3, axis=2)  # noqa: E731
     return {
-        "variant": variant, "score": score,
+        "variant": variant,
+        "score": score,
         "fake": crop_square(image, r, tile),
         "truth": crop_square(as3(truth.astype(np.uint8) * 255), r, tile)[..., 0] >= 128,
         "heat": crop_square(as3(np.clip(np.round(heat * 255), 0, 255).astype(np.uint8)), r, tile)[..., 0].astype(np.float32) / 255.0,
@@ -475,8 +491,13 @@ def _auc(pos: Sequence[float | None], neg: Sequence[float | None]) -> dict[str, 
     labels = [1] * len(p) + [0] * len(q)
     m = M.roc_auc(labels, p + q)
     iv = M.auc_interval(labels, p + q) if m.value is not None else None
-    return {"value": m.value, "n_fake": len(p), "n_real": len(q), "reason": m.reason,
-            "interval": None if iv is None or iv.low is None else [iv.low, iv.high]}
+    return {
+        "value": m.value,
+        "n_fake": len(p),
+        "n_real": len(q),
+        "reason": m.reason,
+        "interval": None if iv is None or iv.low is None else [iv.low, iv.high],
+    }
 
 
 def summarise(cases: Sequence[Case]) -> dict[str, Any]:
@@ -521,17 +542,30 @@ def print_summary(console, summary: dict[str, Any], info: dict[str, Any]) -> Non
 
     det = Table(title=f"Detection of known-mask fakes ({info.get('photos', '?')} real photos; image threshold {info.get('threshold', 0):.3f})")
     heads = sorted({h for row in summary.values() for h in row.get("head_auc", {})})
-    for col in ("variant", "fakes", "face found", "AUC vs originals", *(f"{h} head" for h in heads), "flagged",
-                "heat on changed pixels: AUC fake vs original"):
+    for col in (
+        "variant",
+        "fakes",
+        "face found",
+        "AUC vs originals",
+        *(f"{h} head" for h in heads),
+        "flagged",
+        "heat on changed pixels: AUC fake vs original",
+    ):
         det.add_column(col)
     loc = Table(title="Where the heat is: heatmap vs maps that know nothing of the fake (pointing game / pixel AUC / mass ratio)")
     for col in ("variant", "truth share of region", "heatmap", "heatmap of the original", "centre prior", "face-hull prior"):
         loc.add_column(col)
     for variant, row in summary.items():
         d = row["detection_auc"]
-        det.add_row(variant, str(row["fakes"]), str(row["faces_found"]), f(d["value"]),
-                    *(f(row.get("head_auc", {}).get(h, {}).get("value")) for h in heads), f(row["flagged"]["value"], True),
-                    f(row["heat_on_truth_auc"]["value"]))
+        det.add_row(
+            variant,
+            str(row["fakes"]),
+            str(row["faces_found"]),
+            f(d["value"]),
+            *(f(row.get("head_auc", {}).get(h, {}).get("value")) for h in heads),
+            f(row["flagged"]["value"], True),
+            f(row["heat_on_truth_auc"]["value"]),
+        )
         cells = []
         for name in ("heatmap", "original") + PRIORS:
             m = row["maps"][name]

@@ -114,7 +114,9 @@ def calibration_plot(labels: np.ndarray, scores: np.ndarray, n_bins: int = 10) -
     return to_data_uri(fig)
 
 
-def sweep_plot(title: str, levels: Sequence[str], series: dict[str, Sequence[float | None]], delta: Sequence[float | None], baseline_index: int | None) -> str | None:
+def sweep_plot(
+    title: str, levels: Sequence[str], series: dict[str, Sequence[float | None]], delta: Sequence[float | None], baseline_index: int | None
+) -> str | None:
     """A robustness sweep: metrics per level (left) and mean absolute score change (right)."""
     if not matplotlib_available() or not levels:
         return None

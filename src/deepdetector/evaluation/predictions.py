@@ -141,7 +141,9 @@ class PredictionRow:
                 seconds=float(row.get("seconds") or 0.0),
                 error=row.get("error") or "",
                 model=row.get("model") or "",
-                head_scores={k[len(HEAD_PREFIX) :]: v for k, v in ((k, _parse(x)) for k, x in row.items() if k and k.startswith(HEAD_PREFIX)) if v is not None},
+                head_scores={
+                    k[len(HEAD_PREFIX) :]: v for k, v in ((k, _parse(x)) for k, x in row.items() if k and k.startswith(HEAD_PREFIX)) if v is not None
+                },
                 frame_scores=[(int(i), None if p is None else float(p)) for i, p in frames_raw],
             )
         except (KeyError, ValueError, TypeError) as exc:
@@ -201,8 +203,9 @@ def check_unique(rows: list[PredictionRow], where: str) -> None:
     for r in rows:
         if r.path in seen:
             twice = sum(x.path == r.path for x in rows)
-            raise ManifestError(f"{where}: {r.path} appears {twice} times; each item must be scored once "
-                                "(merged predictions files? give each file's rows once)")
+            raise ManifestError(
+                f"{where}: {r.path} appears {twice} times; each item must be scored once (merged predictions files? give each file's rows once)"
+            )
         seen.add(r.path)
 
 

@@ -143,16 +143,40 @@ def build_experiments(base_detector: str, base_margin: float, detector_names: Se
         return Level(str(q), f"q{q}", perturb.JpegQuality(q))
 
     experiments = [
-        Experiment("brightness", "Brightness", "Every pixel multiplied by a factor (dark < 1 < bright), saturating.", ("0.4", "0.6", "0.8", "1", "1.2", "1.4", "1.6"), brightness),
+        Experiment(
+            "brightness",
+            "Brightness",
+            "Every pixel multiplied by a factor (dark < 1 < bright), saturating.",
+            ("0.4", "0.6", "0.8", "1", "1.2", "1.4", "1.6"),
+            brightness,
+        ),
         Experiment("detector", "Face detector", "Each registered face detector backend in turn.", tuple(detector_names), detector),
         Experiment("margin", "Crop margin", "Crop side as a multiple of the detected face box.", ("1.2", "1.4", "1.6", "1.8", "2.0"), margin),
-        Experiment("resolution", "Resolution", "Frames downscaled by a factor, then upscaled back to their size.", ("1", "1/2", "1/3", "1/4"), resolution),
-        Experiment("size", "Size (pixels)", "The same picture stored at another size: width and height multiplied (area down, Lanczos up).", ("0.5", "1", "2", "3"), size),
+        Experiment(
+            "resolution", "Resolution", "Frames downscaled by a factor, then upscaled back to their size.", ("1", "1/2", "1/3", "1/4"), resolution
+        ),
+        Experiment(
+            "size",
+            "Size (pixels)",
+            "The same picture stored at another size: width and height multiplied (area down, Lanczos up).",
+            ("0.5", "1", "2", "3"),
+            size,
+        ),
         Experiment("rotation", "Rotation", "Frames rotated about their centre (black corners).", ("-30", "-15", "0", "15", "30"), rotation),
         Experiment(
-            "scale", "Scale (face size)", "Frames shrunk into a black canvas (< 1) or zoomed into the centre (> 1).", ("0.25", "0.5", "0.75", "1", "1.5", "2"), scale
+            "scale",
+            "Scale (face size)",
+            "Frames shrunk into a black canvas (< 1) or zoomed into the centre (> 1).",
+            ("0.25", "0.5", "0.75", "1", "1.5", "2"),
+            scale,
         ),
-        Experiment("jpeg", "JPEG quality", "Frames re-encoded as JPEG at a quality (on top of any video codec).", ("original", "95", "80", "60", "45", "30"), jpeg),
+        Experiment(
+            "jpeg",
+            "JPEG quality",
+            "Frames re-encoded as JPEG at a quality (on top of any video codec).",
+            ("original", "95", "80", "60", "45", "30"),
+            jpeg,
+        ),
     ]
     return {e.name: e for e in experiments}
 
@@ -217,7 +241,14 @@ class ResultCache:
                     self.ignored += 1
                     continue
                 records[(d["level"], d["path"])] = Record(
-                    d["path"], int(d["label"]), d.get("media", ""), d.get("score"), d.get("verdict", ""), int(d.get("n_faces", 0)), float(d.get("seconds", 0)), d.get("error") or ""
+                    d["path"],
+                    int(d["label"]),
+                    d.get("media", ""),
+                    d.get("score"),
+                    d.get("verdict", ""),
+                    int(d.get("n_faces", 0)),
+                    float(d.get("seconds", 0)),
+                    d.get("error") or "",
                 )
         self._loaded[experiment] = records
         return records
@@ -241,7 +272,20 @@ class ResultCache:
 def fingerprint(detector: "Detector") -> str:
     """What makes cached scores reusable: the model file and the settings that change scores."""
     c = detector.config
-    keys = ("frames", "fps", "max_frames", "detector", "detector_confidence", "detect_max_side", "min_face_size", "max_faces", "track_iou", "aggregation", "flip_tta", "extra")
+    keys = (
+        "frames",
+        "fps",
+        "max_frames",
+        "detector",
+        "detector_confidence",
+        "detect_max_side",
+        "min_face_size",
+        "max_faces",
+        "track_iou",
+        "aggregation",
+        "flip_tta",
+        "extra",
+    )
     payload = {k: getattr(c, k) for k in keys}
     payload["margin"] = detector.margin
     payload["model_sha256"] = detector.card.sha256
@@ -332,10 +376,17 @@ class ExperimentResult:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.experiment.name, "title": self.experiment.title, "description": self.experiment.description, "levels": [lv.to_dict() for lv in self.levels]}
+        return {
+            "name": self.experiment.name,
+            "title": self.experiment.title,
+            "description": self.experiment.description,
+            "levels": [lv.to_dict() for lv in self.levels],
+        }
 
 
-def level_result(level: Level, records: Sequence[Record], baseline: dict[str, Record], threshold: "float | Thresholds", unavailable: str | None = None) -> LevelResult:
+def level_result(
+    level: Level, records: Sequence[Record], baseline: dict[str, Record], threshold: "float | Thresholds", unavailable: str | None = None
+) -> LevelResult:
     """``threshold``: one for all items, or per media type (each item judged as the scanner would)."""
     th = threshold if isinstance(threshold, Thresholds) else Thresholds.of(float(threshold))
     scored = [r for r in records if r.score is not None]

@@ -70,7 +70,9 @@ def print_results(console: "Console", results: Sequence[ExperimentResult], thres
         for lv in res.levels:
             table.add_row(*level_cells(lv))
         console.print(table)
-    table = Table(title=f"summary (threshold {threshold:g})" if isinstance(threshold, float) else f"summary (threshold {threshold})", title_justify="left")
+    table = Table(
+        title=f"summary (threshold {threshold:g})" if isinstance(threshold, float) else f"summary (threshold {threshold})", title_justify="left"
+    )
     for h in SUMMARY_HEADER:
         table.add_column(h)
     for row in summary_rows(results):

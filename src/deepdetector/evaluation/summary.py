@@ -61,14 +61,30 @@ class SubsetMetrics:
 
     def value(self, metric: str) -> float | None:
         """An unrounded metric by name: auc, frame_auc, ap, eer, log_loss, accuracy, tpr, fpr, precision."""
-        ranking = {"auc": self.auc.value, "frame_auc": self.frame_auc.value, "ap": self.ap.value, "eer": self.eer.value, "log_loss": self.log_loss.value}
+        ranking = {
+            "auc": self.auc.value,
+            "frame_auc": self.frame_auc.value,
+            "ap": self.ap.value,
+            "eer": self.eer.value,
+            "log_loss": self.log_loss.value,
+        }
         if metric in ranking:
             return ranking[metric]
         return getattr(self.at_threshold, metric)
 
     def to_dict(self) -> dict[str, Any]:
         t = self.at_threshold
-        reasons = {k: v for k, v in (("auc", self.auc.reason), ("ap", self.ap.reason), ("eer", self.eer.reason), ("frame_auc", self.frame_auc.reason), ("log_loss", self.log_loss.reason)) if v}
+        reasons = {
+            k: v
+            for k, v in (
+                ("auc", self.auc.reason),
+                ("ap", self.ap.reason),
+                ("eer", self.eer.reason),
+                ("frame_auc", self.frame_auc.reason),
+                ("log_loss", self.log_loss.reason),
+            )
+            if v
+        }
         reasons.update(t.reasons)
         return {
             "name": self.name,
@@ -143,7 +159,12 @@ TARGETS: tuple[Target, ...] = (
     Target("GAN-face AUC", "auc", 0.99, True, _either(_kind_is("gan-image"), _real_of("image")), "gan-image fakes vs real images"),
     Target("diffusion-face AUC", "auc", 0.99, True, _either(_kind_is("diffusion-image"), _real_of("image")), "diffusion-image fakes vs real images"),
     Target(
-        "talking-head video AUC", "auc", 0.90, True, _either(_kind_is("talking-head-video"), _real_of("video")), "talking-head-video fakes vs real videos"
+        "talking-head video AUC",
+        "auc",
+        0.90,
+        True,
+        _either(_kind_is("talking-head-video"), _real_of("video")),
+        "talking-head-video fakes vs real videos",
     ),
     Target("accuracy, all videos", "accuracy", 0.92, True, lambda r: r.media == "video", "every video at the shipped threshold"),
     Target("TPR, all videos", "tpr", 0.92, True, lambda r: r.media == "video", "every video at the shipped threshold"),

@@ -273,8 +273,10 @@ def measure_cues(series: list[FaceSeries]) -> list[Cue]:
         span = max(s.seconds for s in series)
         found = max(v.n for v in views)
         if frames < MIN_FRAMES or span < MIN_SECONDS:
-            reason = (f"too short or too few frames a second for motion evidence ({frames} frames over {span:.1f} s; "
-                      f"needs {MIN_FRAMES} frames over at least {MIN_SECONDS:g} s)")
+            reason = (
+                f"too short or too few frames a second for motion evidence ({frames} frames over {span:.1f} s; "
+                f"needs {MIN_FRAMES} frames over at least {MIN_SECONDS:g} s)"
+            )
         else:
             reason = f"the face was found in only {found} of {frames} frames of the dense window (needs {MIN_FRAMES} over {MIN_SECONDS:g} s)"
     else:

@@ -413,7 +413,7 @@ def pixel_evidence(model: PixelModel, faces: list) -> list:
 
 HEAD_DESCRIPTIONS = {
     "gan_pixels": "GAN-like generation: pixel evidence at the photo's own resolution (up-sampling traces, spectrum, noise) "
-                  "fused with the face classifier's and stills model's scores",
+    "fused with the face classifier's and stills model's scores",
     "diffusion_pixels": "diffusion-like generation: pixel evidence at the photo's own resolution (noise, spectrum, up-sampling traces) "
-                        "fused with the face classifier's and stills model's scores",
+    "fused with the face classifier's and stills model's scores",
 }

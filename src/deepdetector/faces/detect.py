@@ -60,12 +60,7 @@ def _to_frame(face: Face, scale: float) -> Face:
 def filter_faces(faces: list[Face], image_shape: tuple[int, ...], min_face_size: int, max_faces: int) -> list[Face]:
     """Drop faces smaller than ``min_face_size`` or outside the frame; keep the ``max_faces`` largest."""
     h, w = image_shape[:2]
-    kept = [
-        f
-        for f in faces
-        if min(f.box.width, f.box.height) >= min_face_size
-        and f.box.x2 > 0 and f.box.y2 > 0 and f.box.x1 < w and f.box.y1 < h
-    ]
+    kept = [f for f in faces if min(f.box.width, f.box.height) >= min_face_size and f.box.x2 > 0 and f.box.y2 > 0 and f.box.x1 < w and f.box.y1 < h]
     kept.sort(key=lambda f: f.box.area, reverse=True)
     return kept[: max(0, max_faces)] if max_faces is not None else kept
 

@@ -42,9 +42,7 @@ def _check_file(path: str, config: ScanConfig) -> None:
     if st.st_size == 0:
         raise MediaError("the file is empty")
     if st.st_size > config.max_file_bytes:
-        raise MediaError(
-            f"the file is {st.st_size / 1e6:.0f} MB, over the limit of {config.max_file_bytes / 1e6:.0f} MB (max_file_bytes)"
-        )
+        raise MediaError(f"the file is {st.st_size / 1e6:.0f} MB, over the limit of {config.max_file_bytes / 1e6:.0f} MB (max_file_bytes)")
     if not os.access(path, os.R_OK):
         raise MediaError("no permission to read the file")
 

@@ -161,6 +161,7 @@ def read_still(img: Image.Image, path: str, config: ScanConfig) -> tuple[MediaIn
 def read_animation(img: Image.Image, path: str, config: ScanConfig) -> tuple[MediaInfo, Iterator[Frame]]:
     """An animated GIF/PNG/WebP as a short video: evenly spaced frames, timestamps from frame durations."""
     fmt = img.format
+
     def frame_duration(i: int) -> float:
         img.seek(i)
         if "duration" not in img.info:

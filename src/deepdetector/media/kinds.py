@@ -11,9 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
-)
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"})
 """Still pictures (an animated PNG or WebP is still scanned as a short video: decided by content)."""
 
 VIDEO_EXTENSIONS = frozenset(

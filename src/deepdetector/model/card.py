@@ -83,7 +83,9 @@ class ModelCard:
             if not all(0.0 <= v <= 1.0 for v in by_media.values()):
                 raise ValueError
         except (AttributeError, TypeError, ValueError):
-            raise ModelError(f"model card of {self.label}: 'thresholds_without_stills' must map media types to probabilities in [0, 1], got {raw!r}") from None
+            raise ModelError(
+                f"model card of {self.label}: 'thresholds_without_stills' must map media types to probabilities in [0, 1], got {raw!r}"
+            ) from None
         return Thresholds.of(self.threshold, by_media)
 
     @property

@@ -81,7 +81,7 @@ class StillsModel:
     def __init__(self, card_path: str | Path, threads: int = 0, verify: bool = True):
         self.net = FaceClassifier(card_path, threads=threads, verify=verify)
         if self.card.extra.get("kind") != "stills":
-            raise ModelError(f"{self.card.file.parent} is not a generated-stills model (its card has no \"kind\": \"stills\")")
+            raise ModelError(f'{self.card.file.parent} is not a generated-stills model (its card has no "kind": "stills")')
         if len(self.card.heads) != 1:
             raise ModelError(f"generated-stills model {self.card.label} must have one head, it has {len(self.card.heads)}")
         try:
@@ -90,15 +90,23 @@ class StillsModel:
             cap = self.card.extra.get("max_region_side")
             self.max_region_side = None if cap is None else int(cap)
         except (TypeError, ValueError):
-            raise ModelError(f"generated-stills model {self.card.label}: 'region_margin' must be a number and 'patch_grid' and 'max_region_side' integers") from None
+            raise ModelError(
+                f"generated-stills model {self.card.label}: 'region_margin' must be a number and 'patch_grid' and 'max_region_side' integers"
+            ) from None
         if self.max_region_side is not None and self.max_region_side < self.card.input_size:
-            raise ModelError(f"generated-stills model {self.card.label}: max_region_side {self.max_region_side} is below its patch size {self.card.input_size}")
+            raise ModelError(
+                f"generated-stills model {self.card.label}: max_region_side {self.max_region_side} is below its patch size {self.card.input_size}"
+            )
         if not (0.5 <= self.region_margin <= 4.0) or not (1 <= self.grid <= 8) or self.card.input_size < 16:
-            raise ModelError(f"generated-stills model {self.card.label}: region_margin {self.region_margin} (0.5-4), patch_grid {self.grid} (1-8) "
-                             f"or input_size {self.card.input_size} (>= 16) is out of range")
+            raise ModelError(
+                f"generated-stills model {self.card.label}: region_margin {self.region_margin} (0.5-4), patch_grid {self.grid} (1-8) "
+                f"or input_size {self.card.input_size} (>= 16) is out of range"
+            )
         shape = self.net.session.get_inputs()[0].shape
         if len(shape) == 4 and all(isinstance(d, int) for d in shape[1:3]) and tuple(shape[1:3]) != (self.card.input_size,) * 2:
-            raise ModelError(f"generated-stills model {self.card.label}: its card says {self.card.input_size} px patches, its ONNX file takes {shape[1]}x{shape[2]}")
+            raise ModelError(
+                f"generated-stills model {self.card.label}: its card says {self.card.input_size} px patches, its ONNX file takes {shape[1]}x{shape[2]}"
+            )
 
     @property
     def card(self) -> ModelCard:

@@ -14,8 +14,9 @@ MAX_FINDINGS_PER_READER = 64
 """A reader's findings beyond this many are dropped (with a warning): a record stays readable."""
 
 
-def read_provenance(path: str | os.PathLike[str], kind: str | None = None, image: np.ndarray | None = None,
-                    max_image_pixels: int = 80_000_000) -> ProvenanceRecord:
+def read_provenance(
+    path: str | os.PathLike[str], kind: str | None = None, image: np.ndarray | None = None, max_image_pixels: int = 80_000_000
+) -> ProvenanceRecord:
     """The :class:`ProvenanceRecord` of ``path``.
 
     Args:

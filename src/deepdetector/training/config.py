@@ -101,8 +101,16 @@ class TrainConfig:
         return out
 
 
-_LATER_OPTIONS = {"ema": 0.0, "lr_schedule": "constant", "sbi_smooth": 0.0, "split_seed": None, "sbi_mask": "legacy",
-                  "backbone": DEFAULT_BACKBONE, "sbi_cross_frame": 0.0, "h264": 0.35}  # option -> the behaviour before it existed
+_LATER_OPTIONS = {
+    "ema": 0.0,
+    "lr_schedule": "constant",
+    "sbi_smooth": 0.0,
+    "split_seed": None,
+    "sbi_mask": "legacy",
+    "backbone": DEFAULT_BACKBONE,
+    "sbi_cross_frame": 0.0,
+    "h264": 0.35,
+}  # option -> the behaviour before it existed
 
 
 @dataclass

@@ -158,10 +158,7 @@ class Pools:
     supervised_reals: FacePool
 
     def counts(self) -> dict[str, dict[str, int]]:
-        return {
-            name: {"files": len(p.faces), "faces": len(p)}
-            for name, p in vars(self).items()
-        }
+        return {name: {"files": len(p.faces), "faces": len(p)} for name, p in vars(self).items()}
 
 
 @dataclass

@@ -323,7 +323,9 @@ SUBSETS = {
     "FF++ c23 (fakes vs its originals)": lambda r: "FaceForensics++ c23" in r.subset,
     "FF++ c40 (fakes vs its originals)": lambda r: "FaceForensics++ c40" in r.subset,
     "face swaps (FF++, DFDC)": lambda r: r.label == 0 or r.source.startswith("fake: FaceForensics") or r.source.startswith("fake: DFDC"),
-    "talking heads (every generator)": lambda r: r.label == 0 or not (r.source.startswith("fake: FaceForensics") or r.source.startswith("fake: DFDC")),
+    "talking heads (every generator)": lambda r: (
+        r.label == 0 or not (r.source.startswith("fake: FaceForensics") or r.source.startswith("fake: DFDC"))
+    ),
     "all videos": lambda r: True,
 }
 
@@ -415,4 +417,3 @@ def variant_report(records: list[VideoRecord], loso: dict[str, dict[str, np.ndar
         lines.append(f"| {name} | {_fmt_auc(y[originals], s[originals])} | {_fmt_auc(y[copies], s[copies])} | "
                      f"{np.median(change):.3f} | {flips}/{len(pairs)} = {flips / len(pairs):.0%} |")  # fmt: skip
     return lines
-

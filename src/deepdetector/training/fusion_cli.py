@@ -13,13 +13,22 @@ from deepdetector.cli_errors import fail
 def fuse(
     manifests: list[Path] = typer.Argument(..., help="Manifest CSVs whose videos (real and fake) the fusion learns from."),
     out: Path = typer.Option(Path("runs/fusion"), help="Folder for features.jsonl (resumable), video_fusion.json and report.md."),
-    fpr: float = typer.Option(0.03, help="False alarms on the training real videos the threshold allows (0-0.5); each real source weighs the same. "
-                              "Sources left out got about three times this rate (docs/evidence.md), hence 3% for a 10% target."),
-    split: Optional[Path] = typer.Option(None, help="The face classifier's model card (default: the shipped one): the files it trained on are marked, so the report can leave them out."),
+    fpr: float = typer.Option(
+        0.03,
+        help="False alarms on the training real videos the threshold allows (0-0.5); each real source weighs the same. "
+        "Sources left out got about three times this rate (docs/evidence.md), hence 3% for a 10% target.",
+    ),
+    split: Optional[Path] = typer.Option(
+        None,
+        help="The face classifier's model card (default: the shipped one): the files it trained on are marked, so the report can leave them out.",
+    ),
     strength: float = typer.Option(0.3, help="Inverse L2 penalty of the logistic fusion (smaller = simpler model)."),
     threads: int = typer.Option(0, help="onnxruntime threads while scanning (0 = all cores)."),
-    augment: int = typer.Option(0, help="Also scan this many changed copies of every video (smaller, recompressed, another window frame "
-                                "rate; the same for real and fake) and fit on them too, so that how a source was recorded is no cue (0 to 3)."),
+    augment: int = typer.Option(
+        0,
+        help="Also scan this many changed copies of every video (smaller, recompressed, another window frame "
+        "rate; the same for real and fake) and fit on them too, so that how a source was recorded is no cue (0 to 3).",
+    ),
 ) -> None:
     """Scan the manifests' videos (once, resumable), measure the fusion leaving each source out, fit it on all, write the report."""
     from deepdetector.config import ScanConfig

@@ -54,9 +54,7 @@ def build_model(
             self.backbone = backbone
             self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
             self.taps = tuple(sorted(taps))
-            channels = backbone._bn1.num_features + sum(
-                backbone._blocks[i]._block_args.output_filters for i in self.taps
-            )
+            channels = backbone._bn1.num_features + sum(backbone._blocks[i]._block_args.output_filters for i in self.taps)
             self.head = nn.Conv2d(channels, len(heads), kernel_size=1, bias=True)
             nn.init.normal_(self.head.weight, std=0.01)
             nn.init.zeros_(self.head.bias)

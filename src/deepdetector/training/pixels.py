@@ -34,8 +34,14 @@ from deepdetector.evidence.pixels import FEATURE_NAMES, PATCH, PATCHES, PixelHea
 SCORE_NAMES = ("swap", "synthetic", "generated")
 HEADS = {
     # head name -> (the fakes it learns, the sentence shown when it flags a face)
-    "gan_pixels": ("StyleGAN2", "the face and its pixels look like a GAN's output (up-sampling traces and texture, with the face classifier's scores)"),
-    "diffusion_pixels": ("Stable Diffusion", "the face and its pixels look like a diffusion model's output (noise and texture, with the face classifier's scores)"),
+    "gan_pixels": (
+        "StyleGAN2",
+        "the face and its pixels look like a GAN's output (up-sampling traces and texture, with the face classifier's scores)",
+    ),
+    "diffusion_pixels": (
+        "Stable Diffusion",
+        "the face and its pixels look like a diffusion model's output (noise and texture, with the face classifier's scores)",
+    ),
 }
 MIN_SOURCE = 20  # real sources with fewer held files are pooled as "other real photos"
 
@@ -233,7 +239,9 @@ def load_rows(features: Path) -> list[Row]:
             continue
         f = raw["features"]
         x = np.array([np.nan if f.get(k) is None else float(f[k]) for k in FEATURE_NAMES])
-        rows.append(Row(raw["file"], raw["variant"], raw["label"], raw["source"], raw["split"], raw["seen"], raw["probability"], x, raw.get("scores")))
+        rows.append(
+            Row(raw["file"], raw["variant"], raw["label"], raw["source"], raw["split"], raw["seen"], raw["probability"], x, raw.get("scores"))
+        )
     return rows
 
 
@@ -406,7 +414,11 @@ def to_model(feature_heads: dict[str, tuple], heads: dict[str, tuple], cuts: dic
     return PixelModel(
         feature_heads=[_head(name, [FEATURE_NAMES[i] for i in cols], params, 0.0, "") for name, params in feature_heads.items()],
         heads=[_head(name, inputs, params, cuts[name], HEADS[name][1]) for name, params in heads.items()],
-        image_threshold=float(image_threshold), patch=PATCH, grid=PATCHES, extra=extra, score_cuts=dict(score_cuts or {}),
+        image_threshold=float(image_threshold),
+        patch=PATCH,
+        grid=PATCHES,
+        extra=extra,
+        score_cuts=dict(score_cuts or {}),
     )
 
 

@@ -15,8 +15,10 @@ def register(app: typer.Typer) -> None:
         fpr: float = typer.Option(0.02, help="False alarms allowed on EVERY real source (0-0.5), on the fit half's out-of-fold scores."),
         cap: int = typer.Option(150, help="At most this many photos per real source (files the face classifier never trained on first)."),
         variants: int = typer.Option(2, help="Each photo as given plus variants-1 augmented copies (JPEG 60-100, several tables, resizing, blur)."),
-        strength: list[float] = typer.Option([0.01, 0.03, 0.1, 0.3, 1.0], help="Inverse L2 penalties tried per head (repeat the option); "
-                                             "the best out-of-fold AUC on the fit half wins."),
+        strength: list[float] = typer.Option(
+            [0.01, 0.03, 0.1, 0.3, 1.0],
+            help="Inverse L2 penalties tried per head (repeat the option); the best out-of-fold AUC on the fit half wins.",
+        ),
         threads: int = typer.Option(0, help="onnxruntime threads while scanning (0 = all cores)."),
     ) -> None:
         """Scan and measure the manifests' photos (once, resumable), fit the GAN and diffusion heads on one half, choose the
@@ -32,7 +34,12 @@ def register(app: typer.Typer) -> None:
         if not 0.0 < fpr <= 0.5 or cap < 10 or variants < 1 or min(strength) <= 0:
             typer.echo("error: --fpr must be in (0, 0.5], --cap at least 10, --variants at least 1, --strength above 0", err=True)
             raise typer.Exit(1)
-        command = "deepdetector fit-pixels " + " ".join(str(m) for m in manifests) + f" --out {out} --fpr {fpr} --cap {cap} --variants {variants}" + "".join(f" --strength {c:g}" for c in strength)
+        command = (
+            "deepdetector fit-pixels "
+            + " ".join(str(m) for m in manifests)
+            + f" --out {out} --fpr {fpr} --cap {cap} --variants {variants}"
+            + "".join(f" --strength {c:g}" for c in strength)
+        )
         try:
             card_path = default_card_path()
             card = ModelCard.load(card_path)

@@ -70,8 +70,13 @@ def report(rows: list[tp.Row], fpr: float, strengths: list[float], extra: dict) 
     heads = {name: src for name, (src, _) in tp.HEADS.items()}
     from deepdetector.metrics import roc_auc
 
-    lines += ["", "## Penalty (inverse L2 strength), chosen on the fit half: out-of-fold AUC, 5 folds by file", "",
-              "| head | " + " | ".join(f"C={c:g}" for c in strengths) + " |", "|---|" + "---|" * len(strengths)]
+    lines += [
+        "",
+        "## Penalty (inverse L2 strength), chosen on the fit half: out-of-fold AUC, 5 folds by file",
+        "",
+        "| head | " + " | ".join(f"C={c:g}" for c in strengths) + " |",
+        "|---|" + "---|" * len(strengths),
+    ]
     strength_of = {}
     for head, src in heads.items():
         hrows = tp.head_rows(fit_rows, src)
@@ -82,7 +87,11 @@ def report(rows: list[tp.Row], fpr: float, strengths: list[float], extra: dict) 
     extra["feature_head_strengths"] = {name.split("_")[0]: c for name, c in strength_of.items()}
 
     # --- ablation -------------------------------------------------------------------------------
-    lines += ["", "## What each kind of evidence adds: the feature heads (pixel features only, fitted on the fit half; AUC on held-out photos, the head's fakes against every real photo, 95% bootstrap interval)", ""]
+    lines += [
+        "",
+        "## What each kind of evidence adds: the feature heads (pixel features only, fitted on the fit half; AUC on held-out photos, the head's fakes against every real photo, 95% bootstrap interval)",
+        "",
+    ]
     cols = ["as given", "augmented"]
     lines += ["| head | features | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
 
@@ -101,12 +110,20 @@ def report(rows: list[tp.Row], fpr: float, strengths: list[float], extra: dict) 
         hrows = tp.head_rows(fit_rows, src)
         for fam_name, fams in FAMILY_SETS.items():
             inputs = tp.family_columns(fams)
-            lines.append(f"| {head.split('_')[0]} features | {fam_name} (face + whole picture) | " + " | ".join(test_auc(src, inputs, tp.fit_head(hrows, inputs, strength_of[head]))) + " |")
+            lines.append(
+                f"| {head.split('_')[0]} features | {fam_name} (face + whole picture) | "
+                + " | ".join(test_auc(src, inputs, tp.fit_head(hrows, inputs, strength_of[head])))
+                + " |"
+            )
         for reg_name, regs in REGION_SETS.items():
             if regs == ("face", "image"):
                 continue
             inputs = tp.family_columns(("npr", "spectrum", "noise"), regs)
-            lines.append(f"| {head.split('_')[0]} features | all three, {reg_name} | " + " | ".join(test_auc(src, inputs, tp.fit_head(hrows, inputs, strength_of[head]))) + " |")
+            lines.append(
+                f"| {head.split('_')[0]} features | all three, {reg_name} | "
+                + " | ".join(test_auc(src, inputs, tp.fit_head(hrows, inputs, strength_of[head])))
+                + " |"
+            )
     lines += ["", "Transfer (all features): each feature head on the other kind of fake, and on GPEN face edits (never learnt):", "",
               "| head | fakes | as given | augmented |", "|---|---|---|---|"]  # fmt: skip
     final = {}

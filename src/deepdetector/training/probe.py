@@ -27,8 +27,16 @@ from deepdetector.training.data import BatchSpec, Pools, SampleConfig, make_batc
 _STATE: dict[str, Any] = {}
 
 
-def _init_worker(pools: Pools, spec: BatchSpec, scfg: SampleConfig, seed: int, pretrained: bool, threads: int, taps: tuple[int, ...] = (),
-                 backbone: str = DEFAULT_BACKBONE) -> None:
+def _init_worker(
+    pools: Pools,
+    spec: BatchSpec,
+    scfg: SampleConfig,
+    seed: int,
+    pretrained: bool,
+    threads: int,
+    taps: tuple[int, ...] = (),
+    backbone: str = DEFAULT_BACKBONE,
+) -> None:
     import torch
 
     from deepdetector.training.model import HEADS, build_model
@@ -63,9 +71,19 @@ def _eval_chunk(args: tuple[int, np.ndarray]) -> tuple[int, np.ndarray]:
 
 
 def extract_training_features(
-    pools: Pools, spec: BatchSpec, scfg: SampleConfig, seed: int, chunks: int, folder: Path,
-    processes: int = 2, threads: int = 1, pretrained: bool = True, log: Callable[[str], None] = print,
-    val_images: np.ndarray | None = None, time_limit_s: float | None = None, taps: tuple[int, ...] = (),
+    pools: Pools,
+    spec: BatchSpec,
+    scfg: SampleConfig,
+    seed: int,
+    chunks: int,
+    folder: Path,
+    processes: int = 2,
+    threads: int = 1,
+    pretrained: bool = True,
+    log: Callable[[str], None] = print,
+    val_images: np.ndarray | None = None,
+    time_limit_s: float | None = None,
+    taps: tuple[int, ...] = (),
     backbone: str = DEFAULT_BACKBONE,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Features and labels of ``chunks`` training batches (cached per chunk in ``folder``), and of ``val_images``."""
@@ -129,8 +147,13 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, f
 
 
 def fit_heads(
-    feats: np.ndarray, labels: np.ndarray, val_feats: np.ndarray | None, val_y: np.ndarray | None, val_kind: np.ndarray | None,
-    heads: tuple[str, ...], l2_grid: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1),
+    feats: np.ndarray,
+    labels: np.ndarray,
+    val_feats: np.ndarray | None,
+    val_y: np.ndarray | None,
+    val_kind: np.ndarray | None,
+    heads: tuple[str, ...],
+    l2_grid: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1),
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Fit each head; pick its L2 strength by validation AUC. Returns conv weights [K,C], biases [K], report."""
     mu = feats.mean(axis=0)

@@ -28,8 +28,19 @@ from deepdetector.model.card import CARD_NAME, read_card, sha256_file
 # must be equal: the same network started from the same weights (and ``seed`` too when they are random) ...
 SAME_NETWORK = ("backbone", "taps", "input_size", "pretrained")
 # ... and the same validation files prepared the same way (the soup is calibrated and measured on them)
-SAME_DATA = ("data", "train_only", "max_per_subset", "val_fraction", "split_seed", "margin", "cache_size", "cache_margin",
-             "detector", "video_frames", "real_video_frames")
+SAME_DATA = (
+    "data",
+    "train_only",
+    "max_per_subset",
+    "val_fraction",
+    "split_seed",
+    "margin",
+    "cache_size",
+    "cache_margin",
+    "detector",
+    "video_frames",
+    "real_video_frames",
+)
 PATH_LISTS = ("data", "train_only")  # compared as resolved paths: ../data/x.csv and /abs/data/x.csv are one source
 PARITY_TOLERANCE = 1e-4  # |torch(checkpoint) - onnxruntime(card file)| outputs: above export noise (shipped models: 1e-5 to 3e-5)
 
@@ -71,8 +82,10 @@ def read_ingredient(folder: str | Path) -> Ingredient:
         raise ConfigError(f"ingredient {folder}: its card names no run folder (training.settings.run_dir)")
     checkpoint = Path(settings["run_dir"]) / "best.pt"
     if not checkpoint.is_file():
-        raise ConfigError(f"ingredient {folder}: its run folder's checkpoint {checkpoint} does not exist "
-                          "(the card names the --run-dir it was trained in; run from the folder it was trained from)")
+        raise ConfigError(
+            f"ingredient {folder}: its run folder's checkpoint {checkpoint} does not exist "
+            "(the card names the --run-dir it was trained in; run from the folder it was trained from)"
+        )
     return Ingredient(folder=path.parent, card=card, settings=settings, checkpoint=checkpoint)
 
 
@@ -84,8 +97,10 @@ def check_ingredients(ingredients: list[Ingredient]) -> None:
     for ing in ingredients:
         for key in (str(ing.checkpoint.resolve()), f"sha256:{ing.card.get('sha256')}"):
             if key in seen:
-                raise ConfigError(f"ingredients {seen[key]} and {ing.folder} are the same network "
-                                  f"({'one checkpoint, ' + str(ing.checkpoint) if not key.startswith('sha256:') else 'identical weights files'})")
+                raise ConfigError(
+                    f"ingredients {seen[key]} and {ing.folder} are the same network "
+                    f"({'one checkpoint, ' + str(ing.checkpoint) if not key.startswith('sha256:') else 'identical weights files'})"
+                )
             seen[key] = ing.folder
     first = ingredients[0]
     for ing in ingredients[1:]:
@@ -98,12 +113,17 @@ def check_ingredients(ingredients: list[Ingredient]) -> None:
             if key in PATH_LISTS:
                 a, b = ([str(Path(p).resolve()) for p in (v or [])] for v in (a, b))
             if a != b:
-                why = (" (trained without ImageNet weights, each seed starts from another random network: "
-                       "their average is not a working network)") if key == "seed" else ""
+                why = (
+                    (" (trained without ImageNet weights, each seed starts from another random network: their average is not a working network)")
+                    if key == "seed"
+                    else ""
+                )
                 raise ConfigError(f"ingredients {first.folder} and {ing.folder} differ in {key}: {a!r} and {b!r}{why}")
         if sorted(first.card["training"]["split"].get("validation_groups", [])) != sorted(ing.card["training"]["split"].get("validation_groups", [])):
-            raise ConfigError(f"ingredients {first.folder} and {ing.folder} were validated on other groups: "
-                              "the soup would be calibrated on files one of them trained on")
+            raise ConfigError(
+                f"ingredients {first.folder} and {ing.folder} were validated on other groups: "
+                "the soup would be calibrated on files one of them trained on"
+            )
 
 
 def load_checked(ing: Ingredient) -> tuple[Any, dict[str, Any]]:
@@ -134,8 +154,10 @@ def load_checked(ing: Ingredient) -> tuple[Any, dict[str, Any]]:
     images = np.random.default_rng(0).integers(0, 256, (2, size, size, 3), dtype=np.uint8)
     diff = check_parity(model, card.file, images)
     if diff > PARITY_TOLERANCE:
-        raise ConfigError(f"ingredient {ing.folder}: {ing.checkpoint} is not the network its {card.file.name} was exported from "
-                          f"(outputs differ by {diff:.3g}): was its run folder reused or trained on?")
+        raise ConfigError(
+            f"ingredient {ing.folder}: {ing.checkpoint} is not the network its {card.file.name} was exported from "
+            f"(outputs differ by {diff:.3g}): was its run folder reused or trained on?"
+        )
     return model, state
 
 
@@ -161,8 +183,16 @@ def check_outputs(ingredients: list[Ingredient], out: Path, run_dir: Path) -> No
             raise ConfigError(f"{what} {path} is {taken[path.resolve()]}: write the soup somewhere else")
 
 
-def run_soup(folders: list[str | Path], out: str | Path, run_dir: str | Path, version: str, name: str | None = None,
-             threads: int = 2, progress: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run_soup(
+    folders: list[str | Path],
+    out: str | Path,
+    run_dir: str | Path,
+    version: str,
+    name: str | None = None,
+    threads: int = 2,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Average the ingredients' checkpoints, then export, calibrate and measure like a training run."""
     import torch
 
@@ -179,16 +209,24 @@ def run_soup(folders: list[str | Path], out: str | Path, run_dir: str | Path, ve
     first = ingredients[0]
     known = {f.name for f in fields(TrainConfig)}
     base = {k: v for k, v in first.settings.items() if k in known}
-    base.update(out=str(out), run_dir=str(run_dir), version=str(version), name=name or first.card.get("name", base.get("name")),
-                threads=threads, progress=progress)
+    base.update(
+        out=str(out),
+        run_dir=str(run_dir),
+        version=str(version),
+        name=name or first.card.get("name", base.get("name")),
+        threads=threads,
+        progress=progress,
+    )
     base["taps"] = tuple(base["taps"])
     cfg = TrainConfig(**base)
     check_settings(cfg)
     split, stats, _, val_faces, pools = prepare(cfg, log)
     groups = sorted({it.group for it in split.val})
     if groups != sorted(first.card["training"]["split"].get("validation_groups", [])):
-        raise ConfigError("the data the ingredients were trained on now splits into other validation groups "
-                          "(files added or removed?): the soup cannot be calibrated on the files they never saw")
+        raise ConfigError(
+            "the data the ingredients were trained on now splits into other validation groups "
+            "(files added or removed?): the soup cannot be calibrated on the files they never saw"
+        )
     model = models[0]
     model.load_state_dict(average(list(states)))
     Path(run_dir).mkdir(parents=True, exist_ok=True)
@@ -196,13 +234,24 @@ def run_soup(folders: list[str | Path], out: str | Path, run_dir: str | Path, ve
     log(f"averaged {len(ingredients)} checkpoints into {Path(run_dir) / 'best.pt'}")
     record = {
         "method": "uniform average of the ingredients' weights (a model soup); calibrated and measured on their common validation files",
-        "ingredients": [{
-            "model": str(ing.folder), "name": ing.card.get("name"), "version": ing.card.get("version"), "sha256": ing.card.get("sha256"),
-            "checkpoint": str(ing.checkpoint), "checkpoint_sha256": sha256_file(ing.checkpoint),
-            "settings": ing.card["training"]["settings"],
-            **{k: ing.card["training"].get(k) for k in ("epochs_run", "best_epoch", "best_validation_score", "train_seconds", "hardware")},
-        } for ing in ingredients],
+        "ingredients": [
+            {
+                "model": str(ing.folder),
+                "name": ing.card.get("name"),
+                "version": ing.card.get("version"),
+                "sha256": ing.card.get("sha256"),
+                "checkpoint": str(ing.checkpoint),
+                "checkpoint_sha256": sha256_file(ing.checkpoint),
+                "settings": ing.card["training"]["settings"],
+                **{k: ing.card["training"].get(k) for k in ("epochs_run", "best_epoch", "best_validation_score", "train_seconds", "hardware")},
+            }
+            for ing in ingredients
+        ],
     }
-    state = {"epoch": None, "best": None, "best_epoch": None,
-             "train_seconds": sum(float(ing.card["training"].get("train_seconds") or 0.0) for ing in ingredients)}
+    state = {
+        "epoch": None,
+        "best": None,
+        "best_epoch": None,
+        "train_seconds": sum(float(ing.card["training"].get("train_seconds") or 0.0) for ing in ingredients),
+    }
     return _finish(cfg, model, split, val_faces, pools, state, stats, t_start, log, extra={"soup": record})

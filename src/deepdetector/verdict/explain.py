@@ -124,8 +124,10 @@ def _how_made(result: FileResult, aggregation: str) -> str | None:
     fused = fused_face_score(result)
     if fused is not None:
         n_cues = sum(1 for c in result.evidence[1:] if getattr(c, "effect", None) is not None)  # the fused ones
-        return (f"It fuses the face classifier's score for the video, {pct(fused)}, with {n_cues} cue{'' if n_cues == 1 else 's'} measured across frames "
-                f"(listed as evidence); that score is {made}.")
+        return (
+            f"It fuses the face classifier's score for the video, {pct(fused)}, with {n_cues} cue{'' if n_cues == 1 else 's'} measured across frames "
+            f"(listed as evidence); that score is {made}."
+        )
     return f"It is {made}."
 
 
@@ -136,9 +138,11 @@ def _frames_sentence(result: FileResult, aggregation: str) -> str | None:
     if scored == 0:
         return None
     if fused_face_score(result) is not None:  # frame scores are the classifier's: compared with its own threshold
-        return (f"{above} of {scored} frames with a face scored at or above the face classifier's own threshold of "
-                f"{pct(face_threshold(result))} (highest frame score {pct(top)}); the verdict is on the fused probability and its threshold, "
-                "not on single frames.")
+        return (
+            f"{above} of {scored} frames with a face scored at or above the face classifier's own threshold of "
+            f"{pct(face_threshold(result))} (highest frame score {pct(top)}); the verdict is on the fused probability and its threshold, "
+            "not on single frames."
+        )
     if above == 0:
         return f"No single frame reached the threshold (highest frame score {pct(top)})."
     sentence = f"{above} of {scored} frames with a face scored at or above the threshold on their own (highest frame score {pct(top)})"

@@ -346,9 +346,7 @@ def create_app(settings: WebSettings | None = None, detector_factory: DetectorFa
         return JSONResponse({"id": scan_id, "status": "queued", "url": url}, status_code=202, headers={"Location": url})
 
     @api.get("/scans", response_model=ScanList, summary="History of scans, newest first")
-    def list_scans(
-        limit: int = Query(50, ge=1, le=settings.history_limit), offset: int = Query(0, ge=0)
-    ) -> dict[str, Any]:
+    def list_scans(limit: int = Query(50, ge=1, le=settings.history_limit), offset: int = Query(0, ge=0)) -> dict[str, Any]:
         records, total = store.list(limit, offset)
         return {"scans": [_summary(r) for r in records], "total": total, "limit": limit, "offset": offset}
 

@@ -21,14 +21,14 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on. Anything but loopback needs --token (or --insecure)."),
     port: int = typer.Option(8000, help="TCP port."),
     workers: int = typer.Option(1, min=0, help="Files analysed at the same time (each worker loads the model once; 0 only queues uploads)."),
-    db: Optional[Path] = typer.Option(
-        None, help=f"SQLite database of scans and results (default: {default_data_dir() / 'scans.sqlite3'})."
-    ),
+    db: Optional[Path] = typer.Option(None, help=f"SQLite database of scans and results (default: {default_data_dir() / 'scans.sqlite3'})."),
     data_dir: Optional[Path] = typer.Option(None, help="Folder for uploads waiting to be scanned (default: 'uploads' beside --db)."),
     max_upload_mb: float = typer.Option(500, help="Largest accepted upload, in MB (1 MB = 2^20 bytes)."),
     queue_size: int = typer.Option(16, min=1, help="Scans that may wait for a worker; more uploads get HTTP 429."),
     token: Optional[str] = typer.Option(
-        None, envvar="DEEPDETECTOR_TOKEN", help="Bearer token required by the API and the page, at least 8 characters (prefer the environment variable)."
+        None,
+        envvar="DEEPDETECTOR_TOKEN",
+        help="Bearer token required by the API and the page, at least 8 characters (prefer the environment variable).",
     ),
     insecure: bool = typer.Option(False, "--insecure", help="Allow a non-loopback --host without --token."),
     model: opts.ModelPath = None,
@@ -70,9 +70,22 @@ def serve(
         token=token or None,
         insecure=insecure,
         data_dir=data_dir,
-        scan=opts.scan_config(frames=frames, fps=fps, detector=detector, margin=margin, aggregation=aggregation, threshold=threshold,
-                              model=model, flip_tta=flip_tta, stills=stills, landmarks=landmarks, cues=cues, max_pixels=max_pixels, pixels=pixels,
-                              provenance=provenance),  # fmt: skip
+        scan=opts.scan_config(
+            frames=frames,
+            fps=fps,
+            detector=detector,
+            margin=margin,
+            aggregation=aggregation,
+            threshold=threshold,
+            model=model,
+            flip_tta=flip_tta,
+            stills=stills,
+            landmarks=landmarks,
+            cues=cues,
+            max_pixels=max_pixels,
+            pixels=pixels,
+            provenance=provenance,
+        ),  # fmt: skip
     )
     if db is not None:
         settings.db_path = db

@@ -56,8 +56,7 @@ CREATE TABLE IF NOT EXISTS heatmaps (
 """
 
 _SUMMARY_COLUMNS = (
-    "id, filename, media_type, kind, size, status, created, started, finished, attempts,"
-    " progress_done, progress_total, verdict, probability, error"
+    "id, filename, media_type, kind, size, status, created, started, finished, attempts, progress_done, progress_total, verdict, probability, error"
 )
 
 
@@ -192,9 +191,7 @@ class ScanStore:
         """After a restart: scans left ``running`` go back to ``queued``, except those already started
         ``max_attempts`` times, which become errors. Returns (ids to queue, oldest first; ids given up)."""
         with self._tx() as db:
-            given_up = [
-                r["id"] for r in db.execute("SELECT id FROM scans WHERE status = 'running' AND attempts >= ?", (max_attempts,))
-            ]
+            given_up = [r["id"] for r in db.execute("SELECT id FROM scans WHERE status = 'running' AND attempts >= ?", (max_attempts,))]
             for scan_id in given_up:
                 db.execute(
                     "UPDATE scans SET status = 'error', verdict = 'error', finished = ?, error = ? WHERE id = ?",

@@ -107,9 +107,7 @@ def render_heatmaps(result: FileResult, limit: int) -> list[HeatmapImage]:
 
     from deepdetector.report.drawing import face_panel
 
-    chosen = [
-        (i, f) for i, f in enumerate(result.faces) if f.heatmap is not None and f.frame_index in result.keyframes
-    ]
+    chosen = [(i, f) for i, f in enumerate(result.faces) if f.heatmap is not None and f.frame_index in result.keyframes]
     chosen.sort(key=lambda item: (-item[1].probability, item[0]))
     images: list[HeatmapImage] = []
     for i, face in chosen[:limit]:

@@ -37,8 +37,7 @@ class HaarDetector(FaceDetector):
         path = cascade if os.path.isfile(cascade) else os.path.join(folder, cascade)
         if not hasattr(cv2, "CascadeClassifier") or not os.path.isfile(path):
             raise ConfigError(
-                "the 'haar' face detector needs OpenCV 4.x with its cascade files "
-                "(OpenCV 5 dropped them): pip install 'opencv-python-headless<5'"
+                "the 'haar' face detector needs OpenCV 4.x with its cascade files (OpenCV 5 dropped them): pip install 'opencv-python-headless<5'"
             )
         self._cascade = cv2.CascadeClassifier(path)
         if self._cascade.empty():

@@ -99,6 +99,6 @@ class FaceMesh(Landmarker):
                 continue
             inverse = cv2.invertAffineTransform(m)
             xy = pts[:, :2] @ inverse[:, :2].T + inverse[:, 2]
-            z = pts[:, 2:3] / math.sqrt(abs(float(np.linalg.det(m[:, :2])))) # depth in frame pixels
+            z = pts[:, 2:3] / math.sqrt(abs(float(np.linalg.det(m[:, :2]))))  # depth in frame pixels
             results.append(DenseLandmarks(points=np.hstack([xy, z]).astype(np.float32), presence=float(p)))
         return results

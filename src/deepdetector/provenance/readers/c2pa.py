@@ -39,7 +39,7 @@ def has_c2pa_marker(head: bytes) -> bool:
     used to warn when the library is missing; the library itself decides)."""
     at = head.find(b"jumb")
     while at != -1:
-        if b"c2pa" in head[at: at + 64]:
+        if b"c2pa" in head[at : at + 64]:
             return True
         at = head.find(b"jumb", at + 4)
     return b"caBX" in head or _C2PA_UUID in head
@@ -102,7 +102,10 @@ def _findings(store: dict[str, Any], src: Source) -> Iterator[Finding]:
     active = manifests.get(active_label) if isinstance(manifests, dict) else None
     failures = [str(s.get("code")) for s in store.get("validation_status") or [] if isinstance(s, dict) and s.get("code")]
     if not ok:
-        src.warn("C2PA manifest does not validate (tampered or broken): " + (", ".join(f for f in failures if f != "signingCredential.untrusted") or "invalid"))
+        src.warn(
+            "C2PA manifest does not validate (tampered or broken): "
+            + (", ".join(f for f in failures if f != "signingCredential.untrusted") or "invalid")
+        )
     meaning = {
         "valid": "signature and content hashes check; the signer was not looked up in any trust list (offline)",
         "trusted": "signature and content hashes check, and the signer chains to a configured trust anchor",
@@ -113,14 +116,20 @@ def _findings(store: dict[str, Any], src: Source) -> Iterator[Finding]:
         return
     sig = active.get("signature_info") or {}
     signer = ", ".join(str(sig[k]) for k in ("common_name", "issuer") if sig.get(k)) or "unknown"
-    yield Finding("c2pa", "signer", shorten(signer), trust, "who signed the manifest, as its certificate says" + ("" if state == "trusted" else " (not checked against a trust list)"))
+    yield Finding(
+        "c2pa",
+        "signer",
+        shorten(signer),
+        trust,
+        "who signed the manifest, as its certificate says" + ("" if state == "trusted" else " (not checked against a trust list)"),
+    )
     if sig.get("time"):
         yield Finding("c2pa", "signed_at", shorten(str(sig["time"])), trust, "signing time from the manifest's time stamp")
     tool = _claim_generator(active)
     if tool:
         yield Finding("c2pa", "claim_generator", shorten(tool), trust, "the software that wrote the manifest")
     seen: set[tuple[str, str]] = set()
-    for label, manifest in ([(active_label, active)] + [(k, m) for k, m in manifests.items() if k != active_label]):
+    for label, manifest in [(active_label, active)] + [(k, m) for k, m in manifests.items() if k != active_label]:
         if not isinstance(manifest, dict):
             continue
         where = "" if label == active_label else " (in an ingredient's manifest)"
@@ -132,16 +141,27 @@ def _findings(store: dict[str, Any], src: Source) -> Iterator[Finding]:
             if dst:
                 declares, dst_meaning = classify_source_type(dst)
                 generator = (agent or _claim_generator(manifest)) if declares == "generated" else None
-                yield Finding("c2pa", "digitalSourceType", shorten(dst), trust,
-                              f"{dst_meaning}; action {action or '?'}{where}" + (f" by {agent}" if agent else ""),
-                              declares=declares, generator=shorten(generator, 120) if generator else None)
+                yield Finding(
+                    "c2pa",
+                    "digitalSourceType",
+                    shorten(dst),
+                    trust,
+                    f"{dst_meaning}; action {action or '?'}{where}" + (f" by {agent}" if agent else ""),
+                    declares=declares,
+                    generator=shorten(generator, 120) if generator else None,
+                )
             elif label == active_label and action:
                 yield Finding("c2pa", "action", shorten(action + (f" by {agent}" if agent else "")), trust, "an action the manifest records")
     ingredients = active.get("ingredients") or []
     for ing in ingredients[:MAX_INGREDIENTS]:
         if isinstance(ing, dict):
-            yield Finding("c2pa", "ingredient", shorten(f"{ing.get('title') or '?'} ({ing.get('relationship') or '?'})", 160), trust,
-                          "an earlier file this one was made from")
+            yield Finding(
+                "c2pa",
+                "ingredient",
+                shorten(f"{ing.get('title') or '?'} ({ing.get('relationship') or '?'})", 160),
+                trust,
+                "an earlier file this one was made from",
+            )
     if len(ingredients) > MAX_INGREDIENTS:
         src.warn(f"C2PA manifest lists {len(ingredients)} ingredients; the first {MAX_INGREDIENTS} are shown")
 

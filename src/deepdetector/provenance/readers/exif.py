@@ -71,7 +71,15 @@ class ExifReader(ProvenanceReader):
                 if value is None:
                     continue
                 gen = generator_in(value) if key in ("Software", "Artist", "ImageDescription") else None
-                findings.append(Finding("exif", key, shorten(value), "claimed",
-                                        (f"names a generator ({gen}); " if gen else "") + meaning + " (metadata: anyone can write it)",
-                                        declares="generated" if gen else None, generator=gen))
+                findings.append(
+                    Finding(
+                        "exif",
+                        key,
+                        shorten(value),
+                        "claimed",
+                        (f"names a generator ({gen}); " if gen else "") + meaning + " (metadata: anyone can write it)",
+                        declares="generated" if gen else None,
+                        generator=gen,
+                    )
+                )
         return findings

@@ -72,12 +72,29 @@ class PngTextReader(ProvenanceReader):
                 model = _MODEL.search(t.text) if t.keyword == "parameters" else None
                 if model:
                     generator = f"{tool} (model {model.group(1).strip()})"
-                findings.append(Finding("png-text", t.keyword, shorten(t.text), "claimed", meaning + " (metadata: anyone can write it)",
-                                        declares="generated", generator=shorten(generator, 120)))
+                findings.append(
+                    Finding(
+                        "png-text",
+                        t.keyword,
+                        shorten(t.text),
+                        "claimed",
+                        meaning + " (metadata: anyone can write it)",
+                        declares="generated",
+                        generator=shorten(generator, 120),
+                    )
+                )
             elif t.keyword in OTHER_KEYWORDS and t.text.strip():
                 gen = generator_in(t.text[:2000])
                 if t.keyword == "Software" or gen:
-                    findings.append(Finding("png-text", t.keyword, shorten(t.text), "claimed",
-                                            (f"names a generator ({gen})" if gen else "the software that wrote the file") + " (metadata: anyone can write it)",
-                                            declares="generated" if gen else None, generator=gen))
+                    findings.append(
+                        Finding(
+                            "png-text",
+                            t.keyword,
+                            shorten(t.text),
+                            "claimed",
+                            (f"names a generator ({gen})" if gen else "the software that wrote the file") + " (metadata: anyone can write it)",
+                            declares="generated" if gen else None,
+                            generator=gen,
+                        )
+                    )
         return findings

@@ -42,15 +42,19 @@ class SdWatermarkReader(ProvenanceReader):
         match, accuracy = find_watermark(rgb)
         if match is None:
             return []
-        return [Finding(
-            "sd-watermark", match.payload,
-            f"{match.bit_accuracy:.0%} of {len(PAYLOADS[match.payload])} bits",
-            "verified",
-            f"the invisible watermark {PAYLOAD_GENERATORS[match.payload]}'s reference code embeds in every picture it makes, "
-            f"decoded ({match.bit_accuracy:.0%} of its bits match; a match needs {min_matches(len(PAYLOADS[match.payload]))} of "
-            f"{len(PAYLOADS[match.payload])}, which random bits reach with probability below one in a million)",
-            declares="generated", generator=PAYLOAD_GENERATORS[match.payload],
-        )]
+        return [
+            Finding(
+                "sd-watermark",
+                match.payload,
+                f"{match.bit_accuracy:.0%} of {len(PAYLOADS[match.payload])} bits",
+                "verified",
+                f"the invisible watermark {PAYLOAD_GENERATORS[match.payload]}'s reference code embeds in every picture it makes, "
+                f"decoded ({match.bit_accuracy:.0%} of its bits match; a match needs {min_matches(len(PAYLOADS[match.payload]))} of "
+                f"{len(PAYLOADS[match.payload])}, which random bits reach with probability below one in a million)",
+                declares="generated",
+                generator=PAYLOAD_GENERATORS[match.payload],
+            )
+        ]
 
 
 def _size(src: Source) -> tuple[int, int] | None:

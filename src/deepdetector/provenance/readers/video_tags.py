@@ -65,7 +65,15 @@ class VideoTagsReader(ProvenanceReader):
                     continue
                 seen.add((low, text))
                 meaning = SHOWN.get(low, "a tag")
-                findings.append(Finding("video-tags", f"{key}" + ("" if where == "container" else f" ({where})"), shorten(text), "claimed",
-                                        (f"names a generator ({gen}); " if gen else "") + meaning + " (metadata: anyone can write it)",
-                                        declares="generated" if gen else None, generator=gen))
+                findings.append(
+                    Finding(
+                        "video-tags",
+                        f"{key}" + ("" if where == "container" else f" ({where})"),
+                        shorten(text),
+                        "claimed",
+                        (f"names a generator ({gen}); " if gen else "") + meaning + " (metadata: anyone can write it)",
+                        declares="generated" if gen else None,
+                        generator=gen,
+                    )
+                )
         return findings

@@ -50,7 +50,7 @@ def packets(src: Source) -> Iterator[str]:
             if end == -1:
                 src.warn(f"XMP packet without its end within {MAX_XMP_BYTES} bytes (huge or truncated): read in part")
                 end = min(len(head), at + MAX_XMP_BYTES)
-            found.append(head[at: end + len(end_marker)].decode(encoding, errors="replace"))
+            found.append(head[at : end + len(end_marker)].decode(encoding, errors="replace"))
             yield found[-1]
             at = head.find(start_marker, end)
     for text in src.png_texts:  # a compressed iTXt packet, or one past the first bytes
@@ -85,19 +85,37 @@ class XmpReader(ProvenanceReader):
                 generator = next((generator_in(t) or t for t in tools), None) if declares == "generated" else None
                 if ("DigitalSourceType", dst) not in seen:
                     seen.add(("DigitalSourceType", dst))
-                    findings.append(Finding("xmp", "DigitalSourceType", shorten(dst), "claimed", meaning + " (metadata: anyone can write it)",
-                                            declares=declares, generator=shorten(generator, 120) if generator else None))
+                    findings.append(
+                        Finding(
+                            "xmp",
+                            "DigitalSourceType",
+                            shorten(dst),
+                            "claimed",
+                            meaning + " (metadata: anyone can write it)",
+                            declares=declares,
+                            generator=shorten(generator, 120) if generator else None,
+                        )
+                    )
             for tool in tools:
                 if ("CreatorTool", tool) in seen:
                     continue
                 seen.add(("CreatorTool", tool))
                 gen = generator_in(tool)
-                findings.append(Finding("xmp", "CreatorTool", shorten(tool), "claimed",
-                                        f"names a generator ({gen})" if gen else "the software that last saved the file",
-                                        declares="generated" if gen else None, generator=gen))
+                findings.append(
+                    Finding(
+                        "xmp",
+                        "CreatorTool",
+                        shorten(tool),
+                        "claimed",
+                        f"names a generator ({gen})" if gen else "the software that last saved the file",
+                        declares="generated" if gen else None,
+                        generator=gen,
+                    )
+                )
             for url in _values(_PROVENANCE, packet):
                 if ("provenance", url) not in seen:
                     seen.add(("provenance", url))
-                    findings.append(Finding("xmp", "provenance", shorten(url), "claimed",
-                                            "address of a remote C2PA manifest: not fetched (scans are offline)"))
+                    findings.append(
+                        Finding("xmp", "provenance", shorten(url), "claimed", "address of a remote C2PA manifest: not fetched (scans are offline)")
+                    )
         return findings

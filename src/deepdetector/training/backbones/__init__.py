@@ -33,7 +33,9 @@ def check_blocks(name: str, freeze_blocks: int, taps: tuple[int, ...]) -> None:
     ends = ",".join(str(i) for i in meta["stage_ends"][1:])
     bad = [t for t in taps if not 0 <= t < n]
     if bad:
-        raise ConfigError(f"--taps {','.join(map(str, bad))} do not exist in {name} (blocks 0-{n - 1}; its stage ends are {ends}; block numbers are per --backbone)")
+        raise ConfigError(
+            f"--taps {','.join(map(str, bad))} do not exist in {name} (blocks 0-{n - 1}; its stage ends are {ends}; block numbers are per --backbone)"
+        )
     if not 0 <= freeze_blocks <= n:
         raise ConfigError(f"--freeze-blocks {freeze_blocks} is not possible in {name}: 0 to {n} (it has {n} blocks)")
 
