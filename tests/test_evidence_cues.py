@@ -65,6 +65,22 @@ def turn_head(points: np.ndarray, yaw_deg: float, pitch_deg: float = 0.0) -> np.
     return (points - c) @ (rx @ ry).T + c
 
 
+def test_the_classifier_flicker_is_the_median_jump_of_the_main_faces_log_odds():
+    from deepdetector.evidence.cues import classifier_cues
+    from deepdetector.types import Box, FaceResult
+
+    def face(i: int, p: float, track: int = 0) -> FaceResult:
+        return FaceResult(i, i / 4, track, Box(0, 0, 10, 10), Box(0, 0, 16, 16), 0.9, p)
+
+    steady = [face(i, 0.5) for i in range(10)]
+    jumpy = [face(i, 0.9 if i % 2 else 0.1) for i in range(10)]
+    assert classifier_cues(steady)[0].value == pytest.approx(0.0)
+    assert classifier_cues(jumpy)[0].value == pytest.approx(2 * np.log(9))
+    # the person seen in the most frames counts; a passer-by does not
+    assert classifier_cues(steady + [face(i, 0.9 if i % 2 else 0.1, track=1) for i in range(3)])[0].value == pytest.approx(0.0)
+    assert classifier_cues(steady[:5])[0].value is None
+
+
 def test_every_cue_is_registered_with_words_for_both_directions():
     assert len(CUES.names()) >= 8
     for entry in CUES.entries():

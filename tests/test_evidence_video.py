@@ -132,10 +132,13 @@ def test_a_still_saved_as_a_video_shows_no_motion(detector, tmp_path):
 
 def test_too_short_and_one_frame_per_second_videos_say_why(detector, tmp_path):
     short = detector.scan(write_clip(tmp_path / "short.mp4", talking(12)))  # 0.5 s
-    assert short.ok and all(c.value is None for c in short.evidence)
+    # motion needs a window; the classifier's flicker only its 8 judged frames
+    assert short.ok and all(c.value is None for c in short.evidence if c.name != "classifier_flicker")
+    assert {c.name: c.value for c in short.evidence}["classifier_flicker"] is not None
     assert "too short or too few frames a second for motion evidence (6 frames over 0.4 s" in short.evidence[0].reason
     slow = detector.scan(write_clip(tmp_path / "slow.mp4", talking(6), fps=1))  # a 1-fps screen recording, 6 s
     assert slow.ok and all(c.value is None for c in slow.evidence)
+    assert "judged in 6 sampled frames (needs 8)" in {c.name: c.reason for c in slow.evidence}["classifier_flicker"]
     assert "too few frames a second for motion evidence (4 frames over 3.0 s" in slow.evidence[0].reason
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from deepdetector.config import ScanConfig
 from deepdetector.errors import DeepDetectorError, MediaError
 from deepdetector.evidence import WindowFollower, measure_cues
+from deepdetector.evidence.cues import classifier_cues
 from deepdetector.evidence.fusion import DEFAULT_PATH as FUSION_PATH
 from deepdetector.evidence.fusion import FACE_INPUT as FUSED_FACE_INPUT
 from deepdetector.evidence.fusion import FusionModel
@@ -252,7 +253,7 @@ class Detector:
             evidence = pixel_evidence(self.pixels, faces)
         if follower is not None:
             with timer.stage("cues"):
-                evidence = measure_cues(follower.windows())
+                evidence = measure_cues(follower.windows()) + classifier_cues(faces)
         with timer.stage("verdict"):
             timeline = frame_timeline(faces, analysed)
             threshold = face_threshold = self.thresholds.for_media(info.kind)

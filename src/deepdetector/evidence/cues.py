@@ -261,6 +261,36 @@ def background_change(view: SeriesView) -> float | None:
     return float(np.median(background) / (np.median(face) + 0.5))
 
 
+#: The face classifier's own scores across the evenly spaced frames (not a landmark series: see
+#: :func:`classifier_cues`). Registered for its words and description like every cue.
+CLASSIFIER_FLICKER = "classifier_flicker"
+CUES.register(
+    CLASSIFIER_FLICKER,
+    description="how much the face classifier's score for the main face jumps between neighbouring sampled frames (median change of the log-odds)",
+    unit="log-odds",
+    low="the face classifier's score is steadier from frame to frame than in most real videos",
+    high="the face classifier's score jumps from frame to frame more than in most real videos",
+    high_fake="as when a blend holds in some frames and slips in others",
+)(None)
+
+
+def classifier_cues(faces: list, min_frames: int = MIN_FRAMES) -> list[Cue]:
+    """The classifier-score cue of a video from its judged faces (``FaceResult``): the person seen in
+    the most frames, the median absolute change of their face's log-odds between neighbouring
+    sampled frames. Too few frames with that face: no value, and the reason."""
+    entry = CUES.entry(CLASSIFIER_FLICKER)
+    by_track: dict[int, list] = {}
+    for f in faces:
+        by_track.setdefault(f.track_id, []).append(f)
+    main = max(by_track.values(), key=len, default=[])
+    if len(main) < min_frames:
+        return [Cue(CLASSIFIER_FLICKER, None, entry.description, entry.meta["unit"],
+                    reason=f"the main face was judged in {len(main)} sampled frames (needs {min_frames})")]  # fmt: skip
+    p = np.clip(np.array([f.probability for f in sorted(main, key=lambda f: f.frame_index)], dtype=np.float64), 1e-4, 1 - 1e-4)
+    logits = np.log(p / (1 - p))
+    return [Cue(CLASSIFIER_FLICKER, float(np.median(np.abs(np.diff(logits)))), entry.description, entry.meta["unit"])]
+
+
 def measure_cues(series: list[FaceSeries]) -> list[Cue]:
     """Every registered cue for a video, measured on its windows and averaged over them (weighted by
     the frames with a face). A cue that cannot be measured gets ``value=None`` and a reason."""
@@ -283,6 +313,8 @@ def measure_cues(series: list[FaceSeries]) -> list[Cue]:
         reason = None
     cues = []
     for entry in CUES.entries():
+        if entry.obj is None:  # measured elsewhere (classifier_cues)
+            continue
         desc, unit = entry.description, entry.meta.get("unit", "")
         if reason is not None:
             cues.append(Cue(entry.name, None, desc, unit, reason=reason))

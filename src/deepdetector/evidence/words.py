@@ -33,6 +33,7 @@ def evidence_sentences(evidence: list[Cue], limit: int = 3) -> list[str]:
 
 def missing_reason(evidence: list[Cue]) -> str | None:
     """Why the cues could not be measured (the same reason for all), or None."""
-    reasons = {c.reason for c in evidence if c.value is None and c.reason and c.name != "face_classifier"}
-    measured = [c for c in evidence if c.value is not None and c.name != "face_classifier"]
+    scores = {"face_classifier", "classifier_flicker"}  # from the judged frames, not the dense windows
+    reasons = {c.reason for c in evidence if c.value is None and c.reason and c.name not in scores}
+    measured = [c for c in evidence if c.value is not None and c.name not in scores]
     return next(iter(reasons)) if reasons and not measured else None
