@@ -37,7 +37,7 @@ def test_the_fused_probability_is_the_sum_of_the_effects_and_missing_cues_count_
     expr = -2.0 * (math.log(0.005 + 1e-4) + 4.0) / 0.5
     assert by[FACE_INPUT].effect == pytest.approx(logit)
     assert by["expression_motion"].effect == pytest.approx(expr)
-    assert by["head_speed"].effect == pytest.approx(0.0)
+    assert by["head_speed"].effect is None  # not measured: it moved nothing, and no zero is shown
     assert p == pytest.approx(1 / (1 + math.exp(-(-0.5 + logit + expr))))
     # the expression hardly moves (below real videos) and pushes toward fake: words with the reading
     assert by["expression_motion"].words.startswith("the expression changes less than in real footage, as when")
@@ -91,7 +91,12 @@ def test_a_matching_fusion_decides_the_video_and_names_itself(tiny_model_dir, tm
     det = Detector(ScanConfig(model_path=tiny_model_dir, frames=8))
     res = det.scan(write_clip(tmp_path / "talk.mp4", talking(50)))
     assert res.evidence[0].name == FACE_INPUT and res.model.endswith("video-fusion v1")
-    assert res.threshold == 0.0 and res.verdict.value == "fake"
+    assert res.threshold == 0.0 and res.verdict.value == "fake" and res.face_threshold == det.thresholds.for_media("video")
+    assert det.verdict_thresholds.for_media("video") == 0.0 and det.verdict_thresholds.for_media("image") == det.thresholds.for_media("image")
+    model(extra={"classifier_sha256": sha}, threshold=1.0).save(path)  # the fusion's own threshold decides, not the card's
+    strict = Detector(ScanConfig(model_path=tiny_model_dir, frames=8)).scan(write_clip(tmp_path / "talk2.mp4", talking(50)))
+    assert strict.threshold == 1.0 and strict.verdict.value == "real"
+    assert any(r.startswith("video fusion of the face model and the cues") for r in strict.reasons)
     expected = FusionModel.load(path).apply(res.evidence[0].value, [Cue(c.name, c.value, "") for c in res.evidence[1:]])[0]
     assert res.probability == pytest.approx(expected)
 
@@ -185,3 +190,14 @@ def test_changed_copies_are_the_same_for_every_run_and_change_size_compression_a
         assert out.shape[0] == round(120 * v.scale) and out.dtype == np.uint8
         assert 0.35 <= v.scale <= 0.9 and v.window_fps in (8.0, 10.0, 12.0, 15.0)
     assert np.array_equal(fu.Variant(1.0, None, 15.0).transform(image), image)  # no change asked: none made
+
+
+def test_a_photos_pixel_evidence_is_not_called_evidence_across_frames():
+    from deepdetector import report
+    from deepdetector.types import FileResult, MediaInfo, Verdict
+
+    media = MediaInfo(path="p.jpg", kind="image", width=512, height=512)
+    photo = FileResult(path="p.jpg", verdict=Verdict.REAL, probability=0.2, threshold=0.7, media=media,
+                       evidence=[Cue("gan_pixels", 0.2, "GAN head", "probability", effect=-0.4)])  # fmt: skip
+    page = report.render_html([photo])
+    assert "<h3>Pixel evidence</h3>" in page and "real photos (5-95%)" in page and "Evidence across frames</h3>" not in page

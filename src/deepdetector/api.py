@@ -113,6 +113,17 @@ class Detector:
         self.threshold = self.thresholds.default
 
     @property
+    def verdict_thresholds(self) -> Thresholds:
+        """The thresholds the verdicts use, per media type: the card's (or ``--threshold``), except
+        that videos judged by the video fusion use the fusion's threshold. Compare a file's
+        probability with these; faces, frames and tracks keep :attr:`thresholds` (``face_threshold``)."""
+        if self.fusion is None or self.config.threshold is not None:
+            return self.thresholds
+        by_media = dict(self.thresholds.by_media)
+        by_media["video"] = self.fusion.threshold
+        return Thresholds.of(self.thresholds.default, by_media)
+
+    @property
     def card(self) -> ModelCard:
         return self.classifier.card
 
@@ -154,7 +165,8 @@ class Detector:
             result.model += f" + {self.fusion.label}"
         # an unreadable file keeps threshold None: no verdict used one
         if result.ok:
-            result.reasons.append(model_reason(result.verdict, result.probability, result.threshold))
+            fused = bool(result.evidence) and result.evidence[0].name == FUSED_FACE_INPUT
+            result.reasons.append(model_reason(result.verdict, result.probability, result.threshold, fused=fused))
         if self.config.provenance:
             if not provenance:  # the file failed before the stage ran: read it for what it says anyway
                 with timer.stage("provenance"):

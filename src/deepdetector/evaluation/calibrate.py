@@ -89,6 +89,9 @@ def fit_thresholds(
         new, note = old, ""
         if media not in media_types:
             note = "kept: not asked for (--media)"
+        elif any("video-fusion" in (r.model or "") for r in part):
+            # their scores are the fusion's: its threshold lives with it, the card's is for --no-cues
+            note = "kept: these videos were judged by the video fusion, whose threshold is its own (refit it with `deepdetector fuse`)"
         elif fpr is not None:
             if n_real >= MIN_REALS_FOR_FPR:
                 new = fpr_threshold(s[y == 0], fpr)

@@ -120,7 +120,7 @@ def config_info(detector: "Detector") -> dict[str, Any]:
         "stills": detector.stills is not None,
         "cues": None if detector.fusion is None else detector.fusion.label,  # videos: the fusion that judged them
         "provenance": c.provenance,
-        "threshold": detector.thresholds.describe(),
+        "threshold": detector.verdict_thresholds.describe(),
     }
 
 
@@ -402,7 +402,7 @@ def evaluate(
         notes.append(f"resumed: {len(selection.items) - todo} rows were already in {output}")
     if other_models:
         notes.append(f"WARNING: some resumed rows were made by another model ({', '.join(sorted(other_models))})")
-    metrics = compute_metrics(rows, detector.thresholds)
+    metrics = compute_metrics(rows, detector.verdict_thresholds)  # a fused video's score has the fusion's threshold
     info = RunInfo(
         manifest=selection.manifest_text,
         predictions=str(output),

@@ -461,7 +461,7 @@ class RobustnessStudy:
         self.base = self.make_detector(self.config)
         self._detectors[()] = self.base
         self.threshold: float = self.base.threshold  # the default; per media type in ``thresholds``
-        self.thresholds: Thresholds = self.base.thresholds
+        self.thresholds: Thresholds = self.base.verdict_thresholds  # videos: the fusion's, when it judges them
         self.cache = ResultCache(self.workdir, fingerprint(self.base))
 
     def experiments(self) -> dict[str, Experiment]:

@@ -116,7 +116,8 @@ class FusionModel:
         out = [face]
         z = dict(zip(self.inputs, (x - np.asarray(self.mean)) / np.asarray(self.scale)))
         for cue in cues:
-            cue.effect = float(effects[cue.name]) if cue.name in effects else None
+            # a cue not measured sits at its mean and moves nothing: no effect to show, not a zero one
+            cue.effect = float(effects[cue.name]) if cue.name in effects and cue.value is not None else None
             rng = self.real_ranges.get(cue.name)
             cue.real_range = None if rng is None else (float(rng[0]), float(rng[1]))
             if cue.value is None or cue.name not in CUES:
@@ -126,7 +127,7 @@ class FusionModel:
             side = None
             if cue.effect is not None and abs(cue.effect) >= WORDS_EFFECT and np.isfinite(z[cue.name]):
                 side = "high" if z[cue.name] > 0 else "low"  # what moved the score
-            elif rng is not None and not rng[0] <= cue.value <= rng[1]:
+            elif rng is not None and rng[0] < rng[1] and not rng[0] <= cue.value <= rng[1]:  # a range of one value says nothing
                 side = "low" if cue.value < rng[0] else "high"  # unusual, though not weighed much
             if side is not None:
                 hint = meta.get(f"{side}_fake") if (cue.effect or 0.0) > 0 else None

@@ -285,7 +285,8 @@ def _number(value: float | None) -> str:
 
 
 def _evidence_table(result: FileResult) -> str:
-    """Videos: each cue measured across frames, its range in real videos and how far it moved the score."""
+    """Each piece of evidence (videos: cues across frames; photos: the pixel heads), its range in real
+    media and how far it moved the score."""
     if not result.evidence:
         return ""
     rows = []
@@ -304,12 +305,22 @@ def _evidence_table(result: FileResult) -> str:
             push = f'<span class="push {side}" style="width:{width:.0f}px"></span> {cue.effect:+.2f} <span class="muted">toward {side}</span>'
         rows.append(f"<tr><td title=\"{_e(cue.description)}\">{_e(cue.name.replace('_', ' '))}</td><td>{value}</td><td>{reach}</td>"
                     f"<td>{push}</td><td>{_e(cue.words or '')}</td></tr>")  # fmt: skip
-    head = "<tr><th>evidence</th><th>value</th><th>real videos (5-95%)</th><th>effect (log-odds)</th><th>in words</th></tr>"
-    note = (
-        '<p class="note">Measured across consecutive frames of the main face (docs/evidence.md). The effects and '
-        "the intercept add up to the video's log-odds of fake; a cue marked not fused is shown, not weighed.</p>"
-    )
-    return f'<h3>Evidence across frames</h3><table class="grid evidence">{head}{"".join(rows)}</table>{note}'
+    video = result.media is not None and result.media.kind == "video"
+    real = "real videos" if video else "real photos"
+    head = f"<tr><th>evidence</th><th>value</th><th>{real} (5-95%)</th><th>effect (log-odds)</th><th>in words</th></tr>"
+    if video:
+        title = "Evidence across frames"
+        note = (
+            '<p class="note">Measured across consecutive frames of the main face (docs/evidence.md). The effects and '
+            "the intercept add up to the video's log-odds of fake; a cue marked not fused is shown, not weighed.</p>"
+        )
+    else:
+        title = "Pixel evidence"
+        note = (
+            '<p class="note">How the picture was made, read at its own resolution by the pixel heads (docs/evidence.md): '
+            "each head's value, and how far it pushed the face's score.</p>"
+        )
+    return f'<h3>{title}</h3><table class="grid evidence">{head}{"".join(rows)}</table>{note}'
 
 
 def _track_table(result: FileResult) -> str:

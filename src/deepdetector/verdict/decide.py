@@ -69,9 +69,12 @@ def decide_file(tracks: list[TrackResult], threshold: float, min_track_faces: in
     return verdict, float(np.clip(worst.probability, 0.0, 1.0)), heads
 
 
-def model_reason(verdict: Verdict, probability: float | None, threshold: float | None) -> str:
-    """One sentence saying why the face model's verdict is what it is."""
+def model_reason(verdict: Verdict, probability: float | None, threshold: float | None, fused: bool = False) -> str:
+    """One sentence saying why the models' verdict is what it is (``fused``: a video's probability
+    is the fusion of the face classifier's score with the cues across frames)."""
     if verdict is Verdict.NO_FACE or probability is None:
         return "face model: no face found, nothing was judged"
     where = "at or above" if verdict is Verdict.FAKE else "below"
+    if fused:
+        return f"video fusion of the face model and the cues: probability of fake {probability:.2f}, {where} its threshold {threshold if threshold is not None else float('nan'):.2f}"
     return f"face model: probability of fake {probability:.2f}, {where} the threshold {threshold if threshold is not None else float('nan'):.2f}"

@@ -34,7 +34,9 @@ def deciding_track(result: FileResult) -> TrackResult | None:
     """The track whose probability is the file's (the most suspicious person that counted)."""
     if result.probability is None or not result.tracks:
         return None
-    matching = [t for t in result.tracks if abs(t.probability - result.probability) < 5e-5]
+    target = fused_face_score(result)  # a fused video: the classifier's own score names the track
+    target = result.probability if target is None else target
+    matching = [t for t in result.tracks if abs(t.probability - target) < 5e-5]
     pool = matching or result.tracks
     return max(pool, key=lambda t: (t.probability, t.n_faces))
 
@@ -85,8 +87,11 @@ def _verdict_sentence(result: FileResult, aggregation: str) -> str | None:
     kind = _kind(result) or "file"
     declared = _declared(result)
     if declared is not None:
+        fused = fused_face_score(result)
         if result.probability is None:
             model = "no face was found for the face model to judge"
+        elif fused is not None:
+            model = f"the face classifier gave {pct(fused)} against its own threshold of {pct(face_threshold(result))}"
         else:
             model = f"the face model alone gave {pct(result.probability)} against its {kind} threshold of {pct(result.threshold)}"
         return f"Generated or edited with AI, by the file's own verified declaration: {declared}. For comparison, {model}."
@@ -108,9 +113,14 @@ def _how_made(result: FileResult, aggregation: str) -> str | None:
         return None
     others = len(result.tracks) - 1
     if _kind(result) != "video":
+        rule = "the highest of its model heads"
+        if "gan_pixels" in result.scores or "diffusion_pixels" in result.scores:
+            # evidence/pixels.py: swap decides alone; synthetic and generated count through the pixel heads
+            rule = ("the highest of the swap head and the two pixel heads, gan_pixels and diffusion_pixels, which weigh the "
+                    "synthetic and generated scores with the picture's pixel evidence, so those two scores do not decide on their own")  # fmt: skip
         if others <= 0:
-            return "It is the score of the one face judged (the highest of its model heads)."
-        return f"It is the score of the most suspicious of the {len(result.tracks)} faces judged (each face: the highest of its model heads)."
+            return f"It is the score of the one face judged ({rule})."
+        return f"It is the score of the most suspicious of the {len(result.tracks)} faces judged (each face: {rule})."
     from deepdetector.verdict.aggregation import AGGREGATIONS
 
     rule = next((e.description for e in AGGREGATIONS.entries() if e.name == aggregation), "")

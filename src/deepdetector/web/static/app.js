@@ -306,8 +306,13 @@ function renderEvidence(r) {
   const cues = (r.evidence || []).slice().sort((a, b) =>
     (a.effect === null) - (b.effect === null) || Math.abs(b.effect || 0) - Math.abs(a.effect || 0));
   const num = (v) => (v === null || v === undefined ? "–" : Number(v).toPrecision(3));
+  const video = r.media && r.media.kind === "video";
+  $("evidence-title").textContent = video ? "Evidence across frames" : "Pixel evidence";
+  $("evidence-note").textContent = video
+    ? "Measured on the main face over consecutive frames. Each row: its value, the range in real videos, and how far it pushed the score (toward fake or real). Rows marked “not weighed” are shown only."
+    : "How the picture was made, read at its own resolution by the pixel heads: each head's value and how far it pushed the face's score.";
   if (cues.length) {
-    table.append(el("tr", {}, ...["Evidence", "Value", "Real videos (5–95%)", "Effect", "In words"].map((t) => el("th", { text: t }))));
+    table.append(el("tr", {}, ...["Evidence", "Value", video ? "Real videos (5–95%)" : "Real photos (5–95%)", "Effect", "In words"].map((t) => el("th", { text: t }))));
   }
   for (const c of cues) {
     const value = c.value === null ? "–" : `${num(c.value)}${c.unit && c.unit !== "probability" ? " " + c.unit : ""}`;
