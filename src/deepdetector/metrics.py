@@ -623,3 +623,11 @@ def rates(y: np.ndarray, prob: np.ndarray, threshold: float) -> dict[str, float 
         "tpr": float(pred[y].mean()) if y.any() else None,
         "fpr": float(pred[~y].mean()) if (~y).any() else None,
     }
+
+
+def logit(p, eps: float = 1e-6):
+    """``log(p / (1 - p))`` with ``p`` clipped to ``[eps, 1 - eps]``: a float for a number, an array
+    for an array. The one log-odds helper of scoring, training and evaluation."""
+    clipped = np.clip(np.asarray(p, dtype=np.float64), eps, 1.0 - eps)
+    out = np.log(clipped / (1.0 - clipped))
+    return float(out) if out.ndim == 0 else out

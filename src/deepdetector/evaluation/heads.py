@@ -35,6 +35,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from deepdetector import metrics
 from deepdetector import metrics as M
 from deepdetector.errors import DeepDetectorError
 from deepdetector.evaluation.compare import fmt_auc
@@ -52,8 +53,7 @@ class HeadsError(DeepDetectorError):
 
 
 def logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, np.float64), EPS, 1.0 - EPS)
-    return np.log(p / (1.0 - p))
+    return metrics.logit(p, EPS)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from deepdetector import metrics
 from deepdetector.errors import ModelError
 from deepdetector.evidence.cues import Cue
 
@@ -30,8 +31,8 @@ WORDS_EFFECT = 0.25  # log-odds: a cue that moved the score at least this much g
 
 
 def logit(p: float) -> float:
-    p = min(max(float(p), EPS), 1.0 - EPS)
-    return math.log(p / (1.0 - p))
+    """The face classifier's probability as the fusion's input (clipped at ``EPS``)."""
+    return metrics.logit(p, EPS)
 
 
 @dataclass

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from deepdetector.errors import ModelError
+from deepdetector.metrics import logit
 from deepdetector.types import Box
 
 DEFAULT_PATH = Path(__file__).resolve().parent / "weights" / "pixel_heads.json"
@@ -297,8 +298,7 @@ def _sigmoid(z: float) -> float:
 
 
 def _logit(p: float) -> float:
-    p = min(max(float(p), 1e-6), 1.0 - 1e-6)
-    return math.log(p / (1.0 - p))
+    return logit(p, 1e-6)
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from deepdetector.evidence.cues import Cue
+from deepdetector.evidence.cues import CLASSIFIER_FLICKER, Cue
+from deepdetector.evidence.fusion import FACE_INPUT
 from deepdetector.evidence.fusion import WORDS_EFFECT as MIN_EFFECT  # smaller pushes are not worth a sentence
 
 
@@ -33,7 +34,7 @@ def evidence_sentences(evidence: list[Cue], limit: int = 3) -> list[str]:
 
 def missing_reason(evidence: list[Cue]) -> str | None:
     """Why the cues could not be measured (the same reason for all), or None."""
-    scores = {"face_classifier", "classifier_flicker"}  # from the judged frames, not the dense windows
+    scores = {FACE_INPUT, CLASSIFIER_FLICKER}  # from the judged frames, not the dense windows
     reasons = {c.reason for c in evidence if c.value is None and c.reason and c.name not in scores}
     measured = [c for c in evidence if c.value is not None and c.name not in scores]
     return next(iter(reasons)) if reasons and not measured else None

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from deepdetector.evidence.pixels import FEATURE_NAMES, PATCH, PATCHES, PixelHead, PixelModel, family_of
+from deepdetector.metrics import logit
 
 #: the shipped models' scores the heads read (as log-odds), beside the feature heads
 SCORE_NAMES = ("swap", "synthetic", "generated")
@@ -420,11 +421,6 @@ def to_model(feature_heads: dict[str, tuple], heads: dict[str, tuple], cuts: dic
         extra=extra,
         score_cuts=dict(score_cuts or {}),
     )
-
-
-def logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
 
 
 def classifier_unseen(card_path: Path) -> set[str] | None:

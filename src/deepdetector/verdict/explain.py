@@ -15,10 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from deepdetector.evidence.fusion import FACE_INPUT as FUSED_FACE_INPUT  # the classifier's own score, first of a fused video's evidence
 from deepdetector.types import FileResult, TrackResult, Verdict
-
-#: Words for the model heads in sentences (other heads are named as they are).
-HEAD_WORDS = {"swap": "swap", "synthetic": "synthetic", "generated": "generated"}
 
 
 def pct(p: float | None) -> str:
@@ -39,11 +37,6 @@ def deciding_track(result: FileResult) -> TrackResult | None:
     matching = [t for t in result.tracks if abs(t.probability - target) < 5e-5]
     pool = matching or result.tracks
     return max(pool, key=lambda t: (t.probability, t.n_faces))
-
-
-#: Name of the evidence entry that carries the face classifier's own video score when the file's
-#: probability is a fusion of it with cues measured across frames (deepdetector.evidence.fusion).
-FUSED_FACE_INPUT = "face_classifier"
 
 
 def fused_face_score(result: FileResult) -> float | None:
@@ -164,7 +157,7 @@ def _frames_sentence(result: FileResult, aggregation: str) -> str | None:
 def _heads_sentence(result: FileResult, aggregation: str) -> str | None:
     if _kind(result) != "video" or not result.scores or result.probability is None:
         return None
-    listed = ", ".join(f"{HEAD_WORDS.get(k, k)} {pct(v)}" for k, v in result.scores.items())
+    listed = ", ".join(f"{k} {pct(v)}" for k, v in result.scores.items())
     combined = "the face classifier's score" if fused_face_score(result) is not None else "the file's probability"
     return (
         f"Per-head scores ({listed}) are each combined over the frames on their own (the highest over people is shown), "
