@@ -8,8 +8,7 @@ from deepdetector import scan_options as opts
 from deepdetector.cli import app
 from deepdetector.config import ScanConfig
 
-SHARED = ("frames", "fps", "detector", "margin", "aggregation", "threshold", "model", "flip_tta", "stills", "landmarks", "cues",
-          "max_pixels", "pixels", "provenance")  # fmt: skip
+SHARED = opts.SHARED
 
 
 def test_every_scanning_command_offers_the_same_scan_options():
@@ -30,3 +29,8 @@ def test_the_options_build_the_documented_config():
     assert opts.scan_config() == ScanConfig()
     cfg = opts.scan_config(landmarks="none", max_pixels=12.5, model=None, frames=8, threads=2)
     assert cfg.landmarks is None and cfg.max_image_pixels == 12_500_000 and cfg.frames == 8 and cfg.threads == 2
+
+
+def test_a_commands_parameters_become_the_config_by_name():
+    cfg = opts.from_options({"frames": 8, "landmarks": "none", "quiet": True, "inputs": [], "model": None}, threads=2, heatmaps=False)
+    assert cfg == opts.scan_config(frames=8, landmarks="none", threads=2, heatmaps=False)

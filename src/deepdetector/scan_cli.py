@@ -193,11 +193,7 @@ def scan(
     from deepdetector import report as rep
     from deepdetector.errors import DeepDetectorError
 
-    config = opts.scan_config(
-        frames=frames, fps=fps, detector=detector, margin=margin, aggregation=aggregation, threshold=threshold,
-        model=model, flip_tta=flip_tta, stills=stills, landmarks=landmarks, cues=cues, max_pixels=max_pixels, pixels=pixels,
-        provenance=provenance, threads=threads, heatmaps=True,
-    )  # fmt: skip
+    config = opts.from_options(locals(), threads=threads, heatmaps=True)
     try:
         config.validate()
     except DeepDetectorError as exc:

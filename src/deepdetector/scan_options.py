@@ -80,3 +80,14 @@ def scan_config(
         model_path=model, flip_tta=flip_tta, stills=stills, landmarks=None if landmarks.lower() == "none" else landmarks,
         cues=cues, max_image_pixels=round(max_pixels * MEGA) if max_pixels > 0 else 0, pixels=pixels, provenance=provenance, **fixed,
     )  # fmt: skip
+
+
+#: The parameter names of the shared options, as a command declares them.
+SHARED = ("frames", "fps", "detector", "margin", "aggregation", "threshold", "model", "flip_tta", "stills", "landmarks", "cues",
+          "max_pixels", "pixels", "provenance")  # fmt: skip
+
+
+def from_options(values: dict[str, Any], **fixed: Any) -> ScanConfig:
+    """:func:`scan_config` from a command's parameters (its ``locals()``): the shared options are
+    picked by name, so a command lists them once, in its signature; ``fixed`` as in :func:`scan_config`."""
+    return scan_config(**{name: values[name] for name in SHARED if name in values}, **fixed)

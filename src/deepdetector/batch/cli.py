@@ -138,23 +138,7 @@ def batch(
         workers=workers,
         address=address,
         min_score=min_score,
-        config=opts.scan_config(
-            frames=frames,
-            fps=fps,
-            detector=detector,
-            margin=margin,
-            aggregation=aggregation,
-            threshold=threshold,
-            model=model,
-            flip_tta=flip_tta,
-            stills=stills,
-            landmarks=landmarks,
-            cues=cues,
-            max_pixels=max_pixels,
-            pixels=pixels,
-            provenance=provenance,
-            threads=threads,
-        ),  # fmt: skip
+        config=opts.from_options(locals(), threads=threads),
     )
     progress, on_progress = _progress_display(quiet)
     try:

@@ -361,11 +361,7 @@ def evaluate(
         raise fail("--frames must be at least 1")
     if resume and overwrite:
         raise fail("choose --resume or --overwrite, not both")
-    config = opts.scan_config(
-        frames=frames, fps=fps, detector=detector, margin=margin, aggregation=aggregation, threshold=threshold, model=model,
-        flip_tta=flip_tta, stills=stills, landmarks=landmarks, cues=cues, max_pixels=max_pixels, pixels=pixels, provenance=provenance,
-        threads=threads, heatmaps=False,
-    )  # fmt: skip
+    config = opts.from_options(locals(), threads=threads, heatmaps=False)
     progress = _progress(quiet)
     try:
         from deepdetector.api import Detector

@@ -70,22 +70,7 @@ def serve(
         token=token or None,
         insecure=insecure,
         data_dir=data_dir,
-        scan=opts.scan_config(
-            frames=frames,
-            fps=fps,
-            detector=detector,
-            margin=margin,
-            aggregation=aggregation,
-            threshold=threshold,
-            model=model,
-            flip_tta=flip_tta,
-            stills=stills,
-            landmarks=landmarks,
-            cues=cues,
-            max_pixels=max_pixels,
-            pixels=pixels,
-            provenance=provenance,
-        ),  # fmt: skip
+        scan=opts.from_options(locals()),
     )
     if db is not None:
         settings.db_path = db
