@@ -25,6 +25,7 @@ FRONT_ENDS = (
     "deepdetector.evaluation.cli",  # evaluate, robustness
     "deepdetector.training.fusion_cli",  # fuse
     "deepdetector.training.pixels_cli",  # fit-pixels
+    "deepdetector.training.temporal_cli",  # fit-temporal
     "deepdetector.web.cli",  # serve
     "deepdetector.batch.cli",  # batch
 )
