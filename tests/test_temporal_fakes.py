@@ -97,15 +97,21 @@ def test_drive_points_carry_expression_and_head_motion():
     assert np.allclose(heads[1][:, 2], [8.0, 0.0], atol=1e-6)
 
 
-def test_animate_still_background_stays_and_moved_background_moves():
+def test_animate_backgrounds_still_moved_and_live():
     img = textured(seed=3)
     still = synthetic_mesh()
     driver = np.stack([still, tf.apply(np.array([[1.0, 0.0, 5.0], [0.0, 1.0, 0.0]]), still)])
-    frames = tf.animate_frames(img, still, driver, moved_background=False)
+    frames = tf.animate_frames(img, still, driver, "still")
     assert np.array_equal(frames[0][:10, :10], img[:10, :10]) and np.array_equal(frames[1][:10, :10], img[:10, :10])
     assert not np.array_equal(frames[1][60:100, 60:100], img[60:100, 60:100])  # the face moved
-    moved = tf.animate_frames(img, still, driver, moved_background=True)
+    moved = tf.animate_frames(img, still, driver, "moved")
     assert np.abs(moved[1][:10, 10:20].astype(int) - img[:10, 5:15].astype(int)).max() <= 1  # background shifted 5 px too
+    others = [textured(seed=10), textured(seed=11)]
+    live = tf.animate_frames(img, still, driver, "live", (others, np.stack([still, still])))
+    assert np.array_equal(live[1][:8, :8], others[1][:8, :8])  # the clip's own frame behind the head
+    assert np.array_equal(live[1][75:85, 75:85], frames[1][75:85, 75:85])  # the animated face in front
+    with pytest.raises(tf.SynthError, match="live background"):
+        tf.animate_frames(img, still, driver, "live")
 
 
 def test_lipsync_changes_only_the_lower_face():
@@ -158,7 +164,7 @@ def test_plan_is_decided_by_the_seed():
     assert a == b
     assert a != tf.plan_jobs(sources, tf.KINDS, 1, seed=6)
     animate = [j for j in a if j.kind == "animate"]
-    assert {j.moved_background for j in animate} == {True, False}
+    assert {j.background for j in animate} == set(tf.BACKGROUNDS)
     assert all(j.driver is not None and j.driver.group != j.source.group for j in animate)
     assert len({j.name for j in a if j.kind == "real"}) == 6
 

@@ -248,7 +248,9 @@ def synth(
         None, "--driver", help="Video, --kind animate: the clip whose face motion drives the still frame (default: the video itself)."
     ),
     background: Optional[str] = typer.Option(
-        None, "--background", help="Video, --kind animate: still or moved with the head (default: drawn from the seed)."
+        None,
+        "--background",
+        help="Video, --kind animate: still, moved (with the head) or live (the clip's own frames behind the head; default: drawn from the seed).",
     ),
 ) -> None:
     """Show a self-made fake. Photo: a self-blended pseudo-fake (real face | blend mask | fake).

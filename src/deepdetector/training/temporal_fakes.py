@@ -5,8 +5,8 @@ Three kinds, each what a family of generators changes in a real video (docs/temp
 - ``animate`` (one-photo portrait animation, SadTalker / LivePortrait style): one still frame of
   clip A is driven by another clip B's FaceMesh landmark motion (B's expression, similarity-
   normalised, and B's head motion, both carried into A's frame) through a piecewise-affine warp
-  of a triangulated mesh. The background is left still, or moved with the head's similarity
-  transform (both occur);
+  of a triangulated mesh. The background is left still, moved with the head's similarity
+  transform, or live (the source clip's own frames continue behind the animated head); all occur;
 - ``lipsync`` (Wav2Lip style): each frame's lower face is the lower face of a frame 0.3-2 s away
   in the same clip, aligned on the landmarks, colour-matched and blended with a feathered mask;
 - ``rerender`` (a renderer that re-invents the face): each frame's face is one reference frame's
@@ -450,28 +450,61 @@ def drive_points(still: np.ndarray, driver: np.ndarray, head: bool = True) -> tu
     return np.asarray(out), np.asarray(heads)
 
 
-def animate_frames(image: np.ndarray, still: np.ndarray, driver: np.ndarray, moved_background: bool) -> list[np.ndarray]:
+BACKGROUNDS = ("still", "moved", "live")
+
+
+def animate_frames(
+    image: np.ndarray,
+    still: np.ndarray,
+    driver: np.ndarray,
+    background: str = "still",
+    live: tuple[Sequence[np.ndarray], np.ndarray] | None = None,
+) -> list[np.ndarray]:
     """One still picture (``image`` with face points ``still``) animated by the driver's motion.
 
-    The face mesh and a ring of points around it (hair, neck) are warped piecewise-affinely; the
-    rest of the frame stays still (``moved_background`` False: the ring stays where it was, the
-    picture stretches between the face and the ring) or moves rigidly with the head."""
+    The face mesh and a ring of points around it (hair, neck) are warped piecewise-affinely. The
+    rest of the frame: ``still``, the ring stays where it was (the picture stretches between the
+    face and the ring) and the background is the still picture; ``moved``, it moves rigidly with
+    the head; ``live``, as ``still`` but beyond the animated head the frames of the picture's own
+    clip continue (``live``: those frames and their face points, one per driver frame), as when an
+    animated face is pasted back into the source video: the background keeps the camera's noise."""
+    if background not in BACKGROUNDS:
+        raise SynthError(f"unknown background {background!r}; choose one of {', '.join(BACKGROUNDS)}")
+    if background == "live" and (live is None or len(live[0]) < len(driver)):
+        raise SynthError("a live background needs one frame of the source clip per driver frame")
     h, w = image.shape[:2]
     targets, heads = drive_points(still, driver)
     outer = ring(still, 1.6)
     src = np.vstack([still, outer])
     triangles = triangulate(src)
     opening = mouth_opening(still)
+    eye = eye_distance(still)
     frames = []
-    for pts, g in zip(targets, heads):
-        if moved_background:
+    for t, (pts, g) in enumerate(zip(targets, heads)):
+        if background == "moved":
             dst_outer = apply(g, outer)
             base = affine_map(invert(g), h, w)
         else:
             dst_outer, base = outer, None
         mx, my, _ = piecewise_map(src, np.vstack([pts, dst_outer]), triangles, h, w, base)
-        frames.append(paint_mouth(remap(image, (mx, my)), pts, opening))
+        frame = paint_mouth(remap(image, (mx, my)), pts, opening)
+        if background == "live":
+            assert live is not None
+            # the animated head and the ring, and wherever the clip's own head is in this frame
+            cover = np.vstack([outer, ring(pts, 1.6), ring(live[1][t], 1.7)])
+            hard = feathered_mask((h, w), cover, feather=0.0)
+            frame = blend(live[0][t], frame, np.maximum(hard, feathered_mask((h, w), cover, feather=0.15 * eye)))  # soft edge outwards
+        frames.append(frame)
     return frames
+
+
+def _reflect(i: int, n: int) -> int:
+    """Index ``i`` folded back into ``range(n)`` at both ends (0 1 2 1 0 1 2 ...)."""
+    if n <= 1:
+        return 0
+    period = 2 * (n - 1)
+    i %= period
+    return period - i if i >= n else i
 
 
 def lipsync_frames(
@@ -487,10 +520,7 @@ def lipsync_frames(
     out = []
     a, b = span or (0, n)
     for t in range(a, b):
-        s = t + shift
-        period = 2 * (n - 1)
-        s = s % period
-        s = period - s if s >= n else s
+        s = _reflect(t + shift, n)
         h, w = frames[t].shape[:2]
         m = similarity(points[s][anchors], points[t][anchors])
         src = cv2.warpAffine(frames[s], m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
@@ -563,7 +593,7 @@ class Job:
     name: str
     driver: Source | None = None  # animate: the clip whose motion drives the still
     backup_drivers: tuple[Source, ...] = ()  # animate: tried in turn when the driver cannot be read
-    moved_background: bool = False  # animate
+    background: str = "still"  # animate: still, moved or live (BACKGROUNDS)
     still_at: float = 0.0  # animate: where the still frame is, as a share of the source clip
     shift_seconds: float = 0.0  # lipsync: signed time shift
     reference_at: float = 0.0  # rerender: where the reference frame is, as a share of the segment
@@ -574,7 +604,7 @@ class Job:
         if self.kind == REAL:
             return f"self-made real copy ({self.source.source_dataset or 'real video'})"
         if self.kind == "animate":
-            return f"self-made animate ({'moved' if self.moved_background else 'still'} background)"
+            return f"self-made animate ({self.background} background)"
         return f"self-made {self.kind}"
 
 
@@ -591,8 +621,8 @@ def _slug(path: str) -> str:
 def plan_jobs(sources: Sequence[Source], kinds: Sequence[str], per_clip: int, seed: int) -> list[Job]:
     """Every output clip, decided from the seed alone: each source gives ``per_clip`` re-encoded real
     copies and ``per_clip`` fakes of each kind. ``animate`` takes its driver from another group
-    (another person) when there is one; its background alternates per clip between still and moved
-    from a seeded start, so both occur in equal shares."""
+    (another person) when there is one; its background takes the BACKGROUNDS in turn from clip to
+    clip from a seeded start, so each occurs in equal shares."""
     jobs = []
     for si, src in enumerate(sources):
         others = [o for o in sources if o.group != src.group] or [o for o in sources if o.path != src.path] or [src]
@@ -605,7 +635,7 @@ def plan_jobs(sources: Sequence[Source], kinds: Sequence[str], per_clip: int, se
                     order = rng.permutation(len(others))[:4]
                     job["driver"] = others[int(order[0])]
                     job["backup_drivers"] = tuple(others[int(o)] for o in order[1:])
-                    job["moved_background"] = bool((si + k + int(_rng(seed, "background").integers(2))) % 2)
+                    job["background"] = BACKGROUNDS[(si + k + int(_rng(seed, "background").integers(len(BACKGROUNDS)))) % len(BACKGROUNDS)]
                     job["still_at"] = float(rng.uniform())
                 elif kind == "lipsync":
                     job["shift_seconds"] = float(rng.uniform(0.3, 2.0) * rng.choice([-1, 1]))
@@ -638,7 +668,12 @@ def make_frames(job: Job, load: ClipLoader) -> tuple[list[np.ndarray], float, So
         if len(found) == 0:
             raise SynthError(f"{job.source.path}: no face found")
         still = int(found[min(len(found) - 1, int(job.still_at * len(found)))])
-        frames = animate_frames(clip.frames[still], clip.points[still], fill_gaps(drv.points[a:b]), job.moved_background)
+        live = None
+        if job.background == "live":  # the source clip's own frames, by time, reflected at the ends of its segment
+            a2, b2 = pick_segment(clip.points, clip.fps, job.finish.seconds, job.finish.start)
+            idx = [_reflect(int(round(t * clip.fps / drv.fps)), b2 - a2) + a2 for t in range(b - a)]
+            live = ([clip.frames[i] for i in idx], fill_gaps(clip.points)[idx])
+        frames = animate_frames(clip.frames[still], clip.points[still], fill_gaps(drv.points[a:b]), job.background, live)
         return frames, drv.fps, used
     a, b = pick_segment(clip.points, clip.fps, job.finish.seconds, job.finish.start)
     if job.kind == REAL:
@@ -792,14 +827,13 @@ def show_pair(
     Returns the side-by-side frames and their frame rate (what ``deepdetector synth VIDEO`` writes)."""
     if kind not in KINDS:
         raise SynthError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
-    if background not in (None, "still", "moved"):
-        raise SynthError(f"unknown background {background!r}; choose still or moved")
+    if background is not None and background not in BACKGROUNDS:
+        raise SynthError(f"unknown background {background!r}; choose one of {', '.join(BACKGROUNDS)}")
     src = Source(str(video), str(Path(video).resolve()), str(video))
     drv = Source(str(driver), str(Path(driver).resolve()), str(driver)) if driver is not None else src
     job = next(j for j in plan_jobs([src], [kind], 1, seed) if j.kind == kind)
     if kind == "animate":
-        moved = job.moved_background if background is None else background == "moved"
-        job = replace(job, driver=drv, backup_drivers=(), moved_background=moved)
+        job = replace(job, driver=drv, backup_drivers=(), background=background or job.background)
     tracker = tracker or FaceTracker()
     memo: dict[str, Clip] = {}
 
