@@ -491,7 +491,7 @@ def animate_frames(
         if background == "live":
             assert live is not None
             # the animated head and the ring, and wherever the clip's own head is in this frame
-            cover = np.vstack([outer, ring(pts, 1.6), ring(live[1][t], 1.7)])
+            cover = np.vstack([outer, ring(pts, 1.6), ring(live[1][t], 2.0)])
             hard = feathered_mask((h, w), cover, feather=0.0)
             frame = blend(live[0][t], frame, np.maximum(hard, feathered_mask((h, w), cover, feather=0.15 * eye)))  # soft edge outwards
         frames.append(frame)
