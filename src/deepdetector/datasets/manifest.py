@@ -37,7 +37,7 @@ from deepdetector.errors import ConfigError
 from deepdetector.media.kinds import media_kind
 
 REQUIRED_COLUMNS = ("path", "label")
-OPTIONAL_COLUMNS = ("kind", "source_dataset", "group")
+OPTIONAL_COLUMNS = ("kind", "source_dataset", "origin_repo", "group")
 REAL_LABELS = frozenset({"real", "0", "original", "pristine"})
 """Label words read as real (case-insensitive)."""
 FAKE_LABELS = frozenset({"fake", "1", "manipulated", "synthetic"})
@@ -65,6 +65,7 @@ class ManifestItem:
     kind: str = ""  # e.g. "image", "video", "faceswap-video", "gan-image"
     source_dataset: str = ""
     group: str = ""  # split unit (identity pair, source clip); may be empty
+    origin_repo: str = ""  # where the file came from (a repository), when the manifest says
 
     @property
     def label_name(self) -> str:
@@ -179,6 +180,7 @@ def read_manifest(manifest: str | Path) -> list[ManifestItem]:
                         kind=(row.get("kind") or "").strip(),
                         source_dataset=(row.get("source_dataset") or "").strip(),
                         group=(row.get("group") or "").strip(),
+                        origin_repo=(row.get("origin_repo") or "").strip(),
                     )
                 )
     except UnicodeDecodeError as exc:
@@ -188,6 +190,32 @@ def read_manifest(manifest: str | Path) -> list[ManifestItem]:
     if not items:
         raise ManifestError(f"manifest {manifest} lists no files")
     return items
+
+
+def write_manifest(manifest: str | Path, rows: Iterable[dict[str, str]], extra: Sequence[str] = ()) -> Path:
+    """Write rows (dicts with at least ``path`` and ``label``) as a manifest :func:`read_manifest` reads:
+    the columns ``path,label,kind,source_dataset,origin_repo,group`` then ``extra`` (missing values
+    empty), UTF-8, written to a temporary name and renamed so a reader never sees half a file.
+
+    Raises:
+        ManifestError: a row without a path or with a label that is neither real nor fake.
+    """
+    manifest = Path(manifest)
+    columns = [*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, *[c for c in extra if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]]
+    rows = list(rows)
+    for n, row in enumerate(rows, start=1):
+        if not str(row.get("path") or "").strip():
+            raise ManifestError(f"row {n} for {manifest} has no path")
+        parse_label(str(row.get("label") or ""), f"row {n} for {manifest}")
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = manifest.with_name(manifest.name + ".part")
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({c: row.get(c, "") for c in columns})
+    tmp.replace(manifest)
+    return manifest
 
 
 # --- dataset folders (training) ------------------------------------------------------------------

@@ -226,22 +226,40 @@ def soup(
 
 
 SYNTH_FORMATS = (".png", ".jpg", ".jpeg", ".webp")
+SYNTH_VIDEO_FORMATS = (".mp4",)
 
 
 def synth(
-    image: Path = typer.Argument(..., help="A photo with a face."),
-    output: Path = typer.Option(Path("synth.png"), "--output", "-o", help="PNG with real | mask | fake side by side."),
-    seed: int = typer.Option(0, help="Random seed of the blend."),
-    variant: Optional[str] = typer.Option(None, help="Mask variant: full, inner or lower (default: random)."),
-    size: int = typer.Option(288, help="Side of each panel in pixels."),
+    image: Path = typer.Argument(..., help="A photo with a face, or a video of one (see --kind)."),
+    output: Path = typer.Option(
+        Path("synth.png"), "--output", "-o", help="Photo: PNG with real | mask | fake side by side. Video: MP4 with real | fake (default synth.mp4)."
+    ),
+    seed: int = typer.Option(0, help="Random seed of the blend (photo) or of the fake's choices and finish (video)."),
+    variant: Optional[str] = typer.Option(None, help="Photo: mask variant: full, inner or lower (default: random)."),
+    size: int = typer.Option(288, help="Photo: side of each panel in pixels."),
     detector: str = typer.Option(TrainConfig.detector, help="Face detector backend."),
     other: Optional[Path] = typer.Option(
         None,
         "--other",
-        help="Another photo or frame of the same face: blended in, aligned on the landmarks, instead of the face itself (what train --sbi-cross-frame does with a video's frames).",
+        help="Photo: another photo or frame of the same face: blended in, aligned on the landmarks, instead of the face itself (what train --sbi-cross-frame does with a video's frames).",
+    ),
+    kind: str = typer.Option("animate", "--kind", help="Video: the temporal fake shown: animate, lipsync or rerender (docs/temporal-fakes.md)."),
+    driver: Optional[Path] = typer.Option(
+        None, "--driver", help="Video, --kind animate: the clip whose face motion drives the still frame (default: the video itself)."
+    ),
+    background: Optional[str] = typer.Option(
+        None,
+        "--background",
+        help="Video, --kind animate: still, moved (with the head) or live (the clip's own frames behind the head; default: drawn from the seed).",
     ),
 ) -> None:
-    """Show a self-blended pseudo-fake: the real face, the blend mask and the fake, side by side."""
+    """Show a self-made fake. Photo: a self-blended pseudo-fake (real face | blend mask | fake).
+    Video: a temporal fake of one kind beside the real frames it was made from (real | fake)."""
+    from deepdetector.media.kinds import media_kind
+
+    if media_kind(image) == "video":
+        _synth_video(image, Path("synth.mp4") if output == Path("synth.png") else output, kind, seed, driver, background, detector)
+        return
     import numpy as np
     from PIL import Image
 
@@ -291,6 +309,69 @@ def synth(
     except DeepDetectorError as exc:
         raise fail(exc) from None
     typer.echo(f"wrote {output} (real | mask | fake)")
+
+
+def _synth_video(video: Path, output: Path, kind: str, seed: int, driver: Optional[Path], background: Optional[str], detector: str) -> None:
+    from deepdetector.registry import RegistryError
+    from deepdetector.report import check_writable
+    from deepdetector.training.temporal_fakes import KINDS, FaceTracker, show_pair, write_video
+
+    try:
+        if kind not in KINDS:
+            raise DeepDetectorError(f"unknown --kind {kind!r}; choose one of {', '.join(KINDS)}")
+        if output.suffix.lower() not in SYNTH_VIDEO_FORMATS:
+            raise DeepDetectorError(f"--output {output} must end in .mp4 for a video")
+        if seed < 0:
+            raise DeepDetectorError(f"--seed {seed} is not possible: it must be 0 or more")
+        for path in (video, driver):
+            if path is not None and not path.is_file():
+                raise DeepDetectorError(f"{path} does not exist")
+        check_writable(output, "video")
+        try:
+            tracker = FaceTracker(detector)
+        except RegistryError as exc:
+            raise DeepDetectorError(str(exc).strip("'\"")) from None
+        frames, fps = show_pair(video, kind, seed, driver, background, tracker)
+        try:
+            write_video(output, frames, fps, crf=18)
+        except OSError as exc:
+            raise DeepDetectorError(f"cannot write {output}: {exc.strerror or exc}") from None
+    except DeepDetectorError as exc:
+        raise fail(exc) from None
+    typer.echo(f"wrote {output} ({'driver' if kind == 'animate' else 'real'} | {kind} fake, {len(frames)} frames at {fps} fps)")
+
+
+def temporal_fakes(
+    manifests: list[Path] = typer.Argument(..., help="Manifests whose real video rows are the source clips."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for clips/<kind>/*.mp4, clips/real/*.mp4 and manifest.csv."),
+    kinds: str = typer.Option("animate,lipsync,rerender", "--kinds", help="Comma-separated kinds to make."),
+    per_clip: int = typer.Option(1, "--per-clip", help="Fakes of each kind (and re-encoded real copies) per source clip."),
+    seed: int = typer.Option(0, help="Seed of every choice (same seed, same set)."),
+    max_clips: Optional[int] = typer.Option(None, "--max-clips", help="Use only the first K source clips."),
+) -> None:
+    """Make self-made temporal fakes (animate, lipsync, rerender) and matched real copies from the
+    real videos of manifests; resumable (finished clips are skipped). See docs/temporal-fakes.md."""
+    import statistics
+    import warnings
+
+    from deepdetector.training.temporal_fakes import make_set
+
+    try:
+        if seed < 0:
+            raise DeepDetectorError(f"--seed {seed} is not possible: it must be 0 or more")
+        if max_clips is not None and max_clips < 1:
+            raise DeepDetectorError(f"--max-clips {max_clips} is not possible: it must be 1 or more")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # failures are printed as progress lines and summed up below
+            summary = make_set(
+                [str(m) for m in manifests], out, [k.strip() for k in kinds.split(",") if k.strip()], per_clip, seed, max_clips, progress=typer.echo
+            )
+    except DeepDetectorError as exc:
+        raise fail(exc) from None
+    mean = f", {statistics.mean(summary.seconds):.1f} s per clip" if summary.seconds else ""
+    typer.echo(f"made {summary.made}, already there {summary.skipped}, failed {len(summary.failed)}{mean}; manifest: {out / 'manifest.csv'}")
+    for msg in summary.failed:
+        typer.echo(f"warning: {msg}", err=True)
 
 
 def export(
@@ -463,10 +544,11 @@ def card(
 
 
 def register(app: typer.Typer) -> None:
-    """Add the training commands (``train``, ``soup``, ``synth``, ``export``, ``card``, ``unseen``, ``train-stills``) to ``app``."""
+    """Add the training commands (``train``, ``soup``, ``synth``, ``temporal-fakes``, ``export``, ``card``, ``unseen``, ``train-stills``) to ``app``."""
     app.command("train")(train)
     app.command("soup")(soup)
     app.command("synth")(synth)
+    app.command("temporal-fakes")(temporal_fakes)
     app.command("export")(export)
     app.command("card")(card)
     app.command("unseen")(unseen)
