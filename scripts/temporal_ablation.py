@@ -50,7 +50,7 @@ def main() -> None:
     ap.add_argument(
         "--judge", type=Path, nargs="+", default=[Path("../shared/data/dev_manifest.csv"), Path("../shared/data/dev_talking_heads_manifest.csv")]
     )
-    ap.add_argument("--train", type=Path, nargs="+", default=[Path("../shared/data/train_manifest.csv"), Path("/work/tfakes/manifest.csv")])
+    ap.add_argument("--train", type=Path, nargs="+", default=[Path("../shared/data/train_manifest.csv"), Path("runs/tfakes/manifest.csv")])
     args = ap.parse_args()
     judged = tm.collect(args.judge, args.out / "series")
     pool = tm.collect(args.train, args.out / "series")
