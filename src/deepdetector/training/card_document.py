@@ -40,6 +40,7 @@ _OPTIONS = {
     "freeze_blocks": "--freeze-blocks",
     "ema": "--ema",
     "val_fraction": "--val-fraction",
+    "test_fraction": "--test-fraction",
     "video_frames": "--video-frames",
     "real_video_frames": "--real-video-frames",
     "max_per_subset": "--max-per-subset",

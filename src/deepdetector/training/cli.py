@@ -91,6 +91,10 @@ def train(
         help="finetune: validate and ship an exponential moving average of the weights with this decay per step, e.g. 0.998 (0: the raw weights).",
     ),
     val_fraction: float = typer.Option(TrainConfig.val_fraction, help="Fraction of groups of the --data sources held out for validation."),
+    test_fraction: float = typer.Option(
+        TrainConfig.test_fraction,
+        help="Share of the validation groups set aside as test groups that no choice (epoch, calibration, threshold) sees; listed in the model card (`deepdetector evaluate --split CARD --part test`). Training data and batches do not change. 0: none.",
+    ),
     video_frames: int = typer.Option(TrainConfig.video_frames, help="Frames sampled per fake video."),
     real_video_frames: int = typer.Option(TrainConfig.real_video_frames, help="Frames sampled per real video of the --data sources."),
     max_per_subset: Optional[int] = typer.Option(
@@ -123,7 +127,7 @@ def train(
     ),
     sbi_mask: str = typer.Option(
         TrainConfig.sbi_mask,
-        help="Self-blend masks: normalised (the published recipe) or legacy (as deepdetector-lite0 v2 was trained: about one mask in six came out empty; reproduces models trained before 2026-12-02).",
+        help="Self-blend masks: normalised (the published recipe), legacy (as deepdetector-lite0 v2 was trained: about one mask in six came out empty; reproduces models trained before 2026-12-02), or dense (the published recipe on masks from the 468 FaceMesh points: face hull, lower face and mouth, as lip-sync pastes back; 5-point masks for a face without a mesh).",
     ),
     synthetic_reals: str = typer.Option(
         TrainConfig.synthetic_reals,
@@ -169,6 +173,7 @@ def train(
         freeze_blocks=freeze_blocks,
         ema=ema,
         val_fraction=val_fraction,
+        test_fraction=test_fraction,
         video_frames=video_frames,
         real_video_frames=real_video_frames,
         max_per_subset=max_per_subset,

@@ -13,7 +13,7 @@ import platform
 import re
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -38,8 +38,17 @@ HEADS = ("swap", "synthetic")
 
 @dataclass
 class Split:
+    """Training files; validation files that choose (epoch, calibration, thresholds); test files that
+    nothing chooses with (``--test-fraction``: groups taken from the validation side, never from training)."""
+
     train: list[MediaItem]
     val: list[MediaItem]
+    test: list[MediaItem] = field(default_factory=list)
+
+
+#: Added to the split seed for the selection/test split of the validation groups, so that split is
+#: not the train/validation split's own order again.
+TEST_SPLIT_SALT = 1_000_003
 
 
 def collect(cfg: TrainConfig) -> Split:
@@ -58,7 +67,10 @@ def collect(cfg: TrainConfig) -> Split:
         data += items
     only_groups = {it.group for it in resolve_groups(only)}
     train, val = split_by_group(data, cfg.val_fraction, data_seed, force_train_groups=only_groups)
-    return Split(train=resolve_groups(only) + train, val=val)
+    test: list[MediaItem] = []
+    if cfg.test_fraction > 0:  # the same stratified group split, inside the validation groups only
+        val, test = split_by_group(val, cfg.test_fraction, data_seed + TEST_SPLIT_SALT)
+    return Split(train=resolve_groups(only) + train, val=val, test=test)
 
 
 def check_listed_once(sources: list[tuple[str, list[MediaItem]]]) -> None:
@@ -121,7 +133,7 @@ def sample_config(cfg: TrainConfig) -> SampleConfig:
     return SampleConfig(
         input_size=cfg.input_size,
         margin=cfg.margin,
-        sbi=SBIConfig(smooth=cfg.sbi_smooth, normalise=cfg.sbi_mask == "normalised", cross_frame=cfg.sbi_cross_frame),
+        sbi=SBIConfig(smooth=cfg.sbi_smooth, normalise=cfg.sbi_mask != "legacy", cross_frame=cfg.sbi_cross_frame, dense=cfg.sbi_mask == "dense"),
         augment=AugmentConfig(p_h264=cfg.h264, p_jpeg=min(AugmentConfig.p_jpeg, 1.0 - cfg.h264)),
     )
 
@@ -130,18 +142,20 @@ def open_cache(cfg: TrainConfig) -> FaceCache:
     return FaceCache(cfg.cache_dir, CacheSettings(crop_size=cfg.cache_size, crop_margin=cfg.cache_margin, detector=cfg.detector))
 
 
-def load_faces(cache: FaceCache, items: list[MediaItem], cfg: TrainConfig) -> list[CachedFaces]:
+def load_faces(cache: FaceCache, items: list[MediaItem], cfg: TrainConfig, mesh: bool = False) -> list[CachedFaces]:
+    """The cached faces of ``items``; with ``mesh``, real files' faces carry their FaceMesh points
+    (what dense self-blend masks are drawn from; computed once and stored in the cache)."""
     vf = frames_for(cfg)
     out = []
     for it in items:
-        f = cache.load(it, vf(it) if it.is_video else None)
+        f = cache.load(it, vf(it) if it.is_video else None, mesh=mesh and it.label == "real")
         if f is not None:
             out.append(f)
     return out
 
 
 SYNTHETIC_REALS = ("same-source", "mixed")
-SBI_MASKS = ("normalised", "legacy")  # TrainConfig.sbi_mask
+SBI_MASKS = ("normalised", "legacy", "dense")  # TrainConfig.sbi_mask
 
 
 def build_pools(faces: list[CachedFaces], synthetic_reals: str = "mixed", seed: int = 0) -> Pools:
@@ -483,6 +497,8 @@ def check_settings(cfg: TrainConfig) -> None:
         raise ConfigError(f"h264 is a probability: between 0 and 1, got {cfg.h264}")
     if not 0.0 <= cfg.sbi_cross_frame <= 1.0:
         raise ConfigError(f"sbi_cross_frame is a probability: between 0 and 1, got {cfg.sbi_cross_frame}")
+    if not 0.0 <= cfg.test_fraction < 1.0:
+        raise ConfigError(f"--test-fraction is a share of the validation groups: from 0 to below 1, got {cfg.test_fraction}")
     if cfg.sbi_mask not in SBI_MASKS:
         raise ConfigError(f"unknown sbi_mask {cfg.sbi_mask!r}; choose one of {', '.join(SBI_MASKS)}")
     check_blocks(cfg.backbone, cfg.freeze_blocks, tuple(cfg.taps))
@@ -492,18 +508,31 @@ def prepare(cfg: TrainConfig, log: Callable[[str], None] = print) -> tuple[Split
     """Split the files, fill the face cache and sort the training faces into pools: what a training
     run (and ``deepdetector soup``, which calibrates on the same validation files) starts from."""
     split = collect(cfg)
-    log(f"data: {len(split.train)} training files, {len(split.val)} validation files")
+    test_note = f", {len(split.test)} test files ({len({it.group for it in split.test})} groups no choice sees)" if split.test else ""
+    log(f"data: {len(split.train)} training files, {len(split.val)} validation files{test_note}")
     cache = open_cache(cfg)
     t0 = time.time()
-    stats = cache.build(split.train + split.val, video_frames=frames_for(cfg), progress=cfg.progress)
+    stats = cache.build(split.train + split.val + split.test, video_frames=frames_for(cfg), progress=cfg.progress)
     log(f"face cache: {stats} ({time.time() - t0:.0f} s)")
-    train_faces = load_faces(cache, split.train, cfg)
+    t0 = time.time()
+    train_faces = load_faces(cache, split.train, cfg, mesh=cfg.sbi_mask == "dense")
     val_faces = load_faces(cache, split.val, cfg)
     pools = build_pools(train_faces, cfg.synthetic_reals, cfg.seed)
     log(f"pools: {pools.counts()}")
+    if cfg.sbi_mask == "dense":
+        stats["dense_masks"] = mesh_coverage(pools.sbi_reals)
+        log(f"dense masks: {stats['dense_masks']} ({time.time() - t0:.0f} s); faces without a mesh get the 5-point masks")
     if len(pools.sbi_reals) == 0:
         raise ConfigError("no real faces were found in the training data: self-blended training needs real faces")
     return split, stats, train_faces, val_faces, pools
+
+
+def mesh_coverage(pool: FacePool) -> dict[str, int]:
+    """How many faces of a pool have a usable FaceMesh (dense masks) and how many fall back to 5-point masks."""
+    from deepdetector.datasets.sbi import has_mesh
+
+    with_mesh = sum(1 for i, j in pool.entries if pool.faces[int(i)].mesh is not None and has_mesh(pool.faces[int(i)].mesh[int(j)]))
+    return {"faces": len(pool), "with_mesh": with_mesh, "five_point_fallback": len(pool) - with_mesh}
 
 
 def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -869,9 +898,19 @@ def training_record(
             + (" and as many of every other real source" if cfg.synthetic_reals == "mixed" else ""),
         },
         "settings": {k: v for k, v in asdict(cfg).items() if k not in {"progress"}},
-        "data": {"train_files": count_files(split.train), "validation_files": count_files(split.val), "pools": pools.counts(), "cache": cache_stats},
+        "data": {
+            "train_files": count_files(split.train),
+            "validation_files": count_files(split.val),
+            **({"test_files": count_files(split.test)} if split.test else {}),
+            "pools": pools.counts(),
+            "cache": cache_stats,
+        },
         # what `deepdetector evaluate --split model_card.json` keeps: numbers on data training never saw
-        "split": {"validation_groups": sorted({it.group for it in split.val})},
+        # (with --test-fraction also the test groups, which `--part test` keeps alone)
+        "split": {
+            "validation_groups": sorted({it.group for it in split.val + split.test}),
+            **({"test_groups": sorted({it.group for it in split.test})} if split.test else {}),
+        },
         "epochs_run": state["epoch"],
         "best_epoch": state["best_epoch"],
         "best_validation_score": state["best"],
