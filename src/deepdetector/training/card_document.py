@@ -60,6 +60,8 @@ _OPTIONS = {
     "probe_val_frames": "--probe-val-frames",
     "name": "--name",
     "version": "--version",
+    "device": "--device",
+    "packed": "--packed",
 }
 # Settings that only matter for one training method.
 _METHOD_ONLY = {

@@ -139,6 +139,13 @@ def train(
     name: str = typer.Option(TrainConfig.name, help="Model name in the card."),
     version: str = typer.Option(TrainConfig.version, help="Model version in the card."),
     no_pretrained: bool = typer.Option(not TrainConfig.pretrained, "--no-pretrained", help="Start from random weights (tests only)."),
+    device: str = typer.Option(
+        TrainConfig.device, help="cpu, or cuda: train on a GPU with bf16 mixed precision (needs a torch built with CUDA and a GPU)."
+    ),
+    packed: Optional[Path] = typer.Option(
+        None,
+        help="Train from a packed face cache (scripts/pack_gpu_cache.py: JPEG crops, landmarks and the split in one file) instead of --data/--train-only and the face cache: for a machine without the media.",
+    ),
     progress: bool = typer.Option(TrainConfig.progress, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
     """Train the detector on real faces (self-blended fakes) and labelled fakes; write ONNX + model card."""
@@ -194,6 +201,8 @@ def train(
         name=name,
         version=version,
         pretrained=not no_pretrained,
+        device=device,
+        packed=None if packed is None else str(packed),
         progress=progress,
     )
     try:

@@ -72,6 +72,8 @@ class TrainConfig:
     method: str = "finetune"  # "finetune" (train the network) or "probe" (frozen backbone, linear CAM heads)
     probe_chunks: int = 200  # probe: training batches whose features are extracted (each is one make_batch draw)
     probe_val_frames: int = 8  # probe: frames per validation video
+    device: str = "cpu"  # "cpu", or "cuda" (a GPU: bf16 mixed precision); not part of what is trained, so a run may resume on either
+    packed: str | None = None  # train from a packed face cache (training.pack) instead of --data/--train-only and the face cache
     progress: bool = True
 
     @property
@@ -87,7 +89,7 @@ class TrainConfig:
         Options added in later versions are left out while they hold their old behaviour
         (``keep_later`` names ones to hash anyway: see :meth:`fingerprints`).
         """
-        skip = {"out", "run_dir", "progress", "max_minutes", "workers", "threads", "epochs", "patience", "probe_chunks"}
+        skip = {"out", "run_dir", "progress", "max_minutes", "workers", "threads", "epochs", "patience", "probe_chunks", "device"}
         skip |= {k for k, v in _LATER_OPTIONS.items() if getattr(self, k) == v and k not in keep_later}
         if self.lr_schedule != "constant":
             skip.discard("epochs")  # a decaying schedule depends on the planned length
@@ -115,6 +117,7 @@ _LATER_OPTIONS = {
     "sbi_cross_frame": 0.0,
     "h264": 0.35,
     "test_fraction": 0.0,
+    "packed": None,
 }  # option -> the behaviour before it existed
 
 
