@@ -16,7 +16,9 @@ set -euo pipefail
 PACK_DIR=${1:-runs/gpu}
 OUT=${OUT:-runs/gpu-out}
 MINUTES=${MINUTES:-7}
-DEVICE=${DEVICE:-cuda}
+DEVICE=${DEVICE:-cuda}  # DEVICE=cpu STEPS=1 MINUTES=0.01 THREADS=1 WORKERS=1: a CPU smoke run of the whole path
+STEPS=${STEPS:-200}
+THREADS=${THREADS:-4}
 WORKERS=${WORKERS:-$(( $(nproc) > 2 ? $(nproc) - 2 : 1 ))}
 PY=${PYTHON:-python3}
 mkdir -p "$OUT"
@@ -25,9 +27,9 @@ export PYTHONPATH="$PWD/$PACK_DIR/site:$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTH
 H264=$("$PY" -c "import av" 2>/dev/null && echo 0.35 || echo 0)
 "$PY" -c "import typer; from deepdetector.training.cli import train; typer.run(train)" \
   --packed "$PACK_DIR/faces.npz" --device "$DEVICE" --backbone efficientnet-lite2 --input-size 224 --cache-size 288 --margin 1.6 \
-  --seed 0 --epochs 400 --patience 400 --max-minutes "$MINUTES" --steps-per-epoch 200 --pairs 16 --synthetic 6 --supervised 6 \
+  --seed 0 --epochs 400 --patience 400 --max-minutes "$MINUTES" --steps-per-epoch "$STEPS" --pairs 16 --synthetic 6 --supervised 6 \
   --lr 0.0003 --lr-schedule constant --ema 0.0 --synthetic-reals mixed --sbi-mask dense --h264 "$H264" \
-  --threads 4 --workers "$WORKERS" --name deepdetector-lite2-gpu --version 3-gpu \
+  --threads "$THREADS" --workers "$WORKERS" --name deepdetector-lite2-gpu --version 3-gpu \
   --out "$OUT/model" --run-dir "${RUN_DIR:-/tmp/gpu-run}" --no-progress 2>&1 | tee "$OUT/train.log"
 cp "$OUT/model/model_card.json" "$OUT/model_card.json"
 split -b 15M -d "$OUT/model/deepdetector.onnx" "$OUT/deepdetector.onnx.part-"

@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache-dir", default="cache/faces")
     ap.add_argument("--cache-size", type=int, default=288, help="side of the cached crops (288 holds a 224 px model input at margin 1.6)")
     ap.add_argument("--frames-per-video", type=int, default=4, help="faces kept per video file (evenly spaced among those cached)")
-    ap.add_argument("--quality", type=int, default=75, help="JPEG quality of the packed crops")
+    ap.add_argument("--quality", type=int, default=70, help="JPEG quality of the packed crops (70: v2's data packs to 21 MiB)")
     ap.add_argument("--no-mesh", action="store_true", help="leave out the FaceMesh points (then --sbi-mask dense falls back to 5-point masks)")
     ap.add_argument("--backbone", default="efficientnet-lite2", help="backbone whose code and weights go into site/")
     ap.add_argument("--out", default="runs/gpu")
