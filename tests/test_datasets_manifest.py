@@ -114,6 +114,24 @@ def test_model_card_can_serve_as_split(manifest, tmp_path):
     assert [i.path for i in apply_split(read_manifest(manifest), read_split(card), manifest)] == ["ff/fake/1.mp4", "ff/real/1.mp4"]
 
 
+def test_a_card_with_test_groups_splits_into_test_and_selection_parts(manifest, tmp_path):
+    """`evaluate --split CARD --part test` keeps only the groups no choice of the run saw; `selection` the others."""
+    split = {"validation_groups": ["1_11", "0_10", "2"], "test_groups": ["1_11"]}
+    card = _write(tmp_path / "model_card.json", json.dumps({"name": "m", "training": {"split": split}}))
+    assert read_split(card) == {"1_11", "0_10", "2"}  # the default keeps every validation group, as before
+    assert read_split(card, "test") == {"1_11"}
+    assert read_split(card, "selection") == {"0_10", "2"}
+    assert [i.path for i in select(manifest, split=card, part="test").items] == ["ff/fake/1.mp4", "ff/real/1.mp4"]
+    assert "part test" in " ".join(select(manifest, split=card, part="test").notes)
+    old = _write(tmp_path / "old_card.json", json.dumps({"name": "m", "training": {"split": {"validation_groups": ["1_11"]}}}))
+    with pytest.raises(ManifestError, match="without --test-fraction"):
+        read_split(old, "test")
+    with pytest.raises(ManifestError, match="needs a model card"):
+        read_split(_write(tmp_path / "s.txt", "1_11\n"), "test")
+    with pytest.raises(ManifestError, match="unknown split part"):
+        read_split(card, "train")
+
+
 def test_split_by_training_groups_never_falls_back_silently(manifest, tmp_path):
     """Training's groups come from the same reader; a manifest it cannot read is an error, not a
     quiet switch to the manifest's own groups (which would keep other files)."""

@@ -85,6 +85,21 @@ def test_evaluate_writes_predictions_metrics_and_report(dataset, tiny_model_dir,
     assert "http://" not in page and "https://" not in page  # self-contained
 
 
+def test_part_test_evaluates_only_a_cards_test_groups(dataset, tiny_model_dir, tmp_path):
+    card = tmp_path / "model_card.json"
+    card.write_text(json.dumps({"training": {"split": {"validation_groups": ["001_002", "media/dark1.jpg"], "test_groups": ["001_002"]}}}))
+    out = tmp_path / "p.csv"
+    base = ["evaluate", str(dataset / "manifest.csv"), "--model", str(tiny_model_dir), "--frames", "2", "-q", "--split", str(card)]
+    result = runner.invoke(app, [*base, "--output", str(out), "--part", "test"])
+    assert result.exit_code == 0, result.output
+    # the pair 001_002 and its real video 001 are one group to training (and to the split)
+    assert [r["path"] for r in csv.DictReader(out.open())] == ["media/clip.mp4", "media/missing.mp4"]
+    bad = runner.invoke(
+        app, ["evaluate", str(dataset / "manifest.csv"), "--model", str(tiny_model_dir), "--output", str(tmp_path / "q.csv"), "--part", "test"]
+    )
+    assert bad.exit_code != 0 and "--split" in bad.output and "Traceback" not in bad.output
+
+
 def test_existing_output_needs_resume_or_overwrite(dataset, tiny_model_dir, tmp_path):
     out = tmp_path / "p.csv"
     out.write_text("path,label\n")

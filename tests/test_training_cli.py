@@ -298,6 +298,9 @@ def test_checkpoints_of_earlier_versions_still_resume():
         "sbi_smooth",
         "backbone",
         "sbi_cross_frame",
+        "test_fraction",
+        "device",
+        "packed",
     }
     old = hashlib.sha1(json.dumps({k: v for k, v in asdict(cfg).items() if k not in skip}, sort_keys=True).encode()).hexdigest()[:12]
     assert old != cfg.fingerprint() and old in cfg.fingerprints()
@@ -342,6 +345,9 @@ def test_cards_trained_before_the_mask_fix_reproduce_with_legacy_masks(monkeypat
         "backbone",
         "sbi_cross_frame",
         "h264",
+        "test_fraction",
+        "device",
+        "packed",
     }
     old = hashlib.sha1(json.dumps({k: v for k, v in asdict(legacy).items() if k not in skip}, sort_keys=True).encode()).hexdigest()[:12]
     assert legacy.fingerprint() == old
@@ -693,3 +699,31 @@ def test_h264_option_sets_the_augmentation_and_its_default_is_todays():
     strong = sample_config(TrainConfig(h264=0.7)).augment
     assert strong.p_h264 == 0.7 and abs(strong.p_jpeg - 0.3) < 1e-12
     assert TrainConfig(h264=0.35).fingerprint() == TrainConfig().fingerprint() != TrainConfig(h264=0.7).fingerprint()
+
+
+def test_test_fraction_takes_test_groups_from_validation_only_and_leaves_training_alone():
+    """--test-fraction splits the VALIDATION groups; the training files (hence the batches) stay those of
+    a run without it, and the default (0) trains with the same fingerprint as before the option existed."""
+    import tempfile
+
+    from deepdetector.training.train import TrainConfig, check_settings, collect
+
+    with tempfile.TemporaryDirectory() as tmp:
+        dev = Path(tmp) / "dev.csv"
+        dev.write_text(
+            "path,label,kind,source_dataset,group\n" + "".join(f"v{i}.jpg,{'fake' if i % 2 else 'real'},image,photos,g{i // 2}\n" for i in range(80))
+        )
+        base = collect(TrainConfig(data=[str(dev)], seed=0))
+        part = collect(TrainConfig(data=[str(dev)], seed=0, test_fraction=0.5))
+        assert not base.test
+        assert [it.path for it in part.train] == [it.path for it in base.train]
+        groups = lambda items: {it.group for it in items}  # noqa: E731
+        assert groups(part.val) | groups(part.test) == groups(base.val)
+        assert part.test and part.val and not groups(part.val) & groups(part.test)
+        assert 0.3 < len(groups(part.test)) / len(groups(base.val)) < 0.7
+        again = collect(TrainConfig(data=[str(dev)], seed=5, split_seed=0, test_fraction=0.5))
+        assert groups(again.test) == groups(part.test)  # the split seed fixes the test groups too
+        assert TrainConfig(data=[str(dev)]).fingerprint() == TrainConfig(data=[str(dev)], test_fraction=0.0).fingerprint()
+        assert TrainConfig(data=[str(dev)], test_fraction=0.5).fingerprint() != TrainConfig(data=[str(dev)]).fingerprint()
+        with pytest.raises(Exception, match="test-fraction"):
+            check_settings(TrainConfig(data=[str(dev)], test_fraction=1.0, out=tmp + "/m", run_dir=tmp + "/r", cache_dir=tmp + "/c"))

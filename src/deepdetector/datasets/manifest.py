@@ -483,8 +483,15 @@ def filter_items(items: Iterable[ManifestItem], subsets: Sequence[str] = (), kin
     ]
 
 
-def read_split(path: str | Path) -> set[str]:
+SPLIT_PARTS = ("all", "selection", "test")
+
+
+def read_split(path: str | Path, part: str = "all") -> set[str]:
     """The entries (groups or file paths) of a split file, to keep.
+
+    ``part`` (model cards of runs trained with ``--test-fraction`` only): ``all`` keeps every
+    validation group; ``test`` only the test groups no choice of the run saw; ``selection`` the
+    others (those that chose the epoch, the calibration and the thresholds).
 
     Accepted formats:
 
@@ -496,6 +503,8 @@ def read_split(path: str | Path) -> set[str]:
     - CSV with a header holding ``group`` and/or ``path``; with a ``split`` column only rows whose
       split is ``val``/``valid``/``validation``/``test`` are kept.
     """
+    if part not in SPLIT_PARTS:
+        raise ManifestError(f"unknown split part {part!r}; choose one of {', '.join(SPLIT_PARTS)}")
     path = Path(path).expanduser()
     if not path.is_file():
         raise ManifestError(f"split file {path} does not exist")
@@ -504,6 +513,8 @@ def read_split(path: str | Path) -> set[str]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"cannot read split file {path}: {exc}") from None
     suffix = path.suffix.lower()
+    if part != "all":
+        return _card_part(path, text, part)
     entries: set[str] = set()
     if suffix == ".json":
         try:
@@ -546,6 +557,24 @@ def read_split(path: str | Path) -> set[str]:
                 entries.add(line)
     if not entries:
         raise ManifestError(f"split file {path} lists no groups or paths")
+    return entries
+
+
+def _card_part(path: Path, text: str, part: str) -> set[str]:
+    """The test groups of a model card (``part`` "test"), or its other validation groups ("selection")."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    split = ((data or {}).get("training") or {}).get("split") if isinstance(data, dict) else None
+    if not isinstance(split, dict) or not isinstance(split.get("validation_groups"), list):
+        raise ManifestError(f"--part {part} needs a model card as the split file; {path} is not one")
+    test = split.get("test_groups")
+    if not isinstance(test, list) or not test:
+        raise ManifestError(f"{path} lists no test groups: its model was trained without --test-fraction, so only --part all applies")
+    entries = {str(g) for g in test} if part == "test" else {str(g) for g in split["validation_groups"]} - {str(g) for g in test}
+    if not entries:
+        raise ManifestError(f"{path}: the {part} part lists no groups")
     return entries
 
 
@@ -614,13 +643,15 @@ def select(
     split: str | Path | Sequence[str | Path] | None = None,
     limit: int | None = None,
     seed: int = 0,
+    part: str = "all",
 ) -> Selection:
     """Read one or more manifests and apply the filters in order: subset/kind, split, seeded sample.
 
     Several manifests are evaluated as one set (each item's path stays relative to its own
     manifest); a file listed twice, or one path text naming two files, is refused. Several split files keep the items any of
     them names, so ``--split model_card.json --split held_out.csv`` keeps a model's validation
-    groups of one manifest and every file listed for another.
+    groups of one manifest and every file listed for another. ``part`` picks the part of each
+    model card's validation groups (:func:`read_split`).
     """
     manifests = [Path(m).expanduser() for m in ([manifest] if isinstance(manifest, (str, Path)) else manifest)]
     if not manifests:
@@ -628,8 +659,8 @@ def select(
     splits = [] if split is None else [split] if isinstance(split, (str, Path)) else list(split)
     entries: set[str] = set()
     for sp in splits:
-        entries |= read_split(sp)
-    split_text = " + ".join(str(sp) for sp in splits)
+        entries |= read_split(sp, part)
+    split_text = " + ".join(str(sp) for sp in splits) + ("" if part == "all" else f" (part {part})")
     items: list[ManifestItem] = []
     total = 0
     notes: list[str] = []

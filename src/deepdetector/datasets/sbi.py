@@ -21,6 +21,17 @@ generalises to swaps it never saw. Recipe (``../shared/notes/field.md``):
    self-blend in six is "fake" with no blended pixel at all.)
 5. fake = M*S + (1-M)*T; the real example is T.
 
+Dense masks (``SBIConfig.dense``, ``deepdetector train --sbi-mask dense``): where the face cache holds
+the 468 FaceMesh points of a face (``FaceCache.load(..., mesh=True)``), the mask of step 1 is drawn
+from them instead of from a template on 5 points (:func:`dense_mask`, probabilities in
+``SBIConfig.dense_variants``): ``hull``, the convex hull of every point (as the published recipe's
+hull of 81 points; a quarter of the time without the forehead above the brows, as the recipe drops
+its forehead points a quarter of the time); ``lower``, that hull below a line across the lower nose
+(jaw, lower nose, mouth: what Wav2Lip, MuseTalk and LatentSync repaint and paste back); ``mouth``,
+the outer lip contour grown 1.3-2x about its centre, kept below the nose tip (a lip-sync paste-back
+restricted to the mouth). Steps 2-5 (shift, elastic deformation, the two random blurs, the blend
+ratio) are the published ones for every mask. A face without a mesh falls back to the 5-point masks.
+
 Cross-frame blends (``SBIConfig.cross_frame``, off in the published recipe): for a face from a
 video, S may instead be ANOTHER frame of the same video, aligned onto this frame's landmarks
 (:func:`align_to`; frames whose landmarks do not fit, a turned head, are not used) before the
@@ -106,6 +117,10 @@ class SBIConfig:
     # False reproduces models trained before 2026-12-02 (a sixth of their blend masks came out empty)
     cross_frame: float = 0.0  # probability that a video face's source is another frame of its video (0: the published recipe;
     # drawn by the batch maker, see training.data.other_frame)
+    dense: bool = False  # masks from the 468 FaceMesh points where a face has them (dense_mask); False: the 5-point template masks
+    dense_variants: tuple[tuple[str, float], ...] = (("hull", 0.5), ("lower", 0.3), ("mouth", 0.2))
+    dense_no_forehead: float = 0.25  # share of ``hull`` masks cut at the brows (the published recipe drops the forehead points as often)
+    mouth_scale: tuple[float, float] = (1.3, 2.0)  # ``mouth``: the outer lip contour grown by this factor about its centre
 
 
 @dataclass
@@ -141,6 +156,77 @@ def polygon_mask(shape: tuple[int, int], landmarks: np.ndarray, outline: np.ndar
 def face_mask(shape: tuple[int, int], landmarks: np.ndarray, variant: str = "full") -> np.ndarray:
     """The face hull mask (uint8 0/1) of one variant: ``full``, ``inner`` or ``lower``."""
     return polygon_mask(shape, landmarks, MASK_VARIANTS[variant])
+
+
+DENSE_VARIANTS = ("hull", "lower", "mouth")
+#: Brow points of the FaceMesh topology (subject's right, then left): the top of a hull without forehead.
+BROWS = (70, 63, 105, 66, 107, 55, 65, 52, 53, 46, 300, 293, 334, 296, 336, 285, 295, 282, 283, 276)
+#: Lower nose (subnasal point and nostril bases): where a lip-sync mask's upper edge runs.
+LOWER_NOSE = (2, 94, 97, 326, 98, 327)
+
+
+def has_mesh(mesh: np.ndarray | None) -> bool:
+    """True when ``mesh`` holds 468 finite points (the face cache stores NaN where no mesh was placed)."""
+    from deepdetector.landmarks.topology import MESH_POINTS
+
+    return mesh is not None and np.shape(mesh) == (MESH_POINTS, 2) and bool(np.isfinite(mesh).all())
+
+
+def _hull_fill(shape: tuple[int, int], points: np.ndarray) -> np.ndarray:
+    mask = np.zeros(shape, np.uint8)
+    hull = cv2.convexHull(np.round(np.asarray(points, np.float32)).astype(np.int32))
+    cv2.fillConvexPoly(mask, hull, 1)
+    return mask
+
+
+def _below(shape: tuple[int, int], anchor: np.ndarray, down: np.ndarray) -> np.ndarray:
+    """uint8 mask of the pixels on or below the line through ``anchor`` across the face (``down`` a unit vector)."""
+    h, w = shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    return (((xs - anchor[0]) * down[0] + (ys - anchor[1]) * down[1]) >= 0).astype(np.uint8)
+
+
+def face_axis(mesh: np.ndarray) -> np.ndarray:
+    """Unit vector from the eyes' midpoint to the chin: "down" on the face, whatever its roll."""
+    from deepdetector.landmarks import topology as T
+
+    eyes = (mesh[list(T.RIGHT_EYE)].mean(0) + mesh[list(T.LEFT_EYE)].mean(0)) / 2.0
+    v = mesh[T.CHIN] - eyes
+    n = float(np.linalg.norm(v))
+    return (v / n).astype(np.float32) if n > 0 else np.array([0.0, 1.0], np.float32)
+
+
+def dense_mask(shape: tuple[int, int], mesh: np.ndarray, variant: str, rng: np.random.Generator, config: SBIConfig | None = None) -> np.ndarray:
+    """uint8 mask (0/1) of one dense variant (``hull``, ``lower``, ``mouth``: see the module docstring)
+    from the 468 FaceMesh points ``mesh`` (image coordinates)."""
+    from deepdetector.landmarks import topology as T
+
+    cfg = config or SBIConfig()
+    pts = np.asarray(mesh, np.float32)
+    down = face_axis(pts)
+    if variant == "hull":
+        mask = _hull_fill(shape, pts)
+        if rng.random() < cfg.dense_no_forehead:
+            top = pts[list(BROWS)]
+            anchor = top[int(np.argmin(top @ down))]  # the highest brow point along the face's axis
+            mask &= _below(shape, anchor, down)
+        return mask
+    if variant == "lower":
+        nose_tip, subnasal = pts[T.NOSE_TIP], pts[list(LOWER_NOSE)].mean(0)
+        anchor = nose_tip + rng.uniform(0.0, 1.0) * (subnasal - nose_tip)  # the cut runs between nose tip and nostril base
+        return _hull_fill(shape, pts) & _below(shape, anchor, down)
+    if variant == "mouth":
+        lips = pts[list(T.LIPS_OUTER)]
+        centre = lips.mean(0)
+        grown = centre + (lips - centre) * rng.uniform(*cfg.mouth_scale)
+        return _hull_fill(shape, grown) & _hull_fill(shape, pts) & _below(shape, pts[T.NOSE_TIP], down)
+    raise ValueError(f"unknown dense mask variant {variant!r}; choose one of {', '.join(DENSE_VARIANTS)}")
+
+
+def _draw(variants: tuple[tuple[str, float], ...], rng: np.random.Generator) -> str:
+    names = [n for n, _ in variants]
+    probs = np.array([p for _, p in variants], np.float64)
+    return names[rng.choice(len(names), p=probs / probs.sum())]
 
 
 #: A cross-frame source is used only where the similarity fit leaves every landmark within this share
@@ -234,20 +320,22 @@ def self_blend(
     config: SBIConfig | None = None,
     variant: str | None = None,
     source: np.ndarray | None = None,
+    mesh: np.ndarray | None = None,
 ) -> SelfBlend:
     """Make a self-blended fake of ``image`` (RGB uint8) with 5 ``landmarks`` in its coordinates.
 
     ``source``: the picture blended in (same shape, already aligned to ``landmarks``); default a
     copy of ``image`` (the published recipe). The real example is always ``image`` (or its
     transformed copy), so the fake differs from it only inside the mask either way.
+    ``mesh``: the face's 468 FaceMesh points (same coordinates); with ``config.dense`` the mask is
+    drawn from them (:func:`dense_mask`), else (or without a usable mesh) from the 5 landmarks.
     """
     cfg = config or SBIConfig()
     h, w = image.shape[:2]
-    if variant is None:
-        names = [n for n, _ in cfg.mask_variants]
-        probs = np.array([p for _, p in cfg.mask_variants], np.float64)
-        variant = names[rng.choice(len(names), p=probs / probs.sum())]
-    mask = face_mask((h, w), landmarks, variant).astype(np.float32)
+    if cfg.dense and has_mesh(mesh) and (variant is None or variant in DENSE_VARIANTS):
+        mask = dense_mask((h, w), mesh, variant or _draw(cfg.dense_variants, rng), rng, cfg).astype(np.float32)
+    else:
+        mask = face_mask((h, w), landmarks, variant or _draw(cfg.mask_variants, rng)).astype(np.float32)
 
     target = image
     if source is not None and source.shape != image.shape:

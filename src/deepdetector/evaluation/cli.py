@@ -46,12 +46,14 @@ def _console():
     return console
 
 
-def _selection(manifest, subset: list[str], kind: list[str], split, limit: Optional[int], seed: int):
+def _selection(manifest, subset: list[str], kind: list[str], split, limit: Optional[int], seed: int, part: str = "all"):
     from deepdetector.datasets.manifest import select
 
     if limit is not None and limit < 1:
         raise fail("--limit must be at least 1")
-    return select(manifest, subsets=subset, kinds=kind, split=split, limit=limit, seed=seed)
+    if part != "all" and not split:
+        raise fail(f"--part {part} picks a part of a model card's validation groups: give the card with --split")
+    return select(manifest, subsets=subset, kinds=kind, split=split, limit=limit, seed=seed, part=part)
 
 
 def _table_command(compute, write_json, show, output: Optional[Path], what: str) -> None:
@@ -343,6 +345,10 @@ def evaluate(
     split: list[Path] = typer.Option(
         [], help="Keep only the groups or paths listed in this file (e.g. the validation split shipped with a model); repeatable: items named by any."
     ),
+    part: str = typer.Option(
+        "all",
+        help="With a model card as --split: all its validation groups (all), only the test groups no choice of its training saw (test; cards of `train --test-fraction`), or the others (selection).",
+    ),
     subset: list[str] = typer.Option([], help="Keep items whose source_dataset contains this text (repeatable)."),
     kind: list[str] = typer.Option([], help="Keep items whose kind contains this text (repeatable), e.g. video."),
     limit: Optional[int] = typer.Option(None, help="Evaluate a seeded, label-balanced sample of this many items."),
@@ -370,7 +376,7 @@ def evaluate(
         check_writable(output, "predictions CSV")  # mistyped paths cost nothing: checked before the scans
         if report is not None:
             check_writable(report, "HTML report")
-        selection = _selection(manifest, subset, kind, split or None, limit, seed)
+        selection = _selection(manifest, subset, kind, split or None, limit, seed, part)
         det = Detector(config)
         with progress:
             task = progress.add_task("evaluate", total=None)

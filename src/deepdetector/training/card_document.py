@@ -40,6 +40,7 @@ _OPTIONS = {
     "freeze_blocks": "--freeze-blocks",
     "ema": "--ema",
     "val_fraction": "--val-fraction",
+    "test_fraction": "--test-fraction",
     "video_frames": "--video-frames",
     "real_video_frames": "--real-video-frames",
     "max_per_subset": "--max-per-subset",
@@ -59,6 +60,8 @@ _OPTIONS = {
     "probe_val_frames": "--probe-val-frames",
     "name": "--name",
     "version": "--version",
+    "device": "--device",
+    "packed": "--packed",
 }
 # Settings that only matter for one training method.
 _METHOD_ONLY = {

@@ -91,6 +91,10 @@ def train(
         help="finetune: validate and ship an exponential moving average of the weights with this decay per step, e.g. 0.998 (0: the raw weights).",
     ),
     val_fraction: float = typer.Option(TrainConfig.val_fraction, help="Fraction of groups of the --data sources held out for validation."),
+    test_fraction: float = typer.Option(
+        TrainConfig.test_fraction,
+        help="Share of the validation groups set aside as test groups that no choice (epoch, calibration, threshold) sees; listed in the model card (`deepdetector evaluate --split CARD --part test`). Training data and batches do not change. 0: none.",
+    ),
     video_frames: int = typer.Option(TrainConfig.video_frames, help="Frames sampled per fake video."),
     real_video_frames: int = typer.Option(TrainConfig.real_video_frames, help="Frames sampled per real video of the --data sources."),
     max_per_subset: Optional[int] = typer.Option(
@@ -123,7 +127,7 @@ def train(
     ),
     sbi_mask: str = typer.Option(
         TrainConfig.sbi_mask,
-        help="Self-blend masks: normalised (the published recipe) or legacy (as deepdetector-lite0 v2 was trained: about one mask in six came out empty; reproduces models trained before 2026-12-02).",
+        help="Self-blend masks: normalised (the published recipe), legacy (as deepdetector-lite0 v2 was trained: about one mask in six came out empty; reproduces models trained before 2026-12-02), or dense (the published recipe on masks from the 468 FaceMesh points: face hull, lower face and mouth, as lip-sync pastes back; 5-point masks for a face without a mesh).",
     ),
     synthetic_reals: str = typer.Option(
         TrainConfig.synthetic_reals,
@@ -135,6 +139,13 @@ def train(
     name: str = typer.Option(TrainConfig.name, help="Model name in the card."),
     version: str = typer.Option(TrainConfig.version, help="Model version in the card."),
     no_pretrained: bool = typer.Option(not TrainConfig.pretrained, "--no-pretrained", help="Start from random weights (tests only)."),
+    device: str = typer.Option(
+        TrainConfig.device, help="cpu, or cuda: train on a GPU with bf16 mixed precision (needs a torch built with CUDA and a GPU)."
+    ),
+    packed: Optional[Path] = typer.Option(
+        None,
+        help="Train from a packed face cache (scripts/pack_gpu_cache.py: JPEG crops, landmarks and the split in one file) instead of --data/--train-only and the face cache: for a machine without the media.",
+    ),
     progress: bool = typer.Option(TrainConfig.progress, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
     """Train the detector on real faces (self-blended fakes) and labelled fakes; write ONNX + model card."""
@@ -169,6 +180,7 @@ def train(
         freeze_blocks=freeze_blocks,
         ema=ema,
         val_fraction=val_fraction,
+        test_fraction=test_fraction,
         video_frames=video_frames,
         real_video_frames=real_video_frames,
         max_per_subset=max_per_subset,
@@ -189,6 +201,8 @@ def train(
         name=name,
         version=version,
         pretrained=not no_pretrained,
+        device=device,
+        packed=None if packed is None else str(packed),
         progress=progress,
     )
     try:

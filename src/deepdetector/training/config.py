@@ -38,6 +38,9 @@ class TrainConfig:
     real_video_frames: int = 32  # frames per REAL video of the --data sources (few files: more faces from each)
     max_per_subset: int | None = None  # keep at most this many files per subset of the --train-only sources (seeded)
     val_fraction: float = 0.5
+    test_fraction: float = (
+        0.0  # share of the VALIDATION groups set aside as test groups: no choice (epoch, calibration, threshold) sees them (0: none)
+    )
     val_frames: int = 4  # frames per video used by the per-epoch validation (all frames for the final metrics)
     val_files_per_subset: int = 40  # files per subset used by the per-epoch validation (all for the final metrics)
     seed: int = 0
@@ -57,7 +60,8 @@ class TrainConfig:
     taps: tuple[int, ...] = (2, 4, 7, 10, 14, 15)  # blocks whose rectified outputs also feed the CAM head
     synthetic_reals: str = "mixed"  # real images beside generated ones for the synthetic head (see build_pools)
     sbi_smooth: float = 0.0  # probability of edge-preserving smoothing as the self-blend's frequency transform (0: published recipe)
-    sbi_mask: str = "normalised"  # self-blend masks as published ("normalised") or as trained before 2026-12-02 ("legacy": see SBIConfig.normalise)
+    sbi_mask: str = "normalised"  # self-blend masks as published ("normalised"), as trained before 2026-12-02 ("legacy": see SBIConfig.normalise),
+    # or published but drawn from the 468 FaceMesh points with lower-face and mouth masks ("dense": see SBIConfig.dense)
     sbi_cross_frame: float = 0.0  # probability that a real video face is blended with another frame of its video (0: published recipe)
     h264: float = 0.35  # probability that a training pair is re-encoded with H.264 (CRF 18-40) instead of JPEG or nothing
     patience: int = 4
@@ -68,6 +72,8 @@ class TrainConfig:
     method: str = "finetune"  # "finetune" (train the network) or "probe" (frozen backbone, linear CAM heads)
     probe_chunks: int = 200  # probe: training batches whose features are extracted (each is one make_batch draw)
     probe_val_frames: int = 8  # probe: frames per validation video
+    device: str = "cpu"  # "cpu", or "cuda" (a GPU: bf16 mixed precision); not part of what is trained, so a run may resume on either
+    packed: str | None = None  # train from a packed face cache (training.pack) instead of --data/--train-only and the face cache
     progress: bool = True
 
     @property
@@ -83,7 +89,7 @@ class TrainConfig:
         Options added in later versions are left out while they hold their old behaviour
         (``keep_later`` names ones to hash anyway: see :meth:`fingerprints`).
         """
-        skip = {"out", "run_dir", "progress", "max_minutes", "workers", "threads", "epochs", "patience", "probe_chunks"}
+        skip = {"out", "run_dir", "progress", "max_minutes", "workers", "threads", "epochs", "patience", "probe_chunks", "device"}
         skip |= {k for k, v in _LATER_OPTIONS.items() if getattr(self, k) == v and k not in keep_later}
         if self.lr_schedule != "constant":
             skip.discard("epochs")  # a decaying schedule depends on the planned length
@@ -110,6 +116,8 @@ _LATER_OPTIONS = {
     "backbone": DEFAULT_BACKBONE,
     "sbi_cross_frame": 0.0,
     "h264": 0.35,
+    "test_fraction": 0.0,
+    "packed": None,
 }  # option -> the behaviour before it existed
 
 

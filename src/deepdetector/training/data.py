@@ -120,16 +120,22 @@ def _flip(crop: np.ndarray, lm: np.ndarray, box: np.ndarray) -> tuple[np.ndarray
     return np.ascontiguousarray(crop[:, ::-1]), flip_landmarks(lm, w), box
 
 
-def make_pair(crop, lm, box, cfg: SampleConfig, rng: np.random.Generator, source: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def make_pair(
+    crop, lm, box, cfg: SampleConfig, rng: np.random.Generator, source: np.ndarray | None = None, mesh: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """A (real, self-blended fake) pair at the model's input size, augmented together.
 
     ``source``: the picture blended in, aligned to ``crop`` (a cross-frame blend); default the crop itself.
+    ``mesh``: the face's 468 FaceMesh points in crop coordinates (dense masks, ``SBIConfig.dense``).
     """
     if rng.random() < cfg.augment.p_flip:
+        w = crop.shape[1]
         crop, lm, box = _flip(crop, lm, box)
         if source is not None:
             source = np.ascontiguousarray(source[:, ::-1])
-    blend = self_blend(crop, lm, rng, cfg.sbi, source=source)
+        if mesh is not None:  # the mask regions are left/right symmetric sets: mirroring the points is enough
+            mesh = np.column_stack([w - 1 - mesh[:, 0], mesh[:, 1]]).astype(np.float32)
+    blend = self_blend(crop, lm, rng, cfg.sbi, source=source, mesh=mesh)
     region = _jittered_region(box, cfg, rng)
     real = crop_square(blend.real, region, cfg.input_size)
     fake = crop_square(blend.fake, region, cfg.input_size)
@@ -175,7 +181,8 @@ def make_batch(pools: Pools, spec: BatchSpec, cfg: SampleConfig, rng: np.random.
     for _ in range(spec.pairs):
         faces, j = pools.sbi_reals.pick_entry(rng)
         source = other_frame(faces, j, cfg.sbi.cross_frame, rng)
-        real, fake = make_pair(faces.crops[j], faces.landmarks[j], faces.boxes[j], cfg, rng, source=source)
+        mesh = faces.mesh[j] if cfg.sbi.dense and faces.mesh is not None else None
+        real, fake = make_pair(faces.crops[j], faces.landmarks[j], faces.boxes[j], cfg, rng, source=source, mesh=mesh)
         images += [real, fake]
         labels += [(0.0, 0.0), (1.0, -1.0)]
     for pool_f, pool_r, n, fake_label in (

@@ -13,7 +13,7 @@ import platform
 import re
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -38,8 +38,17 @@ HEADS = ("swap", "synthetic")
 
 @dataclass
 class Split:
+    """Training files; validation files that choose (epoch, calibration, thresholds); test files that
+    nothing chooses with (``--test-fraction``: groups taken from the validation side, never from training)."""
+
     train: list[MediaItem]
     val: list[MediaItem]
+    test: list[MediaItem] = field(default_factory=list)
+
+
+#: Added to the split seed for the selection/test split of the validation groups, so that split is
+#: not the train/validation split's own order again.
+TEST_SPLIT_SALT = 1_000_003
 
 
 def collect(cfg: TrainConfig) -> Split:
@@ -58,7 +67,10 @@ def collect(cfg: TrainConfig) -> Split:
         data += items
     only_groups = {it.group for it in resolve_groups(only)}
     train, val = split_by_group(data, cfg.val_fraction, data_seed, force_train_groups=only_groups)
-    return Split(train=resolve_groups(only) + train, val=val)
+    test: list[MediaItem] = []
+    if cfg.test_fraction > 0:  # the same stratified group split, inside the validation groups only
+        val, test = split_by_group(val, cfg.test_fraction, data_seed + TEST_SPLIT_SALT)
+    return Split(train=resolve_groups(only) + train, val=val, test=test)
 
 
 def check_listed_once(sources: list[tuple[str, list[MediaItem]]]) -> None:
@@ -121,7 +133,7 @@ def sample_config(cfg: TrainConfig) -> SampleConfig:
     return SampleConfig(
         input_size=cfg.input_size,
         margin=cfg.margin,
-        sbi=SBIConfig(smooth=cfg.sbi_smooth, normalise=cfg.sbi_mask == "normalised", cross_frame=cfg.sbi_cross_frame),
+        sbi=SBIConfig(smooth=cfg.sbi_smooth, normalise=cfg.sbi_mask != "legacy", cross_frame=cfg.sbi_cross_frame, dense=cfg.sbi_mask == "dense"),
         augment=AugmentConfig(p_h264=cfg.h264, p_jpeg=min(AugmentConfig.p_jpeg, 1.0 - cfg.h264)),
     )
 
@@ -130,18 +142,20 @@ def open_cache(cfg: TrainConfig) -> FaceCache:
     return FaceCache(cfg.cache_dir, CacheSettings(crop_size=cfg.cache_size, crop_margin=cfg.cache_margin, detector=cfg.detector))
 
 
-def load_faces(cache: FaceCache, items: list[MediaItem], cfg: TrainConfig) -> list[CachedFaces]:
+def load_faces(cache: FaceCache, items: list[MediaItem], cfg: TrainConfig, mesh: bool = False) -> list[CachedFaces]:
+    """The cached faces of ``items``; with ``mesh``, real files' faces carry their FaceMesh points
+    (what dense self-blend masks are drawn from; computed once and stored in the cache)."""
     vf = frames_for(cfg)
     out = []
     for it in items:
-        f = cache.load(it, vf(it) if it.is_video else None)
+        f = cache.load(it, vf(it) if it.is_video else None, mesh=mesh and it.label == "real")
         if f is not None:
             out.append(f)
     return out
 
 
 SYNTHETIC_REALS = ("same-source", "mixed")
-SBI_MASKS = ("normalised", "legacy")  # TrainConfig.sbi_mask
+SBI_MASKS = ("normalised", "legacy", "dense")  # TrainConfig.sbi_mask
 
 
 def build_pools(faces: list[CachedFaces], synthetic_reals: str = "mixed", seed: int = 0) -> Pools:
@@ -194,15 +208,17 @@ def eval_crops(faces: list[CachedFaces], cfg: TrainConfig, max_frames: int | Non
     return (np.stack(imgs) if imgs else np.zeros((0, size, size, 3), np.uint8)), np.asarray(owner, np.int64)
 
 
-def torch_logits(model: Any, images: np.ndarray, batch: int = 64) -> np.ndarray:
+def torch_logits(model: Any, images: np.ndarray, batch: int = 64, device: Any = None) -> np.ndarray:
     import torch
 
     model.eval()
     out = []
-    with torch.no_grad():
+    cuda = device is not None and torch.device(device).type == "cuda"
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
         for s in range(0, len(images), batch):
-            logits, _ = model(torch.from_numpy(images[s : s + batch]))
-            out.append(logits.numpy())
+            x = torch.from_numpy(images[s : s + batch])
+            logits, _ = model(x.to(device) if device is not None else x)
+            out.append(logits.float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, len(HEADS)), np.float32)
 
 
@@ -483,6 +499,8 @@ def check_settings(cfg: TrainConfig) -> None:
         raise ConfigError(f"h264 is a probability: between 0 and 1, got {cfg.h264}")
     if not 0.0 <= cfg.sbi_cross_frame <= 1.0:
         raise ConfigError(f"sbi_cross_frame is a probability: between 0 and 1, got {cfg.sbi_cross_frame}")
+    if not 0.0 <= cfg.test_fraction < 1.0:
+        raise ConfigError(f"--test-fraction is a share of the validation groups: from 0 to below 1, got {cfg.test_fraction}")
     if cfg.sbi_mask not in SBI_MASKS:
         raise ConfigError(f"unknown sbi_mask {cfg.sbi_mask!r}; choose one of {', '.join(SBI_MASKS)}")
     check_blocks(cfg.backbone, cfg.freeze_blocks, tuple(cfg.taps))
@@ -491,19 +509,79 @@ def check_settings(cfg: TrainConfig) -> None:
 def prepare(cfg: TrainConfig, log: Callable[[str], None] = print) -> tuple[Split, dict, list[CachedFaces], list[CachedFaces], Pools]:
     """Split the files, fill the face cache and sort the training faces into pools: what a training
     run (and ``deepdetector soup``, which calibrates on the same validation files) starts from."""
+    if cfg.packed:
+        return prepare_packed(cfg, log)
     split = collect(cfg)
-    log(f"data: {len(split.train)} training files, {len(split.val)} validation files")
+    test_note = f", {len(split.test)} test files ({len({it.group for it in split.test})} groups no choice sees)" if split.test else ""
+    log(f"data: {len(split.train)} training files, {len(split.val)} validation files{test_note}")
     cache = open_cache(cfg)
     t0 = time.time()
-    stats = cache.build(split.train + split.val, video_frames=frames_for(cfg), progress=cfg.progress)
+    stats = cache.build(split.train + split.val + split.test, video_frames=frames_for(cfg), progress=cfg.progress)
     log(f"face cache: {stats} ({time.time() - t0:.0f} s)")
-    train_faces = load_faces(cache, split.train, cfg)
+    t0 = time.time()
+    train_faces = load_faces(cache, split.train, cfg, mesh=cfg.sbi_mask == "dense")
     val_faces = load_faces(cache, split.val, cfg)
     pools = build_pools(train_faces, cfg.synthetic_reals, cfg.seed)
     log(f"pools: {pools.counts()}")
+    if cfg.sbi_mask == "dense":
+        stats["dense_masks"] = mesh_coverage(pools.sbi_reals)
+        log(f"dense masks: {stats['dense_masks']} ({time.time() - t0:.0f} s); faces without a mesh get the 5-point masks")
     if len(pools.sbi_reals) == 0:
         raise ConfigError("no real faces were found in the training data: self-blended training needs real faces")
     return split, stats, train_faces, val_faces, pools
+
+
+def prepare_packed(cfg: TrainConfig, log: Callable[[str], None] = print) -> tuple[Split, dict, list[CachedFaces], list[CachedFaces], Pools]:
+    """:func:`prepare` from a packed face cache (``--packed``, :mod:`deepdetector.training.pack`): its
+    split and faces, no media and no face cache needed (a GPU machine with nothing but the pack)."""
+    from deepdetector.training.pack import read_pack
+
+    if cfg.data or cfg.train_only:
+        raise ConfigError("--packed brings its own files and split: leave out --data and --train-only")
+    t0 = time.time()
+    sides, faces, meta = read_pack(cfg.packed)
+    if meta["crop_size"] != cfg.cache_size:
+        raise ConfigError(f"{cfg.packed} holds {meta['crop_size']} px crops: use --cache-size {meta['crop_size']}")
+    split = Split(train=sides["train"], val=sides["val"], test=sides["test"])
+    by_path = {f.item.path: f for f in faces}
+    train_faces = [by_path[it.path] for it in split.train if it.path in by_path]
+    val_faces = [by_path[it.path] for it in split.val if it.path in by_path]
+    stats = {"packed": str(cfg.packed), "faces": sum(len(f) for f in faces), "pack_settings": meta["settings"]}
+    log(
+        f"packed face cache {cfg.packed}: {len(split.train)} training, {len(split.val)} validation, {len(split.test)} test files, {stats['faces']} faces ({time.time() - t0:.0f} s)"
+    )
+    pools = build_pools(train_faces, cfg.synthetic_reals, cfg.seed)
+    log(f"pools: {pools.counts()}")
+    if cfg.sbi_mask == "dense":
+        stats["dense_masks"] = mesh_coverage(pools.sbi_reals)
+        log(f"dense masks: {stats['dense_masks']}; faces without a mesh get the 5-point masks")
+    if len(pools.sbi_reals) == 0:
+        raise ConfigError("no real faces in the packed face cache: self-blended training needs real faces")
+    return split, stats, train_faces, val_faces, pools
+
+
+def training_device(cfg: TrainConfig) -> Any:
+    """The torch device of ``cfg.device``; a clear error when CUDA is asked for and torch has none."""
+    import torch
+
+    if cfg.device == "cpu":
+        return torch.device("cpu")
+    if cfg.device.split(":")[0] != "cuda":
+        raise ConfigError(f"unknown --device {cfg.device!r}; choose cpu or cuda (cuda:N for one of several GPUs)")
+    if not torch.cuda.is_available():
+        build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}, but no GPU or driver answers"
+        raise ConfigError(f"--device {cfg.device}: torch {torch.__version__} is {build}; train with --device cpu, or on a machine with a GPU")
+    if cfg.method != "finetune":
+        raise ConfigError("--device cuda trains --method finetune only (the probe runs on the CPU)")
+    return torch.device(cfg.device)
+
+
+def mesh_coverage(pool: FacePool) -> dict[str, int]:
+    """How many faces of a pool have a usable FaceMesh (dense masks) and how many fall back to 5-point masks."""
+    from deepdetector.datasets.sbi import has_mesh
+
+    with_mesh = sum(1 for i, j in pool.entries if pool.faces[int(i)].mesh is not None and has_mesh(pool.faces[int(i)].mesh[int(j)]))
+    return {"faces": len(pool), "with_mesh": with_mesh, "five_point_fallback": len(pool) - with_mesh}
 
 
 def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -513,6 +591,7 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
     from deepdetector.training.model import build_model
 
     check_settings(cfg)  # before minutes of face caching, not after
+    device = training_device(cfg)
     t_start = time.time()
     torch.set_num_threads(max(1, cfg.threads))
     torch.manual_seed(cfg.seed)
@@ -529,7 +608,10 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
     log(f"validation: {len(val_faces)} files, {len(val_imgs)} crops per epoch")
 
     model = build_model(HEADS, pretrained=cfg.pretrained, freeze_blocks=cfg.freeze_blocks, taps=tuple(cfg.taps), backbone=cfg.backbone)
-    model = model.to(memory_format=torch.channels_last)
+    model = model.to(device=device, memory_format=torch.channels_last)
+    cuda = device.type == "cuda"
+    if cuda:
+        log(f"device: {torch.cuda.get_device_name(device)} (bf16 mixed precision)")
     ema = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay)
 
@@ -576,13 +658,16 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
             num_workers=cfg.workers,
             prefetch_factor=4 if cfg.workers else None,
             persistent_workers=False,
+            pin_memory=cuda,
         )
         losses = []
         bar = _bar(cfg.steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}", cfg.progress)
         for step, (imgs, labels) in enumerate(loader):
-            logits, _ = model(imgs)
+            imgs, labels = imgs.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):  # bf16 needs no loss scaling
+                logits, _ = model(imgs)
             mask = labels >= 0
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[mask], labels[mask])
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float()[mask], labels[mask])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -594,7 +679,7 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
         bar.close()
         train_time = time.time() - te
         judged = model if ema is None else ema.model
-        aucs = head_aucs(val_quick, val_owner, torch_logits(judged, val_imgs), HEADS)
+        aucs = head_aucs(val_quick, val_owner, torch_logits(judged, val_imgs, device=device), HEADS)
         valid = [v for v in aucs.values() if v is not None]
         score = float(np.mean(valid)) if valid else -float(np.mean(losses))
         state["epoch"] = epoch + 1
@@ -724,7 +809,7 @@ def _finish(
     from deepdetector.training.export import ONNX_NAME, check_parity, export_onnx
 
     out_dir = Path(cfg.out)
-    model = model.to(memory_format=torch.contiguous_format).eval()
+    model = model.to(device="cpu", memory_format=torch.contiguous_format).eval()
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = export_onnx(model, out_dir / ONNX_NAME, cfg.input_size)
     if val_logits is None:
@@ -869,15 +954,26 @@ def training_record(
             + (" and as many of every other real source" if cfg.synthetic_reals == "mixed" else ""),
         },
         "settings": {k: v for k, v in asdict(cfg).items() if k not in {"progress"}},
-        "data": {"train_files": count_files(split.train), "validation_files": count_files(split.val), "pools": pools.counts(), "cache": cache_stats},
+        "data": {
+            "train_files": count_files(split.train),
+            "validation_files": count_files(split.val),
+            **({"test_files": count_files(split.test)} if split.test else {}),
+            "pools": pools.counts(),
+            "cache": cache_stats,
+        },
         # what `deepdetector evaluate --split model_card.json` keeps: numbers on data training never saw
-        "split": {"validation_groups": sorted({it.group for it in split.val})},
+        # (with --test-fraction also the test groups, which `--part test` keeps alone)
+        "split": {
+            "validation_groups": sorted({it.group for it in split.val + split.test}),
+            **({"test_groups": sorted({it.group for it in split.test})} if split.test else {}),
+        },
         "epochs_run": state["epoch"],
         "best_epoch": state["best_epoch"],
         "best_validation_score": state["best"],
         "train_seconds": round(state["train_seconds"], 1),
         "total_seconds_this_invocation": round(seconds, 1),
-        "hardware": f"{platform.processor() or platform.machine()}, {cfg.threads} CPU threads, torch {torch.__version__} (CPU)",
+        "hardware": f"{platform.processor() or platform.machine()}, {cfg.threads} CPU threads, torch {torch.__version__} "
+        + (f"(GPU: {torch.cuda.get_device_name(cfg.device)}, bf16 mixed precision)" if cfg.device != "cpu" else "(CPU)"),
         "onnx_parity_max_abs_diff": parity,
     }
 
