@@ -70,6 +70,35 @@ def _eval_chunk(args: tuple[int, np.ndarray]) -> tuple[int, np.ndarray]:
     return k, pooled_features(_STATE["model"], imgs)
 
 
+class _InProcess:
+    """One worker: the chunks are computed in this process, in order (no fork: a process forked
+    while other threads hold locks, onnxruntime's or torch's, can hang on them)."""
+
+    def __init__(self, init_args: tuple) -> None:
+        _init_worker(*init_args)
+
+    def imap_unordered(self, fn: Callable, items: Any):
+        return map(fn, items)
+
+    def terminate(self) -> None:
+        pass
+
+    def __enter__(self) -> "_InProcess":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _STATE.clear()
+
+
+def _workers(processes: int, init_args: tuple):
+    """A pool of ``processes`` forked workers, or the chunks in this process when only one is asked for."""
+    import multiprocessing as mp
+
+    if processes <= 1:
+        return _InProcess(init_args)
+    return mp.get_context("fork").Pool(processes, initializer=_init_worker, initargs=init_args)
+
+
 def extract_training_features(
     pools: Pools,
     spec: BatchSpec,
@@ -87,8 +116,6 @@ def extract_training_features(
     backbone: str = DEFAULT_BACKBONE,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Features and labels of ``chunks`` training batches (cached per chunk in ``folder``), and of ``val_images``."""
-    import multiprocessing as mp
-
     folder.mkdir(parents=True, exist_ok=True)
     todo = [c for c in range(chunks) if not (folder / f"train_{c:05d}.npz").is_file()]
     val_path = folder / "val.npz"
@@ -97,8 +124,8 @@ def extract_training_features(
         val_chunks = [(k, val_images[s : s + 32]) for k, s in enumerate(range(0, len(val_images), 32))]
     t0 = time.time()
     if todo or val_chunks:
-        ctx = mp.get_context("fork")
-        with ctx.Pool(processes, initializer=_init_worker, initargs=(pools, spec, scfg, seed, pretrained, threads, taps, backbone)) as pool:
+        init_args = (pools, spec, scfg, seed, pretrained, threads, taps, backbone)
+        with _workers(processes, init_args) as pool:
             if val_chunks:
                 parts = dict(pool.imap_unordered(_eval_chunk, val_chunks))
                 np.savez(val_path, features=np.concatenate([parts[k] for k in range(len(val_chunks))]))
