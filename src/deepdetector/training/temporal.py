@@ -24,6 +24,7 @@ import numpy as np
 
 from deepdetector.evidence.temporal import CHUNK, REGIONS, Sequence, chunks, feature_size, window_sequence
 from deepdetector.evidence.window import PATCH, FaceSeries
+from deepdetector.training.fusion import source_weights, threshold_for_fpr
 
 # --- collecting ----------------------------------------------------------------------------------
 
@@ -230,23 +231,13 @@ class FittedTemporal:
         return out
 
 
-def balanced_weights(videos: list[Video]) -> np.ndarray:
-    """Per video: each class weighs the same, each source within its class the same, and each video
-    within its source the same."""
-    from collections import Counter
-
-    per_source = Counter(v.source for v in videos)
-    sources = {label: {v.source for v in videos if v.label == label} for label in (0, 1)}
-    return np.array([1.0 / (per_source[v.source] * max(1, len(sources[v.label]))) for v in videos])
-
-
 def fit_network(videos: list[Video], seed: int, settings: FitSettings | None = None) -> FittedTemporal:
     import torch
 
     settings = settings or FitSettings()
     x, owner = chunk_matrix(videos)
     y = np.array([videos[o].label for o in owner], np.float32)
-    w_video = balanced_weights(videos)
+    w_video = source_weights(videos)
     per_video_chunks = np.bincount(owner, minlength=len(videos)).astype(np.float64)
     w = w_video[owner] / per_video_chunks[owner]
     w = w / w.sum()
@@ -304,7 +295,7 @@ def fit_cues(x_train: np.ndarray, videos: list[Video]):
     from sklearn.preprocessing import StandardScaler
 
     model = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), LogisticRegression(C=0.3, max_iter=2000))
-    model.fit(x_train, [v.label for v in videos], logisticregression__sample_weight=balanced_weights(videos) * len(videos))
+    model.fit(x_train, [v.label for v in videos], logisticregression__sample_weight=source_weights(videos) * len(videos))
     return model
 
 
@@ -330,7 +321,6 @@ def leave_sources_out(judged: list[Video], pool: list[Video], scheme: Scheme, se
     ``pool`` holds the always-available training videos (self-made fakes and reals, real clips of
     the training manifests). A fold leaves out one source: every video of that source, and every
     video sharing a group with one of them (a self-made fake of a left-out real clip goes too)."""
-    from deepdetector.training.fusion import source_weights, threshold_for_fpr
 
     everyone = judged + [v for v in pool if not v.source.startswith(MADE_PREFIX)]
     made = [v for v in pool if v.source.startswith(MADE_PREFIX)]
@@ -353,7 +343,7 @@ def leave_sources_out(judged: list[Video], pool: list[Video], scheme: Scheme, se
         fitted = fit_network(train, seed_of(f"{seed}|{','.join(fold)}"), settings)
         train_scores = fitted.video_scores(train)
         reals = [i for i, v in enumerate(train) if v.label == 0 and np.isfinite(train_scores[i])]
-        threshold = threshold_for_fpr(train_scores[reals], source_weights([_as_record(train[i]) for i in reals]), fpr)
+        threshold = threshold_for_fpr(train_scores[reals], source_weights([train[i] for i in reals]), fpr)
         idx = np.flatnonzero(held)
         out["net"][idx] = fitted.video_scores([everyone[i] for i in idx])
         out["net_threshold"][idx] = threshold
@@ -363,7 +353,7 @@ def leave_sources_out(judged: list[Video], pool: list[Video], scheme: Scheme, se
         cue_model = fit_cues(x_train[: len(train)], train)
         cue_train = cue_model.decision_function(x_train[: len(train)])
         out["cues"][idx] = cue_model.decision_function(x_train[len(train) :])
-        out["cues_threshold"][idx] = threshold_for_fpr(cue_train[reals], source_weights([_as_record(train[i]) for i in reals]), fpr)
+        out["cues_threshold"][idx] = threshold_for_fpr(cue_train[reals], source_weights([train[i] for i in reals]), fpr)
         if log is not None:
             log(f"  [{k + 1}/{len(folds)}] {', '.join(fold)}: trained on {len(train)} videos")
     out["videos"] = everyone  # type: ignore[assignment]
@@ -371,13 +361,6 @@ def leave_sources_out(judged: list[Video], pool: list[Video], scheme: Scheme, se
 
 
 MADE_PREFIX = "made: "
-
-
-def _as_record(v: Video):
-    """The little of a video that fusion's weighting helpers read (label and source)."""
-    from types import SimpleNamespace
-
-    return SimpleNamespace(label=v.label, source=v.source)
 
 
 # --- the report -----------------------------------------------------------------------------------
@@ -494,12 +477,10 @@ def card_for(fitted: FittedTemporal, data: list[Video], scheme: Scheme, command:
     """The card of a fitted model: what it trained on, its threshold and the measured figures."""
     from collections import Counter
 
-    from deepdetector.training.fusion import source_weights, threshold_for_fpr
-
     usable = [v for v in data if v.sequences]
     scores = fitted.video_scores(usable)
     reals = [i for i, v in enumerate(usable) if v.label == 0 and np.isfinite(scores[i])]
-    threshold = threshold_for_fpr(scores[reals], source_weights([_as_record(usable[i]) for i in reals]), fpr)
+    threshold = threshold_for_fpr(scores[reals], source_weights([usable[i] for i in reals]), fpr)
     return {
         "name": "deepdetector-temporal",
         "scheme": scheme.name,
