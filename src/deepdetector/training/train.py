@@ -521,14 +521,21 @@ def prepare(cfg: TrainConfig, log: Callable[[str], None] = print) -> tuple[Split
     t0 = time.time()
     train_faces = load_faces(cache, split.train, cfg, mesh=cfg.sbi_mask == "dense")
     val_faces = load_faces(cache, split.val, cfg)
+    pools = _pools(train_faces, cfg, stats, log, "the training data")
+    return split, stats, train_faces, val_faces, pools
+
+
+def _pools(train_faces: list[CachedFaces], cfg: TrainConfig, stats: dict, log: Callable[[str], None], where: str) -> Pools:
+    """The training pools of ``train_faces``, with the dense masks' mesh coverage in ``stats``;
+    refused when there is no real face to self-blend (``where`` names the data in the message)."""
     pools = build_pools(train_faces, cfg.synthetic_reals, cfg.seed)
     log(f"pools: {pools.counts()}")
     if cfg.sbi_mask == "dense":
         stats["dense_masks"] = mesh_coverage(pools.sbi_reals)
-        log(f"dense masks: {stats['dense_masks']} ({time.time() - t0:.0f} s); faces without a mesh get the 5-point masks")
+        log(f"dense masks: {stats['dense_masks']}; faces without a mesh get the 5-point masks")
     if len(pools.sbi_reals) == 0:
-        raise ConfigError("no real faces were found in the training data: self-blended training needs real faces")
-    return split, stats, train_faces, val_faces, pools
+        raise ConfigError(f"no real faces were found in {where}: self-blended training needs real faces")
+    return pools
 
 
 def prepare_packed(cfg: TrainConfig, log: Callable[[str], None] = print) -> tuple[Split, dict, list[CachedFaces], list[CachedFaces], Pools]:
@@ -550,13 +557,7 @@ def prepare_packed(cfg: TrainConfig, log: Callable[[str], None] = print) -> tupl
     log(
         f"packed face cache {cfg.packed}: {len(split.train)} training, {len(split.val)} validation, {len(split.test)} test files, {stats['faces']} faces ({time.time() - t0:.0f} s)"
     )
-    pools = build_pools(train_faces, cfg.synthetic_reals, cfg.seed)
-    log(f"pools: {pools.counts()}")
-    if cfg.sbi_mask == "dense":
-        stats["dense_masks"] = mesh_coverage(pools.sbi_reals)
-        log(f"dense masks: {stats['dense_masks']}; faces without a mesh get the 5-point masks")
-    if len(pools.sbi_reals) == 0:
-        raise ConfigError("no real faces in the packed face cache: self-blended training needs real faces")
+    pools = _pools(train_faces, cfg, stats, log, "the packed face cache")
     return split, stats, train_faces, val_faces, pools
 
 
