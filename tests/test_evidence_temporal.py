@@ -168,3 +168,24 @@ def test_a_trained_model_exports_to_onnx_scores_like_torch_and_refuses_a_changed
 def test_fit_temporal_refuses_bad_settings_with_a_message(tmp_path, args, message):
     result = CliRunner().invoke(app, ["fit-temporal", "--judge", str(tmp_path / "none.csv"), "--out", str(tmp_path), *args])
     assert result.exit_code != 0 and message in result.output
+
+
+def test_collect_recollects_a_damaged_cache_entry_and_skips_an_unreadable_video_without_losing_the_rest(tmp_path):
+    from tests.media_factory import write_video
+
+    good = write_video(tmp_path / "good.mp4", n_frames=40, fps=10)
+    (tmp_path / "broken.mp4").write_bytes(b"not a video at all")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label,kind,source_dataset,group\ngood.mp4,real,video,clips,a\nbroken.mp4,fake,video,gen,b\n")
+    before = good.read_bytes()
+    messages: list[str] = []
+    first = tm.collect([manifest], tmp_path / "series", log=messages.append)
+    assert [v.file for v in first] == [str(good)] and any("broken.mp4" in m for m in messages)
+    assert first[0].sequences and first[0].sequences[0].features.shape[1] == tp.feature_size()
+    entry = tmp_path / "series" / f"{tm.series_key(str(good))}.npz"
+    entry.write_bytes(b"truncated")  # an interrupted disk, a bad copy
+    messages.clear()
+    again = tm.collect([manifest], tmp_path / "series", log=messages.append)
+    assert any("again" in m for m in messages)
+    np.testing.assert_array_equal(again[0].sequences[0].features, first[0].sequences[0].features)
+    assert good.read_bytes() == before  # the evidence is never modified

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,13 +125,19 @@ def collect(manifests: list[Path], folder: Path, config=None, on_progress=None, 
         file = str(item.file)
         try:
             target = folder / f"{series_key(file)}.npz"
-            if not target.is_file():
+            series = None
+            if target.is_file():
+                try:
+                    series, _ = load_series(target)
+                except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:  # a damaged cache entry: collected again
+                    log(f"collecting {file} again: its cached series {target.name} cannot be read ({exc})")
+            if series is None:
                 if landmarker is None:
                     landmarker = create_landmarker(config.landmarks or "facemesh", threads=config.threads)
                     detector = detector_from_config(config)
                 series = extract_series(file, config, landmarker, detector)
                 save_series(target, series, {"file": file})
-            series, _ = load_series(target)
+                series, _ = load_series(target)  # as stored, so a first run and a resumed one see the same numbers
         except (DeepDetectorError, OSError, ValueError) as exc:
             log(f"skipped {file}: {exc}")
             continue
