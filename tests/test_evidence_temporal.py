@@ -145,7 +145,10 @@ def test_a_trained_model_exports_to_onnx_scores_like_torch_and_refuses_a_changed
     scores = fitted.video_scores(data)
     y = np.array([v.label for v in data])
     assert scores[y == 1].min() > scores[y == 0].max()  # a still texture against camera noise is learnt
-    path = tm.export(fitted, tmp_path / "temporal.onnx", {"threshold": 0.5})
+    card = tm.card_for(fitted, data, tm.Scheme("judged", False, True), "deepdetector fit-temporal ...", {}, fpr=0.05)
+    assert card["trained_on"] == {"fake: A": 6, "fake: B": 6, "real: C": 6, "real: D": 6}
+    assert scores[y == 0].max() <= card["threshold_logit"] < scores[y == 1].min()  # 5% of separable reals: above them all
+    path = tm.export(fitted, tmp_path / "temporal.onnx", card)
     model = tp.TemporalModel(path)
     prob = model.score(data[0].sequences)
     assert prob == pytest.approx(1 / (1 + np.exp(-scores[0])), abs=1e-4)
